@@ -1,0 +1,243 @@
+//! Meta's webhook endpoint: `GET /webhook` answers the subscription check, `POST /webhook`
+//! verifies the signature over the raw body and puts every message and status on the
+//! inbound FIFO queue. No tenant lookup here: the worker does that.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::meta::{self, Split};
+use shared::metrics::Metrics;
+use shared::queue::{self, InboundQueue, QueueEntry, RetryPolicy};
+use shared::secrets::{AppSecretCache, AppSecrets, SecretSource};
+use shared::signature::{self, SignatureError};
+use subtle::ConstantTimeEq;
+
+/// Meta sends bodies of up to 3 MB.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub struct Webhook<S, Q> {
+    secrets: AppSecretCache<S>,
+    queue: Q,
+    retry: RetryPolicy,
+}
+
+/// A POST body that passed the signature check, split into queue entries.
+#[derive(Debug)]
+pub struct Accepted {
+    pub split: Split,
+    pub entries: Vec<QueueEntry>,
+}
+
+/// Verify + parse + build the queue entries: the whole CPU-bound part of a POST.
+/// `Ok(None)` is a signed body that is not a WhatsApp payload.
+pub fn accept(
+    app_secret: &[u8],
+    body: &[u8],
+    signature_header: Option<&[u8]>,
+) -> Result<Option<Accepted>, SignatureError> {
+    signature::verify(app_secret, body, signature_header)?;
+    let split = match meta::split(body) {
+        Ok(split) => split,
+        Err(reason) => {
+            tracing::info!(%reason, "signed body is not a WhatsApp webhook; ignored");
+            return Ok(None);
+        }
+    };
+    let entries = split.envelopes.iter().map(QueueEntry::from_envelope).collect();
+    Ok(Some(Accepted { split, entries }))
+}
+
+impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
+    pub fn new(secrets: S, queue: Q) -> Self {
+        Self {
+            secrets: AppSecretCache::new(secrets),
+            queue,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Fetches the stack secret during the init phase, so the first request does not pay
+    /// for it. A failure is only logged: requests retry the fetch.
+    pub async fn warm(&self) {
+        if let Err(error) = self.secrets.get().await {
+            tracing::error!(%error, "stack secret not available at start-up");
+        }
+    }
+
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let mut metrics = Metrics::new("webhook");
+        let response = match *request.method() {
+            Method::GET => self.verify_subscription(&request, &mut metrics).await,
+            Method::POST => self.receive(&request, &mut metrics).await,
+            _ => reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        };
+        metrics.emit();
+        response
+    }
+
+    async fn verify_subscription(&self, request: &Request, metrics: &mut Metrics) -> Response<Body> {
+        let params = request.query_string_parameters();
+        let (Some("subscribe"), Some(token), Some(challenge)) = (
+            params.first("hub.mode"),
+            params.first("hub.verify_token"),
+            params.first("hub.challenge"),
+        ) else {
+            metrics.count("VerificationsRefused", 1);
+            return reply(StatusCode::FORBIDDEN, "forbidden");
+        };
+        let Some(secrets) = self.current_secrets(metrics).await else {
+            return reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
+        };
+        let matches = |secrets: &AppSecrets| match secrets.verify_token() {
+            Ok(expected) => Ok(bool::from(expected.as_bytes().ct_eq(token.as_bytes()))),
+            Err(error) => Err(error),
+        };
+        let verified = match matches(&secrets) {
+            Ok(false) => match self.secrets.refresh(&secrets).await {
+                Some(fresh) => matches(&fresh),
+                None => Ok(false),
+            },
+            other => other,
+        };
+        match verified {
+            Ok(true) => {
+                tracing::info!("webhook subscription verified");
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "text/plain")
+                    .body(Body::Text(challenge.to_owned()))
+                    .expect("a static response is valid")
+            }
+            Ok(false) => {
+                tracing::warn!("webhook subscription refused: wrong verify token");
+                metrics.count("VerificationsRefused", 1);
+                reply(StatusCode::FORBIDDEN, "forbidden")
+            }
+            Err(error) => {
+                tracing::error!(%error, "verify token not configured: failing closed");
+                metrics.count("SecretUnavailable", 1);
+                reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
+            }
+        }
+    }
+
+    async fn receive(&self, request: &Request, metrics: &mut Metrics) -> Response<Body> {
+        let body: &[u8] = request.body();
+        if body.len() > MAX_BODY_BYTES {
+            tracing::warn!(bytes = body.len(), limit = MAX_BODY_BYTES, "webhook body too large");
+            metrics.count("OversizedBodies", 1);
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
+        }
+        let Some(secrets) = self.current_secrets(metrics).await else {
+            return reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
+        };
+        let header = request
+            .headers()
+            .get(signature::HEADER)
+            .map(|value| value.as_bytes());
+        let accepted = match self.accept_with_rotation(&secrets, body, header).await {
+            Ok(accepted) => accepted,
+            Err(Rejection::Signature(error)) => {
+                tracing::warn!(reason = error.reason(), "webhook signature rejected");
+                metrics.count("SignatureFailures", 1);
+                return reply(StatusCode::UNAUTHORIZED, "invalid signature");
+            }
+            Err(Rejection::NotConfigured(error)) => {
+                tracing::error!(%error, "app secret not configured: failing closed");
+                metrics.count("SecretUnavailable", 1);
+                return reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
+            }
+        };
+        let Some(Accepted { split, entries }) = accepted else {
+            metrics.count("NotWhatsApp", 1);
+            return reply(StatusCode::OK, "ok");
+        };
+        record(&split, metrics);
+        match queue::enqueue_all(&self.queue, &entries, self.retry).await {
+            Ok(report) => {
+                metrics.count("QueueRetries", report.retried_entries);
+                tracing::info!(
+                    messages = split.messages(),
+                    statuses = split.statuses(),
+                    ignored = split.ignored_fields.len(),
+                    skipped = split.skipped,
+                    queue_calls = report.calls,
+                    "webhook queued"
+                );
+                reply(StatusCode::OK, "ok")
+            }
+            Err(error) => {
+                metrics.count("QueueRetries", error.report.retried_entries);
+                metrics.count("EnqueueFailures", 1);
+                tracing::error!(%error, "webhook not fully queued; answering 500 so Meta retries");
+                reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
+            }
+        }
+    }
+
+    /// Checks with the cached secret and, on a mismatch, once more with a refreshed one (the
+    /// secret may have been rotated); the refresh is rate-limited by the cache.
+    async fn accept_with_rotation(
+        &self,
+        secrets: &Arc<AppSecrets>,
+        body: &[u8],
+        header: Option<&[u8]>,
+    ) -> Result<Option<Accepted>, Rejection> {
+        let app_secret = secrets.app_secret().map_err(Rejection::NotConfigured)?;
+        match accept(app_secret, body, header) {
+            Err(SignatureError::Mismatch) => match self.secrets.refresh(secrets).await {
+                Some(fresh) => {
+                    let app_secret = fresh.app_secret().map_err(Rejection::NotConfigured)?;
+                    accept(app_secret, body, header).map_err(Rejection::Signature)
+                }
+                None => Err(Rejection::Signature(SignatureError::Mismatch)),
+            },
+            other => other.map_err(Rejection::Signature),
+        }
+    }
+
+    async fn current_secrets(&self, metrics: &mut Metrics) -> Option<Arc<AppSecrets>> {
+        match self.secrets.get().await {
+            Ok(secrets) => Some(secrets),
+            Err(error) => {
+                tracing::error!(%error, "stack secret unavailable: failing closed");
+                metrics.count("SecretUnavailable", 1);
+                None
+            }
+        }
+    }
+}
+
+enum Rejection {
+    Signature(SignatureError),
+    NotConfigured(shared::secrets::SecretError),
+}
+
+fn record(split: &Split, metrics: &mut Metrics) {
+    for field in &split.ignored_fields {
+        tracing::debug!(field, "webhook change ignored");
+    }
+    if !split.meta_error_codes.is_empty() {
+        tracing::warn!(codes = ?split.meta_error_codes, "webhook carries errors reported by Meta");
+    }
+    metrics
+        .count("Messages", split.messages())
+        .count("Statuses", split.statuses())
+        .count("IgnoredChanges", split.ignored_fields.len())
+        .count("SkippedItems", split.skipped)
+        .count("MetaErrors", split.meta_error_codes.len());
+}
+
+fn reply(status: StatusCode, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::Text(text.to_owned()))
+        .expect("a static response is valid")
+}

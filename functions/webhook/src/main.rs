@@ -1,0 +1,38 @@
+//! Lambda entry point: reads configuration and builds the AWS clients once per container,
+//! then hands every request to [`webhook::Webhook`].
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+use shared::config::{self, APP_SECRET_ID, INBOUND_QUEUE_URL};
+use shared::secrets_manager::SecretsManagerSource;
+use shared::sqs::SqsQueue;
+use webhook::Webhook;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let (secret_id, queue_url) =
+        match config::required(APP_SECRET_ID).and_then(|s| Ok((s, config::required(INBOUND_QUEUE_URL)?))) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::error!(%error, "webhook is not configured");
+                return lambda_http::run(service_fn(move |_: Request| {
+                    let error = error.clone();
+                    async move { Err::<Response<Body>, Error>(error.into()) }
+                }))
+                .await;
+            }
+        };
+    let aws = aws_config::load_from_env().await;
+    let webhook = Arc::new(Webhook::new(
+        SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws), secret_id),
+        SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
+    ));
+    webhook.warm().await;
+    lambda_http::run(service_fn(move |request: Request| {
+        let webhook = webhook.clone();
+        async move { Ok::<_, Error>(webhook.handle(request).await) }
+    }))
+    .await
+}

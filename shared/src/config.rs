@@ -1,0 +1,20 @@
+//! Environment configuration shared by every function (DESIGN.md "Configuration contract").
+
+use thiserror::Error;
+
+pub const APP_SECRET_ID: &str = "APP_SECRET_ID";
+pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (template.yaml sets it for every function)")]
+    Missing(&'static str),
+}
+
+/// A variable the function cannot work without; empty counts as missing.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}

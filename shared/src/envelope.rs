@@ -1,0 +1,170 @@
+//! The versioned envelope every producer puts on the inbound FIFO queue and the worker reads.
+//!
+//! Serialised as JSON with a version field `v`. A consumer that meets a version it does not
+//! know must fail the record rather than guess (see [`Envelope::from_json`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+/// The envelope version this build writes and understands.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    /// Externally tagged (`{"message": {...}}`): serde buffers internally tagged enums,
+    /// which would lose the raw JSON kept inside.
+    #[serde(rename = "event")]
+    pub payload: Payload,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+}
+
+/// One customer message, normalised, with Meta's original object kept in `raw` so fields we
+/// do not normalise (`context`, `referral`, media ids, ...) survive the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// The business number the customer wrote to: it identifies the tenant.
+    pub phone_number_id: String,
+    /// The WhatsApp Business Account id (`entry[].id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waba_id: Option<String>,
+    /// The customer: Meta's `from`, a phone number or a business-scoped user id.
+    pub customer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    pub wamid: String,
+    /// Meta's timestamp, seconds since the epoch.
+    pub timestamp: i64,
+    /// Meta's message `type` (text, interactive, button, image, reaction, edit, revoke, ...).
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// What the customer typed or the caption of their media, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The choice the customer made: a reply button, a list row or a template quick reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+    /// The wamid of the business message this one answers (`context.id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_id: Option<String>,
+    pub raw: Box<RawValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    pub title: String,
+}
+
+/// A delivery status of a message the business sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub phone_number_id: String,
+    /// Meta's `recipient_id`.
+    pub customer: String,
+    /// The wamid of the outbound message the status is about.
+    pub wamid: String,
+    /// sent, delivered, read, played, failed, ...
+    pub status: String,
+    pub timestamp: i64,
+    /// Meta's error codes when the status is `failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<i64>,
+    pub raw: Box<RawValue>,
+}
+
+#[derive(Debug, Error)]
+pub enum EnvelopeError {
+    #[error("envelope is not valid JSON or lacks a numeric `v`: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("envelope version {found} is not supported (this build reads version {VERSION})")]
+    UnsupportedVersion { found: u64 },
+    #[error("envelope version {VERSION} does not match its schema: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: u64,
+}
+
+impl Envelope {
+    pub fn new(payload: Payload) -> Self {
+        Self { v: VERSION, payload }
+    }
+
+    /// Reads an envelope, refusing any version other than [`VERSION`].
+    pub fn from_json(body: &str) -> Result<Self, EnvelopeError> {
+        let version: VersionOnly = serde_json::from_str(body).map_err(EnvelopeError::Malformed)?;
+        if version.v != u64::from(VERSION) {
+            return Err(EnvelopeError::UnsupportedVersion { found: version.v });
+        }
+        serde_json::from_str(body).map_err(EnvelopeError::Invalid)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an envelope always serialises")
+    }
+
+    /// The conversation: FIFO message group `<phone_number_id>:<customer>`.
+    pub fn group_key(&self) -> String {
+        let (number, customer) = match &self.payload {
+            Payload::Message(m) => (&m.phone_number_id, &m.customer),
+            Payload::Status(s) => (&s.phone_number_id, &s.customer),
+        };
+        format!("{number}:{customer}")
+    }
+
+    /// Unique per event across the whole queue: the wamid, or `<wamid>:<status>`.
+    pub fn idempotency_key(&self) -> String {
+        match &self.payload {
+            Payload::Message(m) => m.wamid.clone(),
+            Payload::Status(s) => format!("{}:{}", s.wamid, s.status),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Envelope {
+        Envelope::new(Payload::Status(StatusUpdate {
+            phone_number_id: "111".into(),
+            customer: "5511999999999".into(),
+            wamid: "wamid.A".into(),
+            status: "read".into(),
+            timestamp: 1,
+            error_codes: vec![],
+            raw: RawValue::from_string("{}".into()).unwrap(),
+        }))
+    }
+
+    #[test]
+    fn round_trips_and_keys_follow_the_design() {
+        let envelope = Envelope::from_json(&status().to_json()).unwrap();
+        assert_eq!(envelope.group_key(), "111:5511999999999");
+        assert_eq!(envelope.idempotency_key(), "wamid.A:read");
+        assert!(status().to_json().starts_with(r#"{"v":1,"event":{"status":{"#));
+    }
+
+    #[test]
+    fn refuses_an_unknown_version_instead_of_guessing() {
+        let body = status().to_json().replacen(r#""v":1"#, r#""v":2"#, 1);
+        assert!(matches!(
+            Envelope::from_json(&body),
+            Err(EnvelopeError::UnsupportedVersion { found: 2 })
+        ));
+        assert!(matches!(
+            Envelope::from_json(r#"{"event":{}}"#),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+}

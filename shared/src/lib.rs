@@ -1,0 +1,17 @@
+//! The library every function shares: the queue envelope, Meta's webhook model, signature
+//! checks, the ports (traits) the functions depend on, and the AWS adapters behind them.
+//! Each AWS adapter sits behind its own cargo feature so a function links only what it uses.
+
+pub mod config;
+pub mod envelope;
+pub mod meta;
+pub mod metrics;
+pub mod queue;
+pub mod secrets;
+pub mod signature;
+pub mod telemetry;
+
+#[cfg(feature = "secrets-manager")]
+pub mod secrets_manager;
+#[cfg(feature = "sqs")]
+pub mod sqs;
