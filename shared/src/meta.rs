@@ -74,14 +74,15 @@ struct Change<'a> {
 #[derive(Deserialize)]
 struct MessagesValue<'a> {
     metadata: Metadata,
+    // Lists are optional and may be null.
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Option<Vec<Contact>>,
     #[serde(default, borrow)]
-    messages: Vec<&'a RawValue>,
+    messages: Option<Vec<&'a RawValue>>,
     #[serde(default, borrow)]
-    statuses: Vec<&'a RawValue>,
+    statuses: Option<Vec<&'a RawValue>>,
     #[serde(default)]
-    errors: Vec<MetaError>,
+    errors: Option<Vec<MetaError>>,
 }
 
 #[derive(Deserialize)]
@@ -236,18 +237,19 @@ fn split_messages(value: &RawValue, waba_id: Option<&str>, split: &mut Split) {
         return;
     };
     let number = value.metadata.phone_number_id;
+    let contacts = value.contacts.unwrap_or_default();
     split
         .meta_error_codes
-        .extend(value.errors.iter().filter_map(|e| e.code));
-    for raw in value.messages {
-        match message(raw, &number, waba_id, &value.contacts) {
+        .extend(value.errors.iter().flatten().filter_map(|e| e.code));
+    for raw in value.messages.into_iter().flatten() {
+        match message(raw, &number, waba_id, &contacts) {
             Some(message) => split
                 .envelopes
                 .push(Envelope::new(Payload::Message(message))),
             None => split.skipped += 1,
         }
     }
-    for raw in value.statuses {
+    for raw in value.statuses.into_iter().flatten() {
         match status(raw, &number) {
             Some(status) => split.envelopes.push(Envelope::new(Payload::Status(status))),
             None => split.skipped += 1,
@@ -399,6 +401,15 @@ mod tests {
         let split = super::split(other).unwrap();
         assert_eq!(split.ignored_fields, ["account_update"]);
         assert!(split.envelopes.is_empty());
+    }
+
+    #[test]
+    fn null_lists_count_as_empty() {
+        let split = split(&body(&format!(
+            r#"{{{META},"contacts":null,"errors":null,"statuses":null,"messages":[{{"from":"c","id":"w"}}]}}"#
+        )))
+        .unwrap();
+        assert_eq!((split.messages(), split.skipped), (1, 0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use shared::meta::{self, Split};
 use shared::metrics::Metrics;
 use shared::queue::{self, InboundQueue, QueueEntry, RetryPolicy};
-use shared::secrets::{AppSecretCache, AppSecrets, SecretSource};
+use shared::secrets::{AppSecretCache, AppSecrets, SecretError, SecretSource};
 use shared::signature::{self, SignatureError};
 use subtle::ConstantTimeEq;
 
@@ -94,16 +94,17 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
         let Some(secrets) = self.current_secrets(metrics).await else {
             return reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
         };
-        let matches = |secrets: &AppSecrets| match secrets.verify_token() {
-            Ok(expected) => Ok(bool::from(expected.as_bytes().ct_eq(token.as_bytes()))),
-            Err(error) => Err(error),
+        let matches = |secrets: &AppSecrets| -> Result<bool, SecretError> {
+            let expected = secrets.verify_token()?;
+            Ok(bool::from(expected.as_bytes().ct_eq(token.as_bytes())))
         };
+        // A wrong or missing token may mean the secret was just rotated or configured.
         let verified = match matches(&secrets) {
-            Ok(false) => match self.secrets.refresh(&secrets).await {
+            Ok(true) => Ok(true),
+            first => match self.secrets.refresh(&secrets).await {
                 Some(fresh) => matches(&fresh),
-                None => Ok(false),
+                None => first,
             },
-            other => other,
         };
         match verified {
             Ok(true) => {
@@ -181,24 +182,26 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
         }
     }
 
-    /// Checks with the cached secret and, on a mismatch, once more with a refreshed one (the
-    /// secret may have been rotated); the refresh is rate-limited by the cache.
+    /// Checks with the cached secret and, when it does not match or is not configured, once
+    /// more with a refreshed one (it may have just been rotated or set); the cache
+    /// rate-limits refreshes.
     async fn accept_with_rotation(
         &self,
         secrets: &Arc<AppSecrets>,
         body: &[u8],
         header: Option<&[u8]>,
     ) -> Result<Option<Accepted>, Rejection> {
-        let app_secret = secrets.app_secret().map_err(Rejection::NotConfigured)?;
-        match accept(app_secret, body, header) {
-            Err(SignatureError::Mismatch) => match self.secrets.refresh(secrets).await {
-                Some(fresh) => {
-                    let app_secret = fresh.app_secret().map_err(Rejection::NotConfigured)?;
-                    accept(app_secret, body, header).map_err(Rejection::Signature)
-                }
-                None => Err(Rejection::Signature(SignatureError::Mismatch)),
+        let attempt = |secrets: &AppSecrets| {
+            let app_secret = secrets.app_secret().map_err(Rejection::NotConfigured)?;
+            accept(app_secret, body, header).map_err(Rejection::Signature)
+        };
+        match attempt(secrets) {
+            first @ (Err(Rejection::Signature(SignatureError::Mismatch))
+            | Err(Rejection::NotConfigured(_))) => match self.secrets.refresh(secrets).await {
+                Some(fresh) => attempt(&fresh),
+                None => first,
             },
-            other => other.map_err(Rejection::Signature),
+            other => other,
         }
     }
 
@@ -216,7 +219,7 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
 
 enum Rejection {
     Signature(SignatureError),
-    NotConfigured(shared::secrets::SecretError),
+    NotConfigured(SecretError),
 }
 
 fn record(split: &Split, metrics: &mut Metrics) {
@@ -240,4 +243,114 @@ fn reply(status: StatusCode, text: &'static str) -> Response<Body> {
         .header(header::CONTENT_TYPE, "text/plain")
         .body(Body::Text(text.to_owned()))
         .expect("a static response is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::queue::QueueError;
+    use shared::secrets::REFRESH_INTERVAL;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct FakeSecrets {
+        json: Mutex<String>,
+        fetches: AtomicUsize,
+    }
+
+    impl SecretSource for &FakeSecrets {
+        async fn fetch(&self) -> Result<String, SecretError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Ok(self.json.lock().unwrap().clone())
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeQueue {
+        sent: Mutex<Vec<QueueEntry>>,
+        down: bool,
+    }
+
+    impl InboundQueue for &FakeQueue {
+        async fn send_batch(&self, entries: &[&QueueEntry]) -> Result<Vec<usize>, QueueError> {
+            if self.down {
+                return Err(QueueError("unavailable".into()));
+            }
+            self.sent.lock().unwrap().extend(entries.iter().map(|e| (*e).clone()));
+            Ok(Vec::new())
+        }
+    }
+
+    fn secrets(app_secret: &str) -> FakeSecrets {
+        FakeSecrets {
+            json: Mutex::new(format!(r#"{{"app_secret":"{app_secret}","verify_token":"token"}}"#)),
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    const BODY: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN"},"messages":[{"from":"c1","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"oi"}}]}}]}]}"#;
+
+    fn post(secret: &str, body: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/webhook")
+            .header(signature::HEADER, signature::sign(secret.as_bytes(), body.as_bytes()))
+            .body(Body::Text(body.to_owned()))
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotated_app_secret_is_picked_up_but_junk_cannot_drive_secret_fetches() {
+        let source = secrets("old");
+        let queue = FakeQueue::default();
+        let webhook = Webhook::new(&source, &queue);
+        assert_eq!(webhook.handle(post("old", BODY)).await.status(), 200);
+
+        *source.json.lock().unwrap() = r#"{"app_secret":"new","verify_token":"token"}"#.into();
+        tokio::time::advance(REFRESH_INTERVAL).await;
+        for _ in 0..50 {
+            assert_eq!(webhook.handle(post("forged", BODY)).await.status(), 401);
+        }
+        // The first mismatch refreshes (and finds the rotated secret), then none for a minute.
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 2);
+        assert_eq!(webhook.handle(post("new", BODY)).await.status(), 200);
+        assert_eq!(webhook.handle(post("old", BODY)).await.status(), 401);
+
+        tokio::time::advance(REFRESH_INTERVAL).await;
+        assert_eq!(webhook.handle(post("forged", BODY)).await.status(), 401);
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 3);
+        assert_eq!(queue.sent.lock().unwrap().len(), 2, "only the signed posts were queued");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_app_secret_configured_after_start_is_used_once_the_refresh_allows() {
+        let source = secrets("");
+        let queue = FakeQueue::default();
+        let webhook = Webhook::new(&source, &queue);
+        assert_eq!(webhook.handle(post("", BODY)).await.status(), 500, "empty secret fails closed");
+        *source.json.lock().unwrap() = r#"{"app_secret":"set"}"#.into();
+        tokio::time::advance(REFRESH_INTERVAL).await;
+        assert_eq!(webhook.handle(post("set", BODY)).await.status(), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_outage_answers_500_so_meta_retries() {
+        let source = secrets("s");
+        let queue = FakeQueue {
+            down: true,
+            ..FakeQueue::default()
+        };
+        let webhook = Webhook::new(&source, &queue);
+        assert_eq!(webhook.handle(post("s", BODY)).await.status(), 500);
+    }
+
+    #[test]
+    fn accept_builds_entries_with_the_design_keys() {
+        let header = signature::sign(b"s", BODY.as_bytes());
+        let accepted = accept(b"s", BODY.as_bytes(), Some(header.as_bytes())).unwrap().unwrap();
+        assert_eq!(accepted.entries.len(), 1);
+        assert_eq!(accepted.entries[0].group_id, "PN:c1");
+        assert_eq!(accepted.entries[0].dedup_id, "wamid.1");
+        assert!(accept(b"s", b"[]", Some(signature::sign(b"s", b"[]").as_bytes())).unwrap().is_none());
+    }
 }

@@ -2,7 +2,10 @@
 //! then hands every request to [`webhook::Webhook`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use lambda_http::{Body, Error, Request, Response, service_fn};
 use shared::config::{self, APP_SECRET_ID, INBOUND_QUEUE_URL};
 use shared::secrets_manager::SecretsManagerSource;
@@ -25,9 +28,19 @@ async fn main() -> Result<(), Error> {
             }
         };
     let aws = aws_config::load_from_env().await;
+    // The webhook retries what SQS did not accept itself (shared::queue::enqueue_all), with
+    // jitter and a bounded total, so the SDK does not retry on top of it.
+    let sqs_config = aws_sdk_sqs::config::Builder::from(&aws)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .build();
     let webhook = Arc::new(Webhook::new(
         SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws), secret_id),
-        SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url),
+        SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs_config), queue_url),
     ));
     webhook.warm().await;
     lambda_http::run(service_fn(move |request: Request| {

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""The local stack: moto server standing in for DynamoDB, SQS and Secrets Manager.
+
+    stack.py up [--port N]   start moto, create the template's queues, table and secret,
+                             write .local/stack.env (the functions' environment)
+    stack.py down            stop moto
+    stack.py queued          print (and delete) what the inbound queue holds
+
+Resource names and the functions' environment variables are read from template.yaml, so the
+local stack uses exactly what the template defines (with the stack name `local`).
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".local"
+STACK_NAME = "local"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+# The documented local test secret: events/ are signed with it.
+LOCAL_APP_SECRETS = {
+    "app_secret": "local-app-secret",
+    "verify_token": "local-verify-token",
+    "anthropic_api_key": "",
+}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt, ...) as their long form."""
+
+
+def _intrinsic(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template():
+    with open(ROOT / "template.yaml") as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+class Resolver:
+    """Resolves the intrinsics the template uses, against what the local stack created."""
+
+    def __init__(self, template):
+        self.template = template
+        self.refs = {}  # logical id -> Ref value
+        self.attrs = {}  # (logical id, attribute) -> value
+        self.params = {
+            name: spec.get("Default", "")
+            for name, spec in template.get("Parameters", {}).items()
+        }
+
+    def __call__(self, value):
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            name = value["Ref"]
+            if name in self.params:
+                return self.params[name]
+            return {"AWS::StackName": STACK_NAME, "AWS::Region": REGION}.get(name) or self.refs[name]
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            for key, replacement in {
+                "${AWS::StackName}": STACK_NAME,
+                "${AWS::Region}": REGION,
+                "${AWS::AccountId}": ACCOUNT,
+                "${AWS::URLSuffix}": "amazonaws.com",
+            }.items():
+                text = text.replace(key, replacement)
+            return text
+        if "Fn::GetAtt" in value:
+            logical, attribute = value["Fn::GetAtt"]
+            return self.attrs[(logical, attribute)]
+        return {k: self(v) for k, v in value.items()}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, seconds=30):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"moto did not answer on {url} within {seconds}s")
+            time.sleep(0.1)
+
+
+def clients(endpoint):
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+    )
+    return {
+        name: session.client(name, endpoint_url=endpoint)
+        for name in ("sqs", "dynamodb", "secretsmanager")
+    }
+
+
+def create_resources(endpoint):
+    template = load_template()
+    resolve = Resolver(template)
+    aws = clients(endpoint)
+    resources = template["Resources"]
+
+    # Queues a redrive policy points at must exist first.
+    queues = [k for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    queues.sort(key=lambda k: "RedrivePolicy" in resources[k]["Properties"])
+    for logical in queues:
+        props = resolve(resources[logical]["Properties"])
+        name = props.pop("QueueName")
+        attributes = {k: json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v) for k, v in props.items()}
+        url = aws["sqs"].create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resolve.refs[logical] = url
+        resolve.attrs[(logical, "Arn")] = arn
+        resolve.attrs[(logical, "QueueName")] = name
+
+    for logical, resource in resources.items():
+        if resource["Type"] not in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
+            continue
+        props = resolve(resource["Properties"])
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            name = props["TableName"]
+            aws["dynamodb"].create_table(
+                TableName=name,
+                BillingMode=props["BillingMode"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                **({"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in props else {}),
+            )
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                aws["dynamodb"].update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            resolve.refs[logical] = name
+        elif resource["Type"] == "AWS::SecretsManager::Secret":
+            arn = aws["secretsmanager"].create_secret(
+                Name=props["Name"], SecretString=json.dumps(LOCAL_APP_SECRETS)
+            )["ARN"]
+            resolve.refs[logical] = arn
+
+    env = {}
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    env.update(resolve(globals_env))
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            env.update(resolve(variables))
+    env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
+    return env
+
+
+def up(args):
+    STATE.mkdir(exist_ok=True)
+    if (STATE / "moto.pid").exists():
+        down(args)
+    port = args.port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = open(STATE / "moto.log", "w")
+    moto = subprocess.Popen(
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "infra/local/moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    (STATE / "moto.pid").write_text(str(moto.pid))
+    wait_for(f"{endpoint}/moto-api/")
+    env = create_resources(endpoint)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "RUST_LOG": env.get("RUST_LOG", "info"),
+        }
+    )
+    (STATE / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+    print(f"local stack up: moto on {endpoint} (pid {moto.pid}); environment in {STATE / 'stack.env'}")
+
+
+def down(_args):
+    pid_file = STATE / "moto.pid"
+    if not pid_file.exists():
+        return
+    try:
+        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    except (ProcessLookupError, ValueError):
+        pass
+    pid_file.unlink()
+    print("local stack down")
+
+
+def read_env():
+    return dict(
+        line.split("=", 1) for line in (STATE / "stack.env").read_text().splitlines() if "=" in line
+    )
+
+
+def queued(_args):
+    env = read_env()
+    sqs = clients(env["AWS_ENDPOINT_URL"])["sqs"]
+    total = 0
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=env["INBOUND_QUEUE_URL"],
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            total += 1
+            attrs = message["Attributes"]
+            envelope = json.loads(message["Body"])
+            kind, event = next(iter(envelope["event"].items()))
+            detail = event.get("type") or event.get("status")
+            print(
+                f"{total:4}  group={attrs['MessageGroupId']}  dedup={attrs['MessageDeduplicationId']}  "
+                f"v{envelope['v']} {kind}:{detail}  text={event.get('text')!r} reply={event.get('reply')}"
+            )
+            sqs.delete_message(QueueUrl=env["INBOUND_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+    print(f"{total} envelope(s) were queued")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--port", type=int, default=0)
+    p_up.set_defaults(run=up)
+    sub.add_parser("down").set_defaults(run=down)
+    sub.add_parser("queued").set_defaults(run=queued)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

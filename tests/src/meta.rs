@@ -1,0 +1,112 @@
+//! Meta-shaped webhook bodies: generated ones and the shared conformance corpus.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// A webhook body carrying `count` text messages, each from its own customer.
+pub fn text_messages(count: usize, tag: &str) -> Value {
+    let messages: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({
+                "from": format!("55119{i:08}"),
+                "id": format!("wamid.{tag}.{i}"),
+                "timestamp": "1795089600",
+                "type": "text",
+                "text": {"body": format!("mensagem {i}")}
+            })
+        })
+        .collect();
+    let contacts: Vec<Value> = (0..count)
+        .map(|i| json!({"profile": {"name": format!("Cliente {i}")}, "wa_id": format!("55119{i:08}")}))
+        .collect();
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": contacts,
+            "messages": messages
+        }}]}]
+    })
+}
+
+/// One case of the conformance corpus.
+pub struct Case {
+    pub file: String,
+    pub name: String,
+    pub body: Value,
+}
+
+impl Case {
+    /// (messages, statuses) the case holds in its `field: "messages"` changes.
+    pub fn expected_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for change in message_changes(&self.body) {
+            counts.0 += change["messages"].as_array().map_or(0, Vec::len);
+            counts.1 += change["statuses"].as_array().map_or(0, Vec::len);
+        }
+        counts
+    }
+
+    /// The body with every message and status id made unique to this case, so cases that
+    /// reuse a wamid are not deduplicated against each other.
+    pub fn fresh_body(&self, suffix: &str) -> Value {
+        let mut body = self.body.clone();
+        for entry in body["entry"].as_array_mut().into_iter().flatten() {
+            for change in entry["changes"].as_array_mut().into_iter().flatten() {
+                for key in ["messages", "statuses"] {
+                    let items = change.get_mut("value").and_then(|v| v.get_mut(key));
+                    for item in items.and_then(Value::as_array_mut).into_iter().flatten() {
+                        if let Some(id) = item["id"].as_str() {
+                            item["id"] = Value::from(format!("{id}.{suffix}"));
+                        }
+                    }
+                }
+            }
+        }
+        body
+    }
+}
+
+fn message_changes(body: &Value) -> impl Iterator<Item = &Value> {
+    body["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|entry| entry["changes"].as_array().into_iter().flatten())
+        .filter(|change| change["field"] == "messages")
+        .map(|change| &change["value"])
+}
+
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/meta-webhooks")
+    })
+}
+
+/// Every case of `../shared/conformance/meta-webhooks`, in file then case order.
+pub fn corpus() -> Vec<Case> {
+    let dir = corpus_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("conformance corpus not found at {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for path in files {
+        let cases_in_file: serde_json::Map<String, Value> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for (name, body) in cases_in_file {
+            cases.push(Case {
+                file: path.file_name().unwrap().to_string_lossy().into_owned(),
+                name,
+                body,
+            });
+        }
+    }
+    cases
+}

@@ -1,0 +1,184 @@
+//! The local stack (moto) as the tests see it: each test makes its own queue and secret, so
+//! tests run in parallel without seeing each other's messages.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::Value;
+
+pub struct Stack {
+    pub endpoint: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+/// A message read back from a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: Value,
+}
+
+static UNIQUE: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test in this or another run uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl Stack {
+    /// Connects to the local stack the test command started (`AWS_ENDPOINT_URL`).
+    pub async fn connect() -> Stack {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+            "AWS_ENDPOINT_URL is not set: run the tests through the README's test command, which starts the local stack",
+        );
+        let config = aws_config::from_env()
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+            .load()
+            .await;
+        Stack {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            endpoint,
+        }
+    }
+
+    /// The environment a function gets in this stack, as the template would set it.
+    pub fn function_env(&self, endpoint: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("RUST_LOG", "info"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+
+    /// A FIFO queue configured like the template's inbound queue.
+    pub async fn fifo_queue(&self, prefix: &str) -> String {
+        self.sqs
+            .create_queue()
+            .queue_name(format!("{}.fifo", unique(prefix)))
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+            .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+            .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .unwrap()
+    }
+
+    /// A secret holding `value`; returns its ARN.
+    pub async fn secret(&self, value: &str) -> String {
+        self.secrets
+            .create_secret()
+            .name(unique("app-secret"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret")
+            .arn
+            .unwrap()
+    }
+
+    pub async fn put_secret(&self, arn: &str, value: &str) {
+        self.secrets
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("put secret value");
+    }
+
+    /// Receives and deletes everything the queue holds.
+    pub async fn drain(&self, queue_url: &str) -> Vec<Received> {
+        let mut received = Vec::new();
+        while self.receive_some(queue_url, &mut received).await > 0 {}
+        received
+    }
+
+    /// Runs `work` while consuming the queue concurrently, as the worker would, then drains
+    /// what is left. moto's FIFO send slows down with the queue's length, so a large send
+    /// is only realistic with a consumer running.
+    pub async fn drain_during<T>(&self, queue_url: &str, work: impl Future<Output = T>) -> (T, Vec<Received>) {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let consumer = || async {
+            let mut received = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                if self.receive_some(queue_url, &mut received).await == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            received
+        };
+        let work = async {
+            let output = work.await;
+            done.store(true, Ordering::SeqCst);
+            output
+        };
+        let (output, a, b, c) = tokio::join!(work, consumer(), consumer(), consumer());
+        let mut received: Vec<Received> = [a, b, c].into_iter().flatten().collect();
+        received.extend(self.drain(queue_url).await);
+        (output, received)
+    }
+
+    /// One receive (and delete) of up to 10 messages; returns how many came.
+    async fn receive_some(&self, queue_url: &str, received: &mut Vec<Received>) -> usize {
+        {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            let count = messages.len();
+            let mut deletes = Vec::with_capacity(count);
+            for (index, message) in messages.into_iter().enumerate() {
+                let attributes = message.attributes.unwrap_or_default();
+                let attribute = |name| attributes.get(&name).cloned().unwrap_or_default();
+                received.push(Received {
+                    group_id: attribute(MessageSystemAttributeName::MessageGroupId),
+                    dedup_id: attribute(MessageSystemAttributeName::MessageDeduplicationId),
+                    body: serde_json::from_str(message.body.as_deref().unwrap_or("null")).unwrap(),
+                });
+                deletes.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(message.receipt_handle.unwrap())
+                        .build()
+                        .unwrap(),
+                );
+            }
+            if !deletes.is_empty() {
+                self.sqs
+                    .delete_message_batch()
+                    .queue_url(queue_url)
+                    .set_entries(Some(deletes))
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            count
+        }
+    }
+}
