@@ -230,31 +230,46 @@ def read_env():
     )
 
 
-def queued(_args):
-    env = read_env()
-    sqs = clients(env["AWS_ENDPOINT_URL"])["sqs"]
-    total = 0
+def drain(sqs, queue_url):
+    """Receives and deletes everything the queue holds."""
+    received = []
     while True:
         batch = sqs.receive_message(
-            QueueUrl=env["INBOUND_QUEUE_URL"],
-            MaxNumberOfMessages=10,
-            MessageSystemAttributeNames=["All"],
-            WaitTimeSeconds=0,
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], WaitTimeSeconds=0
         ).get("Messages", [])
         if not batch:
-            break
-        for message in batch:
-            total += 1
-            attrs = message["Attributes"]
-            envelope = json.loads(message["Body"])
-            kind, event = next(iter(envelope["event"].items()))
-            detail = event.get("type") or event.get("status")
-            print(
-                f"{total:4}  group={attrs['MessageGroupId']}  dedup={attrs['MessageDeduplicationId']}  "
-                f"v{envelope['v']} {kind}:{detail}  text={event.get('text')!r} reply={event.get('reply')}"
-            )
-            sqs.delete_message(QueueUrl=env["INBOUND_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
-    print(f"{total} envelope(s) were queued")
+            return received
+        received.extend(batch)
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+
+
+def describe(messages):
+    """One line per queued envelope: its queue keys and what it carries."""
+    for message in messages:
+        attrs = message["Attributes"]
+        envelope = json.loads(message["Body"])
+        kind, event = next(iter(envelope["event"].items()))
+        detail = event.get("type") or event.get("status")
+        extra = f"text={event['text']!r}" if event.get("text") else ""
+        if event.get("reply"):
+            extra = f"reply={event['reply']['id']}"
+        if event.get("error_codes"):
+            extra = f"errors={event['error_codes']}"
+        yield (
+            f"v{envelope['v']} {kind}:{detail:<11} group={attrs['MessageGroupId']} "
+            f"dedup={attrs['MessageDeduplicationId']} {extra}"
+        )
+
+
+def queued(_args):
+    env = read_env()
+    messages = drain(clients(env["AWS_ENDPOINT_URL"])["sqs"], env["INBOUND_QUEUE_URL"])
+    for line in describe(messages):
+        print(line)
+    print(f"{len(messages)} envelope(s) were queued")
 
 
 def main():

@@ -97,7 +97,10 @@ struct VersionOnly {
 
 impl Envelope {
     pub fn new(payload: Payload) -> Self {
-        Self { v: VERSION, payload }
+        Self {
+            v: VERSION,
+            payload,
+        }
     }
 
     /// Reads an envelope, refusing any version other than [`VERSION`].
@@ -152,7 +155,11 @@ mod tests {
         let envelope = Envelope::from_json(&status().to_json()).unwrap();
         assert_eq!(envelope.group_key(), "111:5511999999999");
         assert_eq!(envelope.idempotency_key(), "wamid.A:read");
-        assert!(status().to_json().starts_with(r#"{"v":1,"event":{"status":{"#));
+        assert!(
+            status()
+                .to_json()
+                .starts_with(r#"{"v":1,"event":{"status":{"#)
+        );
     }
 
     #[test]

@@ -285,10 +285,12 @@ fn message(
                 title,
             })
         });
-    let text = fields
-        .text
-        .map(|t| t.body)
-        .or_else(|| [fields.image, fields.video, fields.document].into_iter().flatten().find_map(|m| m.caption));
+    let text = fields.text.map(|t| t.body).or_else(|| {
+        [fields.image, fields.video, fields.document]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.caption)
+    });
     Some(InboundMessage {
         phone_number_id: number.to_owned(),
         waba_id: waba_id.map(str::to_owned),
@@ -343,7 +345,11 @@ mod tests {
             panic!("expected a message")
         };
         assert_eq!(
-            (m.phone_number_id.as_str(), m.customer.as_str(), m.wamid.as_str()),
+            (
+                m.phone_number_id.as_str(),
+                m.customer.as_str(),
+                m.wamid.as_str()
+            ),
             ("PN1", "5511988887777", "wamid.1")
         );
         assert_eq!(m.waba_id.as_deref(), Some("WABA"));
@@ -385,7 +391,10 @@ mod tests {
         let Payload::Status(s) = &split.envelopes[0].payload else {
             panic!("expected a status")
         };
-        assert_eq!((s.status.as_str(), s.error_codes.as_slice()), ("failed", &[131047][..]));
+        assert_eq!(
+            (s.status.as_str(), s.error_codes.as_slice()),
+            ("failed", &[131047][..])
+        );
         assert_eq!(split.envelopes[0].idempotency_key(), "wamid.9:failed");
     }
 

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn builds_an_emf_document_with_only_non_zero_counters() {
         let mut metrics = Metrics::new("webhook");
-        metrics.count("Messages", 2).count("Statuses", 0).count("Messages", 1);
+        metrics
+            .count("Messages", 2)
+            .count("Statuses", 0)
+            .count("Messages", 1);
         let document = metrics.document().unwrap();
         assert_eq!(document["Messages"], 3);
         assert!(document.get("Statuses").is_none());

@@ -42,7 +42,9 @@ impl QueueEntry {
 pub fn sqs_safe_id(id: String) -> String {
     let valid = !id.is_empty()
         && id.len() <= MAX_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
     if valid {
         id
     } else {
@@ -89,7 +91,9 @@ pub struct EnqueueReport {
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("{not_accepted} of {total} entries were not accepted by the queue (last error: {last_error})")]
+#[error(
+    "{not_accepted} of {total} entries were not accepted by the queue (last error: {last_error})"
+)]
 pub struct EnqueueError {
     pub not_accepted: usize,
     pub total: usize,
@@ -156,7 +160,10 @@ async fn send_lane<Q: InboundQueue>(
             let failure = match queue.send_batch(&pending).await {
                 Ok(failed) if failed.is_empty() => None,
                 Ok(failed) => {
-                    let still: Vec<_> = failed.iter().filter_map(|&i| pending.get(i).copied()).collect();
+                    let still: Vec<_> = failed
+                        .iter()
+                        .filter_map(|&i| pending.get(i).copied())
+                        .collect();
                     let message = format!("{} entries rejected", still.len());
                     Some((still, message))
                 }
@@ -208,9 +215,9 @@ fn batches<'a>(lane: &'a [&'a QueueEntry]) -> Vec<&'a [&'a QueueEntry]> {
 
 fn lane_of(group_id: &str) -> usize {
     // FNV-1a: stable and cheap; only spreads conversations over lanes.
-    let hash = group_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = group_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     (hash % LANES as u64) as usize
 }
 
@@ -254,7 +261,10 @@ mod tests {
             let mut failed = Vec::new();
             for (index, entry) in entries.iter().enumerate() {
                 let mut refuse = self.refuse.lock().unwrap();
-                match refuse.iter_mut().find(|(id, n)| *id == entry.dedup_id && *n > 0) {
+                match refuse
+                    .iter_mut()
+                    .find(|(id, n)| *id == entry.dedup_id && *n > 0)
+                {
                     Some((_, n)) => {
                         *n -= 1;
                         failed.push(index);
@@ -268,11 +278,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sends_everything_in_batches_of_ten_keeping_each_conversation_in_order() {
-        let entries: Vec<_> = (0..95).map(|i| entry(&format!("pn:{}", i % 7), i, 10)).collect();
+        let entries: Vec<_> = (0..95)
+            .map(|i| entry(&format!("pn:{}", i % 7), i, 10))
+            .collect();
         let queue = FakeQueue::default();
-        let report = enqueue_all(&queue, &entries, RetryPolicy::default()).await.unwrap();
+        let report = enqueue_all(&queue, &entries, RetryPolicy::default())
+            .await
+            .unwrap();
         assert_eq!(report.accepted, 95);
-        assert!(queue.call_sizes.lock().unwrap().iter().all(|&n| n <= MAX_BATCH_ENTRIES));
+        assert!(
+            queue
+                .call_sizes
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|&n| n <= MAX_BATCH_ENTRIES)
+        );
         let accepted = queue.accepted.lock().unwrap();
         for group in 0..7 {
             let order: Vec<_> = accepted
@@ -281,7 +302,13 @@ mod tests {
                 .filter(|i| i % 7 == group)
                 .collect();
             assert!(order.is_sorted(), "group {group} out of order: {order:?}");
-            assert_eq!(order.len(), entries.iter().filter(|e| e.group_id == format!("pn:{group}")).count());
+            assert_eq!(
+                order.len(),
+                entries
+                    .iter()
+                    .filter(|e| e.group_id == format!("pn:{group}"))
+                    .count()
+            );
         }
     }
 
@@ -299,7 +326,9 @@ mod tests {
         let queue = FakeQueue::default();
         queue.refuse.lock().unwrap().push(("wamid.9".into(), 2));
         *queue.fail_calls.lock().unwrap() = 1;
-        let report = enqueue_all(&queue, &entries, RetryPolicy::default()).await.unwrap();
+        let report = enqueue_all(&queue, &entries, RetryPolicy::default())
+            .await
+            .unwrap();
         assert_eq!(report.accepted, 10);
         assert_eq!(*queue.call_sizes.lock().unwrap(), [10, 10, 1, 1]);
         assert_eq!(queue.accepted.lock().unwrap().len(), 10);
@@ -309,11 +338,20 @@ mod tests {
     async fn reports_failure_and_stops_the_lane_when_retries_run_out() {
         let entries: Vec<_> = (0..25).map(|i| entry("one-conversation", i, 10)).collect();
         let queue = FakeQueue::default();
-        queue.refuse.lock().unwrap().push(("wamid.3".into(), usize::MAX));
-        let error = enqueue_all(&queue, &entries, RetryPolicy::default()).await.unwrap_err();
+        queue
+            .refuse
+            .lock()
+            .unwrap()
+            .push(("wamid.3".into(), usize::MAX));
+        let error = enqueue_all(&queue, &entries, RetryPolicy::default())
+            .await
+            .unwrap_err();
         assert_eq!((error.not_accepted, error.total), (16, 25));
         // Nothing after the stuck batch was sent: its conversation keeps its order.
-        let first_batch_but_3: Vec<_> = (0..10).filter(|&i| i != 3).map(|i| format!("wamid.{i}")).collect();
+        let first_batch_but_3: Vec<_> = (0..10)
+            .filter(|&i| i != 3)
+            .map(|i| format!("wamid.{i}"))
+            .collect();
         assert_eq!(*queue.accepted.lock().unwrap(), first_batch_but_3);
     }
 

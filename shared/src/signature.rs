@@ -71,9 +71,15 @@ mod tests {
         let cases: [(Option<&[u8]>, SignatureError); 6] = [
             (None, SignatureError::Missing),
             (Some(b""), SignatureError::Malformed),
-            (Some(&good.as_bytes()[PREFIX.len()..]), SignatureError::Malformed),
+            (
+                Some(&good.as_bytes()[PREFIX.len()..]),
+                SignatureError::Malformed,
+            ),
             (Some(b"sha256=zz"), SignatureError::Malformed),
-            (Some(b"sha1=0123456789abcdef0123456789abcdef01234567"), SignatureError::Malformed),
+            (
+                Some(b"sha1=0123456789abcdef0123456789abcdef01234567"),
+                SignatureError::Malformed,
+            ),
             (Some(good.as_bytes()), SignatureError::Mismatch),
         ];
         for (index, (header, want)) in cases.into_iter().enumerate() {

@@ -11,14 +11,22 @@ pub fn app_secrets_json() -> String {
     json!({"app_secret": TEST_APP_SECRET, "verify_token": TEST_VERIFY_TOKEN, "anthropic_api_key": ""}).to_string()
 }
 
-fn event(method: &str, query: &[(&str, &str)], headers: Value, body: Option<String>, base64: bool) -> Value {
+fn event(
+    method: &str,
+    query: &[(&str, &str)],
+    headers: Value,
+    body: Option<String>,
+    base64: bool,
+) -> Value {
     let raw_query = query
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let parameters: serde_json::Map<String, Value> =
-        query.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();
+    let parameters: serde_json::Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
     let mut event = json!({
         "version": "2.0",
         "routeKey": format!("{method} /webhook"),
@@ -52,7 +60,11 @@ fn event(method: &str, query: &[(&str, &str)], headers: Value, body: Option<Stri
 pub fn verify(mode: &str, token: &str, challenge: &str) -> Value {
     event(
         "GET",
-        &[("hub.mode", mode), ("hub.verify_token", token), ("hub.challenge", challenge)],
+        &[
+            ("hub.mode", mode),
+            ("hub.verify_token", token),
+            ("hub.challenge", challenge),
+        ],
         json!({"user-agent": "facebookexternalua"}),
         None,
         false,
@@ -61,7 +73,8 @@ pub fn verify(mode: &str, token: &str, challenge: &str) -> Value {
 
 /// `POST /webhook` with `body` and, when given, the `X-Hub-Signature-256` header.
 pub fn post(body: &[u8], signature: Option<&str>, base64: bool) -> Value {
-    let mut headers = json!({"content-type": "application/json", "user-agent": "facebookexternalua"});
+    let mut headers =
+        json!({"content-type": "application/json", "user-agent": "facebookexternalua"});
     if let Some(signature) = signature {
         headers["x-hub-signature-256"] = Value::from(signature);
     }
@@ -75,10 +88,16 @@ pub fn post(body: &[u8], signature: Option<&str>, base64: bool) -> Value {
 
 /// A POST signed with the test app secret.
 pub fn signed_post(body: &[u8]) -> Value {
-    post(body, Some(&shared::signature::sign(TEST_APP_SECRET.as_bytes(), body)), false)
+    post(
+        body,
+        Some(&shared::signature::sign(TEST_APP_SECRET.as_bytes(), body)),
+        false,
+    )
 }
 
 /// The HTTP status of a webhook response.
 pub fn status(response: &Value) -> u64 {
-    response["statusCode"].as_u64().unwrap_or_else(|| panic!("not an HTTP response: {response}"))
+    response["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"))
 }

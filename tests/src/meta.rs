@@ -82,9 +82,11 @@ fn message_changes(body: &Value) -> impl Iterator<Item = &Value> {
 }
 
 pub fn corpus_dir() -> PathBuf {
-    std::env::var_os("CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/meta-webhooks")
-    })
+    std::env::var_os("CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/meta-webhooks")
+        })
 }
 
 /// Every case of `../shared/conformance/meta-webhooks`, in file then case order.

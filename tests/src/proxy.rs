@@ -60,7 +60,13 @@ impl FaultProxy {
     }
 }
 
-async fn forward(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn forward(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_batch = headers
         .get("x-amz-target")
         .is_some_and(|target| target == "AmazonSQS.SendMessageBatch");
@@ -86,13 +92,20 @@ async fn forward(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, head
                 if entries.len() > 1 {
                     refused = entries.pop().map(|entry| entry["Id"].clone());
                     body = serde_json::to_vec(&request).unwrap();
-                    *fault = if remaining > 1 { Fault::RefuseLastEntry(remaining - 1) } else { Fault::None };
+                    *fault = if remaining > 1 {
+                        Fault::RefuseLastEntry(remaining - 1)
+                    } else {
+                        Fault::None
+                    };
                 }
             }
         }
     }
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = inner.client.request(method, format!("{}{path}", inner.upstream)).body(body);
+    let mut request = inner
+        .client
+        .request(method, format!("{}{path}", inner.upstream))
+        .body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
             request = request.header(name, value);

@@ -61,7 +61,10 @@ impl Function {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -117,7 +120,11 @@ impl Function {
         self.counter += 1;
         let id = format!("request-{}", self.counter);
         let (sender, receiver) = oneshot::channel();
-        self.shared.waiting.lock().unwrap().insert(id.clone(), sender);
+        self.shared
+            .waiting
+            .lock()
+            .unwrap()
+            .insert(id.clone(), sender);
         self.events.send((id, event)).unwrap();
         match tokio::time::timeout(Duration::from_secs(60), receiver).await {
             Ok(Ok(outcome)) => outcome,
@@ -164,7 +171,10 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     };
     let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(30);
     let mut headers = HeaderMap::new();
-    headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        HeaderValue::from_str(&id).unwrap(),
+    );
     headers.insert(
         "lambda-runtime-deadline-ms",
         HeaderValue::from_str(&deadline.as_millis().to_string()).unwrap(),
@@ -173,7 +183,10 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "lambda-runtime-invoked-function-arn",
         HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:local"),
     );
-    headers.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+    headers.insert(
+        "lambda-runtime-trace-id",
+        HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+    );
     (StatusCode::OK, headers, body)
 }
 
@@ -184,15 +197,24 @@ fn settle(shared: &Shared, id: &str, outcome: Outcome) {
 }
 
 fn json_or_text(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
-async fn response(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
     settle(&shared, &id, Ok(json_or_text(&body)));
     StatusCode::ACCEPTED
 }
 
-async fn error(State(shared): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
     settle(&shared, &id, Err(json_or_text(&body)));
     StatusCode::ACCEPTED
 }

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use serde_json::Value;
 
 pub struct Stack {
@@ -115,7 +117,11 @@ impl Stack {
     /// Runs `work` while consuming the queue concurrently, as the worker would, then drains
     /// what is left. moto's FIFO send slows down with the queue's length, so a large send
     /// is only realistic with a consumer running.
-    pub async fn drain_during<T>(&self, queue_url: &str, work: impl Future<Output = T>) -> (T, Vec<Received>) {
+    pub async fn drain_during<T>(
+        &self,
+        queue_url: &str,
+        work: impl Future<Output = T>,
+    ) -> (T, Vec<Received>) {
         let done = std::sync::atomic::AtomicBool::new(false);
         let consumer = || async {
             let mut received = Vec::new();

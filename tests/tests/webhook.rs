@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use blackbox::http::{self, TEST_APP_SECRET, TEST_VERIFY_TOKEN, app_secrets_json, signed_post, status};
+use blackbox::http::{
+    self, TEST_APP_SECRET, TEST_VERIFY_TOKEN, app_secrets_json, signed_post, status,
+};
 use blackbox::meta::{self, corpus};
 use blackbox::proxy::{Fault, FaultProxy};
 use blackbox::runtime::{Function, binary};
@@ -24,7 +26,10 @@ async fn webhook_with_secret(secret_json: &str) -> Setup {
     let secret_arn = stack.secret(secret_json).await;
     let env = stack.function_env(
         &stack.endpoint,
-        &[("APP_SECRET_ID", &secret_arn), ("INBOUND_QUEUE_URL", &queue_url)],
+        &[
+            ("APP_SECRET_ID", &secret_arn),
+            ("INBOUND_QUEUE_URL", &queue_url),
+        ],
     );
     let function = Function::start(&binary("webhook", "debug"), &env).await;
     Setup {
@@ -43,7 +48,12 @@ fn body_bytes(value: &Value) -> Vec<u8> {
 }
 
 fn kind_of(received: &Received) -> &str {
-    received.body["event"].as_object().unwrap().keys().next().unwrap()
+    received.body["event"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -56,7 +66,12 @@ async fn verification_answers_the_challenge_only_for_the_right_token() {
         .unwrap();
     assert_eq!(status(&ok), 200);
     assert_eq!(ok["body"], "1158201444");
-    assert!(ok["headers"]["content-type"].as_str().unwrap().starts_with("text/plain"));
+    assert!(
+        ok["headers"]["content-type"]
+            .as_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
 
     for event in [
         http::verify("subscribe", "wrong-token", "1"),
@@ -67,9 +82,15 @@ async fn verification_answers_the_challenge_only_for_the_right_token() {
         assert_eq!(status(&refused), 403, "{event}");
     }
     let mut no_query = http::verify("subscribe", TEST_VERIFY_TOKEN, "1");
-    no_query.as_object_mut().unwrap().remove("queryStringParameters");
+    no_query
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
     no_query["rawQueryString"] = "".into();
-    assert_eq!(status(&setup.function.invoke(&no_query).await.unwrap()), 403);
+    assert_eq!(
+        status(&setup.function.invoke(&no_query).await.unwrap()),
+        403
+    );
 
     let mut put = http::verify("subscribe", TEST_VERIFY_TOKEN, "1");
     put["requestContext"]["http"]["method"] = "PUT".into();
@@ -90,24 +111,55 @@ async fn every_signature_failure_is_refused_and_nothing_is_queued() {
         ("missing", http::post(&body, None, false)),
         ("empty", http::post(&body, Some(""), false)),
         ("no prefix", http::post(&body, Some(&good[7..]), false)),
-        ("sha1", http::post(&body, Some("sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709"), false)),
-        ("not hex", http::post(&body, Some(&format!("sha256={}", "g".repeat(64))), false)),
-        ("short", http::post(&body, Some(&good[..good.len() - 2]), false)),
-        ("uppercase prefix", http::post(&body, Some(&uppercase_prefix), false)),
+        (
+            "sha1",
+            http::post(
+                &body,
+                Some("sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+                false,
+            ),
+        ),
+        (
+            "not hex",
+            http::post(&body, Some(&format!("sha256={}", "g".repeat(64))), false),
+        ),
+        (
+            "short",
+            http::post(&body, Some(&good[..good.len() - 2]), false),
+        ),
+        (
+            "uppercase prefix",
+            http::post(&body, Some(&uppercase_prefix), false),
+        ),
         ("other body", http::post(&body, Some(&other_body), false)),
-        ("wrong secret", http::post(&body, Some(&wrong_secret), false)),
+        (
+            "wrong secret",
+            http::post(&body, Some(&wrong_secret), false),
+        ),
         ("tampered body", http::post(&tampered, Some(&good), false)),
     ];
     for (name, event) in cases {
         let response = setup.function.invoke(&event).await.unwrap();
         assert_eq!(status(&response), 401, "{name}");
     }
-    assert!(setup.stack.drain(&setup.queue_url).await.is_empty(), "nothing unsigned may be queued");
+    assert!(
+        setup.stack.drain(&setup.queue_url).await.is_empty(),
+        "nothing unsigned may be queued"
+    );
 
-    let response = setup.function.invoke(&http::post(&body, Some(&good), false)).await.unwrap();
+    let response = setup
+        .function
+        .invoke(&http::post(&body, Some(&good), false))
+        .await
+        .unwrap();
     assert_eq!(status(&response), 200);
     assert_eq!(setup.stack.drain(&setup.queue_url).await.len(), 3);
-    assert!(setup.function.wait_for_output(r#""SignatureFailures":1"#).await);
+    assert!(
+        setup
+            .function
+            .wait_for_output(r#""SignatureFailures":1"#)
+            .await
+    );
 }
 
 #[tokio::test]
@@ -115,15 +167,26 @@ async fn base64_bodies_are_verified_over_the_decoded_bytes() {
     let mut setup = webhook().await;
     let body = body_bytes(&meta::text_messages(2, "b64"));
     let signature = sign(TEST_APP_SECRET.as_bytes(), &body);
-    let response = setup.function.invoke(&http::post(&body, Some(&signature), true)).await.unwrap();
+    let response = setup
+        .function
+        .invoke(&http::post(&body, Some(&signature), true))
+        .await
+        .unwrap();
     assert_eq!(status(&response), 200);
     let queued = setup.stack.drain(&setup.queue_url).await;
     assert_eq!(queued.len(), 2);
 
     // A signature over the base64 text instead of the raw bytes is wrong.
-    let encoded = http::post(&body, None, true)["body"].as_str().unwrap().to_owned();
+    let encoded = http::post(&body, None, true)["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let over_encoded = sign(TEST_APP_SECRET.as_bytes(), encoded.as_bytes());
-    let response = setup.function.invoke(&http::post(&body, Some(&over_encoded), true)).await.unwrap();
+    let response = setup
+        .function
+        .invoke(&http::post(&body, Some(&over_encoded), true))
+        .await
+        .unwrap();
     assert_eq!(status(&response), 401);
 }
 
@@ -151,12 +214,18 @@ async fn an_unconfigured_secret_fails_closed() {
     let queue_url = stack.fifo_queue("inbound").await;
     let env = stack.function_env(
         &stack.endpoint,
-        &[("APP_SECRET_ID", "no-such-secret"), ("INBOUND_QUEUE_URL", &queue_url)],
+        &[
+            ("APP_SECRET_ID", "no-such-secret"),
+            ("INBOUND_QUEUE_URL", &queue_url),
+        ],
     );
     let mut function = Function::start(&binary("webhook", "debug"), &env).await;
     let response = function.invoke(&signed_post(b"{}")).await.unwrap();
     assert_eq!(status(&response), 500);
-    let response = function.invoke(&http::verify("subscribe", TEST_VERIFY_TOKEN, "1")).await.unwrap();
+    let response = function
+        .invoke(&http::verify("subscribe", TEST_VERIFY_TOKEN, "1"))
+        .await
+        .unwrap();
     assert_eq!(status(&response), 500);
 }
 
@@ -197,7 +266,11 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
             }
         }
     }
-    assert_eq!((want_messages, want_statuses), (36, 7), "the corpus README's totals");
+    assert_eq!(
+        (want_messages, want_statuses),
+        (36, 7),
+        "the corpus README's totals"
+    );
 
     let queued = setup.stack.drain(&setup.queue_url).await;
     let count = |kind: &str| queued.iter().filter(|r| kind_of(r) == kind).count();
@@ -206,7 +279,12 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
     assert_eq!(dedup_ids.len(), 43, "every event has its own dedup id");
 
     for received in &queued {
-        let (kind, event) = received.body["event"].as_object().unwrap().iter().next().unwrap();
+        let (kind, event) = received.body["event"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
         assert_eq!(received.body["v"], 1);
         let wamid = event["wamid"].as_str().unwrap();
         let want_dedup = match kind.as_str() {
@@ -214,23 +292,52 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
             _ => format!("{wamid}:{}", event["status"].as_str().unwrap()),
         };
         assert_eq!(received.dedup_id, shared::queue::sqs_safe_id(want_dedup));
-        let want_group = format!("{}:{}", event["phone_number_id"].as_str().unwrap(), event["customer"].as_str().unwrap());
+        let want_group = format!(
+            "{}:{}",
+            event["phone_number_id"].as_str().unwrap(),
+            event["customer"].as_str().unwrap()
+        );
         assert_eq!(received.group_id, shared::queue::sqs_safe_id(want_group));
-        assert_eq!(event["raw"]["id"], wamid, "Meta's original object travels with the envelope");
+        assert_eq!(
+            event["raw"]["id"], wamid,
+            "Meta's original object travels with the envelope"
+        );
     }
     let types: BTreeSet<_> = queued
         .iter()
         .filter_map(|r| r.body["event"]["message"]["type"].as_str())
         .collect();
-    for expected in ["text", "image", "video", "document", "audio", "sticker", "reaction", "location", "contacts",
-        "order", "unsupported", "system", "interactive", "button", "edit", "revoke"] {
-        assert!(types.contains(expected), "no {expected} message among {types:?}");
+    for expected in [
+        "text",
+        "image",
+        "video",
+        "document",
+        "audio",
+        "sticker",
+        "reaction",
+        "location",
+        "contacts",
+        "order",
+        "unsupported",
+        "system",
+        "interactive",
+        "button",
+        "edit",
+        "revoke",
+    ] {
+        assert!(
+            types.contains(expected),
+            "no {expected} message among {types:?}"
+        );
     }
     let choices: BTreeSet<_> = queued
         .iter()
         .filter_map(|r| r.body["event"]["message"]["reply"]["id"].as_str())
         .collect();
-    assert!(choices.contains("callback_data"), "template quick reply payload normalised: {choices:?}");
+    assert!(
+        choices.contains("callback_data"),
+        "template quick reply payload normalised: {choices:?}"
+    );
 
     // Other fields are counted, and nothing private reaches the INFO logs.
     let output = setup.function.output();
@@ -242,7 +349,10 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
     assert_eq!(counted, ignored_changes);
     for line in &output {
         for secret in &private {
-            assert!(!line.contains(secret.as_str()), "log line leaks {secret:?}: {line}");
+            assert!(
+                !line.contains(secret.as_str()),
+                "log line leaks {secret:?}: {line}"
+            );
         }
     }
 }
@@ -256,7 +366,12 @@ async fn a_thousand_messages_in_one_post_are_all_queued() {
         .stack
         .drain_during(&setup.queue_url, setup.function.invoke(&event))
         .await;
-    assert_eq!(status(&response.unwrap()), 200, "{}", setup.function.output().join("\n"));
+    assert_eq!(
+        status(&response.unwrap()),
+        200,
+        "{}",
+        setup.function.output().join("\n")
+    );
     let ids: BTreeSet<_> = queued.iter().map(|r| r.dedup_id.as_str()).collect();
     assert_eq!(ids.len(), 1000);
     assert!(ids.contains("wamid.bulk.0") && ids.contains("wamid.bulk.999"));
@@ -269,7 +384,10 @@ async fn webhook_behind_proxy() -> (Setup, FaultProxy) {
     let secret_arn = stack.secret(&app_secrets_json()).await;
     let mut env = stack.function_env(
         &stack.endpoint,
-        &[("APP_SECRET_ID", &secret_arn), ("INBOUND_QUEUE_URL", &queue_url)],
+        &[
+            ("APP_SECRET_ID", &secret_arn),
+            ("INBOUND_QUEUE_URL", &queue_url),
+        ],
     );
     env.push(("AWS_ENDPOINT_URL_SQS".into(), proxy.url.clone()));
     let function = Function::start(&binary("webhook", "debug"), &env).await;
@@ -291,7 +409,12 @@ async fn a_queue_outage_answers_500_and_metas_retry_loses_nothing() {
     let response = setup.function.invoke(&signed_post(&body)).await.unwrap();
     assert_eq!(status(&response), 500);
     assert!(setup.stack.drain(&setup.queue_url).await.is_empty());
-    assert!(setup.function.wait_for_output(r#""EnqueueFailures":1"#).await);
+    assert!(
+        setup
+            .function
+            .wait_for_output(r#""EnqueueFailures":1"#)
+            .await
+    );
 
     // Meta redelivers the same POST once SQS is back.
     proxy.set(Fault::None);
@@ -307,16 +430,27 @@ async fn entries_the_queue_refuses_are_retried_in_process() {
     let (mut setup, proxy) = webhook_behind_proxy().await;
     // One conversation, so the 25 entries travel in one lane: 3 batches.
     let mut value = meta::text_messages(25, "refuse");
-    for message in value["entry"][0]["changes"][0]["value"]["messages"].as_array_mut().unwrap() {
+    for message in value["entry"][0]["changes"][0]["value"]["messages"]
+        .as_array_mut()
+        .unwrap()
+    {
         message["from"] = "5511900000000".into();
     }
     proxy.set(Fault::RefuseLastEntry(2));
-    let response = setup.function.invoke(&signed_post(&body_bytes(&value))).await.unwrap();
+    let response = setup
+        .function
+        .invoke(&signed_post(&body_bytes(&value)))
+        .await
+        .unwrap();
     assert_eq!(status(&response), 200);
     let queued = setup.stack.drain(&setup.queue_url).await;
     let ids: Vec<_> = queued.iter().map(|r| r.dedup_id.clone()).collect();
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 25);
-    assert_eq!(proxy.batch_calls(), 5, "3 batches plus one retry for each refused entry");
+    assert_eq!(
+        proxy.batch_calls(),
+        5,
+        "3 batches plus one retry for each refused entry"
+    );
     assert!(setup.function.wait_for_output(r#""QueueRetries":2"#).await);
 }
 
@@ -339,19 +473,29 @@ async fn a_duplicate_post_reuses_the_dedup_ids_and_is_queued_once() {
         .map(|r| (r.dedup_id, r.group_id))
         .collect();
     let mut want: Vec<_> = (0..4).map(|i| format!("wamid.dup.{i}")).collect();
-    want.extend(["wamid.out.1:delivered".to_owned(), "wamid.out.1:read".to_owned()]);
+    want.extend([
+        "wamid.out.1:delivered".to_owned(),
+        "wamid.out.1:read".to_owned(),
+    ]);
     let mut got: Vec<_> = queued.keys().cloned().collect();
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    assert_eq!(queued["wamid.out.1:read"], format!("{}:5511900000001", meta::PHONE_NUMBER_ID));
-
+    assert_eq!(
+        queued["wamid.out.1:read"],
+        format!("{}:5511900000001", meta::PHONE_NUMBER_ID)
+    );
 }
 
 #[tokio::test]
 async fn signed_bodies_that_are_not_whatsapp_are_acknowledged_and_counted() {
     let mut setup = webhook().await;
-    for body in [&br#"{"object":"page","entry":[]}"#[..], b"not json at all", b"[1,2,3]", b""] {
+    for body in [
+        &br#"{"object":"page","entry":[]}"#[..],
+        b"not json at all",
+        b"[1,2,3]",
+        b"",
+    ] {
         let response = setup.function.invoke(&signed_post(body)).await.unwrap();
         assert_eq!(status(&response), 200, "{}", String::from_utf8_lossy(body));
     }

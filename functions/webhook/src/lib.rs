@@ -44,7 +44,11 @@ pub fn accept(
             return Ok(None);
         }
     };
-    let entries = split.envelopes.iter().map(QueueEntry::from_envelope).collect();
+    let entries = split
+        .envelopes
+        .iter()
+        .map(QueueEntry::from_envelope)
+        .collect();
     Ok(Some(Accepted { split, entries }))
 }
 
@@ -81,7 +85,11 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
         response
     }
 
-    async fn verify_subscription(&self, request: &Request, metrics: &mut Metrics) -> Response<Body> {
+    async fn verify_subscription(
+        &self,
+        request: &Request,
+        metrics: &mut Metrics,
+    ) -> Response<Body> {
         let params = request.query_string_parameters();
         let (Some("subscribe"), Some(token), Some(challenge)) = (
             params.first("hub.mode"),
@@ -131,7 +139,11 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
     async fn receive(&self, request: &Request, metrics: &mut Metrics) -> Response<Body> {
         let body: &[u8] = request.body();
         if body.len() > MAX_BODY_BYTES {
-            tracing::warn!(bytes = body.len(), limit = MAX_BODY_BYTES, "webhook body too large");
+            tracing::warn!(
+                bytes = body.len(),
+                limit = MAX_BODY_BYTES,
+                "webhook body too large"
+            );
             metrics.count("OversizedBodies", 1);
             return reply(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
         }
@@ -276,14 +288,19 @@ mod tests {
             if self.down {
                 return Err(QueueError("unavailable".into()));
             }
-            self.sent.lock().unwrap().extend(entries.iter().map(|e| (*e).clone()));
+            self.sent
+                .lock()
+                .unwrap()
+                .extend(entries.iter().map(|e| (*e).clone()));
             Ok(Vec::new())
         }
     }
 
     fn secrets(app_secret: &str) -> FakeSecrets {
         FakeSecrets {
-            json: Mutex::new(format!(r#"{{"app_secret":"{app_secret}","verify_token":"token"}}"#)),
+            json: Mutex::new(format!(
+                r#"{{"app_secret":"{app_secret}","verify_token":"token"}}"#
+            )),
             fetches: AtomicUsize::new(0),
         }
     }
@@ -294,7 +311,10 @@ mod tests {
         lambda_http::http::Request::builder()
             .method("POST")
             .uri("/webhook")
-            .header(signature::HEADER, signature::sign(secret.as_bytes(), body.as_bytes()))
+            .header(
+                signature::HEADER,
+                signature::sign(secret.as_bytes(), body.as_bytes()),
+            )
             .body(Body::Text(body.to_owned()))
             .unwrap()
     }
@@ -319,7 +339,11 @@ mod tests {
         tokio::time::advance(REFRESH_INTERVAL).await;
         assert_eq!(webhook.handle(post("forged", BODY)).await.status(), 401);
         assert_eq!(source.fetches.load(Ordering::SeqCst), 3);
-        assert_eq!(queue.sent.lock().unwrap().len(), 2, "only the signed posts were queued");
+        assert_eq!(
+            queue.sent.lock().unwrap().len(),
+            2,
+            "only the signed posts were queued"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -327,7 +351,11 @@ mod tests {
         let source = secrets("");
         let queue = FakeQueue::default();
         let webhook = Webhook::new(&source, &queue);
-        assert_eq!(webhook.handle(post("", BODY)).await.status(), 500, "empty secret fails closed");
+        assert_eq!(
+            webhook.handle(post("", BODY)).await.status(),
+            500,
+            "empty secret fails closed"
+        );
         *source.json.lock().unwrap() = r#"{"app_secret":"set"}"#.into();
         tokio::time::advance(REFRESH_INTERVAL).await;
         assert_eq!(webhook.handle(post("set", BODY)).await.status(), 200);
@@ -347,10 +375,16 @@ mod tests {
     #[test]
     fn accept_builds_entries_with_the_design_keys() {
         let header = signature::sign(b"s", BODY.as_bytes());
-        let accepted = accept(b"s", BODY.as_bytes(), Some(header.as_bytes())).unwrap().unwrap();
+        let accepted = accept(b"s", BODY.as_bytes(), Some(header.as_bytes()))
+            .unwrap()
+            .unwrap();
         assert_eq!(accepted.entries.len(), 1);
         assert_eq!(accepted.entries[0].group_id, "PN:c1");
         assert_eq!(accepted.entries[0].dedup_id, "wamid.1");
-        assert!(accept(b"s", b"[]", Some(signature::sign(b"s", b"[]").as_bytes())).unwrap().is_none());
+        assert!(
+            accept(b"s", b"[]", Some(signature::sign(b"s", b"[]").as_bytes()))
+                .unwrap()
+                .is_none()
+        );
     }
 }

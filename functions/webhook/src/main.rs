@@ -15,18 +15,19 @@ use webhook::Webhook;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let (secret_id, queue_url) =
-        match config::required(APP_SECRET_ID).and_then(|s| Ok((s, config::required(INBOUND_QUEUE_URL)?))) {
-            Ok(config) => config,
-            Err(error) => {
-                tracing::error!(%error, "webhook is not configured");
-                return lambda_http::run(service_fn(move |_: Request| {
-                    let error = error.clone();
-                    async move { Err::<Response<Body>, Error>(error.into()) }
-                }))
-                .await;
-            }
-        };
+    let (secret_id, queue_url) = match config::required(APP_SECRET_ID)
+        .and_then(|s| Ok((s, config::required(INBOUND_QUEUE_URL)?)))
+    {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "webhook is not configured");
+            return lambda_http::run(service_fn(move |_: Request| {
+                let error = error.clone();
+                async move { Err::<Response<Body>, Error>(error.into()) }
+            }))
+            .await;
+        }
+    };
     let aws = aws_config::load_from_env().await;
     // The webhook retries what SQS did not accept itself (shared::queue::enqueue_all), with
     // jitter and a bounded total, so the SDK does not retry on top of it.

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks: the webhook's in-process cost beside its floor (criterion), and the release
+# binary's cold start, peak RSS and size, the arm64 size as deployed. Prints figures.
+source "$(dirname "$0")/common.sh"
+
+install_toolchain
+cargo build --release -p webhook
+echo "== in-process: verify + parse + build entries vs HMAC + serde_json floor"
+cargo bench -p webhook --bench ingress -- --noplot
+start_stack
+echo "== cold start, memory, size"
+cargo bench -p blackbox --bench cold_start
+echo "== arm64 build as deployed"
+cargo lambda build --release --arm64 -p webhook >/dev/null
+ls -l target/lambda/webhook/bootstrap | awk '{printf "stripped arm64 bootstrap: %.2f MiB\n", $5/1048576}'

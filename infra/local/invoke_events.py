@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Sends every sample event in events/webhook/ to the webhook running under
+`cargo lambda watch`, with `cargo lambda invoke --data-file`, and checks each answer and what
+reached the inbound queue against events/webhook/expected.json.
+
+    invoke_events.py --port N [--show]
+
+--show prints every queued envelope (the local demo); without it, only the verdicts.
+Ends with "N passed, N failed" and exits non-zero on any failure.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+EVENTS = stack.ROOT / "events" / "webhook"
+
+
+def invoke(port, path):
+    result = subprocess.run(
+        [
+            str(stack.ROOT / ".venv/bin/cargo-lambda"), "lambda", "invoke", "webhook",
+            "--invoke-port", str(port), "--data-file", str(path), "--output-format", "json",
+        ],
+        cwd=stack.ROOT, capture_output=True, text=True, timeout=300,
+    )
+    if result.returncode != 0:
+        return None, result.stderr.strip() or result.stdout.strip()
+    return json.loads(result.stdout), None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--show", action="store_true")
+    args = parser.parse_args()
+
+    env = stack.read_env()
+    sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
+    expected = json.loads((EVENTS / "expected.json").read_text())
+    passed = failed = 0
+    for name, want in expected.items():
+        response, error = invoke(args.port, EVENTS / name)
+        queued = stack.drain(sqs, env["INBOUND_QUEUE_URL"])
+        problems = []
+        if error:
+            problems.append(f"invoke failed: {error}")
+        else:
+            if response.get("statusCode") != want["status"]:
+                problems.append(f"status {response.get('statusCode')}, want {want['status']}")
+            if "body" in want and response.get("body") != want["body"]:
+                problems.append(f"body {response.get('body')!r}, want {want['body']!r}")
+        if len(queued) != want["queued"]:
+            problems.append(f"{len(queued)} queued, want {want['queued']}")
+        verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+        status = response.get("statusCode") if response else "-"
+        print(f"{name:28} -> HTTP {status}, {len(queued):2} queued  {verdict}")
+        if args.show:
+            for line in stack.describe(queued):
+                print("      " + line)
+        passed += not problems
+        failed += bool(problems)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

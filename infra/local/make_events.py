@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Writes the sample events in events/webhook/: API Gateway HTTP API (payload v2) requests as
+`sam local invoke -e` and `cargo lambda invoke --data-file` take them.
+
+Signed events use the local stack's documented test secret (infra/local/stack.py):
+app secret `local-app-secret`, verify token `local-verify-token`.
+`events/webhook/expected.json` says what each event must produce.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "events" / "webhook"
+APP_SECRET = b"local-app-secret"
+VERIFY_TOKEN = "local-verify-token"
+PHONE_NUMBER_ID = "106540352242922"
+METADATA = {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID}
+
+
+def request(method, body=None, headers=None, query=None, base64_body=False):
+    event = {
+        "version": "2.0",
+        "routeKey": f"{method} /webhook",
+        "rawPath": "/webhook",
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": {"user-agent": "facebookexternalua", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": "/webhook",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "173.252.0.1",
+                "userAgent": "facebookexternalua",
+            },
+            "requestId": f"sample-{method.lower()}",
+            "routeKey": f"{method} /webhook",
+            "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795089600000,
+        },
+        "isBase64Encoded": base64_body,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def webhook_body(messages=(), statuses=(), contacts=()):
+    value = {"messaging_product": "whatsapp", "metadata": METADATA}
+    if contacts:
+        value["contacts"] = list(contacts)
+    if messages:
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def signed_post(raw, base64_body=False, secret=APP_SECRET):
+    signature = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "x-hub-signature-256": signature}
+    body = base64.b64encode(raw).decode() if base64_body else raw.decode()
+    return request("POST", body, headers, base64_body=base64_body)
+
+
+def contact(wa_id, name):
+    return {"profile": {"name": name}, "wa_id": wa_id}
+
+
+def text(wa_id, wamid, body, ts="1795089600"):
+    return {"from": wa_id, "id": wamid, "timestamp": ts, "type": "text", "text": {"body": body}}
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    customer = "5511987654321"
+    text_body = webhook_body(
+        [text(customer, "wamid.sample.text.1", "Olá, preciso de ajuda com meu pedido")],
+        contacts=[contact(customer, "Maria Silva")],
+    )
+    interactive_body = webhook_body(
+        [
+            {
+                "context": {"from": "551130000000", "id": "wamid.sample.menu.1"},
+                "from": customer,
+                "id": "wamid.sample.button.1",
+                "timestamp": "1795089610",
+                "type": "interactive",
+                "interactive": {"type": "button_reply", "button_reply": {"id": "suporte", "title": "Suporte"}},
+            },
+            {
+                "context": {"from": "551130000000", "id": "wamid.sample.menu.2"},
+                "from": customer,
+                "id": "wamid.sample.list.1",
+                "timestamp": "1795089620",
+                "type": "interactive",
+                "interactive": {
+                    "type": "list_reply",
+                    "list_reply": {"id": "segunda_via", "title": "2ª via do boleto", "description": "Receba o boleto"},
+                },
+            },
+        ],
+        contacts=[contact(customer, "Maria Silva")],
+    )
+    status_body = webhook_body(
+        statuses=[
+            {"id": "wamid.sample.out.1", "status": "delivered", "timestamp": "1795089601", "recipient_id": customer},
+            {"id": "wamid.sample.out.1", "status": "read", "timestamp": "1795089605", "recipient_id": customer},
+            {
+                "id": "wamid.sample.out.2",
+                "status": "failed",
+                "timestamp": "1795089606",
+                "recipient_id": customer,
+                "errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message"}],
+            },
+        ]
+    )
+    batch = [text(f"55119{i:08d}", f"wamid.sample.batch.{i}", f"mensagem {i}") for i in range(50)]
+    batch_body = webhook_body(batch, contacts=[contact(m["from"], f"Cliente {i}") for i, m in enumerate(batch)])
+    base64_body = webhook_body([text(customer, "wamid.sample.base64.1", "Quero a segunda via")])
+
+    events = {
+        "get-verify.json": (
+            request("GET", query={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}),
+            {"status": 200, "body": "1158201444", "queued": 0},
+        ),
+        "get-verify-wrong-token.json": (
+            request("GET", query={"hub.mode": "subscribe", "hub.verify_token": "wrong-token", "hub.challenge": "1158201444"}),
+            {"status": 403, "queued": 0},
+        ),
+        "post-text.json": (signed_post(text_body), {"status": 200, "queued": 1}),
+        "post-interactive.json": (signed_post(interactive_body), {"status": 200, "queued": 2}),
+        "post-status.json": (signed_post(status_body), {"status": 200, "queued": 3}),
+        "post-batch.json": (signed_post(batch_body), {"status": 200, "queued": 50}),
+        "post-base64.json": (signed_post(base64_body, base64_body=True), {"status": 200, "queued": 1}),
+        "post-unsigned.json": (
+            request("POST", text_body.decode(), {"content-type": "application/json"}),
+            {"status": 401, "queued": 0},
+        ),
+        "post-wrong-signature.json": (signed_post(text_body, secret=b"not-the-app-secret"), {"status": 401, "queued": 0}),
+    }
+    expected = {}
+    for name, (event, outcome) in events.items():
+        (OUT / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+        expected[name] = outcome
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    print(f"wrote {len(events)} events to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, unit and property tests, black-box tests of the real
+# binaries on the local stack, the sample events through `cargo lambda watch`, the SAM
+# template (validate --lint, arm64 build), and benchmarks compiled (not run).
+# Installs what it needs and stops what it started.
+source "$(dirname "$0")/common.sh"
+
+install_toolchain
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build the function binaries"
+cargo build --workspace --bins --locked
+
+echo "== unit, property and black-box tests"
+start_stack
+cargo test --workspace --locked
+
+echo "== sample events through cargo lambda watch"
+start_watch
+.venv/bin/python infra/local/invoke_events.py --port "$WATCH_PORT"
+
+echo "== SAM template"
+sam validate --lint
+sam build --beta-features
+
+echo "== benchmarks compile"
+cargo bench --workspace --no-run --locked
+
+echo "== all tests passed"
