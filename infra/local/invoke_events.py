@@ -25,7 +25,7 @@ def invoke(port, path):
     result = subprocess.run(
         [
             str(stack.ROOT / ".venv/bin/cargo-lambda"), "lambda", "invoke", "webhook",
-            "--invoke-port", str(port), "--data-file", str(path), "--output-format", "json",
+            "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--data-file", str(path), "--output-format", "json",
         ],
         cwd=stack.ROOT, capture_output=True, text=True, timeout=300,
     )
