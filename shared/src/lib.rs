@@ -3,14 +3,20 @@
 //! Each AWS adapter sits behind its own cargo feature so a function links only what it uses.
 
 pub mod config;
+pub mod engine;
 pub mod envelope;
+pub mod hours;
 pub mod meta;
 pub mod metrics;
+pub mod outbound;
 pub mod queue;
 pub mod secrets;
 pub mod signature;
+pub mod tenant;
 pub mod telemetry;
 
+#[cfg(feature = "graph")]
+pub mod graph;
 #[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
 #[cfg(feature = "sqs")]

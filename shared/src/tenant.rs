@@ -1,0 +1,755 @@
+//! A tenant: one client company, one WhatsApp Business number. Everything the conversation
+//! says and does comes from here, never from code. Operators write it as YAML
+//! (`infra/tenants/*.yaml`); the ops CLI validates it and stores it; the worker reads it.
+
+use std::collections::HashSet;
+
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+use crate::outbound::{self, Choice, LimitError, Outbound, Section, check_text, limits};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub name: String,
+    #[serde(default = "defaults::language")]
+    pub language: String,
+    #[serde(default = "defaults::timezone")]
+    pub timezone: Tz,
+    /// Opening hours per weekday; a tenant without them is always open.
+    #[serde(default)]
+    pub business_hours: Option<BusinessHours>,
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// Idle time after which a conversation starts over (WhatsApp's service window).
+    #[serde(default = "defaults::session_timeout_minutes")]
+    pub session_timeout_minutes: u32,
+    /// Wrong answers in a row before the bot hands over to a person.
+    #[serde(default = "defaults::max_bot_attempts")]
+    pub max_bot_attempts: u32,
+    /// How long messages are kept per conversation.
+    #[serde(default = "defaults::retention_days")]
+    pub retention_days: u32,
+    pub texts: Texts,
+    pub menu: Menu,
+    pub departments: Vec<Department>,
+    /// Words or phrases that take a customer to a person from any bot state; matched
+    /// ignoring case and accents, as whole words.
+    #[serde(default = "defaults::escalation_words")]
+    pub escalation_words: Vec<String>,
+    pub nps: Nps,
+    #[serde(default)]
+    pub ai: AiSettings,
+    #[serde(default)]
+    pub features: Features,
+    /// Approved templates for messages that may fall outside the 24 h window.
+    #[serde(default)]
+    pub templates: Templates,
+}
+
+mod defaults {
+    pub fn language() -> String {
+        "pt_BR".into()
+    }
+    pub fn timezone() -> chrono_tz::Tz {
+        chrono_tz::America::Sao_Paulo
+    }
+    pub fn session_timeout_minutes() -> u32 {
+        24 * 60
+    }
+    pub fn max_bot_attempts() -> u32 {
+        3
+    }
+    pub fn retention_days() -> u32 {
+        90
+    }
+    pub fn escalation_words() -> Vec<String> {
+        [
+            "falar com atendente",
+            "atendente",
+            "humano",
+            "pessoa",
+            "reclamação",
+            "cancelar",
+            "gerente",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    /// First message of a conversation, before the menu. `{name}` is the customer's
+    /// WhatsApp profile name (or nothing).
+    pub greeting: String,
+    /// Sent before the menu or question is repeated after an answer the bot did not get.
+    pub not_understood: String,
+    /// Sent once per closed period to who writes while the business is closed.
+    pub off_hours: String,
+    /// Sent when the conversation goes to the human queue.
+    pub handoff: String,
+    /// Sent while the AI attendant is not available for this tenant.
+    pub ai_unavailable: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Menu {
+    pub body: String,
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// Label of the button that opens the list (used when there are more than 3 options).
+    #[serde(default = "Menu::default_button")]
+    pub button: String,
+    pub options: Vec<MenuOption>,
+}
+
+impl Menu {
+    fn default_button() -> String {
+        "Ver opções".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MenuOption {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Section of the list this option appears under (lists only).
+    #[serde(default)]
+    pub section: Option<String>,
+    pub target: Target,
+}
+
+/// Where an answer leads. Written `human`, `ai`, `menu`, `close`, `{ department: <id> }`
+/// or `{ step: <id> }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TargetRepr", into = "TargetRepr")]
+pub enum Target {
+    /// A department: its flow's first step, or its human queue when it has no flow.
+    Department(String),
+    /// A step of the current department's flow.
+    Step(String),
+    /// The human queue of the current department.
+    Human,
+    /// The AI attendant (ATENDIMENTO_IA) when the contract enables it.
+    Ai,
+    /// Back to the main menu.
+    Menu,
+    /// End the conversation (with the NPS survey when enabled).
+    Close,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum TargetRepr {
+    Word(String),
+    Map(std::collections::BTreeMap<String, String>),
+}
+
+impl TryFrom<TargetRepr> for Target {
+    type Error = String;
+
+    fn try_from(repr: TargetRepr) -> Result<Self, Self::Error> {
+        const EXPECTED: &str =
+            "expected human, ai, menu, close, { department: <id> } or { step: <id> }";
+        match repr {
+            TargetRepr::Word(word) => match word.as_str() {
+                "human" => Ok(Target::Human),
+                "ai" => Ok(Target::Ai),
+                "menu" => Ok(Target::Menu),
+                "close" => Ok(Target::Close),
+                _ => Err(format!("unknown target `{word}`: {EXPECTED}")),
+            },
+            TargetRepr::Map(map) => match map.into_iter().collect::<Vec<_>>().as_slice() {
+                [(key, id)] if key == "department" => Ok(Target::Department(id.clone())),
+                [(key, id)] if key == "step" => Ok(Target::Step(id.clone())),
+                _ => Err(format!("unknown target: {EXPECTED}")),
+            },
+        }
+    }
+}
+
+impl From<Target> for TargetRepr {
+    fn from(target: Target) -> Self {
+        let map = |key: &str, id| TargetRepr::Map([(key.to_owned(), id)].into());
+        match target {
+            Target::Department(id) => map("department", id),
+            Target::Step(id) => map("step", id),
+            Target::Human => TargetRepr::Word("human".into()),
+            Target::Ai => TargetRepr::Word("ai".into()),
+            Target::Menu => TargetRepr::Word("menu".into()),
+            Target::Close => TargetRepr::Word("close".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub sla: Sla,
+    /// The bot's questions before a person takes over; empty goes straight to the queue.
+    #[serde(default)]
+    pub flow: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    pub alert_after_minutes: u32,
+    pub max_wait_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub prompt: String,
+    /// Offered as buttons (up to 3) or a list; without choices the step takes free text.
+    #[serde(default)]
+    pub choices: Vec<StepChoice>,
+    /// Where free text leads (required when there are no choices).
+    #[serde(default)]
+    pub next: Option<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepChoice {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Sent when this choice is taken, before going on.
+    #[serde(default)]
+    pub reply: Option<String>,
+    pub next: Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nps {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub question: String,
+    pub thanks: String,
+    /// Sent when the conversation ends without a survey (or the survey is disabled).
+    pub goodbye: String,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettings {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    #[serde(default)]
+    pub max_tokens_per_conversation: Option<u32>,
+}
+
+/// Contract-gated capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    #[serde(default)]
+    pub ai_enabled: bool,
+    #[serde(default)]
+    pub campaigns_enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    #[serde(default)]
+    pub window_fallback: Option<TemplateRef>,
+    #[serde(default)]
+    pub off_hours_followup: Option<TemplateRef>,
+    #[serde(default)]
+    pub nps: Option<TemplateRef>,
+    #[serde(default)]
+    pub agent_reply: Option<TemplateRef>,
+    #[serde(default)]
+    pub sla_alert: Option<TemplateRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRef {
+    pub name: String,
+    #[serde(default = "defaults::language")]
+    pub language: String,
+}
+
+/// Opening intervals per weekday, in the tenant's time zone; a day left out is closed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    #[serde(default)]
+    pub monday: Vec<Interval>,
+    #[serde(default)]
+    pub tuesday: Vec<Interval>,
+    #[serde(default)]
+    pub wednesday: Vec<Interval>,
+    #[serde(default)]
+    pub thursday: Vec<Interval>,
+    #[serde(default)]
+    pub friday: Vec<Interval>,
+    #[serde(default)]
+    pub saturday: Vec<Interval>,
+    #[serde(default)]
+    pub sunday: Vec<Interval>,
+}
+
+impl BusinessHours {
+    pub fn day(&self, weekday: chrono::Weekday) -> &[Interval] {
+        use chrono::Weekday::*;
+        match weekday {
+            Mon => &self.monday,
+            Tue => &self.tuesday,
+            Wed => &self.wednesday,
+            Thu => &self.thursday,
+            Fri => &self.friday,
+            Sat => &self.saturday,
+            Sun => &self.sunday,
+        }
+    }
+
+    fn days(&self) -> [(&'static str, &[Interval]); 7] {
+        [
+            ("monday", &self.monday),
+            ("tuesday", &self.tuesday),
+            ("wednesday", &self.wednesday),
+            ("thursday", &self.thursday),
+            ("friday", &self.friday),
+            ("saturday", &self.saturday),
+            ("sunday", &self.sunday),
+        ]
+    }
+}
+
+/// `open: "08:00"`, `close: "18:00"`; close is exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    #[serde(
+        serialize_with = "hh_mm::serialize",
+        deserialize_with = "hh_mm::deserialize"
+    )]
+    pub open: NaiveTime,
+    #[serde(
+        serialize_with = "hh_mm::serialize",
+        deserialize_with = "hh_mm::deserialize"
+    )]
+    pub close: NaiveTime,
+}
+
+mod hh_mm {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(time: &NaiveTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NaiveTime::parse_from_str(&text, "%H:%M")
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a time as HH:MM")))
+    }
+}
+
+/// A tenant file that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{file}: {field}: {rule}")]
+pub struct TenantError {
+    pub file: String,
+    pub field: String,
+    pub rule: String,
+}
+
+impl Tenant {
+    /// Parses and validates a tenant YAML file's contents; `file` names it in errors.
+    #[cfg(feature = "yaml")]
+    pub fn from_yaml(file: &str, text: &str) -> Result<Tenant, TenantError> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let tenant: Tenant = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            TenantError {
+                file: file.into(),
+                field: if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
+                rule: error.into_inner().to_string(),
+            }
+        })?;
+        tenant.validate().map_err(|error| TenantError {
+            file: file.into(),
+            field: error.field,
+            rule: error.rule,
+        })?;
+        Ok(tenant)
+    }
+
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// The main menu as WhatsApp will show it: reply buttons for up to 3 options, a list
+    /// (sectioned by each option's `section`) beyond that.
+    pub fn menu_message(&self, body: String) -> Outbound {
+        let menu = &self.menu;
+        if menu.options.len() <= limits::MAX_BUTTONS {
+            return Outbound::Buttons {
+                body,
+                header: menu.header.clone(),
+                footer: menu.footer.clone(),
+                buttons: menu
+                    .options
+                    .iter()
+                    .map(|o| choice(&o.id, &o.title, None))
+                    .collect(),
+            };
+        }
+        let mut sections: Vec<Section> = Vec::new();
+        for option in &menu.options {
+            let row = choice(&option.id, &option.title, option.description.as_deref());
+            match sections.iter_mut().find(|s| s.title == option.section) {
+                Some(section) => section.rows.push(row),
+                None => sections.push(Section {
+                    title: option.section.clone(),
+                    rows: vec![row],
+                }),
+            }
+        }
+        Outbound::List {
+            body,
+            header: menu.header.clone(),
+            footer: menu.footer.clone(),
+            button: menu.button.clone(),
+            sections,
+        }
+    }
+
+    /// Consistency and WhatsApp's limits, with the field and the rule broken.
+    pub fn validate(&self) -> Result<(), LimitError> {
+        let fail = |field: &str, rule: String| {
+            Err(LimitError {
+                field: field.into(),
+                rule,
+            })
+        };
+        for (field, value) in [
+            ("phone_number_id", &self.phone_number_id),
+            ("waba_id", &self.waba_id),
+        ] {
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return fail(field, "must be Meta's numeric id".into());
+            }
+        }
+        check_text("name", &self.name, 120)?;
+        if self.max_bot_attempts == 0 {
+            return fail("max_bot_attempts", "must be at least 1".into());
+        }
+        if self.session_timeout_minutes == 0 {
+            return fail("session_timeout_minutes", "must be at least 1".into());
+        }
+        for (field, text) in [
+            ("texts.greeting", &self.texts.greeting),
+            ("texts.not_understood", &self.texts.not_understood),
+            ("texts.off_hours", &self.texts.off_hours),
+            ("texts.handoff", &self.texts.handoff),
+            ("texts.ai_unavailable", &self.texts.ai_unavailable),
+            ("nps.question", &self.nps.question),
+            ("nps.thanks", &self.nps.thanks),
+            ("nps.goodbye", &self.nps.goodbye),
+        ] {
+            check_text(field, text, limits::TEXT_BODY)?;
+        }
+        if let Some(hours) = &self.business_hours {
+            for (day, intervals) in hours.days() {
+                for (i, interval) in intervals.iter().enumerate() {
+                    if interval.open >= interval.close {
+                        return fail(
+                            &format!("business_hours.{day}[{i}]"),
+                            "open must be before close".into(),
+                        );
+                    }
+                }
+            }
+        }
+
+        if self.departments.is_empty() {
+            return fail("departments", "at least one department is required".into());
+        }
+        unique(
+            "departments",
+            self.departments.iter().map(|d| d.id.as_str()),
+        )?;
+        for (d, department) in self.departments.iter().enumerate() {
+            let at = format!("departments[{d}]");
+            check_text(&format!("{at}.name"), &department.name, 60)?;
+            if department.sla.alert_after_minutes > department.sla.max_wait_minutes {
+                return fail(
+                    &format!("{at}.sla"),
+                    "alert_after_minutes must not exceed max_wait_minutes".into(),
+                );
+            }
+            unique(
+                &format!("{at}.flow"),
+                department.flow.iter().map(|s| s.id.as_str()),
+            )?;
+            for (s, step) in department.flow.iter().enumerate() {
+                let at = format!("{at}.flow[{s}]");
+                self.step_message(step, step.prompt.clone())
+                    .validate()
+                    .map_err(|e| LimitError {
+                        field: format!("{at}.{}", e.field),
+                        rule: e.rule,
+                    })?;
+                if step.choices.is_empty() && step.next.is_none() {
+                    return fail(
+                        &format!("{at}.next"),
+                        "a step without choices needs `next`".into(),
+                    );
+                }
+                for (c, choice) in step.choices.iter().enumerate() {
+                    self.check_target(
+                        &format!("{at}.choices[{c}].next"),
+                        &choice.next,
+                        Some(department),
+                    )?;
+                }
+                if let Some(next) = &step.next {
+                    self.check_target(&format!("{at}.next"), next, Some(department))?;
+                }
+            }
+        }
+
+        if self.menu.options.is_empty() {
+            return fail("menu.options", "at least one option is required".into());
+        }
+        self.menu_message(self.menu.body.clone())
+            .validate()
+            .map_err(|e| LimitError {
+                field: format!("menu.{}", e.field),
+                rule: e.rule,
+            })?;
+        for (o, option) in self.menu.options.iter().enumerate() {
+            self.check_target(&format!("menu.options[{o}].target"), &option.target, None)?;
+        }
+        if self
+            .escalation_words
+            .iter()
+            .any(|w| normalize(w).is_empty())
+        {
+            return fail("escalation_words", "words must not be empty".into());
+        }
+        Ok(())
+    }
+
+    fn check_target(
+        &self,
+        field: &str,
+        target: &Target,
+        department: Option<&Department>,
+    ) -> Result<(), LimitError> {
+        let fail = |rule: String| {
+            Err(LimitError {
+                field: field.into(),
+                rule,
+            })
+        };
+        match target {
+            Target::Department(id) if self.department(id).is_none() => {
+                fail(format!("department `{id}` does not exist"))
+            }
+            Target::Step(id) => match department {
+                None => fail("`step` targets exist only inside a department's flow".into()),
+                Some(d) if !d.flow.iter().any(|s| &s.id == id) => fail(format!(
+                    "step `{id}` does not exist in department `{}`",
+                    d.id
+                )),
+                Some(_) => Ok(()),
+            },
+            Target::Human if department.is_none() => {
+                fail("`human` needs a department; use `department: <id>`".into())
+            }
+            Target::Ai if !self.features.ai_enabled => {
+                fail("`ai` needs features.ai_enabled (contract-gated)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A flow step as WhatsApp will show it.
+    pub fn step_message(&self, step: &Step, body: String) -> Outbound {
+        let choices: Vec<Choice> = step
+            .choices
+            .iter()
+            .map(|c| choice(&c.id, &c.title, c.description.as_deref()))
+            .collect();
+        match choices.len() {
+            0 => Outbound::text(body),
+            1..=3 if choices.iter().all(|c| c.description.is_none()) => Outbound::Buttons {
+                body,
+                header: None,
+                footer: None,
+                buttons: choices,
+            },
+            _ => Outbound::List {
+                body,
+                header: None,
+                footer: None,
+                button: self.menu.button.clone(),
+                sections: vec![Section {
+                    title: None,
+                    rows: choices,
+                }],
+            },
+        }
+    }
+}
+
+fn choice(id: &str, title: &str, description: Option<&str>) -> Choice {
+    outbound::Choice {
+        id: id.into(),
+        title: title.into(),
+        description: description.map(str::to_owned),
+    }
+}
+
+fn unique<'a>(field: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), LimitError> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if id.trim().is_empty() {
+            return Err(LimitError {
+                field: field.into(),
+                rule: "ids must not be empty".into(),
+            });
+        }
+        if !seen.insert(id) {
+            return Err(LimitError {
+                field: field.into(),
+                rule: format!("ids must be unique (`{id}` repeats)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Lower case, accents removed, anything but letters and digits turned into single spaces:
+/// "Reclamação!" and "reclamacao" compare equal.
+pub fn normalize(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(all(test, feature = "yaml"))]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../infra/tenants/demo.yaml");
+
+    fn error_for(edit: impl FnOnce(String) -> String) -> TenantError {
+        Tenant::from_yaml("tenants/x.yaml", &edit(DEMO.to_owned())).unwrap_err()
+    }
+
+    #[test]
+    fn the_demo_tenant_is_valid_and_round_trips_as_json() {
+        let tenant = Tenant::from_yaml("demo.yaml", DEMO).unwrap();
+        assert_eq!(tenant.timezone, chrono_tz::America::Sao_Paulo);
+        assert_eq!(tenant.departments.len(), 4);
+        let json = serde_json::to_string(&tenant).unwrap();
+        assert_eq!(serde_json::from_str::<Tenant>(&json).unwrap(), tenant);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_field_and_the_rule() {
+        let long_title = error_for(|y| {
+            y.replace(
+                "title: Contratar plano",
+                "title: Contratar um plano novo agora",
+            )
+        });
+        assert_eq!(long_title.file, "tenants/x.yaml");
+        assert_eq!(long_title.field, "menu.sections[0].rows[1].title");
+        assert_eq!(long_title.rule, "at most 24 characters (has 29)");
+
+        let missing = error_for(|y| {
+            y.replace(
+                "target: { department: vendas }",
+                "target: { department: comercial }",
+            )
+        });
+        assert_eq!(missing.field, "menu.options[1].target");
+        assert_eq!(missing.rule, "department `comercial` does not exist");
+
+        let step = error_for(|y| y.replace("next: { step: cep }", "next: { step: endereco }"));
+        assert_eq!(step.field, "departments[1].flow[0].choices[0].next");
+        assert!(step.rule.contains("step `endereco` does not exist"));
+
+        let button =
+            error_for(|y| y.replace("title: Outro problema", "title: Outro problema de conexão"));
+        assert_eq!(button.field, "departments[0].flow[0].buttons[2].title");
+        assert_eq!(button.rule, "at most 20 characters (has 25)");
+
+        let ai = error_for(|y| y.replace("target: { department: geral }", "target: ai"));
+        assert_eq!(ai.field, "menu.options[3].target");
+        assert!(ai.rule.contains("features.ai_enabled"));
+
+        let unknown = error_for(|y| {
+            y.replace(
+                "max_bot_attempts: 3",
+                "max_bot_attempts: 3\nmax_attempts: 5",
+            )
+        });
+        assert_eq!(unknown.field, "max_attempts");
+        assert!(
+            unknown.rule.contains("unknown field `max_attempts`"),
+            "{unknown}"
+        );
+
+        let time = error_for(|y| y.replace("open: \"09:00\"", "open: \"9h\""));
+        assert_eq!(time.field, "business_hours.saturday[0].open");
+        assert!(time.rule.contains("`9h` is not a time as HH:MM"));
+
+        let zone = error_for(|y| y.replace("timezone: America/Sao_Paulo", "timezone: Brasilia"));
+        assert_eq!(zone.field, "timezone");
+
+        let target = error_for(|y| y.replacen("next: human", "next: humano", 1));
+        assert!(target.rule.contains("unknown target `humano`"), "{target}");
+        assert!(
+            target
+                .to_string()
+                .starts_with("tenants/x.yaml: departments[0].flow[2].next: "),
+            "{target}"
+        );
+    }
+}
