@@ -6,12 +6,14 @@ pub mod config;
 pub mod engine;
 pub mod envelope;
 pub mod hours;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;
 pub mod secrets;
 pub mod signature;
+pub mod store;
 pub mod tenant;
 pub mod telemetry;
 

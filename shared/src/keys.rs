@@ -1,0 +1,68 @@
+//! The single-table layout (`TABLE_NAME`, keys `pk`/`sk`, TTL attribute `expires_at` in epoch
+//! seconds). Every reader and writer builds keys here, so the layout lives in one place.
+//!
+//! | item | pk | sk |
+//! | --- | --- | --- |
+//! | tenant config (`config`: JSON) | `TENANT#<pn>` | `CONFIG` |
+//! | session (`session`: JSON, `version`) | `CONV#<pn>#<customer>` | `SESSION` |
+//! | outbox effect (`effect`: JSON, `status`) | `CONV#<pn>#<customer>` | `OUTBOX#<event key>#<seq>` |
+//! | message log (`direction`, `type`, `text`) | `CONV#<pn>#<customer>` | `MSG#<epoch ms>#<wamid>` |
+//! | outbound delivery status | `OUT#<wamid>` | `STATUS` |
+//! | idempotency record (`status`, `lease_until`) | `IDEM#<key>` | `IDEM` |
+//! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const EXPIRES_AT: &str = "expires_at";
+pub const TABLE_NAME: &str = "TABLE_NAME";
+
+pub const CONFIG: &str = "CONFIG";
+pub const SESSION: &str = "SESSION";
+pub const STATUS: &str = "STATUS";
+pub const IDEM: &str = "IDEM";
+
+pub fn tenant(phone_number_id: &str) -> String {
+    format!("TENANT#{phone_number_id}")
+}
+
+pub fn conversation(phone_number_id: &str, customer: &str) -> String {
+    format!("CONV#{phone_number_id}#{customer}")
+}
+
+pub fn outbox_prefix(event_key: &str) -> String {
+    format!("OUTBOX#{event_key}#")
+}
+
+pub fn outbox(event_key: &str, sequence: usize) -> String {
+    format!("{}{sequence:03}", outbox_prefix(event_key))
+}
+
+pub fn message_log(epoch_ms: i64, wamid: &str) -> String {
+    format!("MSG#{epoch_ms:013}#{wamid}")
+}
+
+pub fn outbound(wamid: &str) -> String {
+    format!("OUT#{wamid}")
+}
+
+pub fn idempotency(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+pub fn parked(phone_number_id: &str) -> String {
+    format!("PARKED#{phone_number_id}")
+}
+
+pub fn parked_entry(epoch_ms: i64, key: &str) -> String {
+    format!("{epoch_ms:013}#{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sort_keys_order_by_time_and_sequence() {
+        assert!(super::message_log(999, "b") < super::message_log(1_000, "a"));
+        assert!(super::outbox("w", 9) < super::outbox("w", 10));
+        assert!(super::outbox("w", 0).starts_with(&super::outbox_prefix("w")));
+    }
+}
