@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks: the webhook's in-process cost beside its floor (criterion), and the release
-# binary's cold start, peak RSS and size, the arm64 size as deployed. Prints figures.
+# binary's cold start, peak RSS and size, the arm64 size as deployed; engine::step per
+# event. Prints figures.
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
 cargo build --release -p webhook
 echo "== in-process: verify + parse + build entries vs HMAC + serde_json floor"
 cargo bench -p webhook --bench ingress -- --noplot
+echo "== engine::step per event (pure, demo tenant)"
+cargo bench -p shared --bench engine -- --noplot
 start_stack
 echo "== cold start, memory, size"
 cargo bench -p blackbox --bench cold_start

@@ -32,11 +32,13 @@ free_port() {
 }
 
 # Runs the functions under `cargo lambda watch` on a free port ($WATCH_PORT) with the local
-# stack's environment, in its own process group so cleanup stops the functions too.
+# stack's environment (or the env file given), in its own process group so cleanup stops
+# the functions too.
 start_watch() {
+  local env_file=${1:-$ROOT/.local/stack.env}
   WATCH_PORT=$(free_port)
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
-    --env-file "$ROOT/.local/stack.env" --ignore-changes >"$ROOT/.local/watch.log" 2>&1 &
+    --env-file "$env_file" --ignore-changes >"$ROOT/.local/watch.log" 2>&1 &
   WATCH_PGID=$!
   for _ in $(seq 1 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$WATCH_PORT") 2>/dev/null; then
@@ -46,4 +48,18 @@ start_watch() {
   done
   echo "cargo lambda watch did not start; see .local/watch.log" >&2
   return 1
+}
+
+# Loads the demo tenant with the ops CLI and gives it a local WhatsApp token.
+load_demo_tenant() {
+  STACK_NAME=local target/debug/ops tenant put infra/tenants/demo.yaml
+  STACK_NAME=local target/debug/ops tenant secret 106540352242922 --whatsapp-token local-token
+}
+
+# The environment of a local conversation: the stack's, with the Graph API pointed at the
+# chat's local sink on $SINK_PORT.
+write_chat_env() {
+  SINK_PORT=$(free_port)
+  { grep -v '^GRAPH_API_BASE_URL=' "$ROOT/.local/stack.env"; echo "GRAPH_API_BASE_URL=http://127.0.0.1:$SINK_PORT"; } \
+    >"$ROOT/.local/chat.env"
 }

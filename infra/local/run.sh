@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The main job on the local stack: start moto and the webhook under `cargo lambda watch`, send
-# the sample events from events/webhook/ as Meta would, print what reached the inbound queue,
-# and stop everything on exit.
+# The main job on the local stack: a conversation with the bot, from the customer's side,
+# through the real webhook and worker binaries. Starts moto with the template's resources,
+# loads infra/tenants/demo.yaml with the ops CLI, runs the functions under
+# `cargo lambda watch`, and opens the terminal chat (chat.py). Without a terminal (or with
+# SCRIPT=file) it plays infra/local/demo-chat.txt. Stops everything on exit.
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
-cargo build -p webhook
+cargo build -p webhook -p worker -p ops
 start_stack
-start_watch
-echo "webhook running under cargo lambda watch on 127.0.0.1:$WATCH_PORT"
+load_demo_tenant
+write_chat_env
+start_watch "$ROOT/.local/chat.env"
+echo "functions running under cargo lambda watch on 127.0.0.1:$WATCH_PORT; replies arrive at a local Graph API sink"
 echo
-.venv/bin/python infra/local/invoke_events.py --port "$WATCH_PORT" --show
+
+script=${SCRIPT:-}
+if [ -z "$script" ] && [ ! -t 0 ]; then
+  script=infra/local/demo-chat.txt
+fi
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" ${script:+--script "$script"}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, unit and property tests, black-box tests of the real
-# binaries on the local stack, the sample events through `cargo lambda watch`, the SAM
-# template (validate --lint, arm64 build), and benchmarks compiled (not run).
+# binaries on the local stack, the sample events and a scripted conversation through
+# `cargo lambda watch`, the SAM template (validate --lint, arm64 build), and benchmarks
+# compiled (not run).
 # Installs what it needs and stops what it started.
 source "$(dirname "$0")/common.sh"
 
@@ -11,8 +12,8 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== build the function binaries"
-cargo build --workspace --bins --locked
+echo "== build the binaries (the worker with its test hooks: clock override, crash points)"
+cargo build --workspace --bins --locked --features worker/test-hooks
 
 echo "== unit, property and black-box tests"
 start_stack
@@ -21,6 +22,14 @@ cargo test --workspace --locked
 echo "== sample events through cargo lambda watch"
 start_watch
 .venv/bin/python infra/local/invoke_events.py --port "$WATCH_PORT"
+kill -- "-$WATCH_PGID" 2>/dev/null || true
+
+echo "== a scripted conversation through webhook, queue, poller and worker under cargo lambda watch"
+load_demo_tenant
+write_chat_env
+start_watch "$ROOT/.local/chat.env"
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
+  --script infra/local/demo-chat.txt --expect-replies 6
 
 echo "== SAM template"
 sam validate --lint

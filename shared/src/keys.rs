@@ -10,6 +10,7 @@
 //! | outbound delivery status | `OUT#<wamid>` | `STATUS` |
 //! | idempotency record (`status`, `lease_until`) | `IDEM#<key>` | `IDEM` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
+//! | human queue entry (`customer`, `reason`) | `QUEUE#<pn>#<department>` | `<epoch ms>#<customer>` |
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -55,6 +56,14 @@ pub fn parked(phone_number_id: &str) -> String {
 
 pub fn parked_entry(epoch_ms: i64, key: &str) -> String {
     format!("{epoch_ms:013}#{key}")
+}
+
+pub fn human_queue(phone_number_id: &str, department: &str) -> String {
+    format!("QUEUE#{phone_number_id}#{department}")
+}
+
+pub fn queue_entry(epoch_ms: i64, customer: &str) -> String {
+    format!("{epoch_ms:013}#{customer}")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! checks, the ports (traits) the functions depend on, and the AWS adapters behind them.
 //! Each AWS adapter sits behind its own cargo feature so a function links only what it uses.
 
+pub mod cache;
 pub mod config;
 pub mod engine;
 pub mod envelope;
@@ -14,9 +15,11 @@ pub mod queue;
 pub mod secrets;
 pub mod signature;
 pub mod store;
-pub mod tenant;
 pub mod telemetry;
+pub mod tenant;
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "graph")]
 pub mod graph;
 #[cfg(feature = "secrets-manager")]

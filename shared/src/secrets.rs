@@ -90,6 +90,25 @@ pub trait SecretSource: Send + Sync {
     fn fetch(&self) -> impl Future<Output = Result<String, SecretError>> + Send;
 }
 
+/// A tenant's secret (`<stack>/tenants/<phone_number_id>`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct TenantSecrets {
+    #[serde(default)]
+    pub whatsapp_token: Secret,
+    #[serde(default)]
+    pub chatwoot_token: Secret,
+    #[serde(default)]
+    pub desk_token: Secret,
+}
+
+/// Port: a tenant's WhatsApp access token.
+pub trait TenantTokens: Send + Sync {
+    fn whatsapp_token(
+        &self,
+        phone_number_id: &str,
+    ) -> impl Future<Output = Result<Secret, SecretError>> + Send;
+}
+
 struct State {
     current: Option<Arc<AppSecrets>>,
     last_fetch: Option<Instant>,

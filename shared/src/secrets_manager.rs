@@ -3,7 +3,7 @@
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-use crate::secrets::{SecretError, SecretSource};
+use crate::secrets::{Secret, SecretError, SecretSource, TenantSecrets, TenantTokens};
 
 #[derive(Clone)]
 pub struct SecretsManagerSource {
@@ -32,5 +32,37 @@ impl SecretSource for SecretsManagerSource {
         output
             .secret_string
             .ok_or_else(|| SecretError::Malformed("the secret has no string value".into()))
+    }
+}
+
+/// Each tenant's secret, named `<prefix><phone_number_id>` (the template sets the prefix to
+/// `<stack>/tenants/`, and IAM grants reading by that prefix).
+#[derive(Clone)]
+pub struct TenantSecretsManager {
+    client: Client,
+    prefix: String,
+}
+
+impl TenantSecretsManager {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+}
+
+impl TenantTokens for TenantSecretsManager {
+    async fn whatsapp_token(&self, phone_number_id: &str) -> Result<Secret, SecretError> {
+        let source = SecretsManagerSource::new(
+            self.client.clone(),
+            format!("{}{phone_number_id}", self.prefix),
+        );
+        let secrets: TenantSecrets = serde_json::from_str(&source.fetch().await?)
+            .map_err(|e| SecretError::Malformed(e.to_string()))?;
+        if secrets.whatsapp_token.expose().is_empty() {
+            return Err(SecretError::MissingKey("whatsapp_token"));
+        }
+        Ok(secrets.whatsapp_token)
     }
 }

@@ -67,7 +67,9 @@ pub struct PendingEffect {
 /// Whether a status moved the delivery record forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusChange {
-    Applied { previous: Option<String> },
+    Applied {
+        previous: Option<String>,
+    },
     /// Older than what the record already holds (or after `failed`, which is final).
     Ignored,
 }

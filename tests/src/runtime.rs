@@ -111,7 +111,8 @@ impl Function {
         }
     }
 
-    /// Sends one event and waits for the function's answer.
+    /// Sends one event and waits for the function's answer; a process that dies instead
+    /// answers `Err({"processExited": ...})`.
     pub async fn invoke(&mut self, event: &Value) -> Outcome {
         self.invoke_raw(serde_json::to_vec(event).unwrap()).await
     }
@@ -126,8 +127,17 @@ impl Function {
             .unwrap()
             .insert(id.clone(), sender);
         self.events.send((id, event)).unwrap();
-        match tokio::time::timeout(Duration::from_secs(60), receiver).await {
-            Ok(Ok(outcome)) => outcome,
+        let answer = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                outcome = receiver => outcome.ok(),
+                status = self.child.wait() => Some(Err(serde_json::json!({
+                    "processExited": status.map(|s| s.to_string()).unwrap_or_default()
+                }))),
+            }
+        })
+        .await;
+        match answer {
+            Ok(Some(outcome)) => outcome,
             _ => panic!(
                 "function gave no answer within 60 s (init error: {:?}); its output:\n{}",
                 self.shared.init_error.lock().unwrap(),

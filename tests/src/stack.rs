@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub struct Stack {
     pub endpoint: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
 }
@@ -46,6 +47,7 @@ impl Stack {
             .load()
             .await;
         Stack {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             endpoint,
@@ -84,11 +86,82 @@ impl Stack {
             .unwrap()
     }
 
+    /// A table with the template's key schema (pk, sk).
+    pub async fn table(&self) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let name = unique("desk");
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk"))
+            .attribute_definitions(attribute("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .send()
+            .await
+            .expect("create table");
+        name
+    }
+
+    /// Stores a tenant as the ops CLI does.
+    pub async fn put_tenant(&self, table: &str, tenant: &shared::tenant::Tenant) {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        self.dynamodb
+            .put_item()
+            .table_name(table)
+            .item("pk", S(shared::keys::tenant(&tenant.phone_number_id)))
+            .item("sk", S(shared::keys::CONFIG.into()))
+            .item("config", S(serde_json::to_string(tenant).unwrap()))
+            .send()
+            .await
+            .expect("put tenant");
+    }
+
+    /// Every item of a table whose pk starts with `prefix`.
+    pub async fn items(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        self.dynamodb
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", S(prefix.into()))
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+    }
+
     /// A secret holding `value`; returns its ARN.
     pub async fn secret(&self, value: &str) -> String {
+        self.named_secret(&unique("app-secret"), value).await
+    }
+
+    pub async fn named_secret(&self, name: &str, value: &str) -> String {
         self.secrets
             .create_secret()
-            .name(unique("app-secret"))
+            .name(name)
             .secret_string(value)
             .send()
             .await

@@ -1,0 +1,478 @@
+//! The inbound queue's consumer. Per record: claim the event, load tenant and session, run
+//! `engine::step`, commit the new session with its effects as an outbox, run the outbox.
+//! Records of one conversation (message group) run in order; when one fails, it and every
+//! later record of its group are reported failed, so SQS redelivers them in order.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, Utc};
+use shared::cache::TtlCache;
+use shared::engine::{self, Effect, Event};
+use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
+use shared::graph::{SendError, Sender};
+use shared::metrics::Metrics;
+use shared::outbound::Outbound;
+use shared::secrets::{Secret, TenantTokens};
+use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
+use shared::tenant::Tenant;
+use thiserror::Error;
+use tokio::sync::Mutex;
+
+/// Meta error: the customer is outside the 24 h service window.
+const OUTSIDE_WINDOW: i64 = 131047;
+const CACHE_TTL: StdDuration = StdDuration::from_secs(60);
+const PARKED_DAYS: i64 = 14;
+
+pub struct Config {
+    /// Messages older than this when they arrive (a backlog replayed after an outage) are
+    /// recorded but not answered.
+    pub stale_after: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::hours(1),
+        }
+    }
+}
+
+/// Test hooks: a clock override and a crash point. Only a build with the `test-hooks`
+/// feature sets them (from the environment); otherwise they stay off.
+#[derive(Default)]
+pub struct Hooks {
+    pub clock_offset: Duration,
+    pub crash_after_effects: Option<usize>,
+}
+
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    #[error("record body: {0}")]
+    Envelope(#[from] shared::envelope::EnvelopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("another invocation is handling this event")]
+    Busy,
+    #[error("send failed, retry later: {0}")]
+    Send(SendError),
+    #[error("tenant secret: {0}")]
+    Secret(#[from] shared::secrets::SecretError),
+}
+
+pub struct Worker<S, G, T> {
+    store: S,
+    sender: G,
+    tokens: T,
+    config: Config,
+    hooks: Hooks,
+    tenants: TtlCache<Option<Arc<Tenant>>>,
+    token_cache: TtlCache<Secret>,
+    effects_run: Mutex<usize>,
+}
+
+/// Counters of one invocation.
+#[derive(Default)]
+struct Counts {
+    handled: usize,
+    duplicates: usize,
+    parked: usize,
+    stale: usize,
+    sent: usize,
+    permanent_send_failures: usize,
+    needs_attention: usize,
+    statuses: usize,
+    failed: usize,
+}
+
+impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
+    pub fn new(store: S, sender: G, tokens: T, config: Config, hooks: Hooks) -> Self {
+        Self {
+            store,
+            sender,
+            tokens,
+            config,
+            hooks,
+            tenants: TtlCache::new(CACHE_TTL),
+            token_cache: TtlCache::new(CACHE_TTL),
+            effects_run: Mutex::new(0),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.hooks.clock_offset
+    }
+
+    /// Handles a batch; conversations run concurrently, each in arrival order.
+    pub async fn handle(&self, event: SqsEvent, deadline: DateTime<Utc>) -> SqsBatchResponse {
+        let mut groups: Vec<(String, Vec<&SqsMessage>)> = Vec::new();
+        for record in &event.records {
+            let group = record
+                .attributes
+                .get("MessageGroupId")
+                .cloned()
+                .unwrap_or_default();
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, records)) => records.push(record),
+                None => groups.push((group, vec![record])),
+            }
+        }
+        let counts = Mutex::new(Counts::default());
+        let results = futures::future::join_all(
+            groups
+                .iter()
+                .map(|(_, records)| self.handle_group(records, deadline, &counts)),
+        )
+        .await;
+        let counts = counts.into_inner();
+        let mut metrics = Metrics::new("worker");
+        metrics
+            .count("Handled", counts.handled)
+            .count("Duplicates", counts.duplicates)
+            .count("Parked", counts.parked)
+            .count("StaleMessages", counts.stale)
+            .count("Sent", counts.sent)
+            .count("PermanentSendFailures", counts.permanent_send_failures)
+            .count("NeedsAttention", counts.needs_attention)
+            .count("StatusUpdates", counts.statuses)
+            .count("FailedRecords", counts.failed);
+        metrics.emit();
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = results
+            .into_iter()
+            .flatten()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+
+    /// Runs a group's records in order; returns the ids of the failed one and all after it.
+    async fn handle_group(
+        &self,
+        records: &[&SqsMessage],
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Vec<String> {
+        for (index, record) in records.iter().enumerate() {
+            if let Err(error) = self.handle_record(record, deadline, counts).await {
+                tracing::warn!(%error, "record failed; it and the rest of its conversation will be redelivered");
+                let failed: Vec<String> = records[index..]
+                    .iter()
+                    .map(|r| r.message_id.clone().unwrap_or_default())
+                    .collect();
+                counts.lock().await.failed += failed.len();
+                return failed;
+            }
+        }
+        Vec::new()
+    }
+
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let envelope = Envelope::from_json(record.body.as_deref().unwrap_or_default())?;
+        let key = envelope.idempotency_key();
+        let now = self.now();
+        match self.store.claim(&key, now, deadline).await? {
+            Claim::Duplicate => {
+                counts.lock().await.duplicates += 1;
+                return Ok(());
+            }
+            Claim::Busy => return Err(WorkerError::Busy),
+            Claim::Resume => {}
+            Claim::Fresh => {
+                let applied = match &envelope.payload {
+                    Payload::Message(message) => {
+                        self.apply_message(&envelope, message, &key, now, counts)
+                            .await
+                    }
+                    Payload::Status(status) => self.apply_status(status, &key, now, counts).await,
+                };
+                if let Err(error) = applied {
+                    self.store.release(&key).await?;
+                    return Err(error);
+                }
+            }
+        }
+        let (number, customer) = match &envelope.payload {
+            Payload::Message(m) => (&m.phone_number_id, &m.customer),
+            Payload::Status(s) => (&s.phone_number_id, &s.customer),
+        };
+        self.run_outbox(number, customer, &key, counts).await?;
+        self.store.complete(&key).await?;
+        counts.lock().await.handled += 1;
+        Ok(())
+    }
+
+    async fn tenant(&self, phone_number_id: &str) -> Result<Option<Arc<Tenant>>, StoreError> {
+        if let Some(cached) = self.tenants.get(phone_number_id) {
+            return Ok(cached);
+        }
+        let tenant = self.store.tenant(phone_number_id).await?.map(Arc::new);
+        self.tenants.insert(phone_number_id, tenant.clone());
+        Ok(tenant)
+    }
+
+    async fn token(&self, phone_number_id: &str) -> Result<Secret, WorkerError> {
+        if let Some(token) = self.token_cache.get(phone_number_id) {
+            return Ok(token);
+        }
+        let token = self.tokens.whatsapp_token(phone_number_id).await?;
+        self.token_cache.insert(phone_number_id, token.clone());
+        Ok(token)
+    }
+
+    /// Runs the conversation for one message and commits the result with its effects.
+    async fn apply_message(
+        &self,
+        envelope: &Envelope,
+        message: &InboundMessage,
+        key: &str,
+        now: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let number = &message.phone_number_id;
+        let Some(tenant) = self.tenant(number).await? else {
+            tracing::warn!(phone_number_id = %number, "message for an unknown tenant parked");
+            self.store
+                .park(envelope, now, now + Duration::days(PARKED_DAYS))
+                .await?;
+            counts.lock().await.parked += 1;
+            return Ok(());
+        };
+        let stored = self.store.session(number, &message.customer).await?;
+        let expected_version = stored.as_ref().map(|s| s.version);
+        let sent_at = DateTime::from_timestamp(message.timestamp, 0).unwrap_or(now);
+        let stale = now - sent_at > self.config.stale_after;
+        let outcome = if stale {
+            counts.lock().await.stale += 1;
+            tracing::info!(
+                age_seconds = (now - sent_at).num_seconds(),
+                "stale message recorded, not answered"
+            );
+            None
+        } else {
+            Some(engine::step(
+                stored.map(|s| s.session),
+                number,
+                &message.customer,
+                &Event::from_message(message),
+                now,
+                &tenant,
+            ))
+        };
+        let expires_at = now + Duration::days(i64::from(tenant.retention_days));
+        let effects = outcome.as_ref().map_or(&[][..], |o| &o.effects[..]);
+        self.store
+            .commit(Commit {
+                key,
+                session: outcome.as_ref().map(|o| &o.session),
+                expected_version,
+                phone_number_id: number,
+                customer: &message.customer,
+                effects,
+                inbound: LogEntry {
+                    at: now,
+                    wamid: message.wamid.clone(),
+                    inbound: true,
+                    kind: message.message_type.clone(),
+                    text: message.text.clone(),
+                },
+                expires_at,
+            })
+            .await?;
+        if let Some(outcome) = &outcome {
+            tracing::info!(
+                state = %outcome.session.state.business_name(),
+                effects = outcome.effects.len(),
+                "conversation stepped"
+            );
+            if effects.iter().any(|e| matches!(e, Effect::Send { .. })) {
+                self.mark_read(number, &message.wamid).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Best effort: the customer sees the blue ticks and "typing..." while we answer.
+    async fn mark_read(&self, number: &str, wamid: &str) {
+        let result = match self.token(number).await {
+            Ok(token) => self
+                .sender
+                .mark_read(number, token.expose(), wamid, true)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "mark as read failed");
+        }
+    }
+
+    /// Moves the delivery record forward; a message that failed outside the 24 h window is
+    /// followed by the tenant's approved template, when it has one.
+    async fn apply_status(
+        &self,
+        status: &StatusUpdate,
+        key: &str,
+        now: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let tenant = self.tenant(&status.phone_number_id).await?;
+        let retention = tenant.as_ref().map_or(90, |t| i64::from(t.retention_days));
+        let change = self
+            .store
+            .update_status(status, now, now + Duration::days(retention))
+            .await?;
+        counts.lock().await.statuses += 1;
+        let mut effects = Vec::new();
+        let outside_window =
+            status.status == "failed" && status.error_codes.contains(&OUTSIDE_WINDOW);
+        if let (StatusChange::Applied { .. }, true, Some(tenant)) =
+            (&change, outside_window, &tenant)
+            && let Some(template) = &tenant.templates.window_fallback
+        {
+            effects.push(Effect::Send {
+                message: Outbound::Template {
+                    name: template.name.clone(),
+                    language: template.language.clone(),
+                    components: Vec::new(),
+                },
+            });
+        }
+        self.store
+            .commit(Commit {
+                key,
+                session: None,
+                expected_version: None,
+                phone_number_id: &status.phone_number_id,
+                customer: &status.customer,
+                effects: &effects,
+                inbound: LogEntry {
+                    at: now,
+                    wamid: format!("{}:{}", status.wamid, status.status),
+                    inbound: true,
+                    kind: "status".into(),
+                    text: None,
+                },
+                expires_at: now + Duration::days(retention),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the pending effects in order, marking each done. A send that should be retried
+    /// stops here and fails the record: the redelivery resumes at this effect.
+    async fn run_outbox(
+        &self,
+        number: &str,
+        customer: &str,
+        key: &str,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        for pending in self.store.pending_effects(number, customer, key).await? {
+            match &pending.effect {
+                Effect::Send { message } => self.send(number, customer, message, counts).await?,
+                Effect::EnqueueHuman { department, reason } => {
+                    self.store
+                        .enqueue_human(number, department, customer, *reason, self.now())
+                        .await?
+                }
+            }
+            self.store
+                .effect_done(number, customer, key, pending.sequence)
+                .await?;
+            self.crash_point().await;
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        number: &str,
+        customer: &str,
+        message: &Outbound,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let token = self.token(number).await?;
+        match self
+            .sender
+            .send(number, token.expose(), customer, message)
+            .await
+        {
+            Ok(sent) => {
+                counts.lock().await.sent += 1;
+                let now = self.now();
+                let retention = self
+                    .tenant(number)
+                    .await?
+                    .map_or(90, |t| i64::from(t.retention_days));
+                self.store
+                    .record_outbound(
+                        number,
+                        customer,
+                        LogEntry {
+                            at: now,
+                            wamid: sent.wamid,
+                            inbound: false,
+                            kind: kind_of(message).into(),
+                            text: text_of(message),
+                        },
+                        now + Duration::days(retention),
+                    )
+                    .await?;
+                Ok(())
+            }
+            Err(error @ (SendError::GiveUp { .. } | SendError::Invalid(_))) => {
+                // Permanent: recorded and counted, never retried.
+                tracing::error!(%error, phone_number_id = %number, "message not delivered, giving up");
+                counts.lock().await.permanent_send_failures += 1;
+                Ok(())
+            }
+            Err(error @ SendError::Alarm { .. }) => {
+                tracing::error!(%error, phone_number_id = %number, "send needs a person (token or policy)");
+                counts.lock().await.needs_attention += 1;
+                Err(WorkerError::Send(error))
+            }
+            Err(error) => Err(WorkerError::Send(error)),
+        }
+    }
+
+    /// Test hook: dies between two effects, as a crashed container would.
+    async fn crash_point(&self) {
+        let mut run = self.effects_run.lock().await;
+        *run += 1;
+        if self.hooks.crash_after_effects == Some(*run) {
+            tracing::error!(effects = *run, "test hook: crashing between effects");
+            std::process::abort();
+        }
+    }
+}
+
+fn kind_of(message: &Outbound) -> &'static str {
+    match message {
+        Outbound::Text { .. } => "text",
+        Outbound::Buttons { .. } => "buttons",
+        Outbound::List { .. } => "list",
+        Outbound::Template { .. } => "template",
+        Outbound::Flow { .. } => "flow",
+    }
+}
+
+fn text_of(message: &Outbound) -> Option<String> {
+    match message {
+        Outbound::Text { body, .. }
+        | Outbound::Buttons { body, .. }
+        | Outbound::List { body, .. }
+        | Outbound::Flow { body, .. } => Some(body.clone()),
+        Outbound::Template { name, .. } => Some(format!("template {name}")),
+    }
+}

@@ -1,0 +1,77 @@
+//! Lambda entry point: reads configuration and builds the clients once per container, then
+//! hands every SQS batch to [`worker::Worker`].
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::config::{self, ConfigError};
+use shared::dynamodb::DynamoStore;
+use shared::graph::{DEFAULT_BASE_URL, GraphClient};
+use shared::keys::TABLE_NAME;
+use shared::secrets_manager::TenantSecretsManager;
+use worker::{Config, Hooks, Worker};
+
+const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let settings = config::required(TABLE_NAME)
+        .and_then(|table| Ok((table, config::required(TENANT_SECRET_PREFIX)?)));
+    let (table, secret_prefix) = match settings {
+        Ok(settings) => settings,
+        Err(error) => return fail_every_invocation(error).await,
+    };
+    let graph_base =
+        std::env::var("GRAPH_API_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.into());
+    let graph_version = std::env::var("GRAPH_API_VERSION").unwrap_or_else(|_| "v23.0".into());
+    let aws = aws_config::load_from_env().await;
+    let worker = Arc::new(Worker::new(
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        GraphClient::new(graph_base, graph_version),
+        TenantSecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws), secret_prefix),
+        Config::default(),
+        hooks(),
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move {
+            let deadline = DateTime::<Utc>::from_timestamp_millis(event.context.deadline as i64)
+                .unwrap_or_else(Utc::now);
+            Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, deadline).await)
+        }
+    }))
+    .await
+}
+
+async fn fail_every_invocation(error: ConfigError) -> Result<(), Error> {
+    tracing::error!(%error, "worker is not configured");
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let error = error.clone();
+        async move { Err::<(), Error>(error.into()) }
+    }))
+    .await
+}
+
+#[cfg(feature = "test-hooks")]
+fn hooks() -> Hooks {
+    let clock_offset = std::env::var("TEST_CLOCK")
+        .ok()
+        .and_then(|at| at.parse::<DateTime<Utc>>().ok())
+        .map(|at| at - Utc::now())
+        .unwrap_or_default();
+    let crash_after_effects = std::env::var("TEST_CRASH_AFTER_EFFECTS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    Hooks {
+        clock_offset,
+        crash_after_effects,
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn hooks() -> Hooks {
+    Hooks::default()
+}

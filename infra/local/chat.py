@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Talk to the bot on the local stack, as a customer on WhatsApp.
+
+Every line you type goes as a signed Meta webhook through the real webhook binary (under
+`cargo lambda watch`) into the inbound FIFO queue; a poller does what the SQS event source
+mapping does in AWS and hands batches to the real worker binary; the bot's replies come back
+through a local Graph API sink and are printed here, buttons and lists as numbered choices
+(answer with the number or the text).
+
+    chat.py --port N --sink-port M             interactive
+    chat.py --port N --sink-port M --script F  one customer line per line of F, no terminal
+
+Ends on /quit, Ctrl-D or the end of the script.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+APP_SECRET = stack.LOCAL_APP_SECRETS["app_secret"].encode()
+PHONE_NUMBER_ID = "106540352242922"
+CUSTOMER = "5511987654321"
+
+
+class Sink:
+    """The Graph API as the worker sees it: records every send, answers with a wamid."""
+
+    def __init__(self, port):
+        self.messages = []
+        self.lock = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                with sink.lock:
+                    if body.get("status") != "read":
+                        sink.messages.append(body)
+                        sink.lock.notify_all()
+                    wamid = f"wamid.local.out.{len(sink.messages)}"
+                answer = json.dumps({"messaging_product": "whatsapp", "messages": [{"id": wamid}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def invoke(port, function, event):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations",
+        data=json.dumps(event).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.loads(response.read() or b"null")
+
+
+def webhook_event(raw):
+    signature = "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhook",
+        "rawPath": "/webhook",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-hub-signature-256": signature},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local",
+            "domainPrefix": "local",
+            "http": {"method": "POST", "path": "/webhook", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "chat"},
+            "requestId": "chat",
+            "routeKey": "POST /webhook",
+            "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": raw.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+class Customer:
+    def __init__(self, port):
+        self.port = port
+        self.count = 0
+        self.choices = []  # (id, title) of the last interactive message
+
+    def message(self, line):
+        self.count += 1
+        message = {"from": CUSTOMER, "id": f"wamid.local.in.{time.time_ns()}", "timestamp": str(int(time.time()))}
+        picked = self.pick(line)
+        if picked:
+            kind = "button_reply" if self.kind == "button" else "list_reply"
+            message.update({"type": "interactive", "interactive": {"type": kind, kind: {"id": picked[0], "title": picked[1]}}})
+        else:
+            message.update({"type": "text", "text": {"body": line}})
+        body = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID},
+                "contacts": [{"profile": {"name": "Maria"}, "wa_id": CUSTOMER}],
+                "messages": [message],
+            }}]}],
+        }
+        answer = invoke(self.port, "webhook", webhook_event(json.dumps(body, ensure_ascii=False).encode()))
+        if answer.get("statusCode") != 200:
+            raise SystemExit(f"webhook answered {answer}")
+
+    def pick(self, line):
+        text = line.strip()
+        if text.isdigit() and 1 <= int(text) <= len(self.choices):
+            return self.choices[int(text) - 1]
+        return next((c for c in self.choices if c[1].lower() == text.lower()), None)
+
+    def show(self, message):
+        self.choices = []
+        kind = message.get("type")
+        if kind == "text":
+            print(f"bot> {message['text']['body']}")
+        elif kind == "interactive":
+            interactive = message["interactive"]
+            self.kind = interactive["type"]
+            print(f"bot> {interactive['body']['text']}")
+            if self.kind == "button":
+                self.choices = [(b["reply"]["id"], b["reply"]["title"]) for b in interactive["action"]["buttons"]]
+            else:
+                for section in interactive["action"]["sections"]:
+                    self.choices += [(r["id"], r["title"]) for r in section["rows"]]
+            for number, (_, title) in enumerate(self.choices, 1):
+                print(f"       {number}. {title}")
+        elif kind == "template":
+            print(f"bot> [template {message['template']['name']}]")
+        sys.stdout.flush()
+
+
+class Progress:
+    """How many queued events the worker has handled (and the poller deleted)."""
+
+    def __init__(self):
+        self.handled = 0
+        self.changed = threading.Condition()
+
+    def add(self, count):
+        with self.changed:
+            self.handled += count
+            self.changed.notify_all()
+
+    def wait_for(self, target, seconds=120):
+        with self.changed:
+            return self.changed.wait_for(lambda: self.handled >= target, timeout=seconds)
+
+
+def poll(sqs, queue_url, port, stop, progress):
+    """The SQS event source mapping: batches of up to 10 to the worker; what it reports
+    failed stays in the queue and comes back after the visibility timeout."""
+    while not stop.is_set():
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            continue
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
+            "awsRegion": "us-east-1",
+        } for m in messages]}
+        answer = invoke(port, "worker", event) or {}
+        failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            progress.add(len(done))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True, help="cargo lambda watch invoke port")
+    parser.add_argument("--sink-port", type=int, required=True)
+    parser.add_argument("--script", type=Path)
+    parser.add_argument("--expect-replies", type=int, help="exit 1 unless exactly this many replies came")
+    args = parser.parse_args()
+
+    env = stack.read_env()
+    sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
+    sink = Sink(args.sink_port)
+    stop, progress = threading.Event(), Progress()
+    threading.Thread(target=poll, args=(sqs, env["INBOUND_QUEUE_URL"], args.port, stop, progress), daemon=True).start()
+    customer = Customer(args.port)
+    lines = args.script.read_text().splitlines() if args.script else None
+    print("You are Maria, writing to Conecta Fibra on WhatsApp. /quit ends the chat.")
+    replies_total = 0
+    try:
+        while True:
+            if lines is not None:
+                if not lines:
+                    break
+                line = lines.pop(0)
+                print(f"you> {line}")
+            else:
+                try:
+                    line = input("you> ")
+                except EOFError:
+                    break
+            if line.strip() in ("/quit", "/exit"):
+                break
+            if not line.strip():
+                continue
+            seen = len(sink.messages)
+            customer.message(line)
+            if not progress.wait_for(customer.count):
+                raise SystemExit("the worker did not handle the message within 120 s; see .local/watch.log")
+            with sink.lock:
+                replies = sink.messages[seen:]
+            replies_total += len(replies)
+            if not replies:
+                print("     (no reply: the bot stays silent here)")
+            for reply in replies:
+                customer.show(reply)
+    finally:
+        stop.set()
+    print(f"{customer.count} message(s) sent, {replies_total} repl(ies) received")
+    if args.expect_replies is not None and replies_total != args.expect_replies:
+        raise SystemExit(f"expected {args.expect_replies} replies, got {replies_total}")
+
+
+if __name__ == "__main__":
+    main()

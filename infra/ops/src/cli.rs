@@ -1,0 +1,171 @@
+//! The command line (clap derive). Parsing only: what each command does lives in its module.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::error::OpsError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ops",
+    version,
+    about = "Operators' CLI of the WhatsApp service desk",
+    long_about = "Operators' CLI of the WhatsApp service desk: tenants, tenant secrets, parked \
+                  messages, the inbound DLQ and number onboarding.\n\n\
+                  AWS access uses the usual chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the stack's resources are; template.yaml's outputs name them.
+#[derive(Debug, Clone, Args)]
+pub struct Globals {
+    /// The stack's DynamoDB table (output TableName)
+    #[arg(long, env = "TABLE_NAME", global = true)]
+    pub table: Option<String>,
+    /// The stack name; tenant secrets are named <stack>/tenants/<phone_number_id>
+    #[arg(
+        long,
+        env = "STACK_NAME",
+        default_value = "whatsapp-desk",
+        global = true
+    )]
+    pub stack: String,
+    /// The inbound FIFO queue (output InboundQueueUrl)
+    #[arg(long, env = "INBOUND_QUEUE_URL", global = true)]
+    pub inbound_queue_url: Option<String>,
+    /// The inbound dead-letter queue (output InboundDeadLetterQueueUrl)
+    #[arg(long = "dlq-url", env = "INBOUND_DLQ_URL", global = true)]
+    pub dlq_url: Option<String>,
+}
+
+impl Globals {
+    pub fn table(&self) -> Result<&str, OpsError> {
+        present(&self.table, "--table", "TABLE_NAME")
+    }
+
+    pub fn inbound_queue_url(&self) -> Result<&str, OpsError> {
+        present(
+            &self.inbound_queue_url,
+            "--inbound-queue-url",
+            "INBOUND_QUEUE_URL",
+        )
+    }
+
+    pub fn dlq_url(&self) -> Result<&str, OpsError> {
+        present(&self.dlq_url, "--dlq-url", "INBOUND_DLQ_URL")
+    }
+}
+
+fn present<'a>(
+    value: &'a Option<String>,
+    flag: &'static str,
+    env: &'static str,
+) -> Result<&'a str, OpsError> {
+    match value.as_deref().map(str::trim) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(OpsError::Missing { flag, env }),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tenant files: validate, store, list, show; and each tenant's secret
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Messages parked because their number had no tenant yet
+    #[command(subcommand)]
+    Parked(ParkedCommand),
+    /// The inbound queue's dead-letter queue
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Subscribe the app to a WhatsApp Business Account and register the number (Graph API)
+    Onboard(OnboardArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Parse and validate tenant files (no AWS access)
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Validate tenant files and store them; stores nothing when any file is invalid
+    Put {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List stored tenants: phone_number_id, name, updated_at
+    List,
+    /// Print a stored tenant as JSON
+    Show {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+    },
+    /// Set tokens in the tenant's secret, keeping the keys not given. A value of `-` reads
+    /// the token from stdin, which keeps it out of the shell history.
+    Secret(SecretArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("tokens")
+        .required(true)
+        .multiple(true)
+        .args(["whatsapp_token", "chatwoot_token", "desk_token"])
+))]
+pub struct SecretArgs {
+    #[arg(value_name = "PHONE_NUMBER_ID")]
+    pub phone_number_id: String,
+    /// The WhatsApp Cloud API access token (system user token)
+    #[arg(long, value_name = "TOKEN")]
+    pub whatsapp_token: Option<String>,
+    /// The Chatwoot API access token
+    #[arg(long, value_name = "TOKEN")]
+    pub chatwoot_token: Option<String>,
+    /// The token the service desk's callbacks must present
+    #[arg(long, value_name = "TOKEN")]
+    pub desk_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParkedCommand {
+    /// List the messages parked for a number, oldest first
+    List {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+    },
+    /// Send the parked messages back to the inbound queue (the tenant must exist)
+    Replay {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Move messages from the DLQ back to the inbound queue, keeping group and dedup ids
+    Redrive {
+        /// Move at most this many messages
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    #[arg(value_name = "PHONE_NUMBER_ID")]
+    pub phone_number_id: String,
+    /// The WhatsApp Business Account the number belongs to
+    #[arg(long, value_name = "WABA_ID")]
+    pub waba_id: String,
+    /// The number's 6-digit two-step verification PIN (set to this value if it has none);
+    /// Meta's register call requires it
+    #[arg(long, value_name = "PIN", env = "WHATSAPP_PIN", hide_env_values = true)]
+    pub pin: String,
+}

@@ -1,0 +1,125 @@
+//! The operators' CLI of the WhatsApp service desk. `main` only parses the command line and
+//! maps the outcome to an exit code; every command lives in a module of this library and
+//! writes to the `out`/`err` it is given, so tests can call it directly.
+
+pub mod cli;
+pub mod dlq;
+mod error;
+pub mod onboard;
+pub mod parked;
+pub mod secrets;
+pub mod tenants;
+
+use std::io::Write;
+
+pub use error::OpsError;
+
+use cli::{Cli, Command, DlqCommand, ParkedCommand, TenantCommand};
+
+/// AWS configuration from the environment (AWS_REGION, AWS_ENDPOINT_URL, credentials...).
+async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// Runs one parsed command.
+pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), OpsError> {
+    let globals = cli.globals;
+    match cli.command {
+        Command::Tenant(TenantCommand::Validate { files }) => {
+            tenants::validate_all(&files, out, err).map(drop)
+        }
+        Command::Tenant(TenantCommand::Put { files }) => {
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            tenants::put(&dynamodb, table, &files, out, err).await
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            for tenant in tenants::list(&dynamodb, table).await? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    tenant.phone_number_id, tenant.name, tenant.updated_at
+                )?;
+            }
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Show { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            tenants::show(&dynamodb, table, &phone_number_id, out).await
+        }
+        Command::Tenant(TenantCommand::Secret(args)) => {
+            tenants::check_id("phone_number_id", &args.phone_number_id)?;
+            let updates = secrets::collect_updates(
+                [
+                    (secrets::WHATSAPP_TOKEN, args.whatsapp_token),
+                    (secrets::CHATWOOT_TOKEN, args.chatwoot_token),
+                    (secrets::DESK_TOKEN, args.desk_token),
+                ],
+                &mut std::io::stdin().lock(),
+            )?;
+            let name = secrets::secret_name(&globals.stack, &args.phone_number_id);
+            let client = aws_sdk_secretsmanager::Client::new(&aws().await);
+            secrets::command(&client, &name, &updates, out).await
+        }
+        Command::Parked(ParkedCommand::List { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            parked::list_command(&dynamodb, table, &phone_number_id, out, err).await
+        }
+        Command::Parked(ParkedCommand::Replay { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            let table = globals.table()?;
+            let queue_url = globals.inbound_queue_url()?;
+            let config = aws().await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+            let sqs = aws_sdk_sqs::Client::new(&config);
+            parked::replay(
+                &dynamodb,
+                &sqs,
+                table,
+                queue_url,
+                &phone_number_id,
+                out,
+                err,
+            )
+            .await
+        }
+        Command::Dlq(DlqCommand::Redrive { max }) => {
+            let dlq_url = globals.dlq_url()?;
+            let queue_url = globals.inbound_queue_url()?;
+            let sqs = aws_sdk_sqs::Client::new(&aws().await);
+            let max = max.map(|n| n as usize);
+            dlq::command(&sqs, dlq_url, queue_url, max, out, err).await
+        }
+        Command::Onboard(args) => {
+            tenants::check_id("phone_number_id", &args.phone_number_id)?;
+            tenants::check_id("--waba-id", &args.waba_id)?;
+            onboard::check_pin(&args.pin)?;
+            let name = secrets::secret_name(&globals.stack, &args.phone_number_id);
+            let client = aws_sdk_secretsmanager::Client::new(&aws().await);
+            let token = secrets::read(&client, &name)
+                .await?
+                .and_then(|secret| {
+                    secret
+                        .get(secrets::WHATSAPP_TOKEN)
+                        .and_then(|v| v.as_str())
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                })
+                .ok_or_else(|| {
+                    OpsError::Invalid(format!(
+                        "secret {name} has no {}: set it with `ops tenant secret {} --whatsapp-token -`",
+                        secrets::WHATSAPP_TOKEN,
+                        args.phone_number_id
+                    ))
+                })?;
+            let graph = onboard::Graph::from_env(token)?;
+            onboard::onboard(&graph, &args.phone_number_id, &args.waba_id, &args.pin, out).await
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! A per-container cache with a time to live: tenants and tenant secrets are read at most
+//! once a minute, so an ops CLI change reaches running functions within that time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct TtlCache<V> {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
+}
+
+impl<V: Clone> TtlCache<V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<V> {
+        let entries = self.entries.lock().expect("cache lock");
+        entries
+            .get(key)
+            .filter(|(stored, _)| stored.elapsed() < self.ttl)
+            .map(|(_, value)| value.clone())
+    }
+
+    pub fn insert(&self, key: &str, value: V) {
+        let mut entries = self.entries.lock().expect("cache lock");
+        entries.insert(key.to_owned(), (Instant::now(), value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_after_the_ttl() {
+        let cache = TtlCache::new(Duration::from_millis(0));
+        cache.insert("a", 1);
+        assert_eq!(cache.get("a"), None);
+        let cache = TtlCache::new(Duration::from_secs(60));
+        cache.insert("a", 1);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("b"), None);
+    }
+}

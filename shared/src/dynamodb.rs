@@ -1,0 +1,508 @@
+//! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::keys`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use crate::engine::{Effect, HandoffReason, Session};
+use crate::envelope::{Envelope, Payload, StatusUpdate};
+use crate::keys::{self, EXPIRES_AT, PK, SK};
+use crate::store::{
+    Claim, Commit, LogEntry, PendingEffect, StatusChange, Store, StoreError, StoredSession,
+    status_rank,
+};
+use crate::tenant::Tenant;
+
+/// Idempotency records outlive Meta's 7 days of retries.
+const IDEMPOTENCY_DAYS: i64 = 8;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(error).to_string())
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute `{name}` missing or not a string"
+        ))),
+    }
+}
+
+fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("attribute `{name}` is not a number"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute `{name}` missing or not a number"
+        ))),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text(item, name)?)
+        .map_err(|e| StoreError::Corrupt(format!("`{name}`: {e}")))
+}
+
+fn is_conditional_failure<E: std::fmt::Debug, R>(error: &SdkError<E, R>) -> bool {
+    // Conditional failures come back as ConditionalCheckFailedException, or as a cancelled
+    // transaction whose reasons include ConditionalCheckFailed.
+    let text = format!("{:?}", error.as_service_error());
+    text.contains("ConditionalCheckFailed")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, key_item: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    fn log_item(&self, conversation: &str, entry: &LogEntry, expires_at: DateTime<Utc>) -> Item {
+        let mut item = key(
+            conversation.to_owned(),
+            keys::message_log(entry.at.timestamp_millis(), &entry.wamid),
+        );
+        item.insert(
+            "direction".into(),
+            s(if entry.inbound { "in" } else { "out" }),
+        );
+        item.insert("type".into(), s(&entry.kind));
+        item.insert("wamid".into(), s(&entry.wamid));
+        if let Some(body) = &entry.text {
+            item.insert("text".into(), s(body));
+        }
+        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        item
+    }
+}
+
+impl Store for DynamoStore {
+    async fn claim(
+        &self,
+        key_text: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let mut item = key(keys::idempotency(key_text), keys::IDEM);
+        item.insert("status".into(), s("in_progress"));
+        item.insert("lease_until".into(), n(lease_until.timestamp_millis()));
+        item.insert(
+            EXPIRES_AT.into(),
+            n((now + chrono::Duration::days(IDEMPOTENCY_DAYS)).timestamp()),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Fresh),
+            Err(error) if is_conditional_failure(&error) => {
+                let existing = self
+                    .get(key(keys::idempotency(key_text), keys::IDEM))
+                    .await?
+                    .ok_or_else(|| StoreError::Unavailable("claim vanished".into()))?;
+                Ok(match text(&existing, "status")? {
+                    "completed" => Claim::Duplicate,
+                    "applied" => Claim::Resume,
+                    _ => Claim::Busy,
+                })
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn release(&self, key_text: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::idempotency(key_text), keys::IDEM)))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn complete(&self, key_text: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::idempotency(key_text), keys::IDEM)))
+            .update_expression("SET #status = :completed REMOVE lease_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s("completed"))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn tenant(&self, phone_number_id: &str) -> Result<Option<Tenant>, StoreError> {
+        match self
+            .get(key(keys::tenant(phone_number_id), keys::CONFIG))
+            .await?
+        {
+            Some(item) => Ok(Some(json(&item, "config")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn session(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let conversation = keys::conversation(phone_number_id, customer);
+        match self.get(key(conversation, keys::SESSION)).await? {
+            Some(item) => Ok(Some(StoredSession {
+                session: json(&item, "session")?,
+                version: number(&item, "version")? as u64,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<(), StoreError> {
+        let conversation = keys::conversation(commit.phone_number_id, commit.customer);
+        let mut writes = Vec::new();
+        if let Some(session) = commit.session {
+            writes.push(session_put(
+                &self.table,
+                &conversation,
+                session,
+                commit.expected_version,
+            )?);
+        }
+        for (sequence, effect) in commit.effects.iter().enumerate() {
+            let mut item = key(conversation.clone(), keys::outbox(commit.key, sequence));
+            item.insert(
+                "effect".into(),
+                s(serde_json::to_string(effect).expect("effects serialise")),
+            );
+            item.insert("status".into(), s("pending"));
+            item.insert(EXPIRES_AT.into(), n(commit.expires_at.timestamp()));
+            writes.push(put(&self.table, item, None)?);
+        }
+        writes.push(put(
+            &self.table,
+            self.log_item(&conversation, &commit.inbound, commit.expires_at),
+            None,
+        )?);
+        let claim = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::idempotency(commit.key), keys::IDEM)))
+            .update_expression("SET #status = :applied")
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":applied", s("applied"))
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        writes.push(TransactWriteItem::builder().update(claim).build());
+
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Err(StoreError::Conflict {
+                expected: commit.expected_version,
+            }),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn pending_effects(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+    ) -> Result<Vec<PendingEffect>, StoreError> {
+        let prefix = keys::outbox_prefix(key_text);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::conversation(phone_number_id, customer)))
+            .expression_attribute_values(":prefix", s(prefix.clone()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut pending = Vec::new();
+        for item in output.items() {
+            if text(item, "status")? != "pending" {
+                continue;
+            }
+            let sequence = text(item, SK)?[prefix.len()..]
+                .parse()
+                .map_err(|_| StoreError::Corrupt("outbox sequence".into()))?;
+            pending.push(PendingEffect {
+                sequence,
+                effect: json::<Effect>(item, "effect")?,
+            });
+        }
+        pending.sort_by_key(|p| p.sequence);
+        Ok(pending)
+    }
+
+    async fn effect_done(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+        sequence: usize,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::conversation(phone_number_id, customer),
+                keys::outbox(key_text, sequence),
+            )))
+            .update_expression("SET #status = :done")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", s("done"))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn record_outbound(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        entry: LogEntry,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conversation = keys::conversation(phone_number_id, customer);
+        let mut delivery = key(keys::outbound(&entry.wamid), keys::STATUS);
+        delivery.insert("phone_number_id".into(), s(phone_number_id));
+        delivery.insert("customer".into(), s(customer));
+        delivery.insert("status".into(), s("accepted"));
+        delivery.insert("rank".into(), n(0));
+        delivery.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        let log = self.log_item(&conversation, &entry, expires_at);
+        self.client
+            .transact_write_items()
+            .transact_items(put(&self.table, log, None)?)
+            .transact_items(put(
+                &self.table,
+                delivery,
+                // A status may have arrived before this record: never move it back.
+                Some("attribute_not_exists(pk)"),
+            )?)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|error| {
+                if is_conditional_failure(&error) {
+                    Ok(())
+                } else {
+                    Err(unavailable(error))
+                }
+            })
+    }
+
+    async fn update_status(
+        &self,
+        status: &StatusUpdate,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<StatusChange, StoreError> {
+        let rank = status_rank(&status.status);
+        let codes = status
+            .error_codes
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::outbound(&status.wamid), keys::STATUS)))
+            .update_expression(
+                "SET #status = :status, #rank = :rank, updated_at = :now, error_codes = :codes, \
+                 phone_number_id = if_not_exists(phone_number_id, :pn), \
+                 customer = if_not_exists(customer, :customer), expires_at = :expires",
+            )
+            .condition_expression("attribute_not_exists(#rank) OR #rank < :rank")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_values(":status", s(&status.status))
+            .expression_attribute_values(":rank", n(rank))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(":codes", s(codes))
+            .expression_attribute_values(":pn", s(&status.phone_number_id))
+            .expression_attribute_values(":customer", s(&status.customer))
+            .expression_attribute_values(":expires", n(expires_at.timestamp()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(StatusChange::Applied {
+                previous: output
+                    .attributes
+                    .as_ref()
+                    .and_then(|old| text(old, "status").ok().map(str::to_owned)),
+            }),
+            Err(error) if is_conditional_failure(&error) => Ok(StatusChange::Ignored),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn enqueue_human(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+        customer: &str,
+        reason: HandoffReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(
+            keys::human_queue(phone_number_id, department),
+            keys::queue_entry(now.timestamp_millis(), customer),
+        );
+        item.insert("customer".into(), s(customer));
+        item.insert(
+            "reason".into(),
+            s(serde_json::to_value(reason)
+                .expect("reasons serialise")
+                .as_str()
+                .unwrap_or_default()),
+        );
+        item.insert("enqueued_at".into(), s(now.to_rfc3339()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn park(
+        &self,
+        envelope: &Envelope,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let phone_number_id = match &envelope.payload {
+            Payload::Message(m) => &m.phone_number_id,
+            Payload::Status(s) => &s.phone_number_id,
+        };
+        let mut item = key(
+            keys::parked(phone_number_id),
+            keys::parked_entry(now.timestamp_millis(), &envelope.idempotency_key()),
+        );
+        item.insert("envelope".into(), s(envelope.to_json()));
+        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn session_put(
+    table: &str,
+    conversation: &str,
+    session: &Session,
+    expected_version: Option<u64>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut item = key(conversation.to_owned(), keys::SESSION);
+    item.insert(
+        "session".into(),
+        s(serde_json::to_string(session).expect("sessions serialise")),
+    );
+    item.insert("state".into(), s(session.state.business_name()));
+    item.insert("version".into(), n(expected_version.map_or(1, |v| v + 1)));
+    let builder = Put::builder().table_name(table).set_item(Some(item));
+    let builder = match expected_version {
+        None => builder.condition_expression("attribute_not_exists(pk)"),
+        Some(version) => builder
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", n(version)),
+    };
+    let put = builder
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}

@@ -1,0 +1,148 @@
+//! A fake WhatsApp Cloud API: records every request and answers from a script (then with
+//! success), so tests assert the exact requests the functions made.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub authorization: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Request>,
+    script: VecDeque<(u16, Value)>,
+    sent: usize,
+}
+
+#[derive(Clone)]
+pub struct FakeGraph {
+    inner: Arc<Mutex<Inner>>,
+    pub url: String,
+}
+
+impl FakeGraph {
+    pub async fn start() -> FakeGraph {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().fallback(answer).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeGraph { inner, url }
+    }
+
+    /// The next requests get these answers, in order; then every request succeeds.
+    pub fn script(&self, answers: impl IntoIterator<Item = (u16, Value)>) {
+        self.inner.lock().unwrap().script.extend(answers);
+    }
+
+    /// Meta's error body for `code`.
+    pub fn error(code: i64) -> Value {
+        json!({"error": {"message": format!("error {code}"), "type": "OAuthException", "code": code, "fbtrace_id": "fake"}})
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// Message sends only (no mark-as-read), in order.
+    pub fn messages(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.body.get("status").is_none())
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// What the customer would read, one string per message sent: text bodies, interactive
+    /// bodies with their choices, template names.
+    pub fn transcript(&self) -> Vec<String> {
+        self.messages().iter().map(describe).collect()
+    }
+
+    pub fn clear(&self) {
+        self.inner.lock().unwrap().requests.clear();
+    }
+}
+
+/// One line per message: `text: ...`, `buttons: body [id, id]`, `list: body [id, ...]`.
+pub fn describe(message: &Value) -> String {
+    match message["type"].as_str().unwrap_or_default() {
+        "text" => format!(
+            "text: {}",
+            message["text"]["body"].as_str().unwrap_or_default()
+        ),
+        "interactive" => {
+            let interactive = &message["interactive"];
+            let body = interactive["body"]["text"].as_str().unwrap_or_default();
+            let ids: Vec<&str> = match interactive["type"].as_str() {
+                Some("button") => interactive["action"]["buttons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b["reply"]["id"].as_str())
+                    .collect(),
+                _ => interactive["action"]["sections"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s["rows"].as_array().into_iter().flatten())
+                    .filter_map(|r| r["id"].as_str())
+                    .collect(),
+            };
+            format!(
+                "{}: {body} [{}]",
+                interactive["type"].as_str().unwrap_or_default(),
+                ids.join(", ")
+            )
+        }
+        "template" => format!(
+            "template: {}",
+            message["template"]["name"].as_str().unwrap_or_default()
+        ),
+        other => format!("{other}: {message}"),
+    }
+}
+
+async fn answer(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let is_read = body.get("status").is_some();
+    inner.requests.push(Request {
+        path: uri.path().to_owned(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        body,
+    });
+    if is_read {
+        return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
+    }
+    if let Some((status, answer)) = inner.script.pop_front() {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
+    }
+    inner.sent += 1;
+    let wamid = format!("wamid.out.{}", inner.sent);
+    (
+        StatusCode::OK,
+        axum::Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": wamid}]})),
+    )
+        .into_response()
+}
