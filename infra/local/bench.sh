@@ -5,7 +5,7 @@
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
-cargo build --release -p webhook
+cargo build --release -p webhook -p worker
 echo "== in-process: verify + parse + build entries vs HMAC + serde_json floor"
 cargo bench -p webhook --bench ingress -- --noplot
 echo "== engine::step per event (pure, demo tenant)"
@@ -13,6 +13,10 @@ cargo bench -p shared --bench engine -- --noplot
 start_stack
 echo "== cold start, memory, size"
 cargo bench -p blackbox --bench cold_start
+echo "== worker: DynamoDB calls and capacity per message, time per invocation"
+cargo bench -p blackbox --bench worker_costs
 echo "== arm64 build as deployed"
-cargo lambda build --release --arm64 -p webhook >/dev/null
-ls -l target/lambda/webhook/bootstrap | awk '{printf "stripped arm64 bootstrap: %.2f MiB\n", $5/1048576}'
+cargo lambda build --release --arm64 -p webhook -p worker >/dev/null
+for function in webhook worker; do
+  ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'
+done

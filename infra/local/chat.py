@@ -211,6 +211,7 @@ def main():
     lines = args.script.read_text().splitlines() if args.script else None
     print("You are Maria, writing to Conecta Fibra on WhatsApp. /quit ends the chat.")
     replies_total = 0
+    latencies = []  # customer line -> its replies in the sink, seconds
     try:
         while True:
             if lines is not None:
@@ -228,11 +229,14 @@ def main():
             if not line.strip():
                 continue
             seen = len(sink.messages)
+            started = time.monotonic()
             customer.message(line)
             if not progress.wait_for(customer.count):
                 raise SystemExit("the worker did not handle the message within 120 s; see .local/watch.log")
             with sink.lock:
                 replies = sink.messages[seen:]
+            if replies:
+                latencies.append(time.monotonic() - started)
             replies_total += len(replies)
             if not replies:
                 print("     (no reply: the bot stays silent here)")
@@ -241,6 +245,11 @@ def main():
     finally:
         stop.set()
     print(f"{customer.count} message(s) sent, {replies_total} repl(ies) received")
+    if latencies:
+        ordered = sorted(latencies)
+        median = ordered[len(ordered) // 2]
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        print(f"reply latency (line typed -> replies at the sink): median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
     if args.expect_replies is not None and replies_total != args.expect_replies:
         raise SystemExit(f"expected {args.expect_replies} replies, got {replies_total}")
 

@@ -1,6 +1,7 @@
-//! A fault-injecting HTTP proxy in front of the local stack. Functions are pointed at it for
-//! SQS (`AWS_ENDPOINT_URL_SQS`); it forwards everything to moto unchanged unless told to fail
-//! `SendMessageBatch` calls, wholly or for single entries.
+//! A fault-injecting HTTP proxy in front of the local stack. Functions are pointed at it per
+//! service (`AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_DYNAMODB`); it forwards everything to
+//! moto unchanged, counting the calls, unless told to fail `SendMessageBatch` calls, wholly
+//! or for single entries.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +28,15 @@ struct Inner {
     client: reqwest::Client,
     fault: Mutex<Fault>,
     batch_calls: Mutex<usize>,
+    /// Every AWS JSON-protocol call seen: its `X-Amz-Target` and, for transactions, the
+    /// number of items written.
+    calls: Mutex<Vec<Call>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub target: String,
+    pub transact_items: usize,
 }
 
 #[derive(Clone)]
@@ -42,6 +52,7 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             fault: Mutex::new(Fault::None),
             batch_calls: Mutex::new(0),
+            calls: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,6 +63,11 @@ impl FaultProxy {
 
     pub fn set(&self, fault: Fault) {
         *self.inner.fault.lock().unwrap() = fault;
+    }
+
+    /// Every call forwarded or failed so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.calls.lock().unwrap().clone()
     }
 
     /// `SendMessageBatch` calls seen so far, failed ones included.
@@ -67,9 +83,22 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_batch = headers
+    let target = headers
         .get("x-amz-target")
-        .is_some_and(|target| target == "AmazonSQS.SendMessageBatch");
+        .and_then(|t| t.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !target.is_empty() {
+        let transact_items = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|b| b["TransactItems"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        inner.calls.lock().unwrap().push(Call {
+            target: target.clone(),
+            transact_items,
+        });
+    }
+    let is_batch = target == "AmazonSQS.SendMessageBatch";
     let mut refused = None;
     let mut body = body.to_vec();
     if is_batch {

@@ -51,6 +51,7 @@ impl Desk {
             ("GRAPH_API_VERSION", "v23.0"),
             ("TEST_CLOCK", MONDAY_AFTERNOON),
         ];
+        settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         settings.extend_from_slice(extra);
         let env = stack.function_env(&stack.endpoint, &settings);
         let function = Function::start(&binary("worker", "debug"), &env).await;
@@ -508,5 +509,136 @@ async fn an_envelope_of_an_unknown_version_fails_its_record() {
     event["Records"][0]["body"] = body.into();
     let response = desk.function.invoke(&event).await.unwrap();
     assert_eq!(failures(&response).len(), 1);
+    assert!(desk.graph.requests().is_empty());
+}
+
+#[tokio::test]
+async fn outside_business_hours_one_reply_per_closed_period() {
+    // Monday 22:00 in São Paulo: the demo tenant closed at 20:00.
+    let night = "2026-11-24T01:00:00Z";
+    let mut desk = Desk::start(&[("TEST_CLOCK", night)]).await;
+    desk.clock = night
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .timestamp();
+    let first = desk.say(MARIA, Some("oi, minha internet caiu"), None).await;
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].starts_with("text: Nosso atendimento funciona de segunda a sexta"),
+        "{first:?}"
+    );
+    assert!(
+        desk.say(MARIA, Some("alô?"), None).await.is_empty(),
+        "one reply per closed period"
+    );
+    assert!(
+        desk.say(MARIA, Some("quero falar com atendente"), None)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        desk.state(MARIA).await,
+        "INICIO",
+        "kept for the opening follow-up"
+    );
+}
+
+#[tokio::test]
+async fn a_late_backlog_is_recorded_but_not_answered() {
+    let mut desk = Desk::start(&[]).await;
+    desk.clock -= 3 * 3600; // sent three hours before it reaches the worker
+    let replies = desk.say(MARIA, Some("oi"), None).await;
+    assert!(replies.is_empty(), "{replies:?}");
+    let log = desk
+        .stack
+        .items(&desk.table, &shared::keys::conversation(NUMBER, MARIA))
+        .await;
+    assert!(
+        log.iter()
+            .any(|item| item["sk"].as_s().unwrap().starts_with("MSG#")),
+        "the message is recorded"
+    );
+    assert!(desk.function.wait_for_output(r#""StaleMessages":1"#).await);
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dlq_after_a_few_receives() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    let mut desk = Desk::start(&[]).await;
+    let sqs = &desk.stack.sqs;
+    let dlq = desk.stack.fifo_queue("poison-dlq").await;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let inbound = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("poison")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&inbound)
+        .message_body(r#"{"v":1,"event":{"message":{"not":"an envelope"}}}"#)
+        .message_group_id(format!("{NUMBER}:{MARIA}"))
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+
+    // What the event source mapping does: receive, invoke, delete only what succeeded.
+    let mut receives = 0;
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(&inbound)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        let Some(message) = messages.into_iter().next() else {
+            break;
+        };
+        receives += 1;
+        assert!(receives <= 3, "moved to the DLQ after maxReceiveCount");
+        let attributes: serde_json::Map<String, Value> = message
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), Value::from(v)))
+            .collect();
+        let event = json!({"Records": [{
+            "messageId": message.message_id, "receiptHandle": message.receipt_handle,
+            "body": message.body, "attributes": attributes, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:poison.fifo",
+            "awsRegion": "us-east-1"
+        }]});
+        let response = desk.function.invoke(&event).await.unwrap();
+        assert_eq!(
+            failures(&response).len(),
+            1,
+            "the worker reports the poison record failed"
+        );
+    }
+    assert_eq!(receives, 3);
+    let dead = desk.stack.drain(&dlq).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].dedup_id, "poison-1");
     assert!(desk.graph.requests().is_empty());
 }
