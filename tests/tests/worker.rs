@@ -642,3 +642,39 @@ async fn a_poison_message_ends_in_the_dlq_after_a_few_receives() {
     assert_eq!(dead[0].dedup_id, "poison-1");
     assert!(desk.graph.requests().is_empty());
 }
+
+#[tokio::test]
+async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_departments() {
+    let mut desk = Desk::start(&[]).await;
+    desk.say(MARIA, Some("oi"), None).await;
+    assert_eq!(
+        desk.say(MARIA, Some("2"), None).await,
+        ["list: Qual plano chamou sua atenção? [p300, p600, p1000, duvida]"]
+    );
+    desk.say(MARIA, None, Some("p600")).await;
+    assert_eq!(desk.state(MARIA).await, "VENDAS_CEP");
+    assert_eq!(desk.say(MARIA, Some("01310-100"), None).await.len(), 1);
+    assert_eq!(desk.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    let sales = desk
+        .stack
+        .items(&desk.table, &shared::keys::human_queue(NUMBER, "vendas"))
+        .await;
+    assert_eq!(sales[0]["reason"].as_s().unwrap(), "flow");
+
+    desk.say(JOAO, Some("bom dia"), None).await;
+    assert_eq!(
+        desk.say(JOAO, Some("financeiro"), None).await,
+        ["button: Sobre o que você quer falar? [segunda_via, pagamento, negociacao]"]
+    );
+    desk.say(JOAO, None, Some("segunda_via")).await;
+    assert_eq!(desk.state(JOAO).await, "FINANCEIRO_CPF");
+    desk.say(JOAO, Some("12345678900"), None).await;
+    let finance = desk
+        .stack
+        .items(
+            &desk.table,
+            &shared::keys::human_queue(NUMBER, "financeiro"),
+        )
+        .await;
+    assert_eq!(finance[0]["customer"].as_s().unwrap(), JOAO);
+}

@@ -71,7 +71,16 @@ fn hooks() -> Hooks {
     }
 }
 
+/// A test that asks for hooks from a build without them must fail loudly, not pass by luck.
 #[cfg(not(feature = "test-hooks"))]
 fn hooks() -> Hooks {
+    for variable in ["TEST_CLOCK", "TEST_CRASH_AFTER_EFFECTS"] {
+        if std::env::var_os(variable).is_some() {
+            eprintln!(
+                "{variable} is set but this build has no test hooks: build with --features worker/test-hooks"
+            );
+            std::process::exit(2);
+        }
+    }
     Hooks::default()
 }
