@@ -32,7 +32,7 @@ async fn main() -> Result<(), Error> {
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
         GraphClient::new(graph_base, graph_version),
         TenantSecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws), secret_prefix),
-        Config::default(),
+        config(),
         hooks(),
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
@@ -44,6 +44,17 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// `STALE_AFTER_SECONDS`: how late a message may arrive and still be answered.
+fn config() -> Config {
+    let mut config = Config::default();
+    match std::env::var("STALE_AFTER_SECONDS").map(|v| v.parse::<i64>()) {
+        Ok(Ok(seconds)) if seconds > 0 => config.stale_after = chrono::Duration::seconds(seconds),
+        Ok(_) => tracing::warn!("STALE_AFTER_SECONDS is not a positive number; using the default"),
+        Err(_) => {}
+    }
+    config
 }
 
 async fn fail_every_invocation(error: ConfigError) -> Result<(), Error> {
