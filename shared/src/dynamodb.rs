@@ -344,25 +344,28 @@ impl Store for DynamoStore {
         delivery.insert("rank".into(), n(0));
         delivery.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         let log = self.log_item(&conversation, &entry, expires_at);
+        // Two plain writes, not a transaction (which bills double): each is idempotent.
         self.client
-            .transact_write_items()
-            .transact_items(put(&self.table, log, None)?)
-            .transact_items(put(
-                &self.table,
-                delivery,
-                // A status may have arrived before this record: never move it back.
-                Some("attribute_not_exists(pk)"),
-            )?)
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(log))
             .send()
             .await
-            .map(|_| ())
-            .or_else(|error| {
-                if is_conditional_failure(&error) {
-                    Ok(())
-                } else {
-                    Err(unavailable(error))
-                }
-            })
+            .map_err(unavailable)?;
+        let opened = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery))
+            // A status may have arrived before this record: never move it back.
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match opened {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     async fn update_status(
