@@ -235,7 +235,7 @@ impl Sender for GraphClient {
         message: &Outbound,
     ) -> Result<Sent, SendError> {
         message.validate()?;
-        let kind = kind_of(message);
+        let kind = message.kind();
         let (status, body) = self
             .post(phone_number_id, &message_body(to, message), token, &[to])
             .await?;
@@ -288,16 +288,6 @@ fn check_id(phone_number_id: &str) -> Result<(), LimitError> {
             field: "phone_number_id".into(),
             rule: "must be ASCII letters and digits".into(),
         })
-    }
-}
-
-fn kind_of(message: &Outbound) -> &'static str {
-    match message {
-        Outbound::Text { .. } => "text",
-        Outbound::Buttons { .. } => "buttons",
-        Outbound::List { .. } => "list",
-        Outbound::Template { .. } => "template",
-        Outbound::Flow { .. } => "flow",
     }
 }
 

@@ -152,6 +152,17 @@ impl Outbound {
         }
     }
 
+    /// The kind, as logs and the message log name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outbound::Text { .. } => "text",
+            Outbound::Buttons { .. } => "buttons",
+            Outbound::List { .. } => "list",
+            Outbound::Template { .. } => "template",
+            Outbound::Flow { .. } => "flow",
+        }
+    }
+
     /// Every WhatsApp limit this message must respect, checked before sending.
     pub fn validate(&self) -> Result<(), LimitError> {
         use limits::*;

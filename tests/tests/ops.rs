@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -159,70 +156,23 @@ fn finished(output: std::process::Output) -> Run {
     }
 }
 
-/// The local stack plus a DynamoDB client and a fresh table laid out like the template's.
+/// The local stack and a fresh table laid out like the template's.
 struct Setup {
     stack: Stack,
-    dynamodb: aws_sdk_dynamodb::Client,
     table: String,
     ops: Ops,
 }
 
 async fn setup() -> Setup {
     let stack = Stack::connect().await;
-    let config = aws_config::from_env()
-        .endpoint_url(&stack.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
-        .load()
-        .await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique("ops-desk");
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(keys::PK, KeyType::Hash))
-        .key_schema(key(keys::SK, KeyType::Range))
-        .attribute_definitions(attribute(keys::PK))
-        .attribute_definitions(attribute(keys::SK))
-        .send()
-        .await
-        .expect("create table");
+    let table = stack.table().await;
     let ops = Ops::new(&stack.endpoint).with("TABLE_NAME", &table);
-    Setup {
-        stack,
-        dynamodb,
-        table,
-        ops,
-    }
+    Setup { stack, table, ops }
 }
 
 impl Setup {
     async fn items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-        let output = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        assert!(output.last_evaluated_key.is_none(), "one page is enough");
-        output.items.unwrap_or_default()
+        self.stack.items(&self.table, "").await
     }
 
     async fn sort_keys(&self, pk: &str) -> Vec<String> {
@@ -612,6 +562,7 @@ async fn parked_messages_replay_only_once_the_tenant_exists() {
     ];
     let park = |number: &str, at_ms: i64, envelope: &Envelope, expires_at: i64| {
         setup
+            .stack
             .dynamodb
             .put_item()
             .table_name(&setup.table)

@@ -423,7 +423,7 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
                             at: now,
                             wamid: sent.wamid,
                             inbound: false,
-                            kind: kind_of(message).into(),
+                            kind: message.kind().into(),
                             text: text_of(message),
                         },
                         now + Duration::days(retention),
@@ -454,16 +454,6 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
             tracing::error!(effects = *run, "test hook: crashing between effects");
             std::process::abort();
         }
-    }
-}
-
-fn kind_of(message: &Outbound) -> &'static str {
-    match message {
-        Outbound::Text { .. } => "text",
-        Outbound::Buttons { .. } => "buttons",
-        Outbound::List { .. } => "list",
-        Outbound::Template { .. } => "template",
-        Outbound::Flow { .. } => "flow",
     }
 }
 
