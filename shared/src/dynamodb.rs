@@ -98,6 +98,17 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     fn log_item(&self, conversation: &str, entry: &LogEntry, expires_at: DateTime<Utc>) -> Item {
         let mut item = key(
             conversation.to_owned(),
@@ -345,13 +356,7 @@ impl Store for DynamoStore {
         delivery.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         let log = self.log_item(&conversation, &entry, expires_at);
         // Two plain writes, not a transaction (which bills double): each is idempotent.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(log))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.put_item(log).await?;
         let opened = self
             .client
             .put_item()
@@ -437,14 +442,7 @@ impl Store for DynamoStore {
                 .unwrap_or_default()),
         );
         item.insert("enqueued_at".into(), s(now.to_rfc3339()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn park(
@@ -463,14 +461,7 @@ impl Store for DynamoStore {
         );
         item.insert("envelope".into(), s(envelope.to_json()));
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put_item(item).await
     }
 }
 
