@@ -255,6 +255,21 @@ impl Store for DynamoStore {
             self.log_item(&conversation, &commit.inbound, commit.expires_at),
             None,
         )?);
+        if let (true, Some(session)) = (commit.ai_used, commit.session)
+            && let Some(ai) = &session.ai
+        {
+            let month = session.started_at.format("%Y-%m").to_string();
+            let mut item = key(
+                keys::ai_usage(commit.phone_number_id, &month),
+                keys::ai_usage_entry(&session.started_at, commit.customer),
+            );
+            item.insert("requests".into(), n(ai.usage.requests));
+            item.insert("input_tokens".into(), n(ai.usage.input_tokens));
+            item.insert("output_tokens".into(), n(ai.usage.output_tokens));
+            item.insert("answers".into(), n(ai.answers));
+            item.insert(EXPIRES_AT.into(), n(commit.expires_at.timestamp()));
+            writes.push(put(&self.table, item, None)?);
+        }
         let claim = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::idempotency(commit.key), keys::IDEM)))

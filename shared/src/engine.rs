@@ -1,12 +1,14 @@
 //! The conversation, as a pure function: `step(session, event, now, tenant)` returns the new
-//! session and the effects to carry out (messages to send, a place in the human queue). It
-//! does no I/O; the worker persists the session with its effects and runs them.
+//! session and the effects to carry out (messages to send, a place in the human queue, a
+//! question for the AI attendant). It does no I/O; the worker persists the session with its
+//! effects and runs them. The AI's answer comes back as [`Event::AiAnswered`].
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ai::{AiConversation, AiOutcome, Answer, Role};
 use crate::envelope::InboundMessage;
 use crate::hours;
 use crate::outbound::Outbound;
@@ -71,6 +73,9 @@ pub struct Session {
     pub wants_human: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nps_score: Option<u8>,
+    /// The AI attendant's history and spend, once the conversation reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiConversation>,
 }
 
 impl Session {
@@ -89,6 +94,7 @@ impl Session {
             awaiting_opening: false,
             wants_human: false,
             nps_score: None,
+            ai: None,
         }
     }
 }
@@ -136,6 +142,8 @@ pub enum Event {
     },
     /// The agent resolved the conversation on the desk.
     AgentResolved,
+    /// The AI attendant's answer to the question of [`Effect::AskAi`].
+    AiAnswered(Answer),
 }
 
 impl Event {
@@ -171,6 +179,9 @@ pub enum Effect {
         department: String,
         reason: HandoffReason,
     },
+    /// Ask the AI attendant for the next answer to the session's AI history; the shell
+    /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.
+    AskAi,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +229,11 @@ pub fn step(
         Event::AgentResolved => {
             if matches!(turn.session.state, State::Human { .. }) {
                 turn.close();
+            }
+        }
+        Event::AiAnswered(answer) => {
+            if turn.session.state == State::Ai {
+                turn.ai_answered(answer);
             }
         }
     }
@@ -270,7 +286,7 @@ impl Turn<'_> {
             State::Start => self.greet(profile_name),
             State::Menu => self.answer_menu(input),
             State::Flow { department, step } => self.answer_step(&department, &step, input),
-            State::Ai => self.go(&Target::Ai),
+            State::Ai => self.answer_ai(input),
             State::Nps => self.answer_nps(input),
             State::Human { .. } | State::Closed => {}
         }
@@ -327,6 +343,11 @@ impl Turn<'_> {
             .collect();
         match pick(&choices, input) {
             Some(index) => self.go(&options[index].target.clone()),
+            // A question instead of a choice: the attendant answers it.
+            None if self.tenant.features.ai_enabled && matches!(input, Input::Text(_)) => {
+                self.session.state = State::Ai;
+                self.answer_ai(input);
+            }
             None => self.not_understood(|turn| {
                 let body = turn.tenant.texts.not_understood.clone();
                 turn.send(turn.tenant.menu_message(body));
@@ -418,8 +439,13 @@ impl Turn<'_> {
                 }
             }
             Target::Human => self.handoff(HandoffReason::Flow),
+            Target::Ai if self.tenant.features.ai_enabled => {
+                self.session.state = State::Ai;
+                let greeting = self.tenant.ai.greeting.clone().unwrap_or_default();
+                self.send(Outbound::text(greeting));
+            }
             Target::Ai => {
-                // The AI attendant answers here once enabled; until then it hands over.
+                // The contract does not include the attendant (any more): a person answers.
                 self.session.state = State::Ai;
                 self.send(Outbound::text(&self.tenant.texts.ai_unavailable));
                 self.enqueue(HandoffReason::Ai);
@@ -427,6 +453,68 @@ impl Turn<'_> {
             Target::Menu => self.show_menu(self.tenant.menu.body.clone()),
             Target::Close => self.close(),
         }
+    }
+
+    /// A customer message for the attendant: a question for Claude, within the turn and token
+    /// limits; media gets the configured reply or a person.
+    fn answer_ai(&mut self, input: &Input) {
+        let tenant = self.tenant;
+        let ai = &tenant.ai;
+        if !self.tenant.features.ai_enabled {
+            return self.go(&Target::Ai);
+        }
+        let question = match input {
+            Input::Text(text) if !text.trim().is_empty() => text.trim().to_owned(),
+            Input::Choice { title, .. } if !title.trim().is_empty() => title.trim().to_owned(),
+            _ => {
+                return match ai.media_reply.clone() {
+                    Some(reply) => self.not_understood(|turn| turn.send(Outbound::text(reply))),
+                    None => self.ai_handoff("non-text message".into(), None),
+                };
+            }
+        };
+        let conversation = self.session.ai.get_or_insert_default();
+        let spent = conversation.answers >= ai.max_turns
+            || conversation.usage.tokens() >= u64::from(ai.max_tokens_per_conversation);
+        if spent {
+            conversation.handoff_reason = Some("AI limits reached".into());
+            let told = ai.limit_reached.clone();
+            self.send(Outbound::text(told));
+            return self.enqueue(HandoffReason::Ai);
+        }
+        conversation.push(Role::User, &question, ai.history_messages as usize);
+        self.effects.push(Effect::AskAi);
+    }
+
+    fn ai_answered(&mut self, answer: &Answer) {
+        let keep = self.tenant.ai.history_messages as usize;
+        let conversation = self.session.ai.get_or_insert_default();
+        conversation.usage.add(answer.usage);
+        match &answer.outcome {
+            AiOutcome::Reply { text } => {
+                conversation.answers += 1;
+                conversation.push(Role::Assistant, text, keep);
+                self.session.attempts = 0;
+                self.send(Outbound::text(text));
+            }
+            AiOutcome::Handoff { reason, department } => {
+                self.ai_handoff(reason.clone(), department.clone());
+            }
+            AiOutcome::Failed { error, .. } => {
+                conversation.handoff_reason = Some(format!("AI error: {error}"));
+                self.send(Outbound::text(&self.tenant.texts.ai_unavailable));
+                self.enqueue(HandoffReason::Ai);
+            }
+        }
+    }
+
+    fn ai_handoff(&mut self, reason: String, department: Option<String>) {
+        self.session.ai.get_or_insert_default().handoff_reason = Some(reason);
+        if department.is_some() {
+            self.session.department = department;
+        }
+        self.send(Outbound::text(&self.tenant.texts.handoff));
+        self.enqueue(HandoffReason::Ai);
     }
 
     fn enter_step(&mut self, department: &str, step: &Step) {
@@ -529,10 +617,17 @@ fn nps_score(input: &Input) -> Option<u8> {
 pub(crate) mod tests {
     use super::*;
 
+    /// The demo tenant, always open. [`menu_only`] for the menu path without the attendant.
     pub(crate) fn tenant() -> Tenant {
         let mut tenant: Tenant =
             serde_yaml_ng::from_str(include_str!("../../infra/tenants/demo.yaml")).unwrap();
         tenant.business_hours = None;
+        tenant
+    }
+
+    fn menu_only() -> Tenant {
+        let mut tenant = tenant();
+        tenant.features.ai_enabled = false;
         tenant
     }
 
@@ -744,7 +839,7 @@ pub(crate) mod tests {
 
     #[test]
     fn wrong_answers_reprompt_then_hand_over_after_max_attempts() {
-        let mut chat = Chat::new(tenant());
+        let mut chat = Chat::new(menu_only());
         chat.text("oi");
         for _ in 0..2 {
             let effects = chat.text("banana");
@@ -780,7 +875,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_right_answer_resets_the_attempts() {
-        let mut chat = Chat::new(tenant());
+        let mut chat = Chat::new(menu_only());
         chat.text("oi");
         chat.text("x");
         chat.text("x");
@@ -890,19 +985,149 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_ai_state_hands_over_while_the_attendant_is_unavailable() {
-        let mut tenant = tenant();
-        tenant.features.ai_enabled = true;
-        tenant.menu.options[3].target = Target::Ai;
-        let mut chat = Chat::new(tenant);
+    fn without_the_contract_the_attendant_option_goes_to_a_person() {
+        let mut chat = Chat::new(menu_only());
         chat.text("oi");
-        let effects = chat.tap("atendente");
+        let effects = chat.tap("duvidas");
         assert_eq!(texts(&effects), [chat.tenant.texts.ai_unavailable.clone()]);
         // No department chosen and no menu option leads straight to a queue: the first one.
         assert_eq!(
             enqueued(&effects),
+            Some(("geral".into(), HandoffReason::Ai))
+        );
+    }
+
+    fn answered(text: &str, tokens: u64) -> Event {
+        Event::AiAnswered(Answer {
+            outcome: AiOutcome::Reply { text: text.into() },
+            usage: crate::ai::Usage {
+                requests: 1,
+                input_tokens: tokens,
+                output_tokens: 0,
+            },
+        })
+    }
+
+    #[test]
+    fn the_attendant_greets_asks_and_answers_keeping_history_and_usage() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        let effects = chat.tap("duvidas");
+        assert_eq!(
+            texts(&effects),
+            [chat.tenant.ai.greeting.clone().unwrap()]
+        );
+        assert_eq!(chat.state(), "ATENDIMENTO_IA");
+        assert_eq!(chat.text("Quanto custa?"), [Effect::AskAi]);
+        let effects = chat.event(answered("R$ 89,90.", 700));
+        assert_eq!(texts(&effects), ["R$ 89,90."]);
+        let ai = chat.session.as_ref().unwrap().ai.clone().unwrap();
+        assert_eq!(ai.answers, 1);
+        assert_eq!(ai.usage.input_tokens, 700);
+        assert_eq!(
+            ai.history.iter().map(|m| m.role).collect::<Vec<_>>(),
+            [Role::User, Role::Assistant]
+        );
+        // An answer that arrives when the conversation moved on is dropped.
+        chat.text("atendente");
+        assert!(chat.event(answered("tarde demais", 10)).is_empty());
+    }
+
+    #[test]
+    fn free_text_at_the_menu_is_a_question_for_the_attendant() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        assert_eq!(chat.text("vocês atendem em Osasco?"), [Effect::AskAi]);
+        assert_eq!(chat.state(), "ATENDIMENTO_IA");
+        // A choice still picks its option.
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.text("2");
+        assert_eq!(chat.state(), "VENDAS_PLANO");
+    }
+
+    #[test]
+    fn the_attendant_hands_over_by_tool_on_failure_and_at_its_limits() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.text("quero mudar de endereço");
+        let effects = chat.event(Event::AiAnswered(Answer {
+            outcome: AiOutcome::Handoff {
+                reason: "Mudança de endereço".into(),
+                department: Some("suporte".into()),
+            },
+            usage: Default::default(),
+        }));
+        assert_eq!(texts(&effects), [chat.tenant.texts.handoff.clone()]);
+        assert_eq!(
+            enqueued(&effects),
             Some(("suporte".into(), HandoffReason::Ai))
         );
+
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.text("pergunta");
+        let effects = chat.event(Event::AiAnswered(Answer {
+            outcome: AiOutcome::Failed {
+                error: "overloaded".into(),
+                needs_attention: false,
+            },
+            usage: Default::default(),
+        }));
+        assert_eq!(texts(&effects), [chat.tenant.texts.ai_unavailable.clone()]);
+        assert_eq!(chat.state(), "ATENDIMENTO_HUMANO");
+        let reason = chat.session.as_ref().unwrap().ai.as_ref().unwrap();
+        assert_eq!(
+            reason.handoff_reason.as_deref(),
+            Some("AI error: overloaded")
+        );
+
+        // Turns: after max_turns answers the next question goes to a person.
+        let mut tenant = tenant();
+        tenant.ai.max_turns = 2;
+        let mut chat = Chat::new(tenant);
+        chat.text("oi");
+        chat.tap("duvidas");
+        for _ in 0..2 {
+            assert_eq!(chat.text("pergunta"), [Effect::AskAi]);
+            chat.event(answered("resposta", 10));
+        }
+        let effects = chat.text("mais uma");
+        assert_eq!(texts(&effects), [chat.tenant.ai.limit_reached.clone()]);
+        assert!(enqueued(&effects).is_some());
+
+        // Tokens: a spent budget hands over before asking.
+        let mut chat = Chat::new(self::tenant());
+        chat.text("oi");
+        chat.text("pergunta");
+        chat.event(answered("resposta", 20_000));
+        let effects = chat.text("outra");
+        assert!(!effects.contains(&Effect::AskAi));
+        assert_eq!(chat.state(), "ATENDIMENTO_HUMANO");
+    }
+
+    #[test]
+    fn media_gets_the_media_reply_then_a_person_after_max_attempts() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.tap("duvidas");
+        let reply = chat.tenant.ai.media_reply.clone().unwrap();
+        assert_eq!(texts(&chat.say(Input::Media("audio".into()))), [reply.clone()]);
+        assert_eq!(texts(&chat.say(Input::Media("image".into()))), [reply]);
+        let effects = chat.say(Input::Media("document".into()));
+        assert_eq!(
+            enqueued(&effects).map(|(_, reason)| reason),
+            Some(HandoffReason::Attempts)
+        );
+        // Without a media reply, media goes straight to a person.
+        let mut tenant = tenant();
+        tenant.ai.media_reply = None;
+        let mut chat = Chat::new(tenant);
+        chat.text("oi");
+        chat.tap("duvidas");
+        let effects = chat.say(Input::Media("image".into()));
+        assert_eq!(texts(&effects), [chat.tenant.texts.handoff.clone()]);
+        assert!(enqueued(&effects).is_some());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | idempotency record (`status`, `lease_until`) | `IDEM#<key>` | `IDEM` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
 //! | human queue entry (`customer`, `reason`) | `QUEUE#<pn>#<department>` | `<epoch ms>#<customer>` |
+//! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -64,6 +65,19 @@ pub fn human_queue(phone_number_id: &str, department: &str) -> String {
 
 pub fn queue_entry(epoch_ms: i64, customer: &str) -> String {
     format!("{epoch_ms:013}#{customer}")
+}
+
+/// One partition per tenant and month (of the conversation's start): a month's report is
+/// one query.
+pub fn ai_usage(phone_number_id: &str, month: &str) -> String {
+    format!("AIUSAGE#{phone_number_id}#{month}")
+}
+
+pub fn ai_usage_entry(started_at: &chrono::DateTime<chrono::Utc>, customer: &str) -> String {
+    format!(
+        "{}#{customer}",
+        started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
 }
 
 #[cfg(test)]

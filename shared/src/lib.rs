@@ -2,6 +2,7 @@
 //! checks, the ports (traits) the functions depend on, and the AWS adapters behind them.
 //! Each AWS adapter sits behind its own cargo feature so a function links only what it uses.
 
+pub mod ai;
 pub mod cache;
 pub mod config;
 pub mod engine;
@@ -18,6 +19,8 @@ pub mod store;
 pub mod telemetry;
 pub mod tenant;
 
+#[cfg(feature = "claude")]
+pub mod claude;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "graph")]

@@ -64,6 +64,10 @@ impl AppSecrets {
     pub fn verify_token(&self) -> Result<&str, SecretError> {
         non_empty(&self.verify_token, "verify_token")
     }
+
+    pub fn anthropic_api_key(&self) -> Result<&str, SecretError> {
+        non_empty(&self.anthropic_api_key, "anthropic_api_key")
+    }
 }
 
 fn non_empty<'a>(secret: &'a Secret, key: &'static str) -> Result<&'a str, SecretError> {

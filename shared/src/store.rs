@@ -56,6 +56,8 @@ pub struct Commit<'a> {
     pub effects: &'a [Effect],
     pub inbound: LogEntry,
     pub expires_at: DateTime<Utc>,
+    /// The AI attendant answered in this step: its spend so far is recorded for reports.
+    pub ai_used: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +122,8 @@ pub trait Store: Send + Sync {
         customer: &str,
     ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send;
 
-    /// Session (optimistic lock on its version), outbox, inbound log and the claim moving
-    /// to `applied`, all or nothing.
+    /// Session (optimistic lock on its version), outbox, inbound log, the conversation's AI
+    /// spend when `ai_used`, and the claim moving to `applied`, all or nothing.
     fn commit(&self, commit: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn pending_effects(

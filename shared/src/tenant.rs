@@ -53,6 +53,21 @@ pub struct Tenant {
 }
 
 mod defaults {
+    pub fn ai_limit_reached() -> String {
+        "Vou chamar um atendente para continuar o seu atendimento.".into()
+    }
+    pub fn ai_max_turns() -> u32 {
+        8
+    }
+    pub fn ai_max_tokens_per_conversation() -> u32 {
+        20_000
+    }
+    pub fn ai_max_tokens() -> u32 {
+        400
+    }
+    pub fn ai_history_messages() -> u32 {
+        12
+    }
     pub fn language() -> String {
         "pt_BR".into()
     }
@@ -254,17 +269,71 @@ fn enabled() -> bool {
     true
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The AI attendant (ATENDIMENTO_IA). Used only when `features.ai_enabled`; then `model`,
+/// `system_prompt` and `greeting` are required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AiSettings {
     #[serde(default)]
     pub model: Option<String>,
+    /// Company facts, tone and language. Customer text never changes it.
     #[serde(default)]
     pub system_prompt: Option<String>,
+    /// Sent when a customer chooses the attendant from the menu.
     #[serde(default)]
-    pub max_turns: Option<u32>,
+    pub greeting: Option<String>,
+    /// Sent, before the handoff, when the conversation's turns or tokens are spent.
+    #[serde(default = "defaults::ai_limit_reached")]
+    pub limit_reached: String,
+    /// Answer to audio, images and documents; without one they go straight to a person.
     #[serde(default)]
-    pub max_tokens_per_conversation: Option<u32>,
+    pub media_reply: Option<String>,
+    /// Answers the attendant may give in one conversation before a person takes over.
+    #[serde(default = "defaults::ai_max_turns")]
+    pub max_turns: u32,
+    /// Input plus output tokens one conversation may spend.
+    #[serde(default = "defaults::ai_max_tokens_per_conversation")]
+    pub max_tokens_per_conversation: u32,
+    /// Output tokens of one answer: short enough for WhatsApp.
+    #[serde(default = "defaults::ai_max_tokens")]
+    pub max_tokens: u32,
+    /// Messages of history sent with each question (and kept in the session).
+    #[serde(default = "defaults::ai_history_messages")]
+    pub history_messages: u32,
+    /// Offers the attendant the `faq_lookup` tool over `faq`.
+    #[serde(default)]
+    pub faq_enabled: bool,
+    #[serde(default)]
+    pub faq: Vec<FaqEntry>,
+}
+
+impl Default for AiSettings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            system_prompt: None,
+            greeting: None,
+            limit_reached: defaults::ai_limit_reached(),
+            media_reply: None,
+            max_turns: defaults::ai_max_turns(),
+            max_tokens_per_conversation: defaults::ai_max_tokens_per_conversation(),
+            max_tokens: defaults::ai_max_tokens(),
+            history_messages: defaults::ai_history_messages(),
+            faq_enabled: false,
+            faq: Vec::new(),
+        }
+    }
+}
+
+/// One answer the business stands behind: prices, hours, policies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqEntry {
+    /// What the attendant asks for: lower case, digits and `_`.
+    pub id: String,
+    /// What the entry is about, shown to the attendant to pick the entry.
+    pub topic: String,
+    pub answer: String,
 }
 
 /// Contract-gated capabilities.
@@ -565,6 +634,67 @@ impl Tenant {
         {
             return fail("escalation_words", "words must not be empty".into());
         }
+        self.validate_ai()
+    }
+
+    fn validate_ai(&self) -> Result<(), LimitError> {
+        let fail = |field: &str, rule: &str| {
+            Err(LimitError {
+                field: format!("ai.{field}"),
+                rule: rule.into(),
+            })
+        };
+        let ai = &self.ai;
+        if self.features.ai_enabled {
+            for (field, value) in [
+                ("model", &ai.model),
+                ("system_prompt", &ai.system_prompt),
+                ("greeting", &ai.greeting),
+            ] {
+                if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                    return fail(field, "is required when features.ai_enabled is true");
+                }
+            }
+        }
+        for (field, text) in [
+            ("greeting", ai.greeting.as_ref()),
+            ("media_reply", ai.media_reply.as_ref()),
+            ("limit_reached", Some(&ai.limit_reached)),
+        ] {
+            if let Some(text) = text {
+                check_text(&format!("ai.{field}"), text, limits::TEXT_BODY)?;
+            }
+        }
+        for (field, value, min, max) in [
+            ("max_turns", ai.max_turns, 1, 100),
+            ("max_tokens", ai.max_tokens, 16, 4096),
+            ("max_tokens_per_conversation", ai.max_tokens_per_conversation, 100, 1_000_000),
+            ("history_messages", ai.history_messages, 1, 50),
+        ] {
+            if !(min..=max).contains(&value) {
+                return fail(field, &format!("must be between {min} and {max}"));
+            }
+        }
+        if ai.faq_enabled && ai.faq.is_empty() {
+            return fail("faq", "faq_enabled needs at least one entry");
+        }
+        let mut ids = HashSet::new();
+        for (i, entry) in ai.faq.iter().enumerate() {
+            let field = |name: &str| format!("faq[{i}].{name}");
+            if entry.id.is_empty()
+                || !entry
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return fail(&field("id"), "must be lower case letters, digits and _");
+            }
+            if !ids.insert(entry.id.as_str()) {
+                return fail(&field("id"), &format!("`{}` is used twice", entry.id));
+            }
+            check_text(&format!("ai.{}", field("topic")), &entry.topic, 200)?;
+            check_text(&format!("ai.{}", field("answer")), &entry.answer, 2000)?;
+        }
         Ok(())
     }
 
@@ -720,9 +850,26 @@ mod tests {
         assert_eq!(button.field, "departments[0].flow[0].buttons[2].title");
         assert_eq!(button.rule, "at most 20 characters (has 25)");
 
-        let ai = error_for(|y| y.replace("target: { department: geral }", "target: ai"));
+        let ai = error_for(|y| y.replace("ai_enabled: true", "ai_enabled: false"));
         assert_eq!(ai.field, "menu.options[3].target");
         assert!(ai.rule.contains("features.ai_enabled"));
+
+        let no_greeting = error_for(|y| {
+            let start = y.find("  greeting: \"Pode").unwrap();
+            let end = start + y[start..].find('\n').unwrap() + 1;
+            format!("{}{}", &y[..start], &y[end..])
+        });
+        assert_eq!(no_greeting.field, "ai.greeting");
+        assert_eq!(
+            no_greeting.rule,
+            "is required when features.ai_enabled is true"
+        );
+        let turns = error_for(|y| y.replace("max_turns: 8", "max_turns: 0"));
+        assert_eq!(turns.field, "ai.max_turns");
+        assert_eq!(turns.rule, "must be between 1 and 100");
+        let twice = error_for(|y| y.replace("- id: horario", "- id: planos"));
+        assert_eq!(twice.field, "ai.faq[2].id");
+        assert_eq!(twice.rule, "`planos` is used twice");
 
         let unknown = error_for(|y| {
             y.replace(

@@ -2,6 +2,8 @@
 //! real function binaries, the local stack, API Gateway events, Meta-shaped payloads and a
 //! fault-injecting proxy in front of the local stack.
 
+pub mod claude;
+pub mod conversation;
 pub mod graph;
 pub mod http;
 pub mod meta;

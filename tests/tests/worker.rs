@@ -2,209 +2,26 @@
 //! crash point) under a Lambda Runtime API, DynamoDB and Secrets Manager on the local stack,
 //! and a fake Graph API that records the exact requests.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use blackbox::conversation::{
+    Harness, JOAO, MARIA, NUMBER, failures, sqs_event,
+};
 use blackbox::graph::FakeGraph;
-use blackbox::runtime::{Function, binary};
-use blackbox::stack::{Stack, unique};
+use blackbox::stack::unique;
 use serde_json::{Value, json};
-use shared::envelope::{Envelope, InboundMessage, Payload, Reply, StatusUpdate};
-use shared::tenant::Tenant;
-
-const NUMBER: &str = "106540352242922";
-const MARIA: &str = "5511987654321";
-const JOAO: &str = "5511912345678";
-/// Monday 23 Nov 2026, 14:00 in São Paulo: the demo tenant is open.
-const MONDAY_AFTERNOON: &str = "2026-11-23T17:00:00Z";
-
-fn demo() -> Tenant {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
-    Tenant::from_yaml(path, &std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-struct Desk {
-    stack: Stack,
-    table: String,
-    graph: FakeGraph,
-    env: Vec<(String, String)>,
-    function: Function,
-    clock: i64,
-    sequence: usize,
-}
-
-impl Desk {
-    async fn start(extra: &[(&str, &str)]) -> Desk {
-        let stack = Stack::connect().await;
-        let table = stack.table().await;
-        stack.put_tenant(&table, &demo()).await;
-        let prefix = format!("{}/tenants/", unique("stack"));
-        stack
-            .named_secret(
-                &format!("{prefix}{NUMBER}"),
-                r#"{"whatsapp_token":"token-demo"}"#,
-            )
-            .await;
-        let graph = FakeGraph::start().await;
-        let mut settings = vec![
-            ("TABLE_NAME", table.as_str()),
-            ("TENANT_SECRET_PREFIX", prefix.as_str()),
-            ("GRAPH_API_BASE_URL", graph.url.as_str()),
-            ("GRAPH_API_VERSION", "v23.0"),
-            ("TEST_CLOCK", MONDAY_AFTERNOON),
-        ];
-        settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        settings.extend_from_slice(extra);
-        let env = stack.function_env(&stack.endpoint, &settings);
-        let function = Function::start(&binary("worker", "debug"), &env).await;
-        let clock = MONDAY_AFTERNOON
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-            .timestamp();
-        Desk {
-            stack,
-            table,
-            graph,
-            env,
-            function,
-            clock,
-            sequence: 0,
-        }
-    }
-
-    /// A new worker process (a new container) with the same configuration.
-    async fn restart(&mut self, drop_env: &str) {
-        self.env.retain(|(k, _)| k != drop_env);
-        self.function = Function::start(&binary("worker", "debug"), &self.env).await;
-    }
-
-    fn message(&mut self, customer: &str, text: Option<&str>, reply: Option<&str>) -> Envelope {
-        self.sequence += 1;
-        self.clock += 5;
-        let wamid = format!("wamid.in.{}.{}", unique("m"), self.sequence);
-        Envelope::new(Payload::Message(InboundMessage {
-            phone_number_id: NUMBER.into(),
-            waba_id: Some("102290129340398".into()),
-            customer: customer.into(),
-            profile_name: Some("Maria".into()),
-            wamid: wamid.clone(),
-            timestamp: self.clock,
-            message_type: if reply.is_some() {
-                "interactive"
-            } else {
-                "text"
-            }
-            .into(),
-            text: text.map(str::to_owned),
-            reply: reply.map(|id| Reply {
-                id: id.into(),
-                title: id.into(),
-            }),
-            context_id: None,
-            raw: serde_json::value::RawValue::from_string(json!({"id": wamid}).to_string())
-                .unwrap(),
-        }))
-    }
-
-    async fn invoke(&mut self, envelopes: &[&Envelope]) -> Result<Value, Value> {
-        self.function.invoke(&sqs_event(envelopes)).await
-    }
-
-    /// Sends one customer message and returns the messages the bot sent in answer.
-    async fn say(
-        &mut self,
-        customer: &str,
-        text: Option<&str>,
-        reply: Option<&str>,
-    ) -> Vec<String> {
-        let before = self.graph.transcript().len();
-        let envelope = self.message(customer, text, reply);
-        let response = self.invoke(&[&envelope]).await.expect("worker answered");
-        assert_eq!(
-            failures(&response),
-            Vec::<String>::new(),
-            "{}",
-            self.function.output().join("\n")
-        );
-        self.graph.transcript()[before..].to_vec()
-    }
-
-    /// The delivery status recorded for an outbound message.
-    async fn delivery(&self, wamid: &str) -> String {
-        let items = self
-            .stack
-            .items(&self.table, &shared::keys::outbound(wamid))
-            .await;
-        items[0]["status"].as_s().unwrap().clone()
-    }
-
-    async fn state(&self, customer: &str) -> String {
-        let item = self
-            .stack
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(shared::keys::conversation(NUMBER, customer)),
-            )
-            .key("sk", AttributeValue::S("SESSION".into()))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .expect("a session");
-        item["state"].as_s().unwrap().clone()
-    }
-}
-
-fn sqs_event(envelopes: &[&Envelope]) -> Value {
-    let records: Vec<Value> = envelopes
-        .iter()
-        .enumerate()
-        .map(|(i, envelope)| {
-            json!({
-                "messageId": format!("record-{i}-{}", envelope.idempotency_key()),
-                "receiptHandle": "handle",
-                "body": envelope.to_json(),
-                "attributes": {
-                    "MessageGroupId": envelope.group_key(),
-                    "MessageDeduplicationId": envelope.idempotency_key(),
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795453200000",
-                    "SenderId": "AROA",
-                    "ApproximateFirstReceiveTimestamp": "1795453200000"
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
-fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
-}
+use shared::envelope::{Envelope, Payload, StatusUpdate};
 
 #[tokio::test]
 async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() {
-    let mut desk = Desk::start(&[]).await;
-    let greeting = desk.say(MARIA, Some("oi"), None).await;
+    let mut bot = Harness::start(&[]).await;
+    let greeting = bot.say(MARIA, Some("oi"), None).await;
     assert_eq!(
         greeting,
         [
             "text: Olá, Maria! 👋 Bem-vindo(a) à Conecta Fibra. Sou o assistente virtual e vou agilizar o seu atendimento.",
-            "list: Como podemos ajudar hoje? [suporte, vendas, financeiro, atendente]",
+            "list: Como podemos ajudar hoje? [suporte, vendas, financeiro, duvidas, atendente]",
         ]
     );
-    let requests = desk.graph.requests();
+    let requests = bot.graph.requests();
     assert_eq!(
         requests[0].body["status"], "read",
         "marked read with typing first"
@@ -220,38 +37,38 @@ async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() 
             .iter()
             .all(|r| r.authorization == "Bearer token-demo")
     );
-    let list = &desk.graph.messages()[1];
+    let list = &bot.graph.messages()[1];
     assert_eq!(list["to"], MARIA);
     assert_eq!(list["interactive"]["action"]["button"], "Ver opções");
     assert_eq!(
         list["interactive"]["footer"]["text"],
         "Conecta Fibra • Atendimento"
     );
-    assert_eq!(desk.state(MARIA).await, "MENU_PRINCIPAL");
+    assert_eq!(bot.state(MARIA).await, "MENU_PRINCIPAL");
 
     assert_eq!(
-        desk.say(MARIA, None, Some("suporte")).await,
+        bot.say(MARIA, None, Some("suporte")).await,
         ["button: Qual é o problema com a sua conexão? [sem_internet, lenta, outro]"]
     );
-    assert_eq!(desk.state(MARIA).await, "SUPORTE_PROBLEMA");
-    desk.say(MARIA, None, Some("lenta")).await;
+    assert_eq!(bot.state(MARIA).await, "SUPORTE_PROBLEMA");
+    bot.say(MARIA, None, Some("lenta")).await;
     assert_eq!(
-        desk.say(MARIA, None, Some("resolveu")).await,
+        bot.say(MARIA, None, Some("resolveu")).await,
         [
             "text: Que ótimo! Se precisar, é só chamar. 😉",
             "text: Seu atendimento foi concluído. De 0 a 10, quanto você recomendaria a Conecta Fibra a um amigo? Responda só com o número.",
         ]
     );
     assert_eq!(
-        desk.say(MARIA, Some("9"), None).await,
+        bot.say(MARIA, Some("9"), None).await,
         ["text: Obrigado pela sua avaliação! 💙 Até a próxima."]
     );
-    assert_eq!(desk.state(MARIA).await, "FINALIZADO");
+    assert_eq!(bot.state(MARIA).await, "FINALIZADO");
 
     // Every message in and out is in the conversation's log, with a retention TTL.
-    let log: Vec<_> = desk
+    let log: Vec<_> = bot
         .stack
-        .items(&desk.table, &shared::keys::conversation(NUMBER, MARIA))
+        .items(&bot.table, &shared::keys::conversation(NUMBER, MARIA))
         .await
         .into_iter()
         .filter(|item| item["sk"].as_s().unwrap().starts_with("MSG#"))
@@ -270,10 +87,10 @@ async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() 
 
 #[tokio::test]
 async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
-    let mut desk = Desk::start(&[]).await;
-    desk.say(MARIA, Some("oi"), None).await;
-    desk.say(MARIA, None, Some("financeiro")).await;
-    let handoff = desk
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    bot.say(MARIA, None, Some("financeiro")).await;
+    let handoff = bot
         .say(MARIA, Some("Quero fazer uma RECLAMAÇÃO"), None)
         .await;
     assert_eq!(
@@ -282,11 +99,11 @@ async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
             "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento."
         ]
     );
-    assert_eq!(desk.state(MARIA).await, "ATENDIMENTO_HUMANO");
-    let queue = desk
+    assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    let queue = bot
         .stack
         .items(
-            &desk.table,
+            &bot.table,
             &shared::keys::human_queue(NUMBER, "financeiro"),
         )
         .await;
@@ -294,55 +111,55 @@ async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
     assert_eq!(queue[0]["customer"].as_s().unwrap(), MARIA);
     assert_eq!(queue[0]["reason"].as_s().unwrap(), "asked");
     assert!(
-        desk.say(MARIA, Some("alô?"), None).await.is_empty(),
+        bot.say(MARIA, Some("alô?"), None).await.is_empty(),
         "an agent owns it now"
     );
 }
 
 #[tokio::test]
 async fn duplicate_and_reordered_deliveries_never_send_a_second_reply() {
-    let mut desk = Desk::start(&[]).await;
-    let first = desk.message(MARIA, Some("oi"), None);
-    let older = desk.message(MARIA, Some("suporte"), None);
-    let newer = desk.message(MARIA, Some("vendas"), None);
-    desk.invoke(&[&first]).await.unwrap();
-    assert_eq!(desk.graph.messages().len(), 2);
+    let mut bot = Harness::start(&[]).await;
+    let first = bot.message(MARIA, Some("oi"), None);
+    let older = bot.message(MARIA, Some("suporte"), None);
+    let newer = bot.message(MARIA, Some("vendas"), None);
+    bot.invoke(&[&first]).await.unwrap();
+    assert_eq!(bot.graph.messages().len(), 2);
     for _ in 0..2 {
-        let response = desk.invoke(&[&first]).await.unwrap();
+        let response = bot.invoke(&[&first]).await.unwrap();
         assert!(failures(&response).is_empty());
     }
-    assert_eq!(desk.graph.messages().len(), 2, "redelivery sent nothing");
+    assert_eq!(bot.graph.messages().len(), 2, "redelivery sent nothing");
 
-    desk.invoke(&[&newer]).await.unwrap();
-    assert_eq!(desk.state(MARIA).await, "VENDAS_PLANO");
-    let sent = desk.graph.messages().len();
-    desk.invoke(&[&older]).await.unwrap();
+    bot.invoke(&[&newer]).await.unwrap();
+    assert_eq!(bot.state(MARIA).await, "VENDAS_PLANO");
+    let sent = bot.graph.messages().len();
+    bot.invoke(&[&older]).await.unwrap();
     assert_eq!(
-        desk.graph.messages().len(),
+        bot.graph.messages().len(),
         sent,
         "an older message is not an answer"
     );
-    assert_eq!(desk.state(MARIA).await, "VENDAS_PLANO");
-    assert!(desk.function.wait_for_output(r#""Duplicates":1"#).await);
+    assert_eq!(bot.state(MARIA).await, "VENDAS_PLANO");
+    assert!(bot.function.wait_for_output(r#""Duplicates":1"#).await);
 }
 
 #[tokio::test]
 async fn a_crash_between_effects_resumes_without_repeating_a_reply() {
-    let mut desk = Desk::start(&[("TEST_CRASH_AFTER_EFFECTS", "1")]).await;
-    let hello = desk.message(MARIA, Some("oi"), None);
-    let crashed = desk.invoke(&[&hello]).await.unwrap_err();
+    let mut bot = Harness::start(&[("TEST_CRASH_AFTER_EFFECTS", "1")]).await;
+    let hello = bot.message(MARIA, Some("oi"), None);
+    let crashed = bot.invoke(&[&hello]).await.unwrap_err();
     assert!(crashed.get("processExited").is_some(), "{crashed}");
     assert_eq!(
-        desk.graph.transcript().len(),
+        bot.graph.transcript().len(),
         1,
         "the greeting went out before the crash"
     );
 
     // SQS redelivers the same record to a new container.
-    desk.restart("TEST_CRASH_AFTER_EFFECTS").await;
-    let response = desk.invoke(&[&hello]).await.unwrap();
+    bot.restart("TEST_CRASH_AFTER_EFFECTS").await;
+    let response = bot.invoke(&[&hello]).await.unwrap();
     assert!(failures(&response).is_empty());
-    let transcript = desk.graph.transcript();
+    let transcript = bot.graph.transcript();
     assert_eq!(transcript.len(), 2, "{transcript:?}");
     assert!(transcript[0].starts_with("text: Olá, Maria!"));
     assert!(transcript[1].starts_with("list: Como podemos ajudar hoje?"));
@@ -350,9 +167,9 @@ async fn a_crash_between_effects_resumes_without_repeating_a_reply() {
 
 #[tokio::test]
 async fn graph_throttling_is_retried_and_answered_once() {
-    let mut desk = Desk::start(&[]).await;
-    desk.graph.script([(429, FakeGraph::error(130429))]);
-    let replies = desk.say(MARIA, Some("oi"), None).await;
+    let mut bot = Harness::start(&[]).await;
+    bot.graph.script([(429, FakeGraph::error(130429))]);
+    let replies = bot.say(MARIA, Some("oi"), None).await;
     // The transcript lists every request: the throttled greeting and its retry.
     assert_eq!(replies.len(), 3);
     assert_eq!(replies[0], replies[1]);
@@ -361,12 +178,12 @@ async fn graph_throttling_is_retried_and_answered_once() {
 
 #[tokio::test]
 async fn a_graph_outage_fails_the_record_and_the_rest_of_its_conversation_then_resumes() {
-    let mut desk = Desk::start(&[]).await;
-    desk.graph
+    let mut bot = Harness::start(&[]).await;
+    bot.graph
         .script((0..4).map(|_| (500, json!({"error": {"message": "down", "code": 1}}))));
-    let hello = desk.message(MARIA, Some("oi"), None);
-    let next = desk.message(MARIA, None, Some("suporte"));
-    let response = desk.invoke(&[&hello, &next]).await.unwrap();
+    let hello = bot.message(MARIA, Some("oi"), None);
+    let next = bot.message(MARIA, None, Some("suporte"));
+    let response = bot.invoke(&[&hello, &next]).await.unwrap();
     let failed = failures(&response);
     assert_eq!(
         failed.len(),
@@ -378,9 +195,9 @@ async fn a_graph_outage_fails_the_record_and_the_rest_of_its_conversation_then_r
     );
 
     // Redelivered in order once Meta is back: each reply exactly once.
-    let response = desk.invoke(&[&hello, &next]).await.unwrap();
+    let response = bot.invoke(&[&hello, &next]).await.unwrap();
     assert!(failures(&response).is_empty());
-    let delivered: Vec<_> = desk.graph.transcript().into_iter().skip(4).collect();
+    let delivered: Vec<_> = bot.graph.transcript().into_iter().skip(4).collect();
     assert_eq!(delivered.len(), 3, "{delivered:?}");
     assert!(delivered[0].starts_with("text: Olá") && delivered[1].starts_with("list:"));
     assert!(delivered[2].starts_with("button: Qual é o problema"));
@@ -388,9 +205,9 @@ async fn a_graph_outage_fails_the_record_and_the_rest_of_its_conversation_then_r
 
 #[tokio::test]
 async fn an_undeliverable_message_is_recorded_and_not_retried() {
-    let mut desk = Desk::start(&[]).await;
-    desk.graph.script([(400, FakeGraph::error(131026))]);
-    let replies = desk.say(MARIA, Some("oi"), None).await;
+    let mut bot = Harness::start(&[]).await;
+    bot.graph.script([(400, FakeGraph::error(131026))]);
+    let replies = bot.say(MARIA, Some("oi"), None).await;
     assert_eq!(
         replies.len(),
         2,
@@ -398,7 +215,7 @@ async fn an_undeliverable_message_is_recorded_and_not_retried() {
     );
     assert!(replies[1].starts_with("list:"));
     assert!(
-        desk.function
+        bot.function
             .wait_for_output(r#""PermanentSendFailures":1"#)
             .await
     );
@@ -406,21 +223,21 @@ async fn an_undeliverable_message_is_recorded_and_not_retried() {
 
 #[tokio::test]
 async fn a_message_for_an_unknown_tenant_is_parked_not_dropped() {
-    let mut desk = Desk::start(&[]).await;
-    let mut envelope = desk.message(MARIA, Some("oi"), None);
+    let mut bot = Harness::start(&[]).await;
+    let mut envelope = bot.message(MARIA, Some("oi"), None);
     if let Payload::Message(message) = &mut envelope.payload {
         message.phone_number_id = "999000111".into();
     }
-    let response = desk.invoke(&[&envelope]).await.unwrap();
+    let response = bot.invoke(&[&envelope]).await.unwrap();
     assert!(failures(&response).is_empty());
-    let parked = desk
+    let parked = bot
         .stack
-        .items(&desk.table, &shared::keys::parked("999000111"))
+        .items(&bot.table, &shared::keys::parked("999000111"))
         .await;
     assert_eq!(parked.len(), 1);
     let kept = Envelope::from_json(parked[0]["envelope"].as_s().unwrap()).unwrap();
     assert_eq!(kept.idempotency_key(), envelope.idempotency_key());
-    assert!(desk.graph.requests().is_empty());
+    assert!(bot.graph.requests().is_empty());
 }
 
 fn status(wamid: &str, status: &str, codes: &[i64]) -> Envelope {
@@ -437,34 +254,34 @@ fn status(wamid: &str, status: &str, codes: &[i64]) -> Envelope {
 
 #[tokio::test]
 async fn statuses_only_move_forward_and_outside_the_window_the_template_is_sent() {
-    let mut desk = Desk::start(&[]).await;
-    desk.say(MARIA, Some("oi"), None).await;
-    desk.invoke(&[&status("wamid.out.1", "read", &[])])
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    bot.invoke(&[&status("wamid.out.1", "read", &[])])
         .await
         .unwrap();
-    desk.invoke(&[&status("wamid.out.1", "delivered", &[])])
+    bot.invoke(&[&status("wamid.out.1", "delivered", &[])])
         .await
         .unwrap();
     assert_eq!(
-        desk.delivery("wamid.out.1").await,
+        bot.delivery("wamid.out.1").await,
         "read",
         "a late `delivered` does not undo `read`"
     );
 
-    let before = desk.graph.transcript().len();
-    desk.invoke(&[&status("wamid.out.2", "failed", &[131047])])
+    let before = bot.graph.transcript().len();
+    bot.invoke(&[&status("wamid.out.2", "failed", &[131047])])
         .await
         .unwrap();
-    assert_eq!(desk.delivery("wamid.out.2").await, "failed");
+    assert_eq!(bot.delivery("wamid.out.2").await, "failed");
     assert_eq!(
-        desk.graph.transcript()[before..],
+        bot.graph.transcript()[before..],
         ["template: retomar_atendimento"]
     );
-    desk.invoke(&[&status("wamid.out.2", "read", &[])])
+    bot.invoke(&[&status("wamid.out.2", "read", &[])])
         .await
         .unwrap();
     assert_eq!(
-        desk.delivery("wamid.out.2").await,
+        bot.delivery("wamid.out.2").await,
         "failed",
         "failed is final"
     );
@@ -472,20 +289,20 @@ async fn statuses_only_move_forward_and_outside_the_window_the_template_is_sent(
 
 #[tokio::test]
 async fn two_conversations_interleaved_in_one_batch_each_keep_their_order() {
-    let mut desk = Desk::start(&[]).await;
-    let maria_hi = desk.message(MARIA, Some("oi"), None);
-    let joao_hi = desk.message(JOAO, Some("olá"), None);
-    let maria_support = desk.message(MARIA, None, Some("suporte"));
-    let joao_sales = desk.message(JOAO, None, Some("vendas"));
-    let response = desk
+    let mut bot = Harness::start(&[]).await;
+    let maria_hi = bot.message(MARIA, Some("oi"), None);
+    let joao_hi = bot.message(JOAO, Some("olá"), None);
+    let maria_support = bot.message(MARIA, None, Some("suporte"));
+    let joao_sales = bot.message(JOAO, None, Some("vendas"));
+    let response = bot
         .invoke(&[&maria_hi, &joao_hi, &maria_support, &joao_sales])
         .await
         .unwrap();
     assert!(failures(&response).is_empty());
-    assert_eq!(desk.state(MARIA).await, "SUPORTE_PROBLEMA");
-    assert_eq!(desk.state(JOAO).await, "VENDAS_PLANO");
+    assert_eq!(bot.state(MARIA).await, "SUPORTE_PROBLEMA");
+    assert_eq!(bot.state(JOAO).await, "VENDAS_PLANO");
     for customer in [MARIA, JOAO] {
-        let to_customer: Vec<String> = desk
+        let to_customer: Vec<String> = bot
             .graph
             .messages()
             .iter()
@@ -499,45 +316,45 @@ async fn two_conversations_interleaved_in_one_batch_each_keep_their_order() {
 
 #[tokio::test]
 async fn an_envelope_of_an_unknown_version_fails_its_record() {
-    let mut desk = Desk::start(&[]).await;
-    let envelope = desk.message(MARIA, Some("oi"), None);
+    let mut bot = Harness::start(&[]).await;
+    let envelope = bot.message(MARIA, Some("oi"), None);
     let mut event = sqs_event(&[&envelope]);
     let body = event["Records"][0]["body"]
         .as_str()
         .unwrap()
         .replacen(r#""v":1"#, r#""v":9"#, 1);
     event["Records"][0]["body"] = body.into();
-    let response = desk.function.invoke(&event).await.unwrap();
+    let response = bot.function.invoke(&event).await.unwrap();
     assert_eq!(failures(&response).len(), 1);
-    assert!(desk.graph.requests().is_empty());
+    assert!(bot.graph.requests().is_empty());
 }
 
 #[tokio::test]
 async fn outside_business_hours_one_reply_per_closed_period() {
     // Monday 22:00 in São Paulo: the demo tenant closed at 20:00.
     let night = "2026-11-24T01:00:00Z";
-    let mut desk = Desk::start(&[("TEST_CLOCK", night)]).await;
-    desk.clock = night
+    let mut bot = Harness::start(&[("TEST_CLOCK", night)]).await;
+    bot.clock = night
         .parse::<chrono::DateTime<chrono::Utc>>()
         .unwrap()
         .timestamp();
-    let first = desk.say(MARIA, Some("oi, minha internet caiu"), None).await;
+    let first = bot.say(MARIA, Some("oi, minha internet caiu"), None).await;
     assert_eq!(first.len(), 1);
     assert!(
         first[0].starts_with("text: Nosso atendimento funciona de segunda a sexta"),
         "{first:?}"
     );
     assert!(
-        desk.say(MARIA, Some("alô?"), None).await.is_empty(),
+        bot.say(MARIA, Some("alô?"), None).await.is_empty(),
         "one reply per closed period"
     );
     assert!(
-        desk.say(MARIA, Some("quero falar com atendente"), None)
+        bot.say(MARIA, Some("quero falar com atendente"), None)
             .await
             .is_empty()
     );
     assert_eq!(
-        desk.state(MARIA).await,
+        bot.state(MARIA).await,
         "INICIO",
         "kept for the opening follow-up"
     );
@@ -545,28 +362,28 @@ async fn outside_business_hours_one_reply_per_closed_period() {
 
 #[tokio::test]
 async fn a_late_backlog_is_recorded_but_not_answered() {
-    let mut desk = Desk::start(&[]).await;
-    desk.clock -= 3 * 3600; // sent three hours before it reaches the worker
-    let replies = desk.say(MARIA, Some("oi"), None).await;
+    let mut bot = Harness::start(&[]).await;
+    bot.clock -= 3 * 3600; // sent three hours before it reaches the worker
+    let replies = bot.say(MARIA, Some("oi"), None).await;
     assert!(replies.is_empty(), "{replies:?}");
-    let log = desk
+    let log = bot
         .stack
-        .items(&desk.table, &shared::keys::conversation(NUMBER, MARIA))
+        .items(&bot.table, &shared::keys::conversation(NUMBER, MARIA))
         .await;
     assert!(
         log.iter()
             .any(|item| item["sk"].as_s().unwrap().starts_with("MSG#")),
         "the message is recorded"
     );
-    assert!(desk.function.wait_for_output(r#""StaleMessages":1"#).await);
+    assert!(bot.function.wait_for_output(r#""StaleMessages":1"#).await);
 }
 
 #[tokio::test]
 async fn a_poison_message_ends_in_the_dlq_after_a_few_receives() {
     use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-    let mut desk = Desk::start(&[]).await;
-    let sqs = &desk.stack.sqs;
-    let dlq = desk.stack.fifo_queue("poison-dlq").await;
+    let mut bot = Harness::start(&[]).await;
+    let sqs = &bot.stack.sqs;
+    let dlq = bot.stack.fifo_queue("poison-dlq").await;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
@@ -629,7 +446,7 @@ async fn a_poison_message_ends_in_the_dlq_after_a_few_receives() {
             "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:poison.fifo",
             "awsRegion": "us-east-1"
         }]});
-        let response = desk.function.invoke(&event).await.unwrap();
+        let response = bot.function.invoke(&event).await.unwrap();
         assert_eq!(
             failures(&response).len(),
             1,
@@ -637,42 +454,42 @@ async fn a_poison_message_ends_in_the_dlq_after_a_few_receives() {
         );
     }
     assert_eq!(receives, 3);
-    let dead = desk.stack.drain(&dlq).await;
+    let dead = bot.stack.drain(&dlq).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].dedup_id, "poison-1");
-    assert!(desk.graph.requests().is_empty());
+    assert!(bot.graph.requests().is_empty());
 }
 
 #[tokio::test]
 async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_departments() {
-    let mut desk = Desk::start(&[]).await;
-    desk.say(MARIA, Some("oi"), None).await;
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
     assert_eq!(
-        desk.say(MARIA, Some("2"), None).await,
+        bot.say(MARIA, Some("2"), None).await,
         ["list: Qual plano chamou sua atenção? [p300, p600, p1000, duvida]"]
     );
-    desk.say(MARIA, None, Some("p600")).await;
-    assert_eq!(desk.state(MARIA).await, "VENDAS_CEP");
-    assert_eq!(desk.say(MARIA, Some("01310-100"), None).await.len(), 1);
-    assert_eq!(desk.state(MARIA).await, "ATENDIMENTO_HUMANO");
-    let sales = desk
+    bot.say(MARIA, None, Some("p600")).await;
+    assert_eq!(bot.state(MARIA).await, "VENDAS_CEP");
+    assert_eq!(bot.say(MARIA, Some("01310-100"), None).await.len(), 1);
+    assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    let sales = bot
         .stack
-        .items(&desk.table, &shared::keys::human_queue(NUMBER, "vendas"))
+        .items(&bot.table, &shared::keys::human_queue(NUMBER, "vendas"))
         .await;
     assert_eq!(sales[0]["reason"].as_s().unwrap(), "flow");
 
-    desk.say(JOAO, Some("bom dia"), None).await;
+    bot.say(JOAO, Some("bom dia"), None).await;
     assert_eq!(
-        desk.say(JOAO, Some("financeiro"), None).await,
+        bot.say(JOAO, Some("financeiro"), None).await,
         ["button: Sobre o que você quer falar? [segunda_via, pagamento, negociacao]"]
     );
-    desk.say(JOAO, None, Some("segunda_via")).await;
-    assert_eq!(desk.state(JOAO).await, "FINANCEIRO_CPF");
-    desk.say(JOAO, Some("12345678900"), None).await;
-    let finance = desk
+    bot.say(JOAO, None, Some("segunda_via")).await;
+    assert_eq!(bot.state(JOAO).await, "FINANCEIRO_CPF");
+    bot.say(JOAO, Some("12345678900"), None).await;
+    let finance = bot
         .stack
         .items(
-            &desk.table,
+            &bot.table,
             &shared::keys::human_queue(NUMBER, "financeiro"),
         )
         .await;

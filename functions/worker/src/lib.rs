@@ -1,5 +1,6 @@
 //! The inbound queue's consumer. Per record: claim the event, load tenant and session, run
-//! `engine::step`, commit the new session with its effects as an outbox, run the outbox.
+//! `engine::step` (asking the AI attendant when the engine says so, and stepping again with
+//! its answer), commit the new session with its effects as an outbox, run the outbox.
 //! Records of one conversation (message group) run in order; when one fails, it and every
 //! later record of its group are reported failed, so SQS redelivers them in order.
 
@@ -8,13 +9,14 @@ use std::time::Duration as StdDuration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
+use shared::ai::{self, AiOutcome, Answer, Assistant, Usage};
 use shared::cache::TtlCache;
-use shared::engine::{self, Effect, Event};
+use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::graph::{SendError, Sender};
 use shared::metrics::Metrics;
 use shared::outbound::Outbound;
-use shared::secrets::{Secret, TenantTokens};
+use shared::secrets::{AppSecretCache, Secret, SecretSource, TenantTokens};
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
 use shared::tenant::Tenant;
 use thiserror::Error;
@@ -24,6 +26,8 @@ use tokio::sync::Mutex;
 const OUTSIDE_WINDOW: i64 = 131047;
 const CACHE_TTL: StdDuration = StdDuration::from_secs(60);
 const PARKED_DAYS: i64 = 14;
+/// Kept free for the commit and the sends after the AI attendant answers.
+const AFTER_AI: Duration = Duration::seconds(15);
 
 pub struct Config {
     /// Messages older than this when they arrive (a backlog replayed after an outage) are
@@ -61,10 +65,13 @@ pub enum WorkerError {
     Secret(#[from] shared::secrets::SecretError),
 }
 
-pub struct Worker<S, G, T> {
+pub struct Worker<S, G, T, A, K> {
     store: S,
     sender: G,
     tokens: T,
+    assistant: A,
+    /// The stack secret, for the Anthropic key.
+    app_secrets: AppSecretCache<K>,
     config: Config,
     hooks: Hooks,
     tenants: TtlCache<Option<Arc<Tenant>>>,
@@ -84,14 +91,27 @@ struct Counts {
     needs_attention: usize,
     statuses: usize,
     failed: usize,
+    ai: Usage,
+    ai_failures: usize,
+    ai_handoffs: usize,
 }
 
-impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
-    pub fn new(store: S, sender: G, tokens: T, config: Config, hooks: Hooks) -> Self {
+impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker<S, G, T, A, K> {
+    pub fn new(
+        store: S,
+        sender: G,
+        tokens: T,
+        assistant: A,
+        app_secrets: AppSecretCache<K>,
+        config: Config,
+        hooks: Hooks,
+    ) -> Self {
         Self {
             store,
             sender,
             tokens,
+            assistant,
+            app_secrets,
             config,
             hooks,
             tenants: TtlCache::new(CACHE_TTL),
@@ -136,7 +156,12 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
             .count("PermanentSendFailures", counts.permanent_send_failures)
             .count("NeedsAttention", counts.needs_attention)
             .count("StatusUpdates", counts.statuses)
-            .count("FailedRecords", counts.failed);
+            .count("FailedRecords", counts.failed)
+            .count("AiRequests", counts.ai.requests as usize)
+            .count("AiInputTokens", counts.ai.input_tokens as usize)
+            .count("AiOutputTokens", counts.ai.output_tokens as usize)
+            .count("AiFailures", counts.ai_failures)
+            .count("AiHandoffs", counts.ai_handoffs);
         metrics.emit();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = results
@@ -191,7 +216,7 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
             Claim::Fresh => {
                 let applied = match &envelope.payload {
                     Payload::Message(message) => {
-                        self.apply_message(&envelope, message, &key, now, counts)
+                        self.apply_message(&envelope, message, &key, now, deadline, counts)
                             .await
                     }
                     Payload::Status(status) => self.apply_status(status, &key, now, counts).await,
@@ -237,6 +262,7 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
         message: &InboundMessage,
         key: &str,
         now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
         let number = &message.phone_number_id;
@@ -260,15 +286,21 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
             );
             None
         } else {
-            Some(engine::step(
+            let outcome = engine::step(
                 stored.map(|s| s.session),
                 number,
                 &message.customer,
                 &Event::from_message(message),
                 now,
                 &tenant,
-            ))
+            );
+            Some(
+                self.ask_ai(outcome, message, &tenant, now, deadline, counts)
+                    .await,
+            )
         };
+        let ai_used = outcome.as_ref().is_some_and(|(_, asked)| *asked);
+        let outcome = outcome.map(|(outcome, _)| outcome);
         let expires_at = now + Duration::days(i64::from(tenant.retention_days));
         let effects = outcome.as_ref().map_or(&[][..], |o| &o.effects[..]);
         self.store
@@ -287,6 +319,7 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
                     text: message.text.clone(),
                 },
                 expires_at,
+                ai_used,
             })
             .await?;
         if let Some(outcome) = &outcome {
@@ -295,11 +328,99 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
                 effects = outcome.effects.len(),
                 "conversation stepped"
             );
-            if effects.iter().any(|e| matches!(e, Effect::Send { .. })) {
+            if !ai_used && effects.iter().any(|e| matches!(e, Effect::Send { .. })) {
                 self.mark_read(number, &message.wamid).await;
             }
         }
         Ok(())
+    }
+
+    /// Carries out an [`Effect::AskAi`] before the commit: Claude's answer goes back into
+    /// the engine, and the session and every effect are then committed together. A crash
+    /// before the commit asks again on redelivery, and nothing was sent yet. Returns whether
+    /// the attendant was asked.
+    async fn ask_ai(
+        &self,
+        mut outcome: Outcome,
+        message: &InboundMessage,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> (Outcome, bool) {
+        if outcome.effects.last() != Some(&Effect::AskAi) {
+            return (outcome, false);
+        }
+        outcome.effects.pop();
+        // The customer sees "typing..." while Claude thinks.
+        self.mark_read(&message.phone_number_id, &message.wamid)
+            .await;
+        let left = (deadline - AFTER_AI - Utc::now()).to_std().unwrap_or_default();
+        let until = tokio::time::Instant::now() + left;
+        let started = std::time::Instant::now();
+        let conversation = outcome.session.ai.clone().unwrap_or_default();
+        let answer = match self.app_secrets.get().await.and_then(|secrets| {
+            secrets
+                .anthropic_api_key()
+                .map(|key| Secret::new(key))
+        }) {
+            Ok(key) => ai::answer(&self.assistant, key.expose(), tenant, &conversation, until).await,
+            Err(error) => Answer {
+                outcome: AiOutcome::Failed {
+                    error: format!("stack secret: {error}"),
+                    needs_attention: true,
+                },
+                usage: Usage::default(),
+            },
+        };
+        let kind = match &answer.outcome {
+            AiOutcome::Reply { .. } => "reply",
+            AiOutcome::Handoff { .. } => "handoff",
+            AiOutcome::Failed { error, needs_attention } => {
+                if *needs_attention {
+                    tracing::error!(%error, "AI attendant needs attention; the customer goes to a person");
+                } else {
+                    tracing::warn!(%error, "AI attendant failed; the customer goes to a person");
+                }
+                "failed"
+            }
+        };
+        tracing::info!(
+            outcome = kind,
+            requests = answer.usage.requests,
+            input_tokens = answer.usage.input_tokens,
+            output_tokens = answer.usage.output_tokens,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "AI attendant answered"
+        );
+        {
+            let mut counts = counts.lock().await;
+            counts.ai.add(answer.usage);
+            match &answer.outcome {
+                AiOutcome::Reply { .. } => {}
+                AiOutcome::Handoff { .. } => counts.ai_handoffs += 1,
+                AiOutcome::Failed { needs_attention, .. } => {
+                    counts.ai_failures += 1;
+                    counts.needs_attention += usize::from(*needs_attention);
+                }
+            }
+        }
+        let answered = engine::step(
+            Some(outcome.session),
+            &message.phone_number_id,
+            &message.customer,
+            &Event::AiAnswered(answer),
+            now,
+            tenant,
+        );
+        outcome.effects.extend(answered.effects);
+        (
+            Outcome {
+                session: answered.session,
+                effects: outcome.effects,
+            },
+            true,
+        )
     }
 
     /// Best effort: the customer sees the blue ticks and "typing..." while we answer.
@@ -364,6 +485,7 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
                     text: None,
                 },
                 expires_at: now + Duration::days(retention),
+                ai_used: false,
             })
             .await?;
         Ok(())
@@ -386,6 +508,8 @@ impl<S: Store, G: Sender, T: TenantTokens> Worker<S, G, T> {
                         .enqueue_human(number, department, customer, *reason, self.now())
                         .await?
                 }
+                // Answered before the commit (`ask_ai`), never stored in the outbox.
+                Effect::AskAi => {}
             }
             self.store
                 .effect_done(number, customer, key, pending.sequence)

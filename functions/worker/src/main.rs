@@ -6,11 +6,13 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::config::{self, ConfigError};
+use shared::claude::ClaudeClient;
+use shared::config::{self, APP_SECRET_ID, ConfigError};
 use shared::dynamodb::DynamoStore;
 use shared::graph::{DEFAULT_BASE_URL, GraphClient};
 use shared::keys::TABLE_NAME;
-use shared::secrets_manager::TenantSecretsManager;
+use shared::secrets::AppSecretCache;
+use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
 use worker::{Config, Hooks, Worker};
 
 const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
@@ -18,20 +20,30 @@ const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let settings = config::required(TABLE_NAME)
-        .and_then(|table| Ok((table, config::required(TENANT_SECRET_PREFIX)?)));
-    let (table, secret_prefix) = match settings {
+    let settings = config::required(TABLE_NAME).and_then(|table| {
+        Ok((
+            table,
+            config::required(TENANT_SECRET_PREFIX)?,
+            config::required(APP_SECRET_ID)?,
+        ))
+    });
+    let (table, secret_prefix, app_secret_id) = match settings {
         Ok(settings) => settings,
         Err(error) => return fail_every_invocation(error).await,
     };
     let graph_base =
         std::env::var("GRAPH_API_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.into());
     let graph_version = std::env::var("GRAPH_API_VERSION").unwrap_or_else(|_| "v23.0".into());
+    let anthropic_base = std::env::var("ANTHROPIC_BASE_URL")
+        .unwrap_or_else(|_| shared::claude::DEFAULT_BASE_URL.into());
     let aws = aws_config::load_from_env().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let worker = Arc::new(Worker::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
         GraphClient::new(graph_base, graph_version),
-        TenantSecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws), secret_prefix),
+        TenantSecretsManager::new(secrets.clone(), secret_prefix),
+        ClaudeClient::new(&anthropic_base),
+        AppSecretCache::new(SecretsManagerSource::new(secrets, app_secret_id)),
         config(),
         hooks(),
     ));

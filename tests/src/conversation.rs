@@ -1,0 +1,233 @@
+//! The worker under test: its real binary (built with `test-hooks` for the clock and crash
+//! point) under a Lambda Runtime API, with DynamoDB and Secrets Manager on the local stack,
+//! a fake Graph API and a fake Claude that record the exact requests.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
+use shared::tenant::Tenant;
+
+use crate::claude::FakeClaude;
+use crate::graph::FakeGraph;
+use crate::runtime::{Function, binary};
+use crate::stack::{Stack, unique};
+
+/// The Anthropic key in the stack secret of every harness.
+pub const ANTHROPIC_KEY: &str = "sk-ant-local-test";
+pub const NUMBER: &str = "106540352242922";
+pub const MARIA: &str = "5511987654321";
+pub const JOAO: &str = "5511912345678";
+/// Monday 23 Nov 2026, 14:00 in São Paulo: the demo tenant is open.
+pub const MONDAY_AFTERNOON: &str = "2026-11-23T17:00:00Z";
+
+pub fn demo() -> Tenant {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
+    Tenant::from_yaml(path, &std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The worker binary with its own table, tenant secret, stack secret, fake Graph API and
+/// fake Claude; the demo tenant (or another) loaded.
+pub struct Harness {
+    pub stack: Stack,
+    pub table: String,
+    pub graph: FakeGraph,
+    pub claude: FakeClaude,
+    pub env: Vec<(String, String)>,
+    pub function: Function,
+    pub clock: i64,
+    sequence: usize,
+}
+
+impl Harness {
+    pub async fn start(extra: &[(&str, &str)]) -> Harness {
+        Harness::start_with(&demo(), extra).await
+    }
+
+    pub async fn start_with(tenant: &Tenant, extra: &[(&str, &str)]) -> Harness {
+        let stack = Stack::connect().await;
+        let table = stack.table().await;
+        stack.put_tenant(&table, tenant).await;
+        let app_secret = stack
+            .secret(&json!({"app_secret": "local-app-secret", "verify_token": "local-verify-token", "anthropic_api_key": ANTHROPIC_KEY}).to_string())
+            .await;
+        let prefix = format!("{}/tenants/", unique("stack"));
+        stack
+            .named_secret(
+                &format!("{prefix}{NUMBER}"),
+                r#"{"whatsapp_token":"token-demo"}"#,
+            )
+            .await;
+        let graph = FakeGraph::start().await;
+        let claude = FakeClaude::start().await;
+        let mut settings = vec![
+            ("TABLE_NAME", table.as_str()),
+            ("APP_SECRET_ID", app_secret.as_str()),
+            ("ANTHROPIC_BASE_URL", claude.url.as_str()),
+            ("TENANT_SECRET_PREFIX", prefix.as_str()),
+            ("GRAPH_API_BASE_URL", graph.url.as_str()),
+            ("GRAPH_API_VERSION", "v23.0"),
+            ("TEST_CLOCK", MONDAY_AFTERNOON),
+        ];
+        settings.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        settings.extend_from_slice(extra);
+        let env = stack.function_env(&stack.endpoint, &settings);
+        let function = Function::start(&binary("worker", "debug"), &env).await;
+        let clock = MONDAY_AFTERNOON
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+            .timestamp();
+        Harness {
+            stack,
+            table,
+            graph,
+            claude,
+            env,
+            function,
+            clock,
+            sequence: 0,
+        }
+    }
+
+    /// A new worker process (a new container) with the same configuration.
+    pub async fn restart(&mut self, drop_env: &str) {
+        self.env.retain(|(k, _)| k != drop_env);
+        self.function = Function::start(&binary("worker", "debug"), &self.env).await;
+    }
+
+    pub fn message(&mut self, customer: &str, text: Option<&str>, reply: Option<&str>) -> Envelope {
+        self.sequence += 1;
+        self.clock += 5;
+        let wamid = format!("wamid.in.{}.{}", unique("m"), self.sequence);
+        Envelope::new(Payload::Message(InboundMessage {
+            phone_number_id: NUMBER.into(),
+            waba_id: Some("102290129340398".into()),
+            customer: customer.into(),
+            profile_name: Some("Maria".into()),
+            wamid: wamid.clone(),
+            timestamp: self.clock,
+            message_type: if reply.is_some() {
+                "interactive"
+            } else {
+                "text"
+            }
+            .into(),
+            text: text.map(str::to_owned),
+            reply: reply.map(|id| Reply {
+                id: id.into(),
+                title: id.into(),
+            }),
+            context_id: None,
+            raw: serde_json::value::RawValue::from_string(json!({"id": wamid}).to_string())
+                .unwrap(),
+        }))
+    }
+
+    pub async fn invoke(&mut self, envelopes: &[&Envelope]) -> Result<Value, Value> {
+        self.function.invoke(&sqs_event(envelopes)).await
+    }
+
+    /// Sends one customer message and returns the messages the bot sent in answer.
+    pub async fn say(
+        &mut self,
+        customer: &str,
+        text: Option<&str>,
+        reply: Option<&str>,
+    ) -> Vec<String> {
+        let before = self.graph.transcript().len();
+        let envelope = self.message(customer, text, reply);
+        let response = self.invoke(&[&envelope]).await.expect("worker answered");
+        assert_eq!(
+            failures(&response),
+            Vec::<String>::new(),
+            "{}",
+            self.function.output().join("\n")
+        );
+        self.graph.transcript()[before..].to_vec()
+    }
+
+    /// The delivery status recorded for an outbound message.
+    pub async fn delivery(&self, wamid: &str) -> String {
+        let items = self
+            .stack
+            .items(&self.table, &shared::keys::outbound(wamid))
+            .await;
+        items[0]["status"].as_s().unwrap().clone()
+    }
+
+    /// The stored session, as JSON.
+    pub async fn session(&self, customer: &str) -> Value {
+        let item = self
+            .stack
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(shared::keys::conversation(NUMBER, customer)),
+            )
+            .key("sk", AttributeValue::S("SESSION".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a session");
+        serde_json::from_str(item["session"].as_s().unwrap()).unwrap()
+    }
+
+    pub async fn state(&self, customer: &str) -> String {
+        let item = self
+            .stack
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(shared::keys::conversation(NUMBER, customer)),
+            )
+            .key("sk", AttributeValue::S("SESSION".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a session");
+        item["state"].as_s().unwrap().clone()
+    }
+}
+
+pub fn sqs_event(envelopes: &[&Envelope]) -> Value {
+    let records: Vec<Value> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, envelope)| {
+            json!({
+                "messageId": format!("record-{i}-{}", envelope.idempotency_key()),
+                "receiptHandle": "handle",
+                "body": envelope.to_json(),
+                "attributes": {
+                    "MessageGroupId": envelope.group_key(),
+                    "MessageDeduplicationId": envelope.idempotency_key(),
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795453200000",
+                    "SenderId": "AROA",
+                    "ApproximateFirstReceiveTimestamp": "1795453200000"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+pub fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
