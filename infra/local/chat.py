@@ -7,10 +7,15 @@ mapping does in AWS and hands batches to the real worker binary; the bot's repli
 through a local Graph API sink and are printed here, buttons and lists as numbered choices
 (answer with the number or the text).
 
-    chat.py --port N --sink-port M             interactive
-    chat.py --port N --sink-port M --script F  one customer line per line of F, no terminal
+The AI attendant talks to Claude when ANTHROPIC_API_KEY was set for the local stack;
+otherwise `--ai-port` runs a clearly labelled local fake of the Messages API that answers
+from the tenant's FAQ tool and hands over by tool call, so the whole path runs offline.
 
-Ends on /quit, Ctrl-D or the end of the script.
+    chat.py --port N --sink-port M [--ai-port K]             interactive
+    chat.py --port N --sink-port M [--ai-port K] --script F  one line per line of F
+
+`/as <number> <name>` switches to another customer. Ends on /quit, Ctrl-D or the end of
+the script.
 """
 
 import argparse
@@ -30,6 +35,76 @@ import stack  # noqa: E402
 APP_SECRET = stack.LOCAL_APP_SECRETS["app_secret"].encode()
 PHONE_NUMBER_ID = "106540352242922"
 CUSTOMER = "5511987654321"
+FAKE_AI_LABEL = "[IA local de teste]"
+
+# What the local fake looks up, by words in the question (normalised, no accents).
+FAQ_WORDS = {
+    "planos": ("preco", "plano", "valor", "custa", "mega", "giga"),
+    "instalacao": ("instala",),
+    "horario": ("horario", "abre", "fecha", "sabado"),
+    "cobertura": ("atendem", "cidade", "cobertura", "cep", "osasco", "bairro"),
+    "pagamento": ("pagamento", "pagar", "pix", "vencimento", "debito"),
+}
+TRANSFER_WORDS = {
+    "financeiro": ("fatura", "cobranca", "boleto", "cobrado"),
+    "suporte": ("sem internet", "caiu", "nao funciona", "problema", "defeito"),
+}
+
+
+def plain(text):
+    import unicodedata
+    folded = unicodedata.normalize("NFD", text.lower())
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+class FakeAnthropic:
+    """A local stand-in for the Messages API, for running without a key. It reads the
+    question, calls the tenant's faq_lookup or transfer_to_human tool as Claude would, and
+    labels every answer so nobody mistakes it for Claude."""
+
+    def __init__(self, port):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                content = fake.answer(json.loads(raw))
+                out = sum(len(json.dumps(b, ensure_ascii=False)) for b in content) // 4
+                answer = json.dumps({
+                    "id": f"msg_local_{time.time_ns()}", "type": "message", "role": "assistant",
+                    "model": "local-fake", "content": content,
+                    "stop_reason": "tool_use" if content[-1]["type"] == "tool_use" else "end_turn",
+                    "usage": {"input_tokens": len(raw) // 4, "output_tokens": out},
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def answer(request):
+        last = request["messages"][-1]["content"]
+        results = [b for b in last if b["type"] == "tool_result"]
+        if results:
+            return [{"type": "text", "text": f"{FAKE_AI_LABEL} {results[0]['content']}"}]
+        question = plain(" ".join(b.get("text", "") for b in last))
+        tools = {t["name"]: t for t in request.get("tools", [])}
+        for department, words in TRANSFER_WORDS.items():
+            if any(w in question for w in words):
+                return [{"type": "tool_use", "id": f"toolu_{time.time_ns()}", "name": "transfer_to_human",
+                         "input": {"reason": "Pedido do cliente que o assistente não resolve", "department": department}}]
+        topics = tools.get("faq_lookup", {}).get("input_schema", {}).get("properties", {}).get("topic", {}).get("enum", [])
+        for topic, words in FAQ_WORDS.items():
+            if topic in topics and any(w in question for w in words):
+                return [{"type": "tool_use", "id": f"toolu_{time.time_ns()}", "name": "faq_lookup", "input": {"topic": topic}}]
+        return [{"type": "text", "text": f"{FAKE_AI_LABEL} Não tenho essa informação. Se quiser, escreva \"atendente\" para falar com uma pessoa."}]
 
 
 class Sink:
@@ -98,14 +173,16 @@ def webhook_event(raw):
 
 
 class Customer:
-    def __init__(self, port):
+    def __init__(self, port, number=CUSTOMER, name="Maria"):
         self.port = port
+        self.number = number
+        self.name = name
         self.count = 0
         self.choices = []  # (id, title) of the last interactive message
 
     def message(self, line):
         self.count += 1
-        message = {"from": CUSTOMER, "id": f"wamid.local.in.{time.time_ns()}", "timestamp": str(int(time.time()))}
+        message = {"from": self.number, "id": f"wamid.local.in.{time.time_ns()}", "timestamp": str(int(time.time()))}
         picked = self.pick(line)
         if picked:
             kind = "button_reply" if self.kind == "button" else "list_reply"
@@ -117,7 +194,7 @@ class Customer:
             "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
                 "messaging_product": "whatsapp",
                 "metadata": {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID},
-                "contacts": [{"profile": {"name": "Maria"}, "wa_id": CUSTOMER}],
+                "contacts": [{"profile": {"name": self.name}, "wa_id": self.number}],
                 "messages": [message],
             }}]}],
         }
@@ -198,6 +275,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="cargo lambda watch invoke port")
     parser.add_argument("--sink-port", type=int, required=True)
+    parser.add_argument("--ai-port", type=int, help="run the local fake of the Messages API here")
     parser.add_argument("--script", type=Path)
     parser.add_argument("--expect-replies", type=int, help="exit 1 unless exactly this many replies came")
     args = parser.parse_args()
@@ -205,9 +283,15 @@ def main():
     env = stack.read_env()
     sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
     sink = Sink(args.sink_port)
+    if args.ai_port:
+        FakeAnthropic(args.ai_port)
+        print(f"AI attendant: a LOCAL FAKE of Claude (no ANTHROPIC_API_KEY); its answers start with {FAKE_AI_LABEL}")
+    else:
+        print("AI attendant: Claude, with the ANTHROPIC_API_KEY given to the local stack")
     stop, progress = threading.Event(), Progress()
     threading.Thread(target=poll, args=(sqs, env["INBOUND_QUEUE_URL"], args.port, stop, progress), daemon=True).start()
     customer = Customer(args.port)
+    sent = 0  # messages of every customer in this chat
     lines = args.script.read_text().splitlines() if args.script else None
     print("You are Maria, writing to Conecta Fibra on WhatsApp. /quit ends the chat.")
     replies_total = 0
@@ -228,10 +312,16 @@ def main():
                 break
             if not line.strip():
                 continue
+            if line.startswith("/as "):
+                _, number, name = (line.split(maxsplit=2) + ["Cliente"])[:3]
+                customer = Customer(args.port, number, name)
+                print(f"     (now writing as {name})")
+                continue
             seen = len(sink.messages)
             started = time.monotonic()
             customer.message(line)
-            if not progress.wait_for(customer.count):
+            sent += 1
+            if not progress.wait_for(sent):
                 raise SystemExit("the worker did not handle the message within 120 s; see .local/watch.log")
             with sink.lock:
                 replies = sink.messages[seen:]
@@ -244,7 +334,7 @@ def main():
                 customer.show(reply)
     finally:
         stop.set()
-    print(f"{customer.count} message(s) sent, {replies_total} repl(ies) received")
+    print(f"{sent} message(s) sent, {replies_total} repl(ies) received")
     if latencies:
         ordered = sorted(latencies)
         median = ordered[len(ordered) // 2]

@@ -57,9 +57,25 @@ load_demo_tenant() {
 }
 
 # The environment of a local conversation: the stack's, with the Graph API pointed at the
-# chat's local sink on $SINK_PORT.
+# chat's local sink on $SINK_PORT and, without ANTHROPIC_API_KEY, Claude at the chat's
+# labelled local fake ($AI_ARGS passes its port to chat.py).
 write_chat_env() {
   SINK_PORT=$(free_port)
-  { grep -v '^GRAPH_API_BASE_URL=' "$ROOT/.local/stack.env"; echo "GRAPH_API_BASE_URL=http://127.0.0.1:$SINK_PORT"; } \
-    >"$ROOT/.local/chat.env"
+  AI_ARGS=()
+  local ai_url=""
+  if [ -z "${ANTHROPIC_API_KEY:-}" ]; then
+    local ai_port
+    ai_port=$(free_port)
+    AI_ARGS=(--ai-port "$ai_port")
+    ai_url="http://127.0.0.1:$ai_port"
+  fi
+  {
+    grep -v -e '^GRAPH_API_BASE_URL=' -e '^ANTHROPIC_BASE_URL=' "$ROOT/.local/stack.env"
+    echo "GRAPH_API_BASE_URL=http://127.0.0.1:$SINK_PORT"
+    if [ -n "$ai_url" ]; then
+      echo "ANTHROPIC_BASE_URL=$ai_url"
+    else
+      grep '^ANTHROPIC_BASE_URL=' "$ROOT/.local/stack.env"
+    fi
+  } >"$ROOT/.local/chat.env"
 }

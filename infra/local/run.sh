@@ -19,4 +19,4 @@ script=${SCRIPT:-}
 if [ -z "$script" ] && [ ! -t 0 ]; then
   script=infra/local/demo-chat.txt
 fi
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" ${script:+--script "$script"}
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" "${AI_ARGS[@]}" ${script:+--script "$script"}

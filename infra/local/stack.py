@@ -34,7 +34,8 @@ ACCOUNT = "123456789012"
 LOCAL_APP_SECRETS = {
     "app_secret": "local-app-secret",
     "verify_token": "local-verify-token",
-    "anthropic_api_key": "",
+    # A real key when one is given; otherwise the chat's local fake of Claude accepts this.
+    "anthropic_api_key": os.environ.get("ANTHROPIC_API_KEY") or "local-fake-anthropic-key",
 }
 
 

@@ -7,6 +7,8 @@
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
+# The tests use the local fake of Claude, whatever key the shell holds.
+unset ANTHROPIC_API_KEY
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -28,8 +30,8 @@ echo "== a scripted conversation through webhook, queue, poller and worker under
 load_demo_tenant
 write_chat_env
 start_watch "$ROOT/.local/chat.env"
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
-  --script infra/local/demo-chat.txt --expect-replies 6
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" "${AI_ARGS[@]}" \
+  --script infra/local/demo-chat.txt --expect-replies 11
 
 echo "== SAM template"
 sam validate --lint

@@ -685,7 +685,11 @@ mod tests {
         let attacked = request(&tenant, &asked(injection));
         assert_eq!(clean.system, attacked.system);
         assert_eq!(clean.tools, attacked.tools);
-        assert!(!serde_json::to_string(&attacked.tools).unwrap().contains("descontos"));
+        assert!(
+            !serde_json::to_string(&attacked.tools)
+                .unwrap()
+                .contains("descontos")
+        );
         assert_eq!(
             attacked.messages,
             [ApiMessage {
@@ -693,7 +697,11 @@ mod tests {
                 content: vec![text(injection)]
             }]
         );
-        assert!(attacked.system.starts_with("Você é o assistente virtual da Conecta Fibra"));
+        assert!(
+            attacked
+                .system
+                .starts_with("Você é o assistente virtual da Conecta Fibra")
+        );
         assert!(attacked.system.contains("untrusted"));
     }
 

@@ -85,9 +85,8 @@ impl ClaudeClient {
             .map(str::to_owned);
         let bytes = response.bytes().await.unwrap_or_default();
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|error| {
-                Failure::transient(format!("unreadable answer: {error}"), None)
-            });
+            return serde_json::from_slice(&bytes)
+                .map_err(|error| Failure::transient(format!("unreadable answer: {error}"), None));
         }
         Err(classify(status, &bytes, request_id, retry_after))
     }
@@ -108,20 +107,18 @@ impl Assistant for ClaudeClient {
         loop {
             attempt += 1;
             let left = until.saturating_duration_since(Instant::now());
-            let (message, retry_after) = match self
-                .call(api_key, request, REQUEST_TIMEOUT.min(left))
-                .await
-            {
-                Ok(response) => return Ok(response),
-                Err(Failure::Refused(error)) => {
-                    tracing::warn!(%error, "Claude refused the request");
-                    return Err(error);
-                }
-                Err(Failure::Transient {
-                    message,
-                    retry_after,
-                }) => (message, retry_after),
-            };
+            let (message, retry_after) =
+                match self.call(api_key, request, REQUEST_TIMEOUT.min(left)).await {
+                    Ok(response) => return Ok(response),
+                    Err(Failure::Refused(error)) => {
+                        tracing::warn!(%error, "Claude refused the request");
+                        return Err(error);
+                    }
+                    Err(Failure::Transient {
+                        message,
+                        retry_after,
+                    }) => (message, retry_after),
+                };
             let delay = backoff(self.retry.base_delay, attempt, retry_after);
             let left = until.saturating_duration_since(Instant::now());
             if attempt >= attempts || delay + MIN_CALL_TIME > left {
@@ -300,10 +297,20 @@ mod tests {
         ))
         .expect("never retried");
         assert!(error.needs_attention());
-        let unauthorised =
-            refused(classify(401, &body("authentication_error", None), None, None)).unwrap();
+        let unauthorised = refused(classify(
+            401,
+            &body("authentication_error", None),
+            None,
+            None,
+        ))
+        .unwrap();
         assert!(unauthorised.needs_attention());
-        let bad = refused(classify(400, &body("invalid_request_error", None), None, None));
+        let bad = refused(classify(
+            400,
+            &body("invalid_request_error", None),
+            None,
+            None,
+        ));
         assert!(!bad.unwrap().needs_attention());
     }
 

@@ -1013,10 +1013,7 @@ pub(crate) mod tests {
         let mut chat = Chat::new(tenant());
         chat.text("oi");
         let effects = chat.tap("duvidas");
-        assert_eq!(
-            texts(&effects),
-            [chat.tenant.ai.greeting.clone().unwrap()]
-        );
+        assert_eq!(texts(&effects), [chat.tenant.ai.greeting.clone().unwrap()]);
         assert_eq!(chat.state(), "ATENDIMENTO_IA");
         assert_eq!(chat.text("Quanto custa?"), [Effect::AskAi]);
         let effects = chat.event(answered("R$ 89,90.", 700));
@@ -1112,8 +1109,10 @@ pub(crate) mod tests {
         chat.text("oi");
         chat.tap("duvidas");
         let reply = chat.tenant.ai.media_reply.clone().unwrap();
-        assert_eq!(texts(&chat.say(Input::Media("audio".into()))), [reply.clone()]);
-        assert_eq!(texts(&chat.say(Input::Media("image".into()))), [reply]);
+        for kind in ["audio", "image"] {
+            let effects = chat.say(Input::Media(kind.into()));
+            assert_eq!(texts(&effects), std::slice::from_ref(&reply));
+        }
         let effects = chat.say(Input::Media("document".into()));
         assert_eq!(
             enqueued(&effects).map(|(_, reason)| reason),

@@ -668,7 +668,12 @@ impl Tenant {
         for (field, value, min, max) in [
             ("max_turns", ai.max_turns, 1, 100),
             ("max_tokens", ai.max_tokens, 16, 4096),
-            ("max_tokens_per_conversation", ai.max_tokens_per_conversation, 100, 1_000_000),
+            (
+                "max_tokens_per_conversation",
+                ai.max_tokens_per_conversation,
+                100,
+                1_000_000,
+            ),
             ("history_messages", ai.history_messages, 1, 50),
         ] {
             if !(min..=max).contains(&value) {

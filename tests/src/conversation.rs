@@ -230,4 +230,3 @@ pub fn failures(response: &Value) -> Vec<String> {
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
         .collect()
 }
-

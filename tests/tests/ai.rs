@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use shared::envelope::Payload;
 
 const GREETING: &str = "text: Pode perguntar! 🤖 Sou o assistente virtual da Conecta Fibra e respondo sobre planos, preços, prazos e horários. Para falar com uma pessoa, é só escrever \"atendente\".";
-const HANDOFF: &str = "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento.";
+const HANDOFF: &str =
+    "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento.";
 const UNAVAILABLE: &str = "text: Nosso assistente inteligente está indisponível agora. Vou chamar um atendente para você.";
 
 /// Maria chooses "Tirar dúvidas" from the menu.
@@ -16,7 +17,10 @@ async fn at_the_attendant(extra: &[(&str, &str)]) -> Harness {
     bot.say(MARIA, Some("oi"), None).await;
     assert_eq!(bot.say(MARIA, None, Some("duvidas")).await, [GREETING]);
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_IA");
-    assert!(bot.claude.requests().is_empty(), "the greeting is configured");
+    assert!(
+        bot.claude.requests().is_empty(),
+        "the greeting is configured"
+    );
     bot
 }
 
@@ -119,7 +123,8 @@ async fn a_question_typed_at_the_menu_goes_to_the_attendant() {
     bot.claude
         .script([Reply::text("A instalação é gratuita.", 1000, 10)]);
     assert_eq!(
-        bot.say(MARIA, Some("quanto custa a instalação?"), None).await,
+        bot.say(MARIA, Some("quanto custa a instalação?"), None)
+            .await,
         ["text: A instalação é gratuita."]
     );
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_IA");
@@ -248,7 +253,10 @@ async fn a_persistent_failure_hands_over_and_is_never_silent() {
     assert_eq!(queued(&bot, "geral").await, ["ai"]);
     let reason = bot.session(MARIA).await["ai"]["handoff_reason"].clone();
     assert!(
-        reason.as_str().unwrap().starts_with("AI error: Claude unavailable after 4"),
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("AI error: Claude unavailable after 4"),
         "{reason}"
     );
 }
@@ -265,7 +273,10 @@ async fn a_refused_key_is_not_retried_and_hands_over() {
     assert_eq!(bot.claude.requests().len(), 1);
     let output = bot.function.output().join("\n");
     assert!(output.contains("AI attendant needs attention"), "{output}");
-    assert!(!output.contains(ANTHROPIC_KEY), "the key never reaches a log");
+    assert!(
+        !output.contains(ANTHROPIC_KEY),
+        "the key never reaches a log"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +291,9 @@ async fn a_spent_token_budget_hands_over_without_asking_again() {
     bot.say(MARIA, Some("segunda pergunta"), None).await;
     assert_eq!(
         bot.say(MARIA, Some("terceira pergunta"), None).await,
-        ["text: Para continuar, vou chamar um de nossos atendentes. Por favor, aguarde um momento."]
+        [
+            "text: Para continuar, vou chamar um de nossos atendentes. Por favor, aguarde um momento."
+        ]
     );
     assert_eq!(bot.claude.requests().len(), 2);
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
@@ -312,15 +325,15 @@ async fn without_the_ai_contract_the_menu_path_runs_and_claude_is_never_called()
     let mut bot = Harness::start_with(&tenant, &[]).await;
     bot.say(MARIA, Some("oi"), None).await;
     assert_eq!(
-        bot.say(MARIA, Some("quanto custa a instalação?"), None).await,
-        ["list: Desculpe, não entendi. Escolha uma das opções abaixo, por favor. [suporte, vendas, financeiro, duvidas, atendente]"]
+        bot.say(MARIA, Some("quanto custa a instalação?"), None)
+            .await,
+        [
+            "list: Desculpe, não entendi. Escolha uma das opções abaixo, por favor. [suporte, vendas, financeiro, duvidas, atendente]"
+        ]
     );
     assert_eq!(bot.state(MARIA).await, "MENU_PRINCIPAL");
     // The attendant's option, left in the menu, goes to a person.
-    assert_eq!(
-        bot.say(MARIA, None, Some("duvidas")).await,
-        [UNAVAILABLE]
-    );
+    assert_eq!(bot.say(MARIA, None, Some("duvidas")).await, [UNAVAILABLE]);
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     assert!(bot.claude.requests().is_empty());
 }

@@ -2,9 +2,7 @@
 //! crash point) under a Lambda Runtime API, DynamoDB and Secrets Manager on the local stack,
 //! and a fake Graph API that records the exact requests.
 
-use blackbox::conversation::{
-    Harness, JOAO, MARIA, NUMBER, failures, sqs_event,
-};
+use blackbox::conversation::{Harness, JOAO, MARIA, NUMBER, failures, sqs_event};
 use blackbox::graph::FakeGraph;
 use blackbox::stack::unique;
 use serde_json::{Value, json};
@@ -102,10 +100,7 @@ async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     let queue = bot
         .stack
-        .items(
-            &bot.table,
-            &shared::keys::human_queue(NUMBER, "financeiro"),
-        )
+        .items(&bot.table, &shared::keys::human_queue(NUMBER, "financeiro"))
         .await;
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0]["customer"].as_s().unwrap(), MARIA);
@@ -488,10 +483,7 @@ async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_depar
     bot.say(JOAO, Some("12345678900"), None).await;
     let finance = bot
         .stack
-        .items(
-            &bot.table,
-            &shared::keys::human_queue(NUMBER, "financeiro"),
-        )
+        .items(&bot.table, &shared::keys::human_queue(NUMBER, "financeiro"))
         .await;
     assert_eq!(finance[0]["customer"].as_s().unwrap(), JOAO);
 }

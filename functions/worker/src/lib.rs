@@ -26,7 +26,8 @@ use tokio::sync::Mutex;
 const OUTSIDE_WINDOW: i64 = 131047;
 const CACHE_TTL: StdDuration = StdDuration::from_secs(60);
 const PARKED_DAYS: i64 = 14;
-/// Kept free for the commit and the sends after the AI attendant answers.
+/// Kept free for the commit and the sends after the AI attendant answers: this much, or a
+/// quarter of the time left when the invocation is shorter.
 const AFTER_AI: Duration = Duration::seconds(15);
 
 pub struct Config {
@@ -355,16 +356,22 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         // The customer sees "typing..." while Claude thinks.
         self.mark_read(&message.phone_number_id, &message.wamid)
             .await;
-        let left = (deadline - AFTER_AI - Utc::now()).to_std().unwrap_or_default();
+        let remaining = deadline - Utc::now();
+        let left = (remaining - AFTER_AI.min(remaining / 4))
+            .to_std()
+            .unwrap_or_default();
         let until = tokio::time::Instant::now() + left;
         let started = std::time::Instant::now();
         let conversation = outcome.session.ai.clone().unwrap_or_default();
-        let answer = match self.app_secrets.get().await.and_then(|secrets| {
-            secrets
-                .anthropic_api_key()
-                .map(|key| Secret::new(key))
-        }) {
-            Ok(key) => ai::answer(&self.assistant, key.expose(), tenant, &conversation, until).await,
+        let answer = match self
+            .app_secrets
+            .get()
+            .await
+            .and_then(|secrets| secrets.anthropic_api_key().map(Secret::new))
+        {
+            Ok(key) => {
+                ai::answer(&self.assistant, key.expose(), tenant, &conversation, until).await
+            }
             Err(error) => Answer {
                 outcome: AiOutcome::Failed {
                     error: format!("stack secret: {error}"),
@@ -376,7 +383,10 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         let kind = match &answer.outcome {
             AiOutcome::Reply { .. } => "reply",
             AiOutcome::Handoff { .. } => "handoff",
-            AiOutcome::Failed { error, needs_attention } => {
+            AiOutcome::Failed {
+                error,
+                needs_attention,
+            } => {
                 if *needs_attention {
                     tracing::error!(%error, "AI attendant needs attention; the customer goes to a person");
                 } else {
@@ -391,6 +401,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
             input_tokens = answer.usage.input_tokens,
             output_tokens = answer.usage.output_tokens,
             elapsed_ms = started.elapsed().as_millis() as u64,
+            budget_ms = left.as_millis() as u64,
             "AI attendant answered"
         );
         {
@@ -399,7 +410,9 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
             match &answer.outcome {
                 AiOutcome::Reply { .. } => {}
                 AiOutcome::Handoff { .. } => counts.ai_handoffs += 1,
-                AiOutcome::Failed { needs_attention, .. } => {
+                AiOutcome::Failed {
+                    needs_attention, ..
+                } => {
                     counts.ai_failures += 1;
                     counts.needs_attention += usize::from(*needs_attention);
                 }

@@ -16,6 +16,8 @@ use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
 use worker::{Config, Hooks, Worker};
 
 const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
+/// The worker's `Timeout` in template.yaml.
+const FUNCTION_TIMEOUT_SECONDS: i64 = 60;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -50,8 +52,13 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move {
+            // A local emulator may send no usable deadline: assume the template's timeout.
             let deadline = DateTime::<Utc>::from_timestamp_millis(event.context.deadline as i64)
-                .unwrap_or_else(Utc::now);
+                .filter(|deadline| *deadline > Utc::now())
+                .unwrap_or_else(|| {
+                    tracing::debug!(deadline_ms = event.context.deadline, "no usable deadline");
+                    Utc::now() + chrono::Duration::seconds(FUNCTION_TIMEOUT_SECONDS)
+                });
             Ok::<SqsBatchResponse, Error>(worker.handle(event.payload, deadline).await)
         }
     }))
