@@ -1,10 +1,12 @@
-//! `engine::step` per event on the demo tenant: the pure part of the worker's per-message
-//! path (no I/O).
+//! `engine::step` per event on the demo tenant, and the AI attendant's pure work per
+//! question (building and serialising the Messages API request): the worker's per-message
+//! path without I/O.
 
 use std::hint::black_box;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+use shared::ai::{AiConversation, Role};
 use shared::engine::{Event, Input, step};
 use shared::tenant::Tenant;
 
@@ -68,5 +70,31 @@ fn engine(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, engine);
+/// The third question of a conversation: history of five messages.
+fn ai_request(c: &mut Criterion) {
+    let tenant = tenant();
+    let mut conversation = AiConversation::default();
+    for (role, text) in [
+        (Role::User, "Qual o horário de atendimento?"),
+        (
+            Role::Assistant,
+            "Atendemos de segunda a sexta, das 8h às 20h.",
+        ),
+        (Role::User, "Quanto custa o plano de 600 mega?"),
+        (
+            Role::Assistant,
+            "O plano de 600 Mega custa R$ 109,90 por mês.",
+        ),
+        (Role::User, "E a instalação demora quanto?"),
+    ] {
+        conversation.push(role, text, 12);
+    }
+    c.bench_function("ai/request_built_and_serialised", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&shared::ai::request(&tenant, black_box(&conversation))).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, engine, ai_request);
 criterion_main!(benches);

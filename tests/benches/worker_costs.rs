@@ -1,6 +1,8 @@
 //! What one inbound message costs the worker: DynamoDB calls and capacity units, counted
 //! from the adapter's calls through a counting proxy, and the worker's time per invocation
-//! (local stack and a fake Graph API on loopback, so Meta's latency is excluded). Prints
+//! (local stack, fake Graph API and fake Claude on loopback, so Meta's and Claude's latency
+//! are excluded). Two runs: support conversations through the menu and a flow, and AI
+//! attendant turns (Claude requests, request size, and the worker time they add). Prints
 //! figures; asserts nothing about time.
 //!
 //! Needs the local stack (`AWS_ENDPOINT_URL`) and `cargo build --release -p worker`;
@@ -9,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use blackbox::claude::{FakeClaude, Reply as ClaudeReply};
 use blackbox::graph::FakeGraph;
 use blackbox::proxy::FaultProxy;
 use blackbox::runtime::{Function, binary};
@@ -27,6 +30,17 @@ const TURNS: [(&str, bool); 5] = [
     ("nao_resolveu", true),
     ("A conexão cai à noite", false),
 ];
+
+/// An AI conversation: greeting+menu, the attendant's option, then three questions (the
+/// second answered after a FAQ lookup). Only the questions are measured.
+const AI_TURNS: [(&str, bool); 5] = [
+    ("oi", false),
+    ("duvidas", true),
+    ("Qual o horário de atendimento?", false),
+    ("Quanto custa o plano de 600 mega?", false),
+    ("E a instalação demora quanto?", false),
+];
+const AI_MEASURED_FROM: usize = 2;
 
 fn envelope(customer: &str, turn: usize, (text, choice): (&str, bool), now: i64) -> Envelope {
     let wamid = format!("wamid.bench.{customer}.{turn}");
@@ -61,55 +75,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-#[tokio::main]
-async fn main() {
-    let stack = Stack::connect().await;
-    let proxy = FaultProxy::start(&stack.endpoint).await;
-    let graph = FakeGraph::start().await;
-    let table = stack.table().await;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
-    let mut tenant = Tenant::from_yaml(path, &std::fs::read_to_string(path).unwrap()).unwrap();
-    tenant.business_hours = None; // the bench runs at any hour
-    stack.put_tenant(&table, &tenant).await;
-    let prefix = format!("{}/tenants/", unique("bench"));
-    stack
-        .named_secret(
-            &format!("{prefix}{NUMBER}"),
-            r#"{"whatsapp_token":"bench"}"#,
-        )
-        .await;
-    let env = stack.function_env(
-        &stack.endpoint,
-        &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url),
-            ("TABLE_NAME", &table),
-            ("TENANT_SECRET_PREFIX", &prefix),
-            ("GRAPH_API_BASE_URL", &graph.url),
-            ("RUST_LOG", "warn"),
-        ],
-    );
-    let mut worker = Function::start(&binary("worker", "release"), &env).await;
-    let now = chrono::Utc::now().timestamp();
-
-    // Warm up: the first invocation reads the tenant and its token (cached for 60 s).
-    let warm = envelope("5511900000000", 0, TURNS[0], now);
-    worker.invoke(&sqs_event(&warm)).await.unwrap();
-    let calls_before = proxy.calls().len();
-    let sends_before = graph.messages().len();
-
-    let mut times = Vec::new();
-    for customer in 1..=CUSTOMERS {
-        let customer = format!("55119{customer:08}");
-        for (turn, input) in TURNS.into_iter().enumerate() {
-            let event = sqs_event(&envelope(&customer, turn, input, now));
-            let started = Instant::now();
-            worker.invoke(&event).await.unwrap();
-            times.push(started.elapsed());
-        }
-    }
-    let messages = CUSTOMERS * TURNS.len();
-    let calls = &proxy.calls()[calls_before..];
-    let sends = graph.messages().len() - sends_before;
+/// DynamoDB calls made since `from`, by operation, with the capacity they cost.
+fn dynamodb_figures(calls: &[blackbox::proxy::Call], messages: usize) {
     let mut by_operation: BTreeMap<String, usize> = BTreeMap::new();
     let (mut rcu, mut wcu) = (0.0, 0.0);
     for call in calls {
@@ -128,9 +95,6 @@ async fn main() {
         }
         *by_operation.entry(operation).or_default() += 1;
     }
-    println!(
-        "worker cost per inbound message ({messages} messages of {CUSTOMERS} support conversations, {sends} replies):"
-    );
     for (operation, count) in &by_operation {
         println!(
             "  DynamoDB {operation}: {:.2} per message",
@@ -138,17 +102,207 @@ async fn main() {
         );
     }
     println!(
-        "  capacity: {:.2} RCU and {:.2} WCU per message (items < 1 KB; transactions cost 2 WCU per item)",
+        "  capacity: {:.2} RCU and {:.2} WCU per message (counted as items < 1 KB; transactions cost 2 WCU per item)",
         rcu / messages as f64,
         wcu / messages as f64
     );
+}
+
+fn print_times(label: &str, times: &mut [Duration]) {
+    times.sort();
+    println!(
+        "  {label}: median {:.1} ms, p95 {:.1} ms",
+        percentile(times, 0.5).as_secs_f64() * 1e3,
+        percentile(times, 0.95).as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let stack = Stack::connect().await;
+    let proxy = FaultProxy::start(&stack.endpoint).await;
+    let graph = FakeGraph::start().await;
+    let claude = FakeClaude::start().await;
+    let table = stack.table().await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
+    let mut tenant = Tenant::from_yaml(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+    tenant.business_hours = None; // the bench runs at any hour
+    stack.put_tenant(&table, &tenant).await;
+    let prefix = format!("{}/tenants/", unique("bench"));
+    stack
+        .named_secret(
+            &format!("{prefix}{NUMBER}"),
+            r#"{"whatsapp_token":"bench"}"#,
+        )
+        .await;
+    let app_secret = stack
+        .secret(r#"{"app_secret":"bench","verify_token":"bench","anthropic_api_key":"bench"}"#)
+        .await;
+    let env = stack.function_env(
+        &stack.endpoint,
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url),
+            ("TABLE_NAME", &table),
+            ("TENANT_SECRET_PREFIX", &prefix),
+            ("APP_SECRET_ID", &app_secret),
+            ("GRAPH_API_BASE_URL", &graph.url),
+            ("ANTHROPIC_BASE_URL", &claude.url),
+            // INFO for the worker's own "AI attendant answered" timing.
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let mut worker = Function::start(&binary("worker", "release"), &env).await;
+    let now = chrono::Utc::now().timestamp();
+
+    // Warm up: the first invocation reads the tenant, its token and the stack secret
+    // (cached per container).
+    for (turn, input) in AI_TURNS.into_iter().enumerate() {
+        let warm = envelope("5511900000000", turn, input, now);
+        worker.invoke(&sqs_event(&warm)).await.unwrap();
+    }
+
+    // Support conversations: menu and flow turns, no AI.
+    let calls_before = proxy.calls().len();
+    let sends_before = graph.messages().len();
+    let mut times = Vec::new();
+    for customer in 1..=CUSTOMERS {
+        let customer = format!("55119{customer:08}");
+        for (turn, input) in TURNS.into_iter().enumerate() {
+            let event = sqs_event(&envelope(&customer, turn, input, now));
+            let started = Instant::now();
+            worker.invoke(&event).await.unwrap();
+            times.push(started.elapsed());
+        }
+    }
+    let messages = CUSTOMERS * TURNS.len();
+    let sends = graph.messages().len() - sends_before;
+    println!(
+        "worker cost per inbound message ({messages} messages of {CUSTOMERS} support conversations, {sends} replies):"
+    );
+    dynamodb_figures(&proxy.calls()[calls_before..], messages);
     println!(
         "  SQS: webhook 1 SendMessageBatch per POST (up to 10 messages); event source 1 ReceiveMessage and 1 DeleteMessageBatch per batch of up to 10"
     );
-    times.sort();
+    let mut flow_times = times;
+    print_times(
+        "worker invocation, one message (release, local stack and fake Graph on loopback)",
+        &mut flow_times,
+    );
+
+    // AI attendant turns on the demo tenant: Claude answers at once on loopback, so the
+    // time measured is the worker's own.
+    let mut ai_times = Vec::new();
+    // The same conversations' menu turns, on the same (grown) table: moto slows down as the
+    // table grows, so the AI turns are compared with these.
+    let mut menu_times = Vec::new();
+    let mut ai_calls = Vec::new();
+    claude.clear();
+    for customer in 1..=CUSTOMERS {
+        let customer = format!("55118{customer:08}");
+        claude.script([
+            ClaudeReply::text(
+                "Atendemos de segunda a sexta, das 8h às 20h, e aos sábados, das 9h às 13h.",
+                0,
+                0,
+            ),
+            ClaudeReply::tool("faq_lookup", json!({"topic": "planos"}), 0, 0),
+            ClaudeReply::text(
+                "O plano de 600 Mega custa R$ 109,90 por mês, com Wi-Fi 6 incluso.",
+                0,
+                0,
+            ),
+            ClaudeReply::text("A instalação é gratuita e feita em até 3 dias úteis.", 0, 0),
+        ]);
+        for (turn, input) in AI_TURNS.into_iter().enumerate() {
+            let event = sqs_event(&envelope(&customer, turn, input, now));
+            let before = proxy.calls().len();
+            let started = Instant::now();
+            worker.invoke(&event).await.unwrap();
+            if turn >= AI_MEASURED_FROM {
+                ai_times.push(started.elapsed());
+                ai_calls.extend_from_slice(&proxy.calls()[before..]);
+            } else {
+                menu_times.push(started.elapsed());
+            }
+        }
+    }
+    let questions = CUSTOMERS * (AI_TURNS.len() - AI_MEASURED_FROM);
+    let requests = claude.requests();
+    let sizes: Vec<usize> = requests.iter().map(|r| r.body.to_string().len()).collect();
+    let system = requests[0].body["system"]
+        .as_str()
+        .unwrap_or_default()
+        .len();
+    let tools = requests[0].body["tools"].to_string().len();
     println!(
-        "  worker invocation, one message (release, local stack and fake Graph on loopback): median {:.1} ms, p95 {:.1} ms",
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        percentile(&times, 0.95).as_secs_f64() * 1e3
+        "AI attendant, per question ({questions} questions of {CUSTOMERS} conversations on the demo tenant, one in three needing a FAQ lookup):"
+    );
+    println!(
+        "  Claude requests: {:.2} per question (1 for a direct answer, 2 with a FAQ lookup)",
+        requests.len() as f64 / questions as f64
+    );
+    println!(
+        "  request size: system prompt {system} bytes, tools {tools} bytes; whole request {} bytes for the first question, {} for the third (history grows per turn), {} for the lookup's second round",
+        sizes[0], sizes[3], sizes[2]
+    );
+    println!(
+        "  input tokens, estimated at 4 bytes per token (the real count needs a key): first question ~{}, third ~{}",
+        sizes[0] / 4,
+        sizes[3] / 4
+    );
+    dynamodb_figures(&ai_calls, questions);
+    let session = stack
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(shared::keys::conversation(
+                NUMBER,
+                &format!("55118{CUSTOMERS:08}"),
+            )),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SESSION".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    let session_bytes: usize = session
+        .iter()
+        .map(|(name, value)| name.len() + value.as_s().map_or(8, String::len))
+        .sum();
+    println!(
+        "  session item after three questions: {session_bytes} bytes ({} WCU per session write)",
+        session_bytes.div_ceil(1024)
+    );
+    print_times(
+        "worker invocation with an AI answer (fake Claude on loopback)",
+        &mut ai_times,
+    );
+    let mut in_answer: Vec<Duration> = worker
+        .output()
+        .iter()
+        .filter(|line| line.contains("AI attendant answered"))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|log| log["elapsed_ms"].as_u64())
+        .map(Duration::from_millis)
+        .collect();
+    print_times(
+        "of which asking Claude (the worker's request, the loopback fake's answer, FAQ rounds)",
+        &mut in_answer,
+    );
+    print_times(
+        "menu turns of the same conversations (greeting and the attendant's option)",
+        &mut menu_times,
+    );
+    let added =
+        percentile(&ai_times, 0.5).as_secs_f64() - percentile(&menu_times, 0.5).as_secs_f64();
+    println!(
+        "  added worker time per AI turn, excluding Claude's latency: {:.1} ms (median AI turn minus median menu turn)",
+        added * 1e3
     );
 }

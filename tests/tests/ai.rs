@@ -114,6 +114,30 @@ async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     assert_eq!(usage[0]["input_tokens"].as_n().unwrap(), "2100");
     assert_eq!(usage[0]["output_tokens"].as_n().unwrap(), "70");
     assert!(usage[0]["sk"].as_s().unwrap().ends_with(MARIA));
+
+    // The operators' report reads it with one query, customers masked.
+    let report = tokio::process::Command::new(blackbox::runtime::binary("ops", "debug"))
+        .args([
+            "ai-usage",
+            NUMBER,
+            "--month",
+            "2026-11",
+            "--input-price",
+            "3",
+            "--output-price",
+            "15",
+        ])
+        .envs(bot.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(report.stdout).unwrap();
+    assert!(report.status.success(), "{stdout}");
+    assert!(!stdout.contains(MARIA));
+    assert!(
+        stdout.ends_with("total: 1 conversation(s), 2 request(s), 2100 input and 70 output tokens, 0.0074 USD (0.0074 per conversation)\n"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::error::OpsError;
     version,
     about = "Operators' CLI of the WhatsApp service desk",
     long_about = "Operators' CLI of the WhatsApp service desk: tenants, tenant secrets, parked \
-                  messages, the inbound DLQ and number onboarding.\n\n\
+                  messages, the inbound DLQ, number onboarding and the AI attendant's spend.\n\n\
                   AWS access uses the usual chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."
 )]
 pub struct Cli {
@@ -86,6 +86,23 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Subscribe the app to a WhatsApp Business Account and register the number (Graph API)
     Onboard(OnboardArgs),
+    /// The AI attendant's spend per conversation in a month: requests, tokens, cost
+    AiUsage(AiUsageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AiUsageArgs {
+    #[arg(value_name = "PHONE_NUMBER_ID")]
+    pub phone_number_id: String,
+    /// The month the conversations started, YYYY-MM (default: this month, UTC)
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
+    /// The model's input price, USD per million tokens (with --output-price: adds costs)
+    #[arg(long, value_name = "USD", requires = "output_price")]
+    pub input_price: Option<f64>,
+    /// The model's output price, USD per million tokens
+    #[arg(long, value_name = "USD", requires = "input_price")]
+    pub output_price: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ pub mod onboard;
 pub mod parked;
 pub mod secrets;
 pub mod tenants;
+pub mod usage;
 
 use std::io::Write;
 
@@ -120,6 +121,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                 })?;
             let graph = onboard::Graph::from_env(token)?;
             onboard::onboard(&graph, &args.phone_number_id, &args.waba_id, &args.pin, out).await
+        }
+        Command::AiUsage(args) => {
+            tenants::check_id("phone_number_id", &args.phone_number_id)?;
+            let month = args
+                .month
+                .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m").to_string());
+            usage::check_month(&month)?;
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            let rows = usage::month(&dynamodb, table, &args.phone_number_id, &month).await?;
+            let prices = args
+                .input_price
+                .zip(args.output_price)
+                .map(|(input, output)| usage::Prices { input, output });
+            usage::report(&rows, prices, out)
         }
     }
 }
