@@ -135,7 +135,7 @@ async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     assert!(report.status.success(), "{stdout}");
     assert!(!stdout.contains(MARIA));
     assert!(
-        stdout.ends_with("total: 1 conversation(s), 2 request(s), 2100 input and 70 output tokens, 0.0074 USD (0.0074 per conversation)\n"),
+        stdout.ends_with("total: 1 conversation(s), 2 request(s), 2100 input and 70 output tokens, 0.0073 USD (0.0073 per conversation)\n"),
         "{stdout}"
     );
 }
