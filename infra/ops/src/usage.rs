@@ -157,7 +157,7 @@ mod tests {
                 conversation: "2026-11-24T10:00:00.000Z#5511912345678".into(),
                 requests: 1,
                 input_tokens: 1000,
-                output_tokens: 100,
+                output_tokens: 120,
                 answers: 1,
             },
         ];
@@ -171,7 +171,7 @@ mod tests {
         assert!(!text.contains("5511987654321"));
         assert!(text.contains("2026-11-23T17:00:00.000Z  •••4321\t2\t3\t4000\t200\t0.0150"));
         assert!(text.ends_with(
-            "total: 2 conversation(s), 4 request(s), 5000 input and 300 output tokens, 0.0195 USD (0.0098 per conversation)\n"
+            "total: 2 conversation(s), 4 request(s), 5000 input and 320 output tokens, 0.0198 USD (0.0099 per conversation)\n"
         ));
     }
 
