@@ -70,17 +70,12 @@ class FakeAnthropic:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 content = fake.answer(json.loads(raw))
                 out = sum(len(json.dumps(b, ensure_ascii=False)) for b in content) // 4
-                answer = json.dumps({
+                answer_json(self, {
                     "id": f"msg_local_{time.time_ns()}", "type": "message", "role": "assistant",
                     "model": "local-fake", "content": content,
                     "stop_reason": "tool_use" if content[-1]["type"] == "tool_use" else "end_turn",
                     "usage": {"input_tokens": len(raw) // 4, "output_tokens": out},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                })
 
             def log_message(self, *args):
                 pass
@@ -107,6 +102,16 @@ class FakeAnthropic:
         return [{"type": "text", "text": f"{FAKE_AI_LABEL} Não tenho essa informação. Se quiser, escreva \"atendente\" para falar com uma pessoa."}]
 
 
+def answer_json(handler, value):
+    """A 200 with a JSON body, from an http.server handler."""
+    answer = json.dumps(value).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(answer)))
+    handler.end_headers()
+    handler.wfile.write(answer)
+
+
 class Sink:
     """The Graph API as the worker sees it: records every send, answers with a wamid."""
 
@@ -123,12 +128,7 @@ class Sink:
                         sink.messages.append(body)
                         sink.lock.notify_all()
                     wamid = f"wamid.local.out.{len(sink.messages)}"
-                answer = json.dumps({"messaging_product": "whatsapp", "messages": [{"id": wamid}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                answer_json(self, {"messaging_product": "whatsapp", "messages": [{"id": wamid}]})
 
             def log_message(self, *args):
                 pass

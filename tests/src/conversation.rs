@@ -154,10 +154,11 @@ impl Harness {
         items[0]["status"].as_s().unwrap().clone()
     }
 
-    /// The stored session, as JSON.
-    pub async fn session(&self, customer: &str) -> Value {
-        let item = self
-            .stack
+    async fn session_item(
+        &self,
+        customer: &str,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        self.stack
             .dynamodb
             .get_item()
             .table_name(&self.table)
@@ -170,27 +171,20 @@ impl Harness {
             .await
             .unwrap()
             .item
-            .expect("a session");
+            .expect("a session")
+    }
+
+    /// The stored session, as JSON.
+    pub async fn session(&self, customer: &str) -> Value {
+        let item = self.session_item(customer).await;
         serde_json::from_str(item["session"].as_s().unwrap()).unwrap()
     }
 
     pub async fn state(&self, customer: &str) -> String {
-        let item = self
-            .stack
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(shared::keys::conversation(NUMBER, customer)),
-            )
-            .key("sk", AttributeValue::S("SESSION".into()))
-            .send()
-            .await
+        self.session_item(customer).await["state"]
+            .as_s()
             .unwrap()
-            .item
-            .expect("a session");
-        item["state"].as_s().unwrap().clone()
+            .clone()
     }
 }
 
