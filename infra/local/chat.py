@@ -25,6 +25,7 @@ import json
 import sys
 import threading
 import time
+import unicodedata
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,7 +53,6 @@ TRANSFER_WORDS = {
 
 
 def plain(text):
-    import unicodedata
     folded = unicodedata.normalize("NFD", text.lower())
     return "".join(c for c in folded if not unicodedata.combining(c))
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::outbound::limits;
+use crate::outbound::{limits, truncate_chars};
 use crate::tenant::Tenant;
 
 pub const TRANSFER_TOOL: &str = "transfer_to_human";
@@ -91,9 +91,11 @@ impl AiConversation {
     /// Adds a message, keeping at most `keep` messages, the first from the customer (the
     /// Messages API starts with a user turn).
     pub fn push(&mut self, role: Role, text: &str, keep: usize) {
-        let text = match text.char_indices().nth(MAX_HISTORY_CHARS) {
-            Some((end, _)) => format!("{}…", &text[..end]),
-            None => text.to_owned(),
+        let kept = truncate_chars(text, MAX_HISTORY_CHARS);
+        let text = if kept.len() < text.len() {
+            format!("{kept}…")
+        } else {
+            kept.to_owned()
         };
         self.history.push(HistoryMessage { role, text });
         let excess = self.history.len().saturating_sub(keep.max(1));
@@ -336,11 +338,10 @@ fn read(tenant: &Tenant, response: &MessagesResponse) -> Reading {
         })
         .collect();
     if let Some((_, _, input)) = calls.iter().find(|(_, name, _)| *name == TRANSFER_TOOL) {
-        let reason = input["reason"].as_str().unwrap_or_default().trim();
-        let reason = match reason.char_indices().nth(MAX_REASON_CHARS) {
-            Some((end, _)) => &reason[..end],
-            None => reason,
-        };
+        let reason = truncate_chars(
+            input["reason"].as_str().unwrap_or_default().trim(),
+            MAX_REASON_CHARS,
+        );
         let department = input["department"]
             .as_str()
             .filter(|id| tenant.department(id).is_some())
@@ -377,11 +378,9 @@ fn read(tenant: &Tenant, response: &MessagesResponse) -> Reading {
             needs_attention: false,
         });
     }
-    let text = match text.char_indices().nth(limits::TEXT_BODY) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text,
-    };
-    Reading::Final(AiOutcome::Reply { text })
+    Reading::Final(AiOutcome::Reply {
+        text: truncate_chars(&text, limits::TEXT_BODY).to_owned(),
+    })
 }
 
 /// Runs one tool call against the tenant's FAQ: the entry's answer, or an error Claude

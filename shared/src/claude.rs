@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::ai::{AiError, Assistant, MessagesRequest, MessagesResponse};
+use crate::outbound::truncate_chars;
 use crate::queue::RetryPolicy;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -70,7 +71,7 @@ impl ClaudeClient {
             .json(request)
             .send()
             .await
-            .map_err(|error| Failure::transient(transport_error(&error), None))?;
+            .map_err(|error| Failure::transient(crate::transport::describe(&error), None))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -119,7 +120,7 @@ impl Assistant for ClaudeClient {
                         retry_after,
                     }) => (message, retry_after),
                 };
-            let delay = backoff(self.retry.base_delay, attempt, retry_after);
+            let delay = backoff(&self.retry, attempt, retry_after);
             let left = until.saturating_duration_since(Instant::now());
             if attempt >= attempts || delay + MIN_CALL_TIME > left {
                 tracing::warn!(attempts = attempt, error = %message, "Claude unavailable, giving up");
@@ -196,9 +197,7 @@ fn classify(
         message = parsed.error.message;
         id = id.or(parsed.request_id);
     }
-    if let Some((end, _)) = message.char_indices().nth(MAX_ERROR_MESSAGE) {
-        message.truncate(end);
-    }
+    message.truncate(truncate_chars(&message, MAX_ERROR_MESSAGE).len());
     if let Some(id) = id {
         let _ = write!(message, " [request {id}]");
     }
@@ -218,28 +217,9 @@ fn classify(
     }
 }
 
-fn transport_error(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 /// Exponential backoff with jitter, or Anthropic's `retry-after` when longer.
-fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let exponential = base
-        .saturating_mul(1 << (attempt.max(1) - 1).min(10))
-        .min(MAX_BACKOFF);
-    let jittered = exponential.mul_f64(0.5 + fastrand::f64());
+fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let jittered = policy.backoff(attempt, MAX_BACKOFF);
     retry_after.map_or(jittered, |wait| wait.max(jittered))
 }
 
@@ -316,13 +296,14 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_honours_retry_after() {
-        let base = Duration::from_millis(500);
+        let policy = DEFAULT_RETRY;
+        let base = policy.base_delay;
         for _ in 0..100 {
-            let first = backoff(base, 1, None);
+            let first = backoff(&policy, 1, None);
             assert!((base / 2..=base * 3 / 2).contains(&first));
-            assert!(backoff(base, 3, None) >= base * 2);
-            assert!(backoff(base, 30, None) <= MAX_BACKOFF * 3 / 2);
-            assert!(backoff(base, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+            assert!(backoff(&policy, 3, None) >= base * 2);
+            assert!(backoff(&policy, 30, None) <= MAX_BACKOFF);
+            assert!(backoff(&policy, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
         }
     }
 }

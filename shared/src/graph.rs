@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::outbound::{Choice, LimitError, Outbound, Section, TemplateComponent};
+use crate::outbound::{Choice, LimitError, Outbound, Section, TemplateComponent, truncate_chars};
 use crate::queue::RetryPolicy;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -158,7 +158,7 @@ impl GraphClient {
                 Err(failure) => failure,
             };
             let delay = if error.is_retryable() && attempt < attempts {
-                retry_delay(self.retry.base_delay, attempt, retry_after)
+                retry_delay(&self.retry, attempt, retry_after)
             } else {
                 None
             };
@@ -199,7 +199,7 @@ impl GraphClient {
             .map_err(|error| Failure {
                 error: SendError::RetryLater {
                     code: None,
-                    message: redact(transport_error(error), token, hide),
+                    message: redact(crate::transport::describe(&error), token, hide),
                 },
                 retry_after: None,
             })?;
@@ -577,23 +577,6 @@ fn classify(status: u16, body: &[u8], token: &str, hide: &[&str]) -> SendError {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_owned();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
-}
-
 /// Removes the token and the given strings from Graph's error text, and bounds its length.
 fn redact(mut text: String, token: &str, hide: &[&str]) -> String {
     for secret in std::iter::once(&token).chain(hide) {
@@ -601,21 +584,20 @@ fn redact(mut text: String, token: &str, hide: &[&str]) -> String {
             text = text.replace(secret, "<redacted>");
         }
     }
-    match text.char_indices().nth(MAX_ERROR_MESSAGE) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
+    match truncate_chars(&text, MAX_ERROR_MESSAGE) {
+        kept if kept.len() < text.len() => format!("{kept}…"),
+        _ => text,
     }
 }
 
 /// The wait before the attempt after `attempt`: exponential backoff with jitter, or Meta's
 /// `Retry-After` when longer. `None` when Meta asks for more than [`MAX_RETRY_DELAY`].
-fn retry_delay(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
-    let exponential = base
-        .saturating_mul(1 << (attempt.max(1) - 1).min(10))
-        .min(MAX_RETRY_DELAY);
-    let backoff = exponential
-        .mul_f64(0.5 + fastrand::f64())
-        .min(MAX_RETRY_DELAY);
+fn retry_delay(
+    policy: &RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let backoff = policy.backoff(attempt, MAX_RETRY_DELAY);
     match retry_after {
         Some(wait) if wait > MAX_RETRY_DELAY => None,
         Some(wait) => Some(wait.max(backoff)),
@@ -1272,13 +1254,21 @@ mod tests {
 
     #[test]
     fn retry_delays_back_off_with_jitter_and_honour_retry_after() {
-        let base = Duration::from_millis(200);
+        let base = RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(200),
+        };
+        let slow = RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_secs(60),
+        };
+        let base = &base;
         for _ in 0..100 {
             let first = retry_delay(base, 1, None).unwrap();
             assert!((Duration::from_millis(100)..=Duration::from_millis(300)).contains(&first));
             let third = retry_delay(base, 3, None).unwrap();
             assert!((Duration::from_millis(400)..=Duration::from_millis(1200)).contains(&third));
-            assert!(retry_delay(Duration::from_secs(60), 9, None).unwrap() <= MAX_RETRY_DELAY);
+            assert!(retry_delay(&slow, 9, None).unwrap() <= MAX_RETRY_DELAY);
             let told = retry_delay(base, 1, Some(Duration::from_secs(2))).unwrap();
             assert_eq!(told, Duration::from_secs(2));
         }

@@ -29,3 +29,5 @@ pub mod graph;
 pub mod secrets_manager;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(any(feature = "graph", feature = "claude"))]
+mod transport;

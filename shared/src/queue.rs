@@ -66,12 +66,27 @@ pub trait InboundQueue: Send + Sync {
     ) -> impl Future<Output = Result<Vec<usize>, QueueError>> + Send;
 }
 
+/// Longest wait between two sends of a lane: the webhook answers Meta within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Calls per batch, the first included.
     pub attempts: u32,
     /// First backoff; doubled each attempt, with jitter.
     pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1 for the first): `base_delay` doubled per
+    /// attempt, at most `cap`, with jitter (0.5x to 1.5x, still at most `cap`).
+    pub fn backoff(&self, attempt: u32, cap: Duration) -> Duration {
+        self.base_delay
+            .saturating_mul(1 << (attempt.max(1) - 1).min(10))
+            .min(cap)
+            .mul_f64(0.5 + fastrand::f64())
+            .min(cap)
+    }
 }
 
 impl Default for RetryPolicy {
@@ -184,7 +199,7 @@ async fn send_lane<Q: InboundQueue>(
             }
             report.retried_entries += still.len();
             pending = still;
-            tokio::time::sleep(backoff(policy.base_delay, attempt)).await;
+            tokio::time::sleep(policy.backoff(attempt, MAX_BACKOFF)).await;
         }
     }
     LaneOutcome {
@@ -219,11 +234,6 @@ fn lane_of(group_id: &str) -> usize {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     (hash % LANES as u64) as usize
-}
-
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base.saturating_mul(1 << (attempt - 1).min(10));
-    exponential.mul_f64(0.5 + fastrand::f64())
 }
 
 #[cfg(test)]

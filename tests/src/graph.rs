@@ -35,9 +35,7 @@ impl FakeGraph {
     pub async fn start() -> FakeGraph {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(answer).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = crate::serve(app).await;
         FakeGraph { inner, url }
     }
 

@@ -10,3 +10,11 @@ pub mod meta;
 pub mod proxy;
 pub mod runtime;
 pub mod stack;
+
+/// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}

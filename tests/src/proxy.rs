@@ -55,9 +55,7 @@ impl FaultProxy {
             calls: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = crate::serve(app).await;
         FaultProxy { inner, url }
     }
 

@@ -744,10 +744,7 @@ async fn fake_graph(answer: Answer) -> (String, Arc<Mutex<Vec<GraphRequest>>>) {
         requests: requests.clone(),
         answer,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), requests)
+    (blackbox::serve(app).await, requests)
 }
 
 /// A stack name whose tenant secret holds `token` as the WhatsApp token.

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
-use shared::ai::{self, AiOutcome, Answer, Assistant, Usage};
+use shared::ai::{self, AiConversation, AiOutcome, Answer, Assistant, Usage};
 use shared::cache::TtlCache;
 use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
@@ -362,16 +362,16 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
             .unwrap_or_default();
         let until = tokio::time::Instant::now() + left;
         let started = std::time::Instant::now();
-        let conversation = outcome.session.ai.clone().unwrap_or_default();
-        let answer = match self
-            .app_secrets
-            .get()
-            .await
-            .and_then(|secrets| secrets.anthropic_api_key().map(Secret::new))
-        {
-            Ok(key) => {
-                ai::answer(&self.assistant, key.expose(), tenant, &conversation, until).await
-            }
+        // The engine starts the AI history before it asks; nothing is cloned for the call.
+        let no_history = AiConversation::default();
+        let conversation = outcome.session.ai.as_ref().unwrap_or(&no_history);
+        let secrets = self.app_secrets.get().await;
+        let key = secrets
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|secrets| secrets.anthropic_api_key());
+        let answer = match key {
+            Ok(key) => ai::answer(&self.assistant, key, tenant, conversation, until).await,
             Err(error) => Answer {
                 outcome: AiOutcome::Failed {
                     error: format!("stack secret: {error}"),
