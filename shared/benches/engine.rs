@@ -19,6 +19,7 @@ fn message(input: Input, sent_at: i64) -> Event {
         input,
         sent_at,
         profile_name: Some("Maria".into()),
+        media: None,
     }
 }
 

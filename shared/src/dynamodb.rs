@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use crate::engine::{Effect, HandoffReason, Session};
-use crate::envelope::{Envelope, Payload, StatusUpdate};
+use crate::desk::{DeskLink, Ticket};
+use crate::engine::{Effect, Session};
+use crate::envelope::{Envelope, StatusUpdate};
 use crate::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
     Claim, Commit, LogEntry, PendingEffect, StatusChange, Store, StoreError, StoredSession,
@@ -439,25 +440,235 @@ impl Store for DynamoStore {
     async fn enqueue_human(
         &self,
         phone_number_id: &str,
-        department: &str,
         customer: &str,
-        reason: HandoffReason,
-        now: DateTime<Utc>,
+        ticket: &Ticket,
+        expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut item = key(
-            keys::human_queue(phone_number_id, department),
-            keys::queue_entry(now.timestamp_millis(), customer),
+            keys::human_queue(phone_number_id, &ticket.department),
+            keys::queue_entry(ticket, customer),
         );
         item.insert("customer".into(), s(customer));
         item.insert(
             "reason".into(),
-            s(serde_json::to_value(reason)
+            s(serde_json::to_value(ticket.reason)
                 .expect("reasons serialise")
                 .as_str()
                 .unwrap_or_default()),
         );
-        item.insert("enqueued_at".into(), s(now.to_rfc3339()));
+        item.insert("priority".into(), s(ticket.priority.as_str()));
+        item.insert("entered_at".into(), s(ticket.entered_at.to_rfc3339()));
+        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        // A retried effect must not reset what the entry learnt since (told position).
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn leave_queue(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        taken_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::human_queue(phone_number_id, &ticket.department),
+                keys::queue_entry(ticket, customer),
+            )))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if let Some(taken_at) = taken_at {
+            let mut item = key(
+                keys::taken(phone_number_id, &ticket.department),
+                keys::taken_entry(taken_at.timestamp_millis(), customer),
+            );
+            item.insert("taken_at".into(), s(taken_at.to_rfc3339()));
+            let kept = taken_at + crate::desk::ESTIMATE_WINDOW;
+            item.insert(EXPIRES_AT.into(), n(kept.timestamp()));
+            self.put_item(item).await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_position(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> Result<u32, StoreError> {
+        // Counts the entries ahead (smaller keys); a count reads them but returns no items.
+        let mut ahead = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk < :mine")
+                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
+                .expression_attribute_values(
+                    ":pk",
+                    s(keys::human_queue(phone_number_id, &ticket.department)),
+                )
+                .expression_attribute_values(":mine", s(keys::queue_entry(ticket, customer)))
+                .expression_attribute_values(":now", n(Utc::now().timestamp()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            ahead += output.count as u32;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ahead + 1);
+            }
+        }
+    }
+
+    async fn position_told(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        position: u32,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::human_queue(phone_number_id, &ticket.department),
+                keys::queue_entry(ticket, customer),
+            )))
+            .update_expression("SET told_position = :position")
+            // Gone already (taken meanwhile): nothing to record.
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":position", n(position))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn recent_takes(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .expression_attribute_values(":pk", s(keys::taken(phone_number_id, department)))
+            .expression_attribute_values(
+                ":since",
+                s(keys::taken_entry(since.timestamp_millis(), "")),
+            )
+            .projection_expression("taken_at")
+            // The newest 20 are enough for a pace.
+            .scan_index_forward(false)
+            .limit(20)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                text(item, "taken_at")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("`taken_at` is not a time".into()))
+            })
+            .collect()
+    }
+
+    async fn desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> Result<Option<DeskLink>, StoreError> {
+        let item = self
+            .get(key(
+                keys::conversation(phone_number_id, customer),
+                keys::DESK,
+            ))
+            .await?;
+        item.map(|item| json(&item, "link")).transpose()
+    }
+
+    async fn save_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        link: &DeskLink,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(keys::conversation(phone_number_id, customer), keys::DESK);
+        item.insert(
+            "link".into(),
+            s(serde_json::to_string(link).expect("links serialise")),
+        );
+        item.insert("conversation_id".into(), n(link.conversation_id));
+        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put_item(item).await
+    }
+
+    async fn transcript(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :since AND :end")
+                .expression_attribute_values(
+                    ":pk",
+                    s(keys::conversation(phone_number_id, customer)),
+                )
+                .expression_attribute_values(
+                    ":since",
+                    s(keys::message_log(since.timestamp_millis(), "")),
+                )
+                .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_LOG_PREFIX)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items() {
+                entries.push(log_entry(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
     }
 
     async fn park(
@@ -466,10 +677,7 @@ impl Store for DynamoStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let phone_number_id = match &envelope.payload {
-            Payload::Message(m) => &m.phone_number_id,
-            Payload::Status(s) => &s.phone_number_id,
-        };
+        let (phone_number_id, _) = envelope.conversation();
         let mut item = key(
             keys::parked(phone_number_id),
             keys::parked_entry(now.timestamp_millis(), &envelope.idempotency_key()),
@@ -478,6 +686,23 @@ impl Store for DynamoStore {
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put_item(item).await
     }
+}
+
+/// A message log item read back (the inverse of `log_item`).
+fn log_entry(item: &Item) -> Result<LogEntry, StoreError> {
+    let sort_key = text(item, SK)?;
+    let millis = sort_key
+        .get(keys::MESSAGE_LOG_PREFIX.len()..keys::MESSAGE_LOG_PREFIX.len() + 13)
+        .and_then(|ms| ms.parse().ok())
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("message log key `{sort_key}`")))?;
+    Ok(LogEntry {
+        at: millis,
+        wamid: text(item, "wamid")?.to_owned(),
+        inbound: text(item, "direction")? == "in",
+        kind: text(item, "type")?.to_owned(),
+        text: text(item, "text").ok().map(str::to_owned),
+    })
 }
 
 fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {

@@ -9,10 +9,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ai::{AiConversation, AiOutcome, Answer, Role};
+use crate::desk::{DeskAction, Handoff, MediaRef, Ticket};
 use crate::envelope::InboundMessage;
 use crate::hours;
-use crate::outbound::Outbound;
-use crate::tenant::{Step, Target, Tenant, normalize};
+use crate::outbound::{Outbound, TemplateComponent, truncate_chars};
+use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant, normalize};
+
+/// WhatsApp's customer service window: free-form messages only this long after the
+/// customer's last message; templates after.
+pub const SERVICE_WINDOW: Duration = Duration::hours(24);
 
 /// Where a conversation stands. Business names: [`State::business_name`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +81,21 @@ pub struct Session {
     /// The AI attendant's history and spend, once the conversation reached it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiConversation>,
+    /// The place in the human queue, until an agent takes the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+    /// The agent who took the conversation on the desk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The business answered from the WhatsApp Business app: the bot keeps quiet until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_until: Option<DateTime<Utc>>,
+    /// Answers the bot did not understand in this conversation (for the handoff summary).
+    #[serde(default)]
+    pub misunderstood: u32,
+    /// The customer's WhatsApp profile name, for the desk contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
 }
 
 impl Session {
@@ -95,7 +115,18 @@ impl Session {
             wants_human: false,
             nps_score: None,
             ai: None,
+            ticket: None,
+            agent: None,
+            quiet_until: None,
+            misunderstood: 0,
+            profile_name: None,
         }
+    }
+
+    /// Whether a free-form message can still reach the customer (24 h after their last).
+    pub fn in_service_window(&self, now: DateTime<Utc>) -> bool {
+        DateTime::from_timestamp(self.last_message_at, 0)
+            .is_some_and(|last| now - last < SERVICE_WINDOW)
     }
 }
 
@@ -139,9 +170,13 @@ pub enum Event {
         /// Meta's timestamp, seconds.
         sent_at: i64,
         profile_name: Option<String>,
+        /// The media of an image, audio, video, document or sticker: forwarded to the desk.
+        media: Option<MediaRef>,
     },
-    /// The agent resolved the conversation on the desk.
-    AgentResolved,
+    /// An agent acted on the desk.
+    Desk(DeskAction),
+    /// The business wrote to the customer from the WhatsApp Business app.
+    BusinessEcho,
     /// The AI attendant's answer to the question of [`Effect::AskAi`].
     AiAnswered(Answer),
 }
@@ -152,8 +187,32 @@ impl Event {
             input: Input::from_message(message),
             sent_at: message.timestamp,
             profile_name: message.profile_name.clone(),
+            media: media_of(message),
         }
     }
+}
+
+/// Meta's media object (`{"image": {"id", "mime_type", ...}}`) of a media message.
+fn media_of(message: &InboundMessage) -> Option<MediaRef> {
+    #[derive(Deserialize)]
+    struct Media {
+        id: String,
+        mime_type: Option<String>,
+        filename: Option<String>,
+    }
+    let kind = message.message_type.as_str();
+    if !matches!(kind, "image" | "audio" | "video" | "document" | "sticker") {
+        return None;
+    }
+    let raw: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(message.raw.get()).ok()?;
+    let media: Media = serde_json::from_value(raw.get(kind)?.clone()).ok()?;
+    Some(MediaRef {
+        kind: kind.into(),
+        id: media.id,
+        mime_type: media.mime_type,
+        filename: media.filename,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,9 +234,34 @@ pub enum Effect {
     Send {
         message: Outbound,
     },
+    /// Put the conversation in its department's queue.
     EnqueueHuman {
-        department: String,
-        reason: HandoffReason,
+        ticket: Ticket,
+    },
+    /// Open the conversation on the desk with the handoff summary and transcript.
+    OpenDesk {
+        handoff: Handoff,
+    },
+    /// Tell the customer their place in the queue and the estimated wait.
+    TellPosition {
+        ticket: Ticket,
+    },
+    /// Post into the desk conversation: the customer's message (media downloaded and
+    /// attached), or a private note for the agent.
+    ForwardToDesk {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaRef>,
+        #[serde(default)]
+        private: bool,
+    },
+    /// Take the conversation out of the queue: an agent took it (`taken_at`, which feeds
+    /// the wait estimate) or the customer left.
+    LeaveQueue {
+        ticket: Ticket,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        taken_at: Option<DateTime<Utc>>,
     },
     /// Ask the AI attendant for the next answer to the session's AI history; the shell
     /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.
@@ -225,11 +309,12 @@ pub fn step(
             input,
             sent_at,
             profile_name,
-        } => turn.message(input, *sent_at, profile_name.as_deref()),
-        Event::AgentResolved => {
-            if matches!(turn.session.state, State::Human { .. }) {
-                turn.close();
-            }
+            media,
+        } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
+        Event::Desk(action) => turn.desk(action),
+        Event::BusinessEcho => {
+            let quiet = Duration::minutes(i64::from(tenant.desk.echo_silence_minutes));
+            turn.session.quiet_until = Some(now + quiet);
         }
         Event::AiAnswered(answer) => {
             if turn.session.state == State::Ai {
@@ -251,15 +336,28 @@ struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    fn message(&mut self, input: &Input, sent_at: i64, profile_name: Option<&str>) {
+    fn message(
+        &mut self,
+        input: &Input,
+        sent_at: i64,
+        profile_name: Option<&str>,
+        media: Option<&MediaRef>,
+    ) {
         if sent_at < self.session.last_message_at || matches!(input, Input::Ignored(_)) {
             return;
         }
         let idle = self.now - self.session.last_activity_at;
         let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
         if self.session.state == State::Closed || idle > timeout {
+            if let Some(ticket) = self.session.ticket.take() {
+                self.effects.push(Effect::LeaveQueue {
+                    ticket,
+                    taken_at: None,
+                });
+            }
             self.session = Session {
                 off_hours_until: self.session.off_hours_until,
+                quiet_until: self.session.quiet_until,
                 ..Session::new(
                     &self.session.phone_number_id,
                     &self.session.customer,
@@ -269,9 +367,19 @@ impl Turn<'_> {
         }
         self.session.last_activity_at = self.now;
         self.session.last_message_at = sent_at;
+        if let Some(name) = profile_name.map(str::trim).filter(|n| !n.is_empty()) {
+            self.session.profile_name = Some(name.into());
+        }
 
         if let State::Human { .. } = self.session.state {
-            return; // an agent owns the conversation
+            return self.while_with_a_person(input, media);
+        }
+        if self
+            .session
+            .quiet_until
+            .is_some_and(|until| until > self.now)
+        {
+            return; // the business is answering from its own app
         }
         let escalates = matches!(input, Input::Text(text) if self.escalates(text));
         if self.session.state.is_bot() && !hours::is_open(self.tenant, self.now) {
@@ -293,11 +401,152 @@ impl Turn<'_> {
     }
 
     fn escalates(&self, text: &str) -> bool {
-        let text = format!(" {} ", normalize(text));
-        self.tenant
-            .escalation_words
-            .iter()
-            .any(|word| text.contains(&format!(" {} ", normalize(word))))
+        contains_word(&self.tenant.escalation_words, text)
+    }
+
+    /// The bot is silent: the customer's messages go to the desk, and a give-up word takes
+    /// a waiting customer out of the queue.
+    fn while_with_a_person(&mut self, input: &Input, media: Option<&MediaRef>) {
+        let desk = &self.tenant.desk;
+        let text = match input {
+            Input::Text(text) => Some(text.clone()),
+            Input::Choice { title, .. } => Some(title.clone()),
+            Input::Media(_) | Input::Ignored(_) => None,
+        };
+        let gives_up = self.session.ticket.is_some()
+            && text
+                .as_deref()
+                .is_some_and(|t| contains_word(&desk.give_up_words, t));
+        if desk.chatwoot.is_some() && (text.is_some() || media.is_some()) {
+            self.effects.push(Effect::ForwardToDesk {
+                text,
+                media: media.cloned(),
+                private: false,
+            });
+        }
+        if gives_up && let Some(ticket) = self.session.ticket.take() {
+            self.effects.push(Effect::LeaveQueue {
+                ticket,
+                taken_at: None,
+            });
+            if desk.chatwoot.is_some() {
+                self.effects.push(Effect::ForwardToDesk {
+                    text: Some("O cliente saiu da fila.".into()),
+                    media: None,
+                    private: true,
+                });
+            }
+            self.session.state = State::Closed;
+            let left = desk.left_queue.clone().unwrap_or_default();
+            self.send(Outbound::text(left));
+        }
+    }
+
+    fn desk(&mut self, action: &DeskAction) {
+        match action {
+            DeskAction::AgentReply { text, attachments } => {
+                // An agent answering has taken the conversation, assigned or not.
+                if let Some(ticket) = self.session.ticket.take() {
+                    self.effects.push(Effect::LeaveQueue {
+                        ticket,
+                        taken_at: Some(self.now),
+                    });
+                }
+                if self.session.state.is_bot() || self.session.state == State::Closed {
+                    // An agent wrote first: the bot must not talk over them.
+                    let department = self
+                        .session
+                        .department
+                        .clone()
+                        .unwrap_or_else(|| default_department(self.tenant).to_owned());
+                    self.session.state = State::Human { department };
+                }
+                if self.session.in_service_window(self.now) {
+                    if let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) {
+                        self.send(Outbound::text(text));
+                    }
+                    for attachment in attachments {
+                        self.send(Outbound::Media {
+                            kind: attachment.kind.clone(),
+                            link: attachment.url.clone(),
+                            filename: attachment.filename.clone(),
+                        });
+                    }
+                } else {
+                    // Outside the window only an approved template reaches the customer.
+                    let shown = text.clone().unwrap_or_else(|| {
+                        attachments
+                            .iter()
+                            .filter_map(|a| a.filename.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    });
+                    self.send_template(self.tenant.templates.agent_reply.as_ref(), &shown);
+                }
+            }
+            DeskAction::Assigned { agent } => {
+                if !matches!(self.session.state, State::Human { .. }) {
+                    return;
+                }
+                if let Some(ticket) = self.session.ticket.take() {
+                    self.effects.push(Effect::LeaveQueue {
+                        ticket,
+                        taken_at: Some(self.now),
+                    });
+                    if let Some(told) = &self.tenant.desk.assigned {
+                        let told = told.replace("{agent}", agent);
+                        if self.session.in_service_window(self.now) {
+                            self.send(Outbound::text(told));
+                        }
+                    }
+                }
+                self.session.agent = Some(agent.clone());
+            }
+            DeskAction::Resolved => {
+                if !matches!(self.session.state, State::Human { .. }) {
+                    return;
+                }
+                if let Some(ticket) = self.session.ticket.take() {
+                    self.effects.push(Effect::LeaveQueue {
+                        ticket,
+                        taken_at: Some(self.now),
+                    });
+                }
+                self.session.agent = None;
+                self.close();
+            }
+        }
+    }
+
+    /// A free-form text inside the window; outside it, the approved template with the text
+    /// as its body parameter (or the text anyway without a template: the status of the
+    /// failed send then brings the tenant's window fallback).
+    fn send_template(&mut self, template: Option<&TemplateRef>, text: &str) {
+        if self.session.in_service_window(self.now) {
+            return self.send(Outbound::text(text));
+        }
+        match template {
+            Some(template) => {
+                // Template parameters may not hold new lines, tabs or runs of spaces.
+                let parameter = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let components = if parameter.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![TemplateComponent {
+                        kind: "body".into(),
+                        sub_type: None,
+                        index: None,
+                        parameters: vec![truncate_chars(&parameter, 1024).to_owned()],
+                    }]
+                };
+                self.send(Outbound::Template {
+                    name: template.name.clone(),
+                    language: template.language.clone(),
+                    components,
+                });
+            }
+            None => self.send(Outbound::text(text)),
+        }
     }
 
     fn send(&mut self, message: Outbound) {
@@ -409,6 +658,7 @@ impl Turn<'_> {
     /// A wrong answer: re-prompt, or hand over after `max_bot_attempts` in a row.
     fn not_understood(&mut self, reprompt: impl FnOnce(&mut Self)) {
         self.session.attempts += 1;
+        self.session.misunderstood += 1;
         if self.session.attempts >= self.tenant.max_bot_attempts {
             self.handoff(HandoffReason::Attempts);
         } else {
@@ -530,26 +780,65 @@ impl Turn<'_> {
         self.enqueue(reason);
     }
 
+    /// Into the department's queue (VIP contacts at `alta`), onto the desk with the
+    /// summary, and the customer told their place.
     fn enqueue(&mut self, reason: HandoffReason) {
+        let tenant = self.tenant;
         let department = self
             .session
             .department
             .clone()
-            .unwrap_or_else(|| default_department(self.tenant).to_owned());
-        self.session.department = Some(department.clone());
-        self.session.state = State::Human {
-            department: department.clone(),
+            .unwrap_or_else(|| default_department(tenant).to_owned());
+        let configured = tenant.department(&department);
+        let priority = if tenant.desk.vip_contacts.contains(&self.session.customer) {
+            Priority::Alta
+        } else {
+            configured.map_or_else(Priority::default, |d| d.priority)
         };
+        let ticket = Ticket {
+            department: department.clone(),
+            priority,
+            entered_at: self.now,
+            reason,
+        };
+        self.session.department = Some(department.clone());
+        self.session.state = State::Human { department };
         self.session.attempts = 0;
-        self.effects
-            .push(Effect::EnqueueHuman { department, reason });
+        self.session.ticket = Some(ticket.clone());
+        self.effects.push(Effect::EnqueueHuman {
+            ticket: ticket.clone(),
+        });
+        if tenant.desk.chatwoot.is_some() {
+            let handoff = Handoff {
+                department: configured
+                    .map_or_else(|| ticket.department.clone(), |d| d.name.clone()),
+                priority,
+                reason,
+                answers: self.session.answers.clone().into_iter().collect(),
+                ai_reason: self
+                    .session
+                    .ai
+                    .as_ref()
+                    .and_then(|ai| ai.handoff_reason.clone()),
+                bot_attempts: self.session.misunderstood,
+                started_at: self.session.started_at,
+                handed_at: self.now,
+                ticket_at: ticket.entered_at,
+                customer_name: self.session.profile_name.clone(),
+            };
+            self.effects.push(Effect::OpenDesk { handoff });
+        }
+        if tenant.desk.position.is_some() {
+            self.effects.push(Effect::TellPosition { ticket });
+        }
     }
 
     fn close(&mut self) {
         self.session.attempts = 0;
         if self.tenant.nps.enabled {
             self.session.state = State::Nps;
-            self.send(Outbound::text(&self.tenant.nps.question));
+            let question = self.tenant.nps.question.clone();
+            self.send_template(self.tenant.templates.nps.as_ref(), &question);
         } else {
             self.session.state = State::Closed;
             self.send(Outbound::text(&self.tenant.nps.goodbye));
@@ -574,6 +863,14 @@ impl Turn<'_> {
             }
         }
     }
+}
+
+/// Whether `text` holds one of `words` as whole words, ignoring case and accents.
+fn contains_word(words: &[String], text: &str) -> bool {
+    let text = format!(" {} ", normalize(text));
+    words
+        .iter()
+        .any(|word| text.contains(&format!(" {} ", normalize(word))))
 }
 
 /// Which of `choices` (id, title) the input picks: the id of a reply, or a typed id, title
@@ -649,7 +946,7 @@ pub(crate) mod tests {
                 tenant,
                 session: None,
                 now: monday_afternoon(),
-                clock: 1_795_000_000,
+                clock: monday_afternoon().timestamp(),
             }
         }
 
@@ -673,6 +970,7 @@ pub(crate) mod tests {
                 input,
                 sent_at: self.clock,
                 profile_name: Some("Maria".into()),
+                media: None,
             })
         }
 
@@ -709,7 +1007,7 @@ pub(crate) mod tests {
 
     fn enqueued(effects: &[Effect]) -> Option<(String, HandoffReason)> {
         effects.iter().find_map(|e| match e {
-            Effect::EnqueueHuman { department, reason } => Some((department.clone(), *reason)),
+            Effect::EnqueueHuman { ticket } => Some((ticket.department.clone(), ticket.reason)),
             _ => None,
         })
     }
@@ -889,9 +1187,15 @@ pub(crate) mod tests {
     fn the_bot_is_silent_while_an_agent_owns_the_conversation_then_asks_nps() {
         let mut chat = Chat::new(tenant());
         chat.text("falar com atendente");
-        assert!(chat.text("alguém aí?").is_empty());
-        assert!(chat.text("cancelar").is_empty(), "no second handoff");
-        let effects = chat.event(Event::AgentResolved);
+        let sends = |effects: Vec<Effect>| {
+            effects
+                .into_iter()
+                .filter(|e| !matches!(e, Effect::ForwardToDesk { .. }))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sends(chat.text("alguém aí?")), []);
+        assert_eq!(sends(chat.text("cancelar")), [], "no second handoff");
+        let effects = chat.event(Event::Desk(DeskAction::Resolved));
         assert_eq!(texts(&effects), [chat.tenant.nps.question.clone()]);
         assert_eq!(chat.state(), "PESQUISA_NPS");
         assert!(chat.text("não sei").len() == 1);
@@ -903,7 +1207,7 @@ pub(crate) mod tests {
     fn nps_gives_up_politely_after_max_attempts() {
         let mut chat = Chat::new(tenant());
         chat.text("atendente");
-        chat.event(Event::AgentResolved);
+        chat.event(Event::Desk(DeskAction::Resolved));
         chat.text("11");
         chat.text("muito bom");
         let effects = chat.text("ótimo");
@@ -946,6 +1250,7 @@ pub(crate) mod tests {
             },
             sent_at: chat.clock - 60,
             profile_name: None,
+            media: None,
         });
         assert!(effects.is_empty());
         assert_eq!(chat.session, before);
@@ -1127,6 +1432,216 @@ pub(crate) mod tests {
         let effects = chat.say(Input::Media("image".into()));
         assert_eq!(texts(&effects), [chat.tenant.texts.handoff.clone()]);
         assert!(enqueued(&effects).is_some());
+    }
+
+    fn ticket(effects: &[Effect]) -> Ticket {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::EnqueueHuman { ticket } => Some(ticket.clone()),
+                _ => None,
+            })
+            .expect("enqueued")
+    }
+
+    fn reply(text: &str) -> Event {
+        Event::Desk(DeskAction::AgentReply {
+            text: Some(text.into()),
+            attachments: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_handoff_queues_with_priority_opens_the_desk_and_tells_the_place() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.tap("financeiro");
+        let waiting = ticket(&chat.tap("pagamento"));
+        assert_eq!(
+            waiting.priority,
+            Priority::Baixa,
+            "the department's priority"
+        );
+        assert_eq!(waiting.department, "financeiro");
+        assert_eq!(chat.session.as_ref().unwrap().ticket, Some(waiting));
+
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        chat.tap("financeiro");
+        chat.tap("segunda_via");
+        let effects = chat.text("12345678900");
+        let kinds: Vec<_> = effects
+            .iter()
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["effect"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["send", "enqueue_human", "open_desk", "tell_position"]
+        );
+        let Effect::OpenDesk { handoff } = &effects[2] else {
+            unreachable!()
+        };
+        assert_eq!(handoff.department, "Financeiro");
+        assert_eq!(handoff.reason, HandoffReason::Flow);
+        assert_eq!(
+            handoff.answers,
+            [
+                ("assunto".to_owned(), "2ª via do boleto".to_owned()),
+                ("cpf".to_owned(), "12345678900".to_owned())
+            ]
+        );
+        assert_eq!(handoff.customer_name.as_deref(), Some("Maria"));
+
+        // A VIP contact enters at `alta`, whatever the department.
+        let mut tenant = tenant();
+        tenant.desk.vip_contacts = vec!["5511987654321".into()];
+        let mut chat = Chat::new(tenant);
+        let effects = chat.text("quero falar com atendente");
+        assert_eq!(ticket(&effects).priority, Priority::Alta);
+    }
+
+    #[test]
+    fn while_waiting_messages_go_to_the_desk_and_a_give_up_word_leaves_the_queue() {
+        let mut chat = Chat::new(tenant());
+        let waiting = ticket(&chat.text("atendente"));
+        let effects = chat.text("alguém aí?");
+        assert_eq!(
+            effects,
+            [Effect::ForwardToDesk {
+                text: Some("alguém aí?".into()),
+                media: None,
+                private: false
+            }]
+        );
+        let photo = MediaRef {
+            kind: "image".into(),
+            id: "media.1".into(),
+            mime_type: Some("image/jpeg".into()),
+            filename: None,
+        };
+        chat.clock += 10;
+        let effects = chat.event(Event::Message {
+            input: Input::Media("image".into()),
+            sent_at: chat.clock,
+            profile_name: None,
+            media: Some(photo.clone()),
+        });
+        assert!(
+            matches!(&effects[..], [Effect::ForwardToDesk { media: Some(m), text: None, .. }] if *m == photo)
+        );
+
+        let effects = chat.text("Quero DESISTIR");
+        assert!(effects.contains(&Effect::LeaveQueue {
+            ticket: waiting,
+            taken_at: None
+        }));
+        assert_eq!(
+            texts(&effects),
+            [chat.tenant.desk.left_queue.clone().unwrap()]
+        );
+        assert_eq!(chat.state(), "FINALIZADO");
+        assert!(chat.session.as_ref().unwrap().ticket.is_none());
+    }
+
+    #[test]
+    fn the_agent_takes_answers_and_resolves_then_nps() {
+        let mut chat = Chat::new(tenant());
+        let waiting = ticket(&chat.text("atendente"));
+        let effects = chat.event(Event::Desk(DeskAction::Assigned {
+            agent: "Ana".into(),
+        }));
+        assert_eq!(
+            effects[0],
+            Effect::LeaveQueue {
+                ticket: waiting,
+                taken_at: Some(chat.now)
+            }
+        );
+        assert_eq!(texts(&effects), ["Ana vai continuar o seu atendimento. 🙂"]);
+        let effects = chat.event(reply("Olá, Maria! Vou verificar."));
+        assert_eq!(texts(&effects), ["Olá, Maria! Vou verificar."]);
+        // Attachments go as media messages Meta fetches by link.
+        let effects = chat.event(Event::Desk(DeskAction::AgentReply {
+            text: None,
+            attachments: vec![crate::desk::Attachment {
+                kind: "document".into(),
+                url: "https://desk.example/2via.pdf".into(),
+                filename: Some("2via.pdf".into()),
+            }],
+        }));
+        assert!(
+            matches!(&effects[..], [Effect::Send { message: Outbound::Media { kind, .. } }] if kind == "document")
+        );
+        assert!(
+            chat.text("obrigada")
+                .iter()
+                .all(|e| matches!(e, Effect::ForwardToDesk { .. }))
+        );
+        let effects = chat.event(Event::Desk(DeskAction::Resolved));
+        assert_eq!(texts(&effects), [chat.tenant.nps.question.clone()]);
+        assert_eq!(chat.state(), "PESQUISA_NPS");
+        assert_eq!(texts(&chat.text("10")), [chat.tenant.nps.thanks.clone()]);
+        assert_eq!(chat.state(), "FINALIZADO");
+    }
+
+    #[test]
+    fn outside_the_24_hour_window_agent_replies_and_nps_go_as_templates() {
+        let mut chat = Chat::new(tenant());
+        chat.text("atendente");
+        chat.now += Duration::hours(25);
+        let effects = chat.event(reply("Boa tarde!\nSeu  boleto   segue."));
+        let [
+            Effect::LeaveQueue { .. },
+            Effect::Send {
+                message:
+                    Outbound::Template {
+                        name, components, ..
+                    },
+            },
+        ] = &effects[..]
+        else {
+            panic!("a template: {effects:?}")
+        };
+        assert_eq!(name, "resposta_atendente");
+        assert_eq!(components[0].parameters, ["Boa tarde! Seu boleto segue."]);
+        let effects = chat.event(Event::Desk(DeskAction::Resolved));
+        assert!(
+            matches!(&effects[..], [Effect::Send { message: Outbound::Template { name, .. } }] if name == "pesquisa_satisfacao")
+        );
+    }
+
+    #[test]
+    fn an_answer_from_the_business_app_quiets_the_bot_for_a_while() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        assert!(chat.event(Event::BusinessEcho).is_empty());
+        assert!(chat.text("1").is_empty(), "the bot keeps quiet");
+        chat.now += Duration::minutes(61);
+        assert!(
+            !chat.text("1").is_empty(),
+            "and talks again after the silence"
+        );
+    }
+
+    #[test]
+    fn a_waiting_conversation_that_times_out_leaves_the_queue() {
+        let mut chat = Chat::new(tenant());
+        let waiting = ticket(&chat.text("atendente"));
+        chat.now += Duration::hours(25);
+        let effects = chat.text("oi de novo");
+        assert_eq!(
+            effects[0],
+            Effect::LeaveQueue {
+                ticket: waiting,
+                taken_at: None
+            }
+        );
+        assert_eq!(chat.state(), "MENU_PRINCIPAL");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use crate::desk::DeskAction;
+
 /// The envelope version this build writes and understands.
 pub const VERSION: u32 = 1;
 
@@ -24,6 +26,31 @@ pub struct Envelope {
 pub enum Payload {
     Message(InboundMessage),
     Status(StatusUpdate),
+    /// The business wrote from the WhatsApp Business app (`smb_message_echoes`).
+    Echo(BusinessEcho),
+    /// An agent acted on the desk (through functions/desk).
+    Desk(DeskEvent),
+}
+
+/// A message the business sent from the WhatsApp Business app on the same number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusinessEcho {
+    pub phone_number_id: String,
+    /// Meta's `to` (or `to_user_id`): the customer the business wrote to.
+    pub customer: String,
+    pub wamid: String,
+    pub timestamp: i64,
+}
+
+/// What an agent did on the desk, for one conversation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeskEvent {
+    pub phone_number_id: String,
+    pub customer: String,
+    /// Unique per desk event (Chatwoot's message id, or the conversation and its change).
+    pub id: String,
+    #[serde(flatten)]
+    pub action: DeskAction,
 }
 
 /// One customer message, normalised, with Meta's original object kept in `raw` so fields we
@@ -118,18 +145,28 @@ impl Envelope {
 
     /// The conversation: FIFO message group `<phone_number_id>:<customer>`.
     pub fn group_key(&self) -> String {
-        let (number, customer) = match &self.payload {
-            Payload::Message(m) => (&m.phone_number_id, &m.customer),
-            Payload::Status(s) => (&s.phone_number_id, &s.customer),
-        };
+        let (number, customer) = self.conversation();
         format!("{number}:{customer}")
     }
 
-    /// Unique per event across the whole queue: the wamid, or `<wamid>:<status>`.
+    /// The tenant's number and the customer the event belongs to.
+    pub fn conversation(&self) -> (&str, &str) {
+        match &self.payload {
+            Payload::Message(m) => (&m.phone_number_id, &m.customer),
+            Payload::Status(s) => (&s.phone_number_id, &s.customer),
+            Payload::Echo(e) => (&e.phone_number_id, &e.customer),
+            Payload::Desk(d) => (&d.phone_number_id, &d.customer),
+        }
+    }
+
+    /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
+    /// `echo:<wamid>` or `desk:<pn>:<desk event id>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
             Payload::Status(s) => format!("{}:{}", s.wamid, s.status),
+            Payload::Echo(e) => format!("echo:{}", e.wamid),
+            Payload::Desk(d) => format!("desk:{}:{}", d.phone_number_id, d.id),
         }
     }
 }
@@ -160,6 +197,31 @@ mod tests {
                 .to_json()
                 .starts_with(r#"{"v":1,"event":{"status":{"#)
         );
+    }
+
+    #[test]
+    fn desk_events_and_echoes_key_by_conversation() {
+        let desk = Envelope::new(Payload::Desk(DeskEvent {
+            phone_number_id: "111".into(),
+            customer: "5511".into(),
+            id: "message:42".into(),
+            action: DeskAction::Assigned {
+                agent: "Ana".into(),
+            },
+        }));
+        let json = desk.to_json();
+        assert!(json.contains(r#""desk":{"phone_number_id":"111","customer":"5511","id":"message:42","action":"assigned","agent":"Ana"}"#), "{json}");
+        let desk = Envelope::from_json(&json).unwrap();
+        assert_eq!(desk.group_key(), "111:5511");
+        assert_eq!(desk.idempotency_key(), "desk:111:message:42");
+        let echo = Envelope::new(Payload::Echo(BusinessEcho {
+            phone_number_id: "111".into(),
+            customer: "5511".into(),
+            wamid: "wamid.E".into(),
+            timestamp: 1,
+        }));
+        assert_eq!(echo.idempotency_key(), "echo:wamid.E");
+        assert_eq!(echo.group_key(), "111:5511");
     }
 
     #[test]

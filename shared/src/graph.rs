@@ -100,7 +100,24 @@ pub trait Sender: Send + Sync {
         wamid: &str,
         typing: bool,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
+
+    /// Downloads a customer's media by its id (to forward it to the desk).
+    fn download_media(
+        &self,
+        token: &str,
+        media_id: &str,
+    ) -> impl Future<Output = Result<Media, SendError>> + Send;
 }
+
+/// A downloaded media file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Larger media is not forwarded (the desk's own limits are near this).
+pub const MAX_MEDIA_BYTES: usize = 16 * 1024 * 1024;
 
 /// The Graph API adapter, built once per container: one connection pool, one pacer.
 #[derive(Debug)]
@@ -277,6 +294,77 @@ impl Sender for GraphClient {
         tracing::debug!(phone_number_id, typing, "message marked read");
         Ok(())
     }
+
+    /// `GET /{version}/{media_id}` gives a short-lived URL; the file is fetched from it with
+    /// the same token. Each step is one call: SQS redelivery retries a failure.
+    async fn download_media(&self, token: &str, media_id: &str) -> Result<Media, SendError> {
+        #[derive(Deserialize)]
+        struct Location {
+            url: String,
+            mime_type: Option<String>,
+        }
+        check_id(media_id).map_err(|mut e| {
+            e.field = "media_id".into();
+            SendError::Invalid(e)
+        })?;
+        let url = format!("{}/{}/{media_id}", self.base_url, self.version);
+        let location = self.get(&url, token).await?;
+        let location: Location =
+            serde_json::from_slice(&location.1).map_err(|e| SendError::GiveUp {
+                code: 0,
+                message: format!("media location unreadable: {e}"),
+            })?;
+        let (content_type, bytes) = self.get(&location.url, token).await?;
+        let mime_type = location
+            .mime_type
+            .or(content_type)
+            .unwrap_or_else(|| "application/octet-stream".into());
+        Ok(Media { mime_type, bytes })
+    }
+}
+
+impl GraphClient {
+    /// One GET with the token; returns the content type and the body (at most
+    /// [`MAX_MEDIA_BYTES`]).
+    async fn get(&self, url: &str, token: &str) -> Result<(Option<String>, Vec<u8>), SendError> {
+        let failed = |error: &reqwest::Error| SendError::RetryLater {
+            code: None,
+            message: redact(crate::transport::describe(error), token, &[]),
+        };
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if response
+            .content_length()
+            .is_some_and(|length| length as usize > MAX_MEDIA_BYTES)
+        {
+            return Err(SendError::GiveUp {
+                code: i64::from(status),
+                message: format!("media larger than {MAX_MEDIA_BYTES} bytes"),
+            });
+        }
+        let bytes = response.bytes().await.map_err(|e| failed(&e))?.to_vec();
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &bytes, token, &[]));
+        }
+        if bytes.len() > MAX_MEDIA_BYTES {
+            return Err(SendError::GiveUp {
+                code: i64::from(status),
+                message: format!("media larger than {MAX_MEDIA_BYTES} bytes"),
+            });
+        }
+        Ok((content_type, bytes))
+    }
 }
 
 /// The id goes into the URL path: anything but letters and digits could change the route.
@@ -372,6 +460,24 @@ fn message_body(to: &str, message: &Outbound) -> Value {
                     json!({ "name": "flow", "parameters": parameters }),
                 ),
             )
+        }
+        Outbound::Media {
+            kind,
+            link,
+            filename,
+        } => {
+            let mut media = json!({ "link": link });
+            if let (Some(filename), "document") = (filename, kind.as_str()) {
+                media["filename"] = json!(filename);
+            }
+            // `kind` is one of four fixed words (checked by `validate`).
+            let kind: &'static str = match kind.as_str() {
+                "image" => "image",
+                "audio" => "audio",
+                "video" => "video",
+                _ => "document",
+            };
+            (kind, media)
         }
     };
     let mut request = json!({

@@ -10,7 +10,9 @@
 //! | outbound delivery status | `OUT#<wamid>` | `STATUS` |
 //! | idempotency record (`status`, `lease_until`) | `IDEM#<key>` | `IDEM` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
-//! | human queue entry (`customer`, `reason`) | `QUEUE#<pn>#<department>` | `<epoch ms>#<customer>` |
+//! | human queue entry (`customer`, `reason`, `told_position`) | `QUEUE#<pn>#<department>` | `<rank>#<entered epoch ms>#<customer>` |
+//! | when an agent took a customer (wait estimate) | `TAKEN#<pn>#<department>` | `<epoch ms>#<customer>` |
+//! | the desk conversation of a handoff | `CONV#<pn>#<customer>` | `DESK` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 
 pub const PK: &str = "pk";
@@ -22,6 +24,8 @@ pub const CONFIG: &str = "CONFIG";
 pub const SESSION: &str = "SESSION";
 pub const STATUS: &str = "STATUS";
 pub const IDEM: &str = "IDEM";
+pub const DESK: &str = "DESK";
+pub const MESSAGE_LOG_PREFIX: &str = "MSG#";
 
 pub fn tenant(phone_number_id: &str) -> String {
     format!("TENANT#{phone_number_id}")
@@ -40,7 +44,7 @@ pub fn outbox(event_key: &str, sequence: usize) -> String {
 }
 
 pub fn message_log(epoch_ms: i64, wamid: &str) -> String {
-    format!("MSG#{epoch_ms:013}#{wamid}")
+    format!("{MESSAGE_LOG_PREFIX}{epoch_ms:013}#{wamid}")
 }
 
 pub fn outbound(wamid: &str) -> String {
@@ -63,7 +67,20 @@ pub fn human_queue(phone_number_id: &str, department: &str) -> String {
     format!("QUEUE#{phone_number_id}#{department}")
 }
 
-pub fn queue_entry(epoch_ms: i64, customer: &str) -> String {
+/// Priority first, then arrival: a query in key order is the order of service.
+pub fn queue_entry(ticket: &crate::desk::Ticket, customer: &str) -> String {
+    format!(
+        "{}#{:013}#{customer}",
+        ticket.priority.rank(),
+        ticket.entered_at.timestamp_millis()
+    )
+}
+
+pub fn taken(phone_number_id: &str, department: &str) -> String {
+    format!("TAKEN#{phone_number_id}#{department}")
+}
+
+pub fn taken_entry(epoch_ms: i64, customer: &str) -> String {
     format!("{epoch_ms:013}#{customer}")
 }
 

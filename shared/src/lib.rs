@@ -5,6 +5,7 @@
 pub mod ai;
 pub mod cache;
 pub mod config;
+pub mod desk;
 pub mod engine;
 pub mod envelope;
 pub mod hours;
@@ -19,6 +20,8 @@ pub mod store;
 pub mod telemetry;
 pub mod tenant;
 
+#[cfg(feature = "chatwoot")]
+pub mod chatwoot;
 #[cfg(feature = "claude")]
 pub mod claude;
 #[cfg(feature = "dynamodb")]
@@ -29,5 +32,5 @@ pub mod graph;
 pub mod secrets_manager;
 #[cfg(feature = "sqs")]
 pub mod sqs;
-#[cfg(any(feature = "graph", feature = "claude"))]
+#[cfg(any(feature = "graph", feature = "claude", feature = "chatwoot"))]
 mod transport;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::envelope::{Envelope, InboundMessage, Payload, Reply, StatusUpdate};
+use crate::envelope::{BusinessEcho, Envelope, InboundMessage, Payload, Reply, StatusUpdate};
 
 pub const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 
@@ -35,7 +35,17 @@ impl Split {
     }
 
     pub fn statuses(&self) -> usize {
-        self.envelopes.len() - self.messages()
+        self.envelopes
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::Status(_)))
+            .count()
+    }
+
+    pub fn echoes(&self) -> usize {
+        self.envelopes
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::Echo(_)))
+            .count()
     }
 }
 
@@ -221,7 +231,8 @@ pub fn split(body: &[u8]) -> Result<Split, NotWhatsApp> {
                 (Some("messages"), Some(value)) => {
                     split_messages(value, entry.id.as_deref(), &mut split)
                 }
-                (Some(field), Some(_)) if field != "messages" => {
+                (Some("smb_message_echoes"), Some(value)) => split_echoes(value, &mut split),
+                (Some(field), Some(_)) if field != "messages" && field != "smb_message_echoes" => {
                     split.ignored_fields.push(field.to_owned())
                 }
                 _ => split.skipped += 1,
@@ -254,6 +265,46 @@ fn split_messages(value: &RawValue, waba_id: Option<&str>, split: &mut Split) {
             Some(status) => split.envelopes.push(Envelope::new(Payload::Status(status))),
             None => split.skipped += 1,
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct EchoesValue {
+    metadata: Metadata,
+    #[serde(default)]
+    message_echoes: Option<Vec<EchoFields>>,
+}
+
+#[derive(Deserialize)]
+struct EchoFields {
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    to_user_id: Option<String>,
+    id: String,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+}
+
+/// `smb_message_echoes`: the business answered from the WhatsApp Business app.
+fn split_echoes(value: &RawValue, split: &mut Split) {
+    let Ok(value) = serde_json::from_str::<EchoesValue>(value.get()) else {
+        split.skipped += 1;
+        return;
+    };
+    for echo in value.message_echoes.into_iter().flatten() {
+        let Some(customer) = echo.to.or(echo.to_user_id) else {
+            split.skipped += 1;
+            continue;
+        };
+        split
+            .envelopes
+            .push(Envelope::new(Payload::Echo(BusinessEcho {
+                phone_number_id: value.metadata.phone_number_id.clone(),
+                customer,
+                wamid: echo.id,
+                timestamp: echo.timestamp.and_then(|t| t.seconds()).unwrap_or(0),
+            })));
     }
 }
 
@@ -374,7 +425,7 @@ mod tests {
             .iter()
             .map(|e| match &e.payload {
                 Payload::Message(m) => m.reply.clone().unwrap(),
-                Payload::Status(_) => panic!("expected messages"),
+                _ => panic!("expected messages"),
             })
             .collect();
         let ids: Vec<_> = replies.iter().map(|r| r.id.as_str()).collect();

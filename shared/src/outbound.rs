@@ -70,6 +70,14 @@ pub enum Outbound {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         screen: Option<String>,
     },
+    /// An image, audio, video or document Meta fetches from `link` (an agent's attachment).
+    Media {
+        /// image, audio, video or document.
+        kind: String,
+        link: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+    },
 }
 
 /// A reply button or a list row.
@@ -167,6 +175,7 @@ impl Outbound {
             Outbound::List { .. } => "list",
             Outbound::Template { .. } => "template",
             Outbound::Flow { .. } => "flow",
+            Outbound::Media { .. } => "media",
         }
     }
 
@@ -249,6 +258,21 @@ impl Outbound {
                 check_text("flow_id", flow_id, 64)?;
                 check_text("cta", cta, FLOW_CTA)?;
                 check_text("flow_token", flow_token, 512)
+            }
+            Outbound::Media { kind, link, .. } => {
+                if !matches!(kind.as_str(), "image" | "audio" | "video" | "document") {
+                    return Err(LimitError {
+                        field: "media.kind".into(),
+                        rule: "must be image, audio, video or document".into(),
+                    });
+                }
+                if !link.starts_with("https://") && !link.starts_with("http://") {
+                    return Err(LimitError {
+                        field: "media.link".into(),
+                        rule: "must be an http(s) URL".into(),
+                    });
+                }
+                Ok(())
             }
         }
     }

@@ -103,14 +103,36 @@ pub struct TenantSecrets {
     pub chatwoot_token: Secret,
     #[serde(default)]
     pub desk_token: Secret,
+    /// The Chatwoot webhook's signing secret, when the tenant's Chatwoot signs webhooks:
+    /// then `X-Chatwoot-Signature` is required too.
+    #[serde(default)]
+    pub chatwoot_webhook_secret: Secret,
 }
 
-/// Port: a tenant's WhatsApp access token.
+impl TenantSecrets {
+    pub fn whatsapp_token(&self) -> Result<&str, SecretError> {
+        non_empty(&self.whatsapp_token, "whatsapp_token")
+    }
+
+    pub fn chatwoot_token(&self) -> Result<&str, SecretError> {
+        non_empty(&self.chatwoot_token, "chatwoot_token")
+    }
+
+    pub fn desk_token(&self) -> Result<&str, SecretError> {
+        non_empty(&self.desk_token, "desk_token")
+    }
+
+    pub fn chatwoot_webhook_secret(&self) -> Option<&str> {
+        non_empty(&self.chatwoot_webhook_secret, "chatwoot_webhook_secret").ok()
+    }
+}
+
+/// Port: a tenant's secret (tokens for WhatsApp and Chatwoot, the desk webhook's token).
 pub trait TenantTokens: Send + Sync {
-    fn whatsapp_token(
+    fn tenant_secrets(
         &self,
         phone_number_id: &str,
-    ) -> impl Future<Output = Result<Secret, SecretError>> + Send;
+    ) -> impl Future<Output = Result<TenantSecrets, SecretError>> + Send;
 }
 
 struct State {

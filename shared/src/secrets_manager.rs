@@ -3,7 +3,7 @@
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-use crate::secrets::{Secret, SecretError, SecretSource, TenantSecrets, TenantTokens};
+use crate::secrets::{SecretError, SecretSource, TenantSecrets, TenantTokens};
 
 #[derive(Clone)]
 pub struct SecretsManagerSource {
@@ -53,16 +53,12 @@ impl TenantSecretsManager {
 }
 
 impl TenantTokens for TenantSecretsManager {
-    async fn whatsapp_token(&self, phone_number_id: &str) -> Result<Secret, SecretError> {
+    async fn tenant_secrets(&self, phone_number_id: &str) -> Result<TenantSecrets, SecretError> {
         let source = SecretsManagerSource::new(
             self.client.clone(),
             format!("{}{phone_number_id}", self.prefix),
         );
-        let secrets: TenantSecrets = serde_json::from_str(&source.fetch().await?)
-            .map_err(|e| SecretError::Malformed(e.to_string()))?;
-        if secrets.whatsapp_token.expose().is_empty() {
-            return Err(SecretError::MissingKey("whatsapp_token"));
-        }
-        Ok(secrets.whatsapp_token)
+        serde_json::from_str(&source.fetch().await?)
+            .map_err(|e| SecretError::Malformed(e.to_string()))
     }
 }

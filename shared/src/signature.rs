@@ -44,6 +44,37 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&[u8]>) -> Result<(), S
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Chatwoot's `X-Chatwoot-Signature`: `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`,
+/// with the timestamp from `X-Chatwoot-Timestamp`. Compared in constant time.
+pub fn verify_chatwoot(
+    secret: &[u8],
+    timestamp: &[u8],
+    body: &[u8],
+    header: Option<&[u8]>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_digest = header
+        .strip_prefix(PREFIX.as_bytes())
+        .ok_or(SignatureError::Malformed)?;
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::Malformed)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(timestamp);
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+/// What Chatwoot sends for `body` at `timestamp`: used by tests and the local chat.
+pub fn sign_chatwoot(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    let mut signed = Vec::with_capacity(timestamp.len() + 1 + body.len());
+    signed.extend_from_slice(timestamp.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    sign(secret, &signed)
+}
+
 /// The header value Meta would send for `body`: used by the ops tooling and tests.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
@@ -54,6 +85,30 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chatwoot_signs_the_timestamp_and_the_body() {
+        let header = sign_chatwoot(SECRET, "1700000000", BODY);
+        assert_eq!(
+            verify_chatwoot(SECRET, b"1700000000", BODY, Some(header.as_bytes())),
+            Ok(())
+        );
+        assert_eq!(
+            verify_chatwoot(SECRET, b"1700000001", BODY, Some(header.as_bytes())),
+            Err(SignatureError::Mismatch),
+            "another timestamp"
+        );
+        // The body alone is not what Chatwoot signs.
+        let body_only = sign(SECRET, BODY);
+        assert_eq!(
+            verify_chatwoot(SECRET, b"1700000000", BODY, Some(body_only.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_chatwoot(SECRET, b"1", BODY, None),
+            Err(SignatureError::Missing)
+        );
+    }
 
     const SECRET: &[u8] = b"app-secret";
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account"}"#;

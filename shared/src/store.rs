@@ -11,7 +11,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::engine::{Effect, HandoffReason, Session};
+use crate::desk::{DeskLink, Ticket};
+use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::tenant::Tenant;
 
@@ -157,15 +158,72 @@ pub trait Store: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<StatusChange, StoreError>> + Send;
 
-    /// Puts a conversation in its department's human queue.
+    /// Puts a conversation in its department's human queue (idempotent: the entry's key
+    /// comes from the ticket).
     fn enqueue_human(
         &self,
         phone_number_id: &str,
-        department: &str,
         customer: &str,
-        reason: HandoffReason,
-        now: DateTime<Utc>,
+        ticket: &Ticket,
+        expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes a conversation out of the queue; `taken_at` (an agent took it) is kept for the
+    /// department's wait estimate.
+    fn leave_queue(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        taken_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// 1 for the next customer to be served.
+    fn queue_position(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Records the place the customer was last told, so only real improvements are told.
+    fn position_told(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        position: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// When the department's customers were taken by agents since `since`.
+    fn recent_takes(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<DateTime<Utc>>, StoreError>> + Send;
+
+    fn desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<DeskLink>, StoreError>> + Send;
+
+    fn save_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        link: &DeskLink,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The conversation's messages since `since`, oldest first.
+    fn transcript(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
 
     /// Keeps an event whose tenant does not exist (yet), for the ops CLI to replay.
     fn park(

@@ -50,6 +50,9 @@ pub struct Tenant {
     /// Approved templates for messages that may fall outside the 24 h window.
     #[serde(default)]
     pub templates: Templates,
+    /// The human desk: Chatwoot, the queue's texts, VIP contacts.
+    #[serde(default)]
+    pub desk: DeskSettings,
 }
 
 mod defaults {
@@ -82,6 +85,9 @@ mod defaults {
     }
     pub fn retention_days() -> u32 {
         90
+    }
+    pub fn echo_silence_minutes() -> u32 {
+        60
     }
     pub fn escalation_words() -> Vec<String> {
         [
@@ -219,6 +225,47 @@ pub struct Department {
     /// The bot's questions before a person takes over; empty goes straight to the queue.
     #[serde(default)]
     pub flow: Vec<Step>,
+    /// Where this department's customers enter the queue; VIP contacts enter `alta`.
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// Queue priority, in the business's words. The queue serves `alta` first, then `media`,
+/// then `baixa`; arrival order within each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Alta,
+    #[default]
+    Media,
+    Baixa,
+}
+
+impl Priority {
+    /// Sorts first in the queue's sort key.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Alta => 1,
+            Priority::Media => 2,
+            Priority::Baixa => 3,
+        }
+    }
+
+    /// One level up, as an SLA breach moves a waiting customer.
+    pub fn raised(self) -> Priority {
+        match self {
+            Priority::Baixa => Priority::Media,
+            Priority::Media | Priority::Alta => Priority::Alta,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Alta => "alta",
+            Priority::Media => "media",
+            Priority::Baixa => "baixa",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,6 +406,62 @@ pub struct Templates {
     pub agent_reply: Option<TemplateRef>,
     #[serde(default)]
     pub sla_alert: Option<TemplateRef>,
+}
+
+/// The human desk. Without `chatwoot` the queue still works; agents then need another way
+/// to see it (the ops CLI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskSettings {
+    #[serde(default)]
+    pub chatwoot: Option<Chatwoot>,
+    /// Customers (WhatsApp ids) who always enter the queue at `alta`.
+    #[serde(default)]
+    pub vip_contacts: Vec<String>,
+    /// After the business answers from the WhatsApp Business app, the bot keeps quiet in
+    /// that conversation this long.
+    #[serde(default = "defaults::echo_silence_minutes")]
+    pub echo_silence_minutes: u32,
+    /// Words that take a waiting customer out of the queue (matched like escalation words).
+    #[serde(default)]
+    pub give_up_words: Vec<String>,
+    /// Told on entering the queue and when the place improves: `{position}`, `{minutes}`.
+    #[serde(default)]
+    pub position: Option<String>,
+    /// Told instead of `position` while there is no recent handling time to estimate from.
+    #[serde(default)]
+    pub position_no_estimate: Option<String>,
+    /// Told after leaving the queue with a give-up word.
+    #[serde(default)]
+    pub left_queue: Option<String>,
+    /// Told when an agent takes the conversation: `{agent}` is the agent's name.
+    #[serde(default)]
+    pub assigned: Option<String>,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        Self {
+            chatwoot: None,
+            vip_contacts: Vec::new(),
+            echo_silence_minutes: defaults::echo_silence_minutes(),
+            give_up_words: Vec::new(),
+            position: None,
+            position_no_estimate: None,
+            left_queue: None,
+            assigned: None,
+        }
+    }
+}
+
+/// The tenant's Chatwoot account and its API-channel inbox; the access token lives in the
+/// tenant secret (`chatwoot_token`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chatwoot {
+    pub base_url: String,
+    pub account_id: u64,
+    pub inbox_id: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,7 +737,80 @@ impl Tenant {
         {
             return fail("escalation_words", "words must not be empty".into());
         }
-        self.validate_ai()
+        self.validate_ai()?;
+        self.validate_desk()
+    }
+
+    fn validate_desk(&self) -> Result<(), LimitError> {
+        let fail = |field: &str, rule: &str| {
+            Err(LimitError {
+                field: format!("desk.{field}"),
+                rule: rule.into(),
+            })
+        };
+        let desk = &self.desk;
+        if let Some(chatwoot) = &desk.chatwoot {
+            let url = chatwoot.base_url.trim_end_matches('/');
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(' ') {
+                return fail("chatwoot.base_url", "must be an http(s) URL");
+            }
+            if chatwoot.account_id == 0 || chatwoot.inbox_id == 0 {
+                return fail(
+                    "chatwoot",
+                    "account_id and inbox_id must be Chatwoot's ids (> 0)",
+                );
+            }
+        }
+        for (i, contact) in desk.vip_contacts.iter().enumerate() {
+            if contact.is_empty()
+                || !contact
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            {
+                return fail(
+                    &format!("vip_contacts[{i}]"),
+                    "must be a WhatsApp id as Meta sends it (digits, no + or spaces)",
+                );
+            }
+        }
+        if desk.give_up_words.iter().any(|w| normalize(w).is_empty()) {
+            return fail("give_up_words", "words must not be empty");
+        }
+        for (field, text, needs) in [
+            ("position", &desk.position, Some("{position}")),
+            (
+                "position_no_estimate",
+                &desk.position_no_estimate,
+                Some("{position}"),
+            ),
+            ("left_queue", &desk.left_queue, None),
+            ("assigned", &desk.assigned, None),
+        ] {
+            let Some(text) = text else { continue };
+            check_text(&format!("desk.{field}"), text, limits::TEXT_BODY)?;
+            if let Some(placeholder) = needs
+                && !text.contains(placeholder)
+            {
+                return fail(field, &format!("must contain {placeholder}"));
+            }
+        }
+        if desk.position.is_some() != desk.position_no_estimate.is_some() {
+            return fail(
+                "position_no_estimate",
+                "position and position_no_estimate go together",
+            );
+        }
+        if desk
+            .position
+            .as_ref()
+            .is_some_and(|t| !t.contains("{minutes}"))
+        {
+            return fail("position", "must contain {minutes}");
+        }
+        if !desk.give_up_words.is_empty() && desk.left_queue.is_none() {
+            return fail("left_queue", "is required when give_up_words are set");
+        }
+        Ok(())
     }
 
     fn validate_ai(&self) -> Result<(), LimitError> {
@@ -823,6 +999,24 @@ mod tests {
         assert_eq!(tenant.departments.len(), 4);
         let json = serde_json::to_string(&tenant).unwrap();
         assert_eq!(serde_json::from_str::<Tenant>(&json).unwrap(), tenant);
+    }
+
+    #[test]
+    fn desk_settings_are_checked_with_their_field() {
+        let position = error_for(|y| y.replace("cerca de {minutes} min", "em breve"));
+        assert_eq!(position.field, "desk.position");
+        assert_eq!(position.rule, "must contain {minutes}");
+        let vip = error_for(|y| y.replace("\"5511999990000\"", "\"+55 11 99999-0000\""));
+        assert_eq!(vip.field, "desk.vip_contacts[0]");
+        let url = error_for(|y| y.replace("https://chatwoot.", "chatwoot."));
+        assert_eq!(url.field, "desk.chatwoot.base_url");
+        let priority = error_for(|y| y.replace("priority: baixa", "priority: urgente"));
+        assert_eq!(priority.field, "departments[2].priority");
+        assert!(
+            priority.rule.contains("unknown variant `urgente`"),
+            "{}",
+            priority.rule
+        );
     }
 
     #[test]

@@ -692,6 +692,8 @@ impl PayloadWamid for Envelope {
         match &self.payload {
             Payload::Message(m) => &m.wamid,
             Payload::Status(s) => &s.wamid,
+            Payload::Echo(e) => &e.wamid,
+            Payload::Desk(d) => &d.id,
         }
     }
 }

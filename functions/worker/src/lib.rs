@@ -11,12 +11,16 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Assistant, Usage};
 use shared::cache::TtlCache;
+use shared::desk::{
+    self, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef, Ticket,
+    TranscriptLine,
+};
 use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::graph::{SendError, Sender};
 use shared::metrics::Metrics;
-use shared::outbound::Outbound;
-use shared::secrets::{AppSecretCache, Secret, SecretSource, TenantTokens};
+use shared::outbound::{Outbound, truncate_chars};
+use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
 use shared::tenant::Tenant;
 use thiserror::Error;
@@ -64,19 +68,25 @@ pub enum WorkerError {
     Send(SendError),
     #[error("tenant secret: {0}")]
     Secret(#[from] shared::secrets::SecretError),
+    #[error("desk: {0}")]
+    Desk(DeskError),
 }
 
-pub struct Worker<S, G, T, A, K> {
+/// Chatwoot limits a message's content to 150,000 characters.
+const MAX_NOTE_CHARS: usize = 150_000;
+
+pub struct Worker<S, G, T, A, D, K> {
     store: S,
     sender: G,
     tokens: T,
     assistant: A,
+    desk: D,
     /// The stack secret, for the Anthropic key.
     app_secrets: AppSecretCache<K>,
     config: Config,
     hooks: Hooks,
     tenants: TtlCache<Option<Arc<Tenant>>>,
-    token_cache: TtlCache<Secret>,
+    secret_cache: TtlCache<Arc<TenantSecrets>>,
     effects_run: Mutex<usize>,
 }
 
@@ -95,28 +105,38 @@ struct Counts {
     ai: Usage,
     ai_failures: usize,
     ai_handoffs: usize,
+    desk_events: usize,
+    desk_posts: usize,
+    desk_failures: usize,
+    echoes: usize,
 }
 
-impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker<S, G, T, A, K> {
-    pub fn new(
-        store: S,
-        sender: G,
-        tokens: T,
-        assistant: A,
-        app_secrets: AppSecretCache<K>,
-        config: Config,
-        hooks: Hooks,
-    ) -> Self {
+/// The adapters a worker runs on.
+pub struct Ports<S, G, T, A, D, K> {
+    pub store: S,
+    pub sender: G,
+    pub tokens: T,
+    pub assistant: A,
+    pub desk: D,
+    /// The stack secret, for the Anthropic key.
+    pub app_secrets: AppSecretCache<K>,
+}
+
+impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSource>
+    Worker<S, G, T, A, D, K>
+{
+    pub fn new(ports: Ports<S, G, T, A, D, K>, config: Config, hooks: Hooks) -> Self {
         Self {
-            store,
-            sender,
-            tokens,
-            assistant,
-            app_secrets,
+            store: ports.store,
+            sender: ports.sender,
+            tokens: ports.tokens,
+            assistant: ports.assistant,
+            desk: ports.desk,
+            app_secrets: ports.app_secrets,
             config,
             hooks,
             tenants: TtlCache::new(CACHE_TTL),
-            token_cache: TtlCache::new(CACHE_TTL),
+            secret_cache: TtlCache::new(CACHE_TTL),
             effects_run: Mutex::new(0),
         }
     }
@@ -162,7 +182,11 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
             .count("AiInputTokens", counts.ai.input_tokens as usize)
             .count("AiOutputTokens", counts.ai.output_tokens as usize)
             .count("AiFailures", counts.ai_failures)
-            .count("AiHandoffs", counts.ai_handoffs);
+            .count("AiHandoffs", counts.ai_handoffs)
+            .count("DeskEvents", counts.desk_events)
+            .count("DeskPosts", counts.desk_posts)
+            .count("DeskFailures", counts.desk_failures)
+            .count("BusinessEchoes", counts.echoes);
         metrics.emit();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = results
@@ -221,6 +245,21 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
                             .await
                     }
                     Payload::Status(status) => self.apply_status(status, &key, now, counts).await,
+                    Payload::Echo(_) => {
+                        counts.lock().await.echoes += 1;
+                        self.apply_business(&envelope, Event::BusinessEcho, "echo", &key, now)
+                            .await
+                    }
+                    Payload::Desk(desk) => {
+                        counts.lock().await.desk_events += 1;
+                        let kind = match desk.action {
+                            DeskAction::AgentReply { .. } => "desk_reply",
+                            DeskAction::Assigned { .. } => "desk_assigned",
+                            DeskAction::Resolved => "desk_resolved",
+                        };
+                        let event = Event::Desk(desk.action.clone());
+                        self.apply_business(&envelope, event, kind, &key, now).await
+                    }
                 };
                 if let Err(error) = applied {
                     self.store.release(&key).await?;
@@ -228,10 +267,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
                 }
             }
         }
-        let (number, customer) = match &envelope.payload {
-            Payload::Message(m) => (&m.phone_number_id, &m.customer),
-            Payload::Status(s) => (&s.phone_number_id, &s.customer),
-        };
+        let (number, customer) = envelope.conversation();
         self.run_outbox(number, customer, &key, counts).await?;
         self.store.complete(&key).await?;
         counts.lock().await.handled += 1;
@@ -247,13 +283,13 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         Ok(tenant)
     }
 
-    async fn token(&self, phone_number_id: &str) -> Result<Secret, WorkerError> {
-        if let Some(token) = self.token_cache.get(phone_number_id) {
-            return Ok(token);
+    async fn secrets(&self, phone_number_id: &str) -> Result<Arc<TenantSecrets>, WorkerError> {
+        if let Some(secrets) = self.secret_cache.get(phone_number_id) {
+            return Ok(secrets);
         }
-        let token = self.tokens.whatsapp_token(phone_number_id).await?;
-        self.token_cache.insert(phone_number_id, token.clone());
-        Ok(token)
+        let secrets = Arc::new(self.tokens.tenant_secrets(phone_number_id).await?);
+        self.secret_cache.insert(phone_number_id, secrets.clone());
+        Ok(secrets)
     }
 
     /// Runs the conversation for one message and commits the result with its effects.
@@ -438,12 +474,15 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
 
     /// Best effort: the customer sees the blue ticks and "typing..." while we answer.
     async fn mark_read(&self, number: &str, wamid: &str) {
-        let result = match self.token(number).await {
-            Ok(token) => self
-                .sender
-                .mark_read(number, token.expose(), wamid, true)
-                .await
-                .map_err(|e| e.to_string()),
+        let result = match self.secrets(number).await {
+            Ok(secrets) => match secrets.whatsapp_token() {
+                Ok(token) => self
+                    .sender
+                    .mark_read(number, token, wamid, true)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            },
             Err(error) => Err(error.to_string()),
         };
         if let Err(error) = result {
@@ -516,9 +555,31 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         for pending in self.store.pending_effects(number, customer, key).await? {
             match &pending.effect {
                 Effect::Send { message } => self.send(number, customer, message, counts).await?,
-                Effect::EnqueueHuman { department, reason } => {
+                Effect::EnqueueHuman { ticket } => {
+                    let tenant = self.tenant(number).await?;
+                    let retention = tenant.map_or(90, |t| i64::from(t.retention_days));
+                    let expires_at = self.now() + Duration::days(retention);
                     self.store
-                        .enqueue_human(number, department, customer, *reason, self.now())
+                        .enqueue_human(number, customer, ticket, expires_at)
+                        .await?
+                }
+                Effect::LeaveQueue { ticket, taken_at } => {
+                    self.store
+                        .leave_queue(number, customer, ticket, *taken_at)
+                        .await?
+                }
+                Effect::TellPosition { ticket } => {
+                    self.tell_position(number, customer, ticket, counts).await?
+                }
+                Effect::OpenDesk { handoff } => {
+                    self.open_desk(number, customer, handoff, counts).await?
+                }
+                Effect::ForwardToDesk {
+                    text,
+                    media,
+                    private,
+                } => {
+                    self.forward_to_desk(number, customer, text, media, *private, counts)
                         .await?
                 }
                 // Answered before the commit (`ask_ai`), never stored in the outbox.
@@ -539,10 +600,10 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         message: &Outbound,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
-        let token = self.token(number).await?;
+        let secrets = self.secrets(number).await?;
         match self
             .sender
-            .send(number, token.expose(), customer, message)
+            .send(number, secrets.whatsapp_token()?, customer, message)
             .await
         {
             Ok(sent) => {
@@ -583,6 +644,252 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, K: SecretSource> Worker
         }
     }
 
+    /// Runs an event from the business side (an agent on the desk, or the business's own
+    /// WhatsApp app) through the conversation and commits the result.
+    async fn apply_business(
+        &self,
+        envelope: &Envelope,
+        event: Event,
+        kind: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkerError> {
+        let (number, customer) = envelope.conversation();
+        let Some(tenant) = self.tenant(number).await? else {
+            // Only a tenant's own desk or number produces these: it existed a moment ago.
+            tracing::warn!(phone_number_id = %number, event = kind, "event for an unknown tenant dropped");
+            return Ok(());
+        };
+        let stored = self.store.session(number, customer).await?;
+        let expected_version = stored.as_ref().map(|s| s.version);
+        let outcome = engine::step(
+            stored.map(|s| s.session),
+            number,
+            customer,
+            &event,
+            now,
+            &tenant,
+        );
+        tracing::info!(
+            event = kind,
+            state = %outcome.session.state.business_name(),
+            effects = outcome.effects.len(),
+            "conversation stepped"
+        );
+        self.store
+            .commit(Commit {
+                key,
+                session: Some(&outcome.session),
+                expected_version,
+                phone_number_id: number,
+                customer,
+                effects: &outcome.effects,
+                inbound: LogEntry {
+                    at: now,
+                    wamid: key.into(),
+                    inbound: false,
+                    kind: kind.into(),
+                    text: None,
+                },
+                expires_at: now + Duration::days(i64::from(tenant.retention_days)),
+                ai_used: false,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The customer's place in the queue and the wait estimate, in the tenant's words.
+    async fn tell_position(
+        &self,
+        number: &str,
+        customer: &str,
+        ticket: &Ticket,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let Some(tenant) = self.tenant(number).await? else {
+            return Ok(());
+        };
+        let (Some(with_estimate), Some(without)) =
+            (&tenant.desk.position, &tenant.desk.position_no_estimate)
+        else {
+            return Ok(());
+        };
+        let now = self.now();
+        let position = self.store.queue_position(number, customer, ticket).await?;
+        let takes = self
+            .store
+            .recent_takes(number, &ticket.department, now - desk::ESTIMATE_WINDOW)
+            .await?;
+        let text = match desk::estimate_minutes(&takes, position) {
+            Some(minutes) => with_estimate.replace("{minutes}", &minutes.to_string()),
+            None => without.clone(),
+        }
+        .replace("{position}", &position.to_string());
+        self.send(number, customer, &Outbound::text(text), counts)
+            .await?;
+        self.store
+            .position_told(number, customer, ticket, position)
+            .await?;
+        Ok(())
+    }
+
+    /// Opens (or finds, on a retry) the desk conversation of a handoff and posts the
+    /// summary and transcript as a private note.
+    async fn open_desk(
+        &self,
+        number: &str,
+        customer: &str,
+        handoff: &Handoff,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let Some(tenant) = self.tenant(number).await? else {
+            return Ok(());
+        };
+        let Some(account) = &tenant.desk.chatwoot else {
+            return Ok(());
+        };
+        let secrets = self.secrets(number).await?;
+        let token = secrets.chatwoot_token()?;
+        let link = match self.store.desk_link(number, customer).await? {
+            Some(link) if link.ticket_at == handoff.ticket_at => link,
+            _ => {
+                let who = Customer {
+                    phone_number_id: number,
+                    customer,
+                    name: handoff.customer_name.as_deref(),
+                };
+                let opened = self
+                    .desk
+                    .open(account, token, &who, handoff.ticket_at)
+                    .await;
+                let Some(link) = self.desk_result(opened, counts).await? else {
+                    return Ok(());
+                };
+                let retention = Duration::days(i64::from(tenant.retention_days));
+                self.store
+                    .save_desk_link(number, customer, &link, self.now() + retention)
+                    .await?;
+                link
+            }
+        };
+        let transcript: Vec<TranscriptLine> = self
+            .store
+            .transcript(number, customer, handoff.started_at)
+            .await?
+            .into_iter()
+            .filter(|entry| entry.kind != "status" && !entry.kind.starts_with("desk"))
+            .map(|entry| TranscriptLine {
+                at: entry.at,
+                from_customer: entry.inbound,
+                text: entry.text.unwrap_or_else(|| format!("[{}]", entry.kind)),
+            })
+            .collect();
+        let note = handoff.note(tenant.timezone, &transcript);
+        let post = DeskPost {
+            content: truncate_chars(&note, MAX_NOTE_CHARS).to_owned(),
+            private: true,
+            file: None,
+        };
+        let posted = self
+            .desk
+            .post(account, token, link.conversation_id, &post)
+            .await;
+        self.desk_result(posted, counts).await?;
+        Ok(())
+    }
+
+    /// Posts a customer's message (media downloaded from Meta and attached) or a note into
+    /// the conversation's desk conversation.
+    async fn forward_to_desk(
+        &self,
+        number: &str,
+        customer: &str,
+        text: &Option<String>,
+        media: &Option<MediaRef>,
+        private: bool,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let Some(tenant) = self.tenant(number).await? else {
+            return Ok(());
+        };
+        let Some(account) = &tenant.desk.chatwoot else {
+            return Ok(());
+        };
+        let Some(link) = self.store.desk_link(number, customer).await? else {
+            tracing::warn!("no desk conversation to forward to");
+            counts.lock().await.desk_failures += 1;
+            return Ok(());
+        };
+        let secrets = self.secrets(number).await?;
+        let mut content = text.clone().unwrap_or_default();
+        let file = match media {
+            None => None,
+            Some(media) => match self
+                .sender
+                .download_media(secrets.whatsapp_token()?, &media.id)
+                .await
+            {
+                Ok(downloaded) => Some(File {
+                    name: media.filename.clone().unwrap_or_else(|| {
+                        let extension = downloaded
+                            .mime_type
+                            .split(['/', ';'])
+                            .nth(1)
+                            .unwrap_or("bin");
+                        format!("{}.{extension}", media.kind)
+                    }),
+                    mime_type: downloaded.mime_type,
+                    bytes: downloaded.bytes,
+                }),
+                Err(error) if error.is_retryable() => return Err(WorkerError::Send(error)),
+                Err(error) => {
+                    tracing::warn!(%error, kind = %media.kind, "customer media not downloadable; forwarded as a note");
+                    content = format!("[{} não encaminhado: {error}] {content}", media.kind);
+                    None
+                }
+            },
+        };
+        let post = DeskPost {
+            content,
+            private,
+            file,
+        };
+        let posted = self
+            .desk
+            .post(
+                account,
+                secrets.chatwoot_token()?,
+                link.conversation_id,
+                &post,
+            )
+            .await;
+        self.desk_result(posted, counts).await?;
+        Ok(())
+    }
+
+    /// A desk call's outcome: unavailable fails the record (SQS retries it); refused is
+    /// counted for a person to look at and the conversation goes on.
+    async fn desk_result<V>(
+        &self,
+        result: Result<V, DeskError>,
+        counts: &Mutex<Counts>,
+    ) -> Result<Option<V>, WorkerError> {
+        match result {
+            Ok(value) => {
+                counts.lock().await.desk_posts += 1;
+                Ok(Some(value))
+            }
+            Err(error @ DeskError::Unavailable(_)) => Err(WorkerError::Desk(error)),
+            Err(error @ DeskError::Refused(_)) => {
+                tracing::error!(%error, "the desk refused a request; needs attention");
+                let mut counts = counts.lock().await;
+                counts.desk_failures += 1;
+                counts.needs_attention += 1;
+                Ok(None)
+            }
+        }
+    }
+
     /// Test hook: dies between two effects, as a crashed container would.
     async fn crash_point(&self) {
         let mut run = self.effects_run.lock().await;
@@ -600,6 +907,7 @@ fn text_of(message: &Outbound) -> Option<String> {
         | Outbound::Buttons { body, .. }
         | Outbound::List { body, .. }
         | Outbound::Flow { body, .. } => Some(body.clone()),
+        Outbound::Media { kind, .. } => Some(format!("[{kind}]")),
         Outbound::Template { name, .. } => Some(format!("template {name}")),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::chatwoot::ChatwootClient;
 use shared::claude::ClaudeClient;
 use shared::config::{self, APP_SECRET_ID, ConfigError};
 use shared::dynamodb::DynamoStore;
@@ -13,7 +14,7 @@ use shared::graph::{DEFAULT_BASE_URL, GraphClient};
 use shared::keys::TABLE_NAME;
 use shared::secrets::AppSecretCache;
 use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
-use worker::{Config, Hooks, Worker};
+use worker::{Config, Hooks, Ports, Worker};
 
 const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 /// The worker's `Timeout` in template.yaml.
@@ -40,15 +41,15 @@ async fn main() -> Result<(), Error> {
         .unwrap_or_else(|_| shared::claude::DEFAULT_BASE_URL.into());
     let aws = aws_config::load_from_env().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let worker = Arc::new(Worker::new(
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
-        GraphClient::new(graph_base, graph_version),
-        TenantSecretsManager::new(secrets.clone(), secret_prefix),
-        ClaudeClient::new(&anthropic_base),
-        AppSecretCache::new(SecretsManagerSource::new(secrets, app_secret_id)),
-        config(),
-        hooks(),
-    ));
+    let ports = Ports {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table),
+        sender: GraphClient::new(graph_base, graph_version),
+        tokens: TenantSecretsManager::new(secrets.clone(), secret_prefix),
+        assistant: ClaudeClient::new(&anthropic_base),
+        desk: ChatwootClient::default(),
+        app_secrets: AppSecretCache::new(SecretsManagerSource::new(secrets, app_secret_id)),
+    };
+    let worker = Arc::new(Worker::new(ports, config(), hooks()));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move {

@@ -83,6 +83,8 @@ fn describe(envelope: &Envelope) -> String {
     match &envelope.payload {
         Payload::Message(m) => format!("message {}", m.message_type),
         Payload::Status(s) => format!("status {}", s.status),
+        Payload::Echo(_) => "business app echo".into(),
+        Payload::Desk(d) => format!("desk event {}", d.id),
     }
 }
 

@@ -1,0 +1,239 @@
+//! Chatwoot's application API behind the [`Desk`] port: one contact per tenant number and
+//! customer (found by its identifier before one is created), one conversation per handoff
+//! in the tenant's API-channel inbox, and messages posted into it: the customer's as
+//! `incoming` (files as `attachments[]`), the handoff summary as a private note.
+//! Authenticated with a user's access token (`api_access_token`): bots cannot manage contacts.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, RequestBuilder};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::desk::{Customer, Desk, DeskError, DeskLink, DeskPost};
+use crate::outbound::truncate_chars;
+use crate::tenant::Chatwoot;
+
+/// Chatwoot answers in well under this; a stuck call fails and SQS redelivers.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The key in the conversation's `additional_attributes` that names the WhatsApp customer,
+/// so the desk webhook knows whose conversation an event is about.
+pub const CUSTOMER_ATTRIBUTE: &str = "whatsapp_customer";
+
+pub struct ChatwootClient {
+    http: reqwest::Client,
+}
+
+impl Default for ChatwootClient {
+    fn default() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .expect("the HTTP client (TLS backend) initialises"),
+        }
+    }
+}
+
+/// The contact's identifier: unique per tenant number and customer within an account.
+pub fn identifier(phone_number_id: &str, customer: &str) -> String {
+    format!("whatsapp:{phone_number_id}:{customer}")
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    id: u64,
+    #[serde(default)]
+    identifier: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SearchResult {
+    #[serde(default)]
+    payload: Vec<Contact>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    payload: CreatedPayload,
+}
+
+#[derive(Deserialize)]
+struct CreatedPayload {
+    contact: Contact,
+}
+
+#[derive(Deserialize)]
+struct Conversation {
+    /// The per-account display id every `/conversations/{id}` route expects.
+    id: u64,
+}
+
+impl ChatwootClient {
+    fn request(
+        &self,
+        method: Method,
+        account: &Chatwoot,
+        path: &str,
+        token: &str,
+    ) -> RequestBuilder {
+        let url = format!(
+            "{}/api/v1/accounts/{}/{path}",
+            account.base_url.trim_end_matches('/'),
+            account.account_id
+        );
+        self.http
+            .request(method, url)
+            .header("api_access_token", token)
+    }
+
+    /// Sends and reads the JSON answer, sorting failures into retry-later or refused.
+    async fn call(&self, request: RequestBuilder, token: &str) -> Result<Value, DeskError> {
+        let response = request.send().await.map_err(|error| {
+            DeskError::Unavailable(crate::transport::describe(&error).replace(token, "<token>"))
+        })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body)
+                .map_err(|e| DeskError::Refused(format!("HTTP {status}: unreadable answer: {e}")));
+        }
+        let detail = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.get("error")
+                    .or_else(|| v.get("message"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let message = format!("HTTP {status}: {}", truncate_chars(&detail, 300));
+        if status == 429 || status >= 500 || status == 408 {
+            Err(DeskError::Unavailable(message))
+        } else {
+            Err(DeskError::Refused(message))
+        }
+    }
+
+    async fn find_or_create_contact(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        customer: &Customer<'_>,
+    ) -> Result<u64, DeskError> {
+        let identifier = identifier(customer.phone_number_id, customer.customer);
+        let found = self
+            .call(
+                self.request(Method::GET, account, "contacts/search", token)
+                    .query(&[
+                        ("q", identifier.as_str()),
+                        ("include_contact_inboxes", "false"),
+                    ]),
+                token,
+            )
+            .await?;
+        let found: SearchResult = serde_json::from_value(found)
+            .map_err(|e| DeskError::Refused(format!("contact search answer: {e}")))?;
+        // The search matches substrings: only the exact identifier is this customer.
+        if let Some(contact) = found
+            .payload
+            .iter()
+            .find(|c| c.identifier.as_deref() == Some(&identifier))
+        {
+            return Ok(contact.id);
+        }
+        let mut body = json!({
+            "inbox_id": account.inbox_id,
+            "identifier": identifier,
+            "name": customer.name.unwrap_or(customer.customer),
+        });
+        // Meta's `from` is a phone number unless it is a business-scoped user id.
+        if customer.customer.bytes().all(|b| b.is_ascii_digit()) {
+            body["phone_number"] = json!(format!("+{}", customer.customer));
+        }
+        let created = self
+            .call(
+                self.request(Method::POST, account, "contacts", token)
+                    .json(&body),
+                token,
+            )
+            .await?;
+        let created: Created = serde_json::from_value(created)
+            .map_err(|e| DeskError::Refused(format!("contact answer: {e}")))?;
+        Ok(created.payload.contact.id)
+    }
+}
+
+impl Desk for ChatwootClient {
+    async fn open(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        customer: &Customer<'_>,
+        ticket_at: DateTime<Utc>,
+    ) -> Result<DeskLink, DeskError> {
+        let contact_id = self
+            .find_or_create_contact(account, token, customer)
+            .await?;
+        let body = json!({
+            "inbox_id": account.inbox_id,
+            "contact_id": contact_id,
+            "status": "open",
+            "additional_attributes": {
+                CUSTOMER_ATTRIBUTE: customer.customer,
+                "whatsapp_number": customer.phone_number_id,
+            },
+        });
+        let created = self
+            .call(
+                self.request(Method::POST, account, "conversations", token)
+                    .json(&body),
+                token,
+            )
+            .await?;
+        let conversation: Conversation = serde_json::from_value(created)
+            .map_err(|e| DeskError::Refused(format!("conversation answer: {e}")))?;
+        Ok(DeskLink {
+            contact_id,
+            conversation_id: conversation.id,
+            ticket_at,
+        })
+    }
+
+    async fn post(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        conversation_id: u64,
+        post: &DeskPost,
+    ) -> Result<(), DeskError> {
+        let path = format!("conversations/{conversation_id}/messages");
+        // A private note is an outgoing message only agents see; the customer's own
+        // messages come in as `incoming` (allowed in API inboxes).
+        let message_type = if post.private { "outgoing" } else { "incoming" };
+        let request = self.request(Method::POST, account, &path, token);
+        let request = match &post.file {
+            None => request.json(&json!({
+                "content": post.content,
+                "message_type": message_type,
+                "private": post.private,
+            })),
+            Some(file) => {
+                let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+                    .file_name(file.name.clone())
+                    .mime_str(&file.mime_type)
+                    .map_err(|e| DeskError::Refused(format!("attachment type: {e}")))?;
+                let form = reqwest::multipart::Form::new()
+                    .text("content", post.content.clone())
+                    .text("message_type", message_type)
+                    .text("private", post.private.to_string())
+                    .part("attachments[]", part);
+                request.multipart(form)
+            }
+        };
+        self.call(request, token).await?;
+        Ok(())
+    }
+}
