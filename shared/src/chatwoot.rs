@@ -11,16 +11,14 @@ use reqwest::{Method, RequestBuilder};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::desk::{Customer, Desk, DeskError, DeskLink, DeskPost};
+use crate::desk::{
+    CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, contact_identifier,
+};
 use crate::outbound::truncate_chars;
 use crate::tenant::Chatwoot;
 
 /// Chatwoot answers in well under this; a stuck call fails and SQS redelivers.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The key in the conversation's `additional_attributes` that names the WhatsApp customer,
-/// so the desk webhook knows whose conversation an event is about.
-pub const CUSTOMER_ATTRIBUTE: &str = "whatsapp_customer";
 
 pub struct ChatwootClient {
     http: reqwest::Client,
@@ -35,11 +33,6 @@ impl Default for ChatwootClient {
                 .expect("the HTTP client (TLS backend) initialises"),
         }
     }
-}
-
-/// The contact's identifier: unique per tenant number and customer within an account.
-pub fn identifier(phone_number_id: &str, customer: &str) -> String {
-    format!("whatsapp:{phone_number_id}:{customer}")
 }
 
 #[derive(Deserialize)]
@@ -123,7 +116,7 @@ impl ChatwootClient {
         token: &str,
         customer: &Customer<'_>,
     ) -> Result<u64, DeskError> {
-        let identifier = identifier(customer.phone_number_id, customer.customer);
+        let identifier = contact_identifier(customer.phone_number_id, customer.customer);
         let found = self
             .call(
                 self.request(Method::GET, account, "contacts/search", token)

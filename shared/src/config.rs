@@ -4,6 +4,8 @@ use thiserror::Error;
 
 pub const APP_SECRET_ID: &str = "APP_SECRET_ID";
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
+/// Each tenant's secret is `<prefix><phone_number_id>` (`<stack>/tenants/`).
+pub const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ConfigError {

@@ -32,6 +32,8 @@ pub struct MediaRef {
     pub mime_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// A file an agent attached, at a URL the desk serves.
@@ -152,6 +154,15 @@ pub const ESTIMATE_WINDOW: Duration = Duration::hours(2);
 /// only improvements, and only ones the customer would notice.
 pub fn worth_telling(told: u32, position: u32) -> bool {
     position < told && (position == 1 || told - position >= 3 || position * 2 <= told)
+}
+
+/// The key in the desk conversation's `additional_attributes` that names the WhatsApp
+/// customer, so the desk webhook knows whose conversation an event is about.
+pub const CUSTOMER_ATTRIBUTE: &str = "whatsapp_customer";
+
+/// The desk contact's identifier: unique per tenant number and customer in an account.
+pub fn contact_identifier(phone_number_id: &str, customer: &str) -> String {
+    format!("whatsapp:{phone_number_id}:{customer}")
 }
 
 /// Where the desk conversation of a handoff lives.

@@ -212,6 +212,7 @@ fn media_of(message: &InboundMessage) -> Option<MediaRef> {
         id: media.id,
         mime_type: media.mime_type,
         filename: media.filename,
+        caption: message.text.clone(),
     })
 }
 
@@ -411,7 +412,8 @@ impl Turn<'_> {
         let text = match input {
             Input::Text(text) => Some(text.clone()),
             Input::Choice { title, .. } => Some(title.clone()),
-            Input::Media(_) | Input::Ignored(_) => None,
+            Input::Media(_) => media.and_then(|m| m.caption.clone()),
+            Input::Ignored(_) => None,
         };
         let gives_up = self.session.ticket.is_some()
             && text
@@ -1523,6 +1525,7 @@ pub(crate) mod tests {
             id: "media.1".into(),
             mime_type: Some("image/jpeg".into()),
             filename: None,
+            caption: None,
         };
         chat.clock += 10;
         let effects = chat.event(Event::Message {

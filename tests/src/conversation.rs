@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
 use shared::tenant::Tenant;
 
+use crate::chatwoot::{CHATWOOT_TOKEN, FakeChatwoot};
 use crate::claude::FakeClaude;
 use crate::graph::FakeGraph;
 use crate::runtime::{Function, binary};
@@ -19,6 +20,8 @@ pub const MARIA: &str = "5511987654321";
 pub const JOAO: &str = "5511912345678";
 /// Monday 23 Nov 2026, 14:00 in São Paulo: the demo tenant is open.
 pub const MONDAY_AFTERNOON: &str = "2026-11-23T17:00:00Z";
+/// The desk token in every harness's tenant secret (the desk webhook URL carries it).
+pub const DESK_TOKEN: &str = "desk-token-0123456789abcdef";
 
 pub fn demo() -> Tenant {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
@@ -32,7 +35,9 @@ pub struct Harness {
     pub table: String,
     pub graph: FakeGraph,
     pub claude: FakeClaude,
+    pub chatwoot: FakeChatwoot,
     pub env: Vec<(String, String)>,
+    pub secret_prefix: String,
     pub function: Function,
     pub clock: i64,
     sequence: usize,
@@ -43,10 +48,16 @@ impl Harness {
         Harness::start_with(&demo(), extra).await
     }
 
+    /// The tenant's Chatwoot is pointed at the harness's fake one.
     pub async fn start_with(tenant: &Tenant, extra: &[(&str, &str)]) -> Harness {
         let stack = Stack::connect().await;
         let table = stack.table().await;
-        stack.put_tenant(&table, tenant).await;
+        let chatwoot = FakeChatwoot::start().await;
+        let mut tenant = tenant.clone();
+        if let Some(account) = &mut tenant.desk.chatwoot {
+            account.base_url = chatwoot.url.clone();
+        }
+        stack.put_tenant(&table, &tenant).await;
         let app_secret = stack
             .secret(&json!({"app_secret": "local-app-secret", "verify_token": "local-verify-token", "anthropic_api_key": ANTHROPIC_KEY}).to_string())
             .await;
@@ -54,7 +65,7 @@ impl Harness {
         stack
             .named_secret(
                 &format!("{prefix}{NUMBER}"),
-                r#"{"whatsapp_token":"token-demo"}"#,
+                &json!({"whatsapp_token": "token-demo", "chatwoot_token": CHATWOOT_TOKEN, "desk_token": DESK_TOKEN}).to_string(),
             )
             .await;
         let graph = FakeGraph::start().await;
@@ -81,11 +92,78 @@ impl Harness {
             table,
             graph,
             claude,
+            chatwoot,
             env,
+            secret_prefix: prefix,
             function,
             clock,
             sequence: 0,
         }
+    }
+
+    /// The desk function in front of this worker: its own FIFO queue, the same tenant
+    /// secrets.
+    pub async fn start_desk(&self) -> DeskFunction {
+        let queue_url = self.stack.fifo_queue("desk").await;
+        let env = self.stack.function_env(
+            &self.stack.endpoint,
+            &[
+                ("INBOUND_QUEUE_URL", &queue_url),
+                ("TENANT_SECRET_PREFIX", &self.secret_prefix),
+            ],
+        );
+        let function = Function::start(&binary("desk", "debug"), &env).await;
+        DeskFunction {
+            function,
+            queue_url,
+        }
+    }
+
+    /// Chatwoot calls the desk with `body` (at the tenant's URL, with `headers`); what the
+    /// desk queued goes to the worker. Returns the desk's HTTP status and the messages the
+    /// customer got.
+    pub async fn agent(
+        &mut self,
+        desk: &mut DeskFunction,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u64, Vec<String>) {
+        let before = self.graph.transcript().len();
+        let bytes = serde_json::to_vec(body).unwrap();
+        let path = format!("/desk/{NUMBER}/{DESK_TOKEN}");
+        let response = desk
+            .function
+            .invoke(&crate::http::desk_post(&path, &bytes, headers))
+            .await
+            .expect("desk answered");
+        let status = crate::http::status(&response);
+        let envelopes: Vec<Envelope> = self
+            .stack
+            .drain(&desk.queue_url)
+            .await
+            .iter()
+            .map(|r| Envelope::from_json(&r.body.to_string()).unwrap())
+            .collect();
+        if !envelopes.is_empty() {
+            let response = self
+                .invoke(&envelopes.iter().collect::<Vec<_>>())
+                .await
+                .expect("worker answered");
+            assert_eq!(
+                failures(&response),
+                Vec::<String>::new(),
+                "{}",
+                self.function.output().join("\n")
+            );
+        }
+        (status, self.graph.transcript()[before..].to_vec())
+    }
+
+    /// A new worker process whose clock starts at `clock` (RFC 3339).
+    pub async fn restart_at(&mut self, clock: &str) {
+        self.env.retain(|(k, _)| k != "TEST_CLOCK");
+        self.env.push(("TEST_CLOCK".into(), clock.into()));
+        self.function = Function::start(&binary("worker", "debug"), &self.env).await;
     }
 
     /// A new worker process (a new container) with the same configuration.
@@ -186,6 +264,12 @@ impl Harness {
             .unwrap()
             .clone()
     }
+}
+
+/// The desk function of a [`Harness`].
+pub struct DeskFunction {
+    pub function: Function,
+    pub queue_url: String,
 }
 
 pub fn sqs_event(envelopes: &[&Envelope]) -> Value {

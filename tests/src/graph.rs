@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -23,6 +23,8 @@ struct Inner {
     requests: Vec<Request>,
     script: VecDeque<(u16, Value)>,
     sent: usize,
+    downloads: Vec<String>,
+    url: String,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ impl FakeGraph {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(answer).with_state(inner.clone());
         let url = crate::serve(app).await;
+        inner.lock().unwrap().url = url.clone();
         FakeGraph { inner, url }
     }
 
@@ -66,6 +69,16 @@ impl FakeGraph {
     /// bodies with their choices, template names.
     pub fn transcript(&self) -> Vec<String> {
         self.messages().iter().map(describe).collect()
+    }
+
+    /// The media files fetched (by media id), in order.
+    pub fn downloads(&self) -> Vec<String> {
+        self.inner.lock().unwrap().downloads.clone()
+    }
+
+    /// The bytes the fake serves for a media id.
+    pub fn media_bytes(media_id: &str) -> Vec<u8> {
+        format!("JPEG-BYTES-OF-{media_id}").into_bytes()
     }
 
     pub fn clear(&self) {
@@ -108,17 +121,38 @@ pub fn describe(message: &Value) -> String {
             "template: {}",
             message["template"]["name"].as_str().unwrap_or_default()
         ),
+        kind @ ("image" | "audio" | "video" | "document") => format!(
+            "{kind}: {}",
+            message[kind]["link"].as_str().unwrap_or_default()
+        ),
         other => format!("{other}: {message}"),
     }
 }
 
 async fn answer(
     State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut inner = inner.lock().unwrap();
+    if method == Method::GET {
+        // `GET /{version}/{media_id}` gives the file's URL; the file comes from there.
+        let media_id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+        if let Some(file) = uri.path().strip_prefix("/files/") {
+            inner.downloads.push(file.to_owned());
+            return (
+                StatusCode::OK,
+                [("content-type", "image/jpeg")],
+                FakeGraph::media_bytes(file),
+            )
+                .into_response();
+        }
+        let url = format!("{}/files/{media_id}", inner.url);
+        return axum::Json(json!({"url": url, "mime_type": "image/jpeg", "id": media_id}))
+            .into_response();
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let is_read = body.get("status").is_some();
     inner.requests.push(Request {

@@ -13,6 +13,7 @@ pub fn app_secrets_json() -> String {
 
 fn event(
     method: &str,
+    path: &str,
     query: &[(&str, &str)],
     headers: Value,
     body: Option<String>,
@@ -29,8 +30,8 @@ fn event(
         .collect();
     let mut event = json!({
         "version": "2.0",
-        "routeKey": format!("{method} /webhook"),
-        "rawPath": "/webhook",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
         "rawQueryString": raw_query,
         "headers": headers,
         "requestContext": {
@@ -38,9 +39,9 @@ fn event(
             "apiId": "local",
             "domainName": "local.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "local",
-            "http": {"method": method, "path": "/webhook", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "facebookexternalua"},
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "facebookexternalua"},
             "requestId": "local-request",
-            "routeKey": format!("{method} /webhook"),
+            "routeKey": format!("{method} {path}"),
             "stage": "$default",
             "time": "23/Nov/2026:12:00:00 +0000",
             "timeEpoch": 1795089600000_u64
@@ -60,6 +61,7 @@ fn event(
 pub fn verify(mode: &str, token: &str, challenge: &str) -> Value {
     event(
         "GET",
+        "/webhook",
         &[
             ("hub.mode", mode),
             ("hub.verify_token", token),
@@ -83,7 +85,17 @@ pub fn post(body: &[u8], signature: Option<&str>, base64: bool) -> Value {
     } else {
         String::from_utf8(body.to_vec()).expect("a text body")
     };
-    event("POST", &[], headers, Some(body), base64)
+    event("POST", "/webhook", &[], headers, Some(body), base64)
+}
+
+/// `POST {path}` with a JSON body and extra headers, as Chatwoot calls the desk.
+pub fn desk_post(path: &str, body: &[u8], extra_headers: &[(&str, &str)]) -> Value {
+    let mut headers = json!({"content-type": "application/json", "user-agent": "Chatwoot"});
+    for (name, value) in extra_headers {
+        headers[*name] = Value::from(*value);
+    }
+    let body = String::from_utf8(body.to_vec()).expect("a text body");
+    event("POST", path, &[], headers, Some(body), false)
 }
 
 /// A POST signed with the test app secret.

@@ -2,6 +2,7 @@
 //! real function binaries, the local stack, API Gateway events, Meta-shaped payloads and a
 //! fault-injecting proxy in front of the local stack.
 
+pub mod chatwoot;
 pub mod claude;
 pub mod conversation;
 pub mod graph;

@@ -44,11 +44,18 @@ impl Case {
     /// (messages, statuses) the case holds in its `field: "messages"` changes.
     pub fn expected_counts(&self) -> (usize, usize) {
         let mut counts = (0, 0);
-        for change in message_changes(&self.body) {
+        for change in changes(&self.body, "messages") {
             counts.0 += change["messages"].as_array().map_or(0, Vec::len);
             counts.1 += change["statuses"].as_array().map_or(0, Vec::len);
         }
         counts
+    }
+
+    /// Messages the business sent from the WhatsApp Business app (`smb_message_echoes`).
+    pub fn expected_echoes(&self) -> usize {
+        changes(&self.body, "smb_message_echoes")
+            .map(|value| value["message_echoes"].as_array().map_or(0, Vec::len))
+            .sum()
     }
 
     /// The body with every message and status id made unique to this case, so cases that
@@ -57,7 +64,7 @@ impl Case {
         let mut body = self.body.clone();
         for entry in body["entry"].as_array_mut().into_iter().flatten() {
             for change in entry["changes"].as_array_mut().into_iter().flatten() {
-                for key in ["messages", "statuses"] {
+                for key in ["messages", "statuses", "message_echoes"] {
                     let items = change.get_mut("value").and_then(|v| v.get_mut(key));
                     for item in items.and_then(Value::as_array_mut).into_iter().flatten() {
                         if let Some(id) = item["id"].as_str() {
@@ -71,13 +78,13 @@ impl Case {
     }
 }
 
-fn message_changes(body: &Value) -> impl Iterator<Item = &Value> {
+fn changes<'a>(body: &'a Value, field: &'a str) -> impl Iterator<Item = &'a Value> {
     body["entry"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|entry| entry["changes"].as_array().into_iter().flatten())
-        .filter(|change| change["field"] == "messages")
+        .filter(move |change| change["field"] == field)
         .map(|change| &change["value"])
 }
 

@@ -9,6 +9,8 @@ use shared::envelope::Payload;
 const GREETING: &str = "text: Pode perguntar! 🤖 Sou o assistente virtual da Conecta Fibra e respondo sobre planos, preços, prazos e horários. Para falar com uma pessoa, é só escrever \"atendente\".";
 const HANDOFF: &str =
     "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento.";
+/// Told after every handoff: the first in an empty queue, no handling times yet.
+const FIRST_IN_LINE: &str = "text: Você é o 1º da fila. Um atendente vai falar com você em breve.";
 const UNAVAILABLE: &str = "text: Nosso assistente inteligente está indisponível agora. Vou chamar um atendente para você.";
 
 /// Maria chooses "Tirar dúvidas" from the menu.
@@ -170,7 +172,7 @@ async fn a_transfer_tool_call_hands_over_to_the_department_claude_named() {
     assert_eq!(
         bot.say(MARIA, Some("vieram duas cobranças na minha fatura"), None)
             .await,
-        [HANDOFF]
+        [HANDOFF, FIRST_IN_LINE]
     );
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     assert_eq!(queued(&bot, "financeiro").await, ["ai"]);
@@ -270,7 +272,7 @@ async fn a_persistent_failure_hands_over_and_is_never_silent() {
     assert_eq!(
         bot.say(MARIA, Some("minha internet está lenta"), None)
             .await,
-        [UNAVAILABLE]
+        [UNAVAILABLE, FIRST_IN_LINE]
     );
     assert_eq!(bot.claude.requests().len(), 4, "bounded retries");
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
@@ -292,7 +294,7 @@ async fn a_refused_key_is_not_retried_and_hands_over() {
         .script([Reply::error(401, "authentication_error", None)]);
     assert_eq!(
         bot.say(MARIA, Some("qual o valor do plano?"), None).await,
-        [UNAVAILABLE]
+        [UNAVAILABLE, FIRST_IN_LINE]
     );
     assert_eq!(bot.claude.requests().len(), 1);
     let output = bot.function.output().join("\n");
@@ -316,7 +318,8 @@ async fn a_spent_token_budget_hands_over_without_asking_again() {
     assert_eq!(
         bot.say(MARIA, Some("terceira pergunta"), None).await,
         [
-            "text: Para continuar, vou chamar um de nossos atendentes. Por favor, aguarde um momento."
+            "text: Para continuar, vou chamar um de nossos atendentes. Por favor, aguarde um momento.",
+            FIRST_IN_LINE
         ]
     );
     assert_eq!(bot.claude.requests().len(), 2);
@@ -357,7 +360,10 @@ async fn without_the_ai_contract_the_menu_path_runs_and_claude_is_never_called()
     );
     assert_eq!(bot.state(MARIA).await, "MENU_PRINCIPAL");
     // The attendant's option, left in the menu, goes to a person.
-    assert_eq!(bot.say(MARIA, None, Some("duvidas")).await, [UNAVAILABLE]);
+    assert_eq!(
+        bot.say(MARIA, None, Some("duvidas")).await,
+        [UNAVAILABLE, FIRST_IN_LINE]
+    );
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     assert!(bot.claude.requests().is_empty());
 }

@@ -244,7 +244,7 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
     let mut setup = webhook().await;
     let cases = corpus();
     assert_eq!(cases.len(), 74, "the corpus README promises 74 cases");
-    let (mut want_messages, mut want_statuses) = (0, 0);
+    let (mut want_messages, mut want_statuses, mut want_echoes) = (0, 0, 0);
     let mut ignored_changes = 0;
     let mut private: BTreeSet<String> = BTreeSet::new();
     for (index, case) in cases.iter().enumerate() {
@@ -254,9 +254,10 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
         let (messages, statuses) = case.expected_counts();
         want_messages += messages;
         want_statuses += statuses;
+        want_echoes += case.expected_echoes();
         for entry in case.body["entry"].as_array().unwrap() {
             for change in entry["changes"].as_array().unwrap() {
-                if change["field"] != "messages" {
+                if change["field"] != "messages" && change["field"] != "smb_message_echoes" {
                     ignored_changes += 1;
                 }
                 for message in change["value"]["messages"].as_array().into_iter().flatten() {
@@ -271,12 +272,16 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
         (36, 7),
         "the corpus README's totals"
     );
+    assert_eq!(want_echoes, 3, "three business app echoes");
 
     let queued = setup.stack.drain(&setup.queue_url).await;
     let count = |kind: &str| queued.iter().filter(|r| kind_of(r) == kind).count();
-    assert_eq!((count("message"), count("status")), (36, 7));
+    assert_eq!(
+        (count("message"), count("status"), count("echo")),
+        (36, 7, 3)
+    );
     let dedup_ids: BTreeSet<_> = queued.iter().map(|r| r.dedup_id.clone()).collect();
-    assert_eq!(dedup_ids.len(), 43, "every event has its own dedup id");
+    assert_eq!(dedup_ids.len(), 46, "every event has its own dedup id");
 
     for received in &queued {
         let (kind, event) = received.body["event"]
@@ -289,6 +294,7 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
         let wamid = event["wamid"].as_str().unwrap();
         let want_dedup = match kind.as_str() {
             "message" => wamid.to_owned(),
+            "echo" => format!("echo:{wamid}"),
             _ => format!("{wamid}:{}", event["status"].as_str().unwrap()),
         };
         assert_eq!(received.dedup_id, shared::queue::sqs_safe_id(want_dedup));
@@ -298,6 +304,9 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
             event["customer"].as_str().unwrap()
         );
         assert_eq!(received.group_id, shared::queue::sqs_safe_id(want_group));
+        if kind == "echo" {
+            continue; // an echo carries only who the business wrote to
+        }
         assert_eq!(
             event["raw"]["id"], wamid,
             "Meta's original object travels with the envelope"

@@ -178,6 +178,7 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
                 tracing::info!(
                     messages = split.messages(),
                     statuses = split.statuses(),
+                    echoes = split.echoes(),
                     ignored = split.ignored_fields.len(),
                     skipped = split.skipped,
                     queue_calls = report.calls,
@@ -244,6 +245,7 @@ fn record(split: &Split, metrics: &mut Metrics) {
     metrics
         .count("Messages", split.messages())
         .count("Statuses", split.statuses())
+        .count("BusinessEchoes", split.echoes())
         .count("IgnoredChanges", split.ignored_fields.len())
         .count("SkippedItems", split.skipped)
         .count("MetaErrors", split.meta_error_codes.len());

@@ -749,7 +749,12 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             return Ok(());
         };
         let secrets = self.secrets(number).await?;
-        let token = secrets.chatwoot_token()?;
+        let token = secrets
+            .chatwoot_token()
+            .map_err(|e| DeskError::Refused(e.to_string()));
+        let Some(token) = self.desk_result(token, counts).await? else {
+            return Ok(());
+        };
         let link = match self.store.desk_link(number, customer).await? {
             Some(link) if link.ticket_at == handoff.ticket_at => link,
             _ => {
@@ -794,7 +799,9 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             .desk
             .post(account, token, link.conversation_id, &post)
             .await;
-        self.desk_result(posted, counts).await?;
+        if self.desk_result(posted, counts).await?.is_some() {
+            counts.lock().await.desk_posts += 1;
+        }
         Ok(())
     }
 
@@ -821,6 +828,12 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             return Ok(());
         };
         let secrets = self.secrets(number).await?;
+        let token = secrets
+            .chatwoot_token()
+            .map_err(|e| DeskError::Refused(e.to_string()));
+        let Some(token) = self.desk_result(token, counts).await? else {
+            return Ok(());
+        };
         let mut content = text.clone().unwrap_or_default();
         let file = match media {
             None => None,
@@ -856,14 +869,11 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
         };
         let posted = self
             .desk
-            .post(
-                account,
-                secrets.chatwoot_token()?,
-                link.conversation_id,
-                &post,
-            )
+            .post(account, token, link.conversation_id, &post)
             .await;
-        self.desk_result(posted, counts).await?;
+        if self.desk_result(posted, counts).await?.is_some() {
+            counts.lock().await.desk_posts += 1;
+        }
         Ok(())
     }
 
@@ -875,10 +885,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
         counts: &Mutex<Counts>,
     ) -> Result<Option<V>, WorkerError> {
         match result {
-            Ok(value) => {
-                counts.lock().await.desk_posts += 1;
-                Ok(Some(value))
-            }
+            Ok(value) => Ok(Some(value)),
             Err(error @ DeskError::Unavailable(_)) => Err(WorkerError::Desk(error)),
             Err(error @ DeskError::Refused(_)) => {
                 tracing::error!(%error, "the desk refused a request; needs attention");

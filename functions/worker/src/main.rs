@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::chatwoot::ChatwootClient;
 use shared::claude::ClaudeClient;
-use shared::config::{self, APP_SECRET_ID, ConfigError};
+use shared::config::{self, APP_SECRET_ID, ConfigError, TENANT_SECRET_PREFIX};
 use shared::dynamodb::DynamoStore;
 use shared::graph::{DEFAULT_BASE_URL, GraphClient};
 use shared::keys::TABLE_NAME;
@@ -16,7 +16,6 @@ use shared::secrets::AppSecretCache;
 use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
 use worker::{Config, Hooks, Ports, Worker};
 
-const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 /// The worker's `Timeout` in template.yaml.
 const FUNCTION_TIMEOUT_SECONDS: i64 = 60;
 
