@@ -20,6 +20,28 @@ pub struct Ticket {
     pub priority: Priority,
     pub entered_at: DateTime<Utc>,
     pub reason: HandoffReason,
+    /// The highest SLA alert already sent for this wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerted: Option<SlaLevel>,
+}
+
+/// SLA thresholds of a department, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaLevel {
+    /// Waiting longer than `alert_after_minutes`.
+    Warning,
+    /// Waiting longer than `max_wait_minutes`.
+    Breach,
+}
+
+impl SlaLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaLevel::Warning => "warning",
+            SlaLevel::Breach => "breach",
+        }
+    }
 }
 
 /// Media a customer sent, by Meta's media id (downloaded from the Graph API to forward).

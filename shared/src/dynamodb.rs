@@ -7,13 +7,13 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use crate::desk::{DeskLink, Ticket};
+use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Claim, Commit, LogEntry, PendingEffect, StatusChange, Store, StoreError, StoredSession,
-    status_rank,
+    Claim, Commit, LogEntry, PendingEffect, ScheduleStore, StatusChange, Store, StoreError,
+    StoredSession, Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -458,6 +458,9 @@ impl Store for DynamoStore {
         );
         item.insert("priority".into(), s(ticket.priority.as_str()));
         item.insert("entered_at".into(), s(ticket.entered_at.to_rfc3339()));
+        if let Some(level) = ticket.alerted {
+            item.insert("alerted".into(), s(level.as_str()));
+        }
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         // A retried effect must not reset what the entry learnt since (told position).
         let put = self
@@ -566,6 +569,59 @@ impl Store for DynamoStore {
             Err(error) if is_conditional_failure(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    async fn mark_alerted(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> Result<(), StoreError> {
+        let Some(level) = ticket.alerted else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::human_queue(phone_number_id, &ticket.department),
+                keys::queue_entry(ticket, customer),
+            )))
+            .update_expression("SET alerted = :level")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":level", s(level.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn await_opening(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = key(keys::opening(phone_number_id), customer);
+        item.insert("until".into(), s(until.to_rfc3339()));
+        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
+        self.put_item(item).await
+    }
+
+    async fn opening_done(&self, phone_number_id: &str, customer: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::opening(phone_number_id), customer)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn recent_takes(
@@ -685,6 +741,125 @@ impl Store for DynamoStore {
         item.insert("envelope".into(), s(envelope.to_json()));
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put_item(item).await
+    }
+}
+
+impl DynamoStore {
+    /// Every item of a partition, in key order, paginated; and the read capacity consumed.
+    async fn partition(
+        &self,
+        pk: String,
+        attributes: &[&str],
+    ) -> Result<(Vec<Item>, f64), StoreError> {
+        // Placeholders: any attribute name may be a reserved word.
+        let placeholders: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+        let names: HashMap<String, String> = placeholders
+            .iter()
+            .zip(attributes)
+            .map(|(placeholder, name)| (placeholder.clone(), (*name).to_owned()))
+            .collect();
+        let mut items = Vec::new();
+        let mut units = 0.0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .projection_expression(placeholders.join(", "))
+                .set_expression_attribute_names(Some(names.clone()))
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            units += output
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or_default();
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok((items, units));
+            }
+        }
+    }
+}
+
+impl ScheduleStore for DynamoStore {
+    async fn tenant_ids(&self) -> Result<Vec<String>, StoreError> {
+        let (items, _) = self.partition(keys::TENANTS.into(), &[SK]).await?;
+        items
+            .iter()
+            .map(|i| text(i, SK).map(str::to_owned))
+            .collect()
+    }
+
+    async fn tenant(&self, phone_number_id: &str) -> Result<Option<Tenant>, StoreError> {
+        Store::tenant(self, phone_number_id).await
+    }
+
+    async fn waiting(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+    ) -> Result<(Vec<Waiting>, f64), StoreError> {
+        let (items, units) = self
+            .partition(
+                keys::human_queue(phone_number_id, department),
+                &[
+                    "customer",
+                    "priority",
+                    "entered_at",
+                    "told_position",
+                    "alerted",
+                ],
+            )
+            .await?;
+        let waiting = items
+            .iter()
+            .map(|item| {
+                let corrupt = |what: &str| StoreError::Corrupt(format!("queue entry: {what}"));
+                Ok(Waiting {
+                    customer: text(item, "customer")?.to_owned(),
+                    priority: serde_json::from_value(serde_json::Value::from(text(
+                        item, "priority",
+                    )?))
+                    .map_err(|_| corrupt("priority"))?,
+                    entered_at: text(item, "entered_at")?
+                        .parse()
+                        .map_err(|_| corrupt("entered_at"))?,
+                    told_position: number(item, "told_position").ok().map(|p| p as u32),
+                    alerted: match text(item, "alerted").ok() {
+                        Some("warning") => Some(SlaLevel::Warning),
+                        Some("breach") => Some(SlaLevel::Breach),
+                        _ => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((waiting, units))
+    }
+
+    async fn awaiting_opening(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let (items, _) = self
+            .partition(keys::opening(phone_number_id), &[SK, "until"])
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let until = text(item, "until")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("opening entry: until".into()))?;
+                Ok((text(item, SK)?.to_owned(), until))
+            })
+            .collect()
     }
 }
 

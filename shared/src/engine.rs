@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ai::{AiConversation, AiOutcome, Answer, Role};
-use crate::desk::{DeskAction, Handoff, MediaRef, Ticket};
-use crate::envelope::InboundMessage;
+use crate::desk::{DeskAction, Handoff, MediaRef, SlaLevel, Ticket};
+use crate::envelope::{InboundMessage, Timer};
 use crate::hours;
 use crate::outbound::{Outbound, TemplateComponent, truncate_chars};
 use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant, normalize};
@@ -177,6 +177,8 @@ pub enum Event {
     Desk(DeskAction),
     /// The business wrote to the customer from the WhatsApp Business app.
     BusinessEcho,
+    /// A schedule found something due (SLA thresholds, a better place, the opening).
+    Timer(Timer),
     /// The AI attendant's answer to the question of [`Effect::AskAi`].
     AiAnswered(Answer),
 }
@@ -257,6 +259,24 @@ pub enum Effect {
         #[serde(default)]
         private: bool,
     },
+    /// Record on the queue entry that an SLA alert went out (the sweep skips it after).
+    MarkAlerted {
+        ticket: Ticket,
+    },
+    /// Tell the tenant's supervisors a customer has waited too long.
+    AlertSupervisors {
+        level: SlaLevel,
+        ticket: Ticket,
+        waited_minutes: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_name: Option<String>,
+    },
+    /// Owed the opening follow-up: listed for the off-hours schedule.
+    AwaitOpening {
+        until: DateTime<Utc>,
+    },
+    /// Followed up (or came back by itself): off the off-hours schedule's list.
+    OpeningDone,
     /// Take the conversation out of the queue: an agent took it (`taken_at`, which feeds
     /// the wait estimate) or the customer left.
     LeaveQueue {
@@ -313,6 +333,7 @@ pub fn step(
             media,
         } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
         Event::Desk(action) => turn.desk(action),
+        Event::Timer(timer) => turn.timer(timer),
         Event::BusinessEcho => {
             let quiet = Duration::minutes(i64::from(tenant.desk.echo_silence_minutes));
             turn.session.quiet_until = Some(now + quiet);
@@ -386,6 +407,12 @@ impl Turn<'_> {
         if self.session.state.is_bot() && !hours::is_open(self.tenant, self.now) {
             self.off_hours(escalates);
             return;
+        }
+        if self.session.awaiting_opening {
+            // Back by itself after the opening: the conversation goes on from here.
+            self.session.awaiting_opening = false;
+            self.session.wants_human = false;
+            self.effects.push(Effect::OpeningDone);
         }
         if escalates && self.session.state.is_bot() {
             self.handoff(HandoffReason::Asked);
@@ -483,7 +510,7 @@ impl Turn<'_> {
                             .collect::<Vec<_>>()
                             .join(", ")
                     });
-                    self.send_template(self.tenant.templates.agent_reply.as_ref(), &shown);
+                    self.send_or_template(&shown, self.tenant.templates.agent_reply.as_ref(), true);
                 }
             }
             DeskAction::Assigned { agent } => {
@@ -520,35 +547,38 @@ impl Turn<'_> {
         }
     }
 
-    /// A free-form text inside the window; outside it, the approved template with the text
-    /// as its body parameter (or the text anyway without a template: the status of the
-    /// failed send then brings the tenant's window fallback).
-    fn send_template(&mut self, template: Option<&TemplateRef>, text: &str) {
+    /// A free-form text inside the window; outside it, the approved template (with the text
+    /// as its body parameter when `text_in_template`), or the text anyway without a
+    /// template: the status of the failed send then brings the tenant's window fallback.
+    fn send_or_template(
+        &mut self,
+        text: &str,
+        template: Option<&TemplateRef>,
+        text_in_template: bool,
+    ) {
         if self.session.in_service_window(self.now) {
             return self.send(Outbound::text(text));
         }
-        match template {
-            Some(template) => {
-                // Template parameters may not hold new lines, tabs or runs of spaces.
-                let parameter = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                let components = if parameter.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![TemplateComponent {
-                        kind: "body".into(),
-                        sub_type: None,
-                        index: None,
-                        parameters: vec![truncate_chars(&parameter, 1024).to_owned()],
-                    }]
-                };
-                self.send(Outbound::Template {
-                    name: template.name.clone(),
-                    language: template.language.clone(),
-                    components,
-                });
-            }
-            None => self.send(Outbound::text(text)),
-        }
+        let Some(template) = template else {
+            return self.send(Outbound::text(text));
+        };
+        // Template parameters may not hold new lines, tabs or runs of spaces.
+        let parameter = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let components = if text_in_template && !parameter.is_empty() {
+            vec![TemplateComponent {
+                kind: "body".into(),
+                sub_type: None,
+                index: None,
+                parameters: vec![truncate_chars(&parameter, 1024).to_owned()],
+            }]
+        } else {
+            Vec::new()
+        };
+        self.send(Outbound::Template {
+            name: template.name.clone(),
+            language: template.language.clone(),
+            components,
+        });
     }
 
     fn send(&mut self, message: Outbound) {
@@ -566,6 +596,112 @@ impl Turn<'_> {
         if !notified {
             self.session.off_hours_until = hours::next_opening(self.tenant, self.now);
             self.send(Outbound::text(&self.tenant.texts.off_hours));
+            if let Some(until) = self.session.off_hours_until {
+                self.effects.push(Effect::AwaitOpening { until });
+            }
+        }
+    }
+
+    fn timer(&mut self, timer: &Timer) {
+        match timer {
+            Timer::SlaWarning {
+                entered_at,
+                waited_minutes,
+            } => self.sla(SlaLevel::Warning, *entered_at, *waited_minutes),
+            Timer::SlaBreach {
+                entered_at,
+                waited_minutes,
+            } => self.sla(SlaLevel::Breach, *entered_at, *waited_minutes),
+            Timer::QueuePosition { entered_at, .. } => {
+                if let Some(ticket) = self.waiting_since(*entered_at)
+                    && self.tenant.desk.position.is_some()
+                {
+                    self.effects.push(Effect::TellPosition { ticket });
+                }
+            }
+            Timer::Opening { until } => self.opening(*until),
+        }
+    }
+
+    /// The ticket, when the customer still waits from `entered_at` (not taken, not left).
+    fn waiting_since(&self, entered_at: DateTime<Utc>) -> Option<Ticket> {
+        self.session
+            .ticket
+            .clone()
+            .filter(|ticket| ticket.entered_at == entered_at)
+    }
+
+    /// Each threshold alerts once per wait; a breach also moves the customer up a priority.
+    fn sla(&mut self, level: SlaLevel, entered_at: DateTime<Utc>, waited_minutes: i64) {
+        let Some(ticket) = self.waiting_since(entered_at) else {
+            return;
+        };
+        if ticket.alerted.is_some_and(|done| done >= level) {
+            return;
+        }
+        let mut alerted = Ticket {
+            alerted: Some(level),
+            ..ticket.clone()
+        };
+        if level == SlaLevel::Breach {
+            alerted.priority = ticket.priority.raised();
+        }
+        self.effects.push(Effect::AlertSupervisors {
+            level,
+            ticket: alerted.clone(),
+            waited_minutes,
+            customer_name: self.session.profile_name.clone(),
+        });
+        if alerted.priority == ticket.priority {
+            self.effects.push(Effect::MarkAlerted {
+                ticket: alerted.clone(),
+            });
+        } else {
+            self.effects.push(Effect::LeaveQueue {
+                ticket,
+                taken_at: None,
+            });
+            self.effects.push(Effect::EnqueueHuman {
+                ticket: alerted.clone(),
+            });
+            if self.tenant.desk.position.is_some() {
+                self.effects.push(Effect::TellPosition {
+                    ticket: alerted.clone(),
+                });
+            }
+        }
+        self.session.ticket = Some(alerted);
+    }
+
+    /// The tenant opened: who asked for a person goes straight to the queue, everyone else
+    /// gets the menu. Outside the 24 h window, the approved template comes first and the
+    /// customer's reply carries on from there.
+    fn opening(&mut self, until: DateTime<Utc>) {
+        if !self.session.awaiting_opening || self.session.off_hours_until != Some(until) {
+            return; // followed up already, or the customer came back by itself
+        }
+        self.session.awaiting_opening = false;
+        self.effects.push(Effect::OpeningDone);
+        let in_window = self.session.in_service_window(self.now);
+        if !in_window {
+            let body = self.tenant.menu.body.clone();
+            self.send_or_template(
+                &body,
+                self.tenant.templates.off_hours_followup.as_ref(),
+                false,
+            );
+        }
+        if std::mem::take(&mut self.session.wants_human) {
+            if in_window {
+                self.handoff(HandoffReason::Asked);
+            } else {
+                self.enqueue(HandoffReason::Asked);
+            }
+        } else if in_window {
+            self.show_menu(self.tenant.menu.body.clone());
+        } else {
+            self.session.state = State::Menu;
+            self.session.attempts = 0;
         }
     }
 
@@ -802,6 +938,7 @@ impl Turn<'_> {
             priority,
             entered_at: self.now,
             reason,
+            alerted: None,
         };
         self.session.department = Some(department.clone());
         self.session.state = State::Human { department };
@@ -840,7 +977,7 @@ impl Turn<'_> {
         if self.tenant.nps.enabled {
             self.session.state = State::Nps;
             let question = self.tenant.nps.question.clone();
-            self.send_template(self.tenant.templates.nps.as_ref(), &question);
+            self.send_or_template(&question, self.tenant.templates.nps.as_ref(), false);
         } else {
             self.session.state = State::Closed;
             self.send(Outbound::text(&self.tenant.nps.goodbye));
@@ -1645,6 +1782,110 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(chat.state(), "MENU_PRINCIPAL");
+    }
+
+    #[test]
+    fn sla_timers_alert_once_per_threshold_and_a_breach_raises_the_priority() {
+        let mut chat = Chat::new(tenant());
+        let waiting = ticket(&chat.text("atendente"));
+        let warning = Timer::SlaWarning {
+            entered_at: waiting.entered_at,
+            waited_minutes: 11,
+        };
+        let effects = chat.event(Event::Timer(warning.clone()));
+        assert!(matches!(
+            &effects[..],
+            [
+                Effect::AlertSupervisors {
+                    level: SlaLevel::Warning,
+                    ..
+                },
+                Effect::MarkAlerted { .. }
+            ]
+        ));
+        assert!(chat.event(Event::Timer(warning)).is_empty(), "once");
+        let effects = chat.event(Event::Timer(Timer::SlaBreach {
+            entered_at: waiting.entered_at,
+            waited_minutes: 31,
+        }));
+        let raised = chat.session.as_ref().unwrap().ticket.clone().unwrap();
+        assert_eq!(raised.priority, Priority::Alta);
+        assert_eq!(raised.alerted, Some(SlaLevel::Breach));
+        assert!(effects.contains(&Effect::LeaveQueue {
+            ticket: Ticket {
+                alerted: Some(SlaLevel::Warning),
+                ..waiting.clone()
+            },
+            taken_at: None
+        }));
+        assert!(effects.contains(&Effect::EnqueueHuman {
+            ticket: raised.clone()
+        }));
+        // A timer about an earlier wait, or after the agent took it, does nothing.
+        chat.event(Event::Desk(DeskAction::Assigned {
+            agent: "Ana".into(),
+        }));
+        assert!(
+            chat.event(Event::Timer(Timer::SlaBreach {
+                entered_at: waiting.entered_at,
+                waited_minutes: 50
+            }))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_opening_follow_up_shows_the_menu_or_queues_who_asked_for_a_person() {
+        let mut tenant = tenant();
+        tenant.business_hours =
+            serde_yaml_ng::from_str(include_str!("../../infra/tenants/demo.yaml"))
+                .map(|t: Tenant| t.business_hours)
+                .unwrap();
+        let night: DateTime<Utc> = "2026-11-24T01:00:00Z".parse().unwrap();
+        let opening: DateTime<Utc> = "2026-11-24T11:00:00Z".parse().unwrap();
+        let mut chat = Chat::new(tenant.clone());
+        chat.now = night;
+        chat.clock = night.timestamp();
+        let effects = chat.text("oi");
+        assert!(effects.contains(&Effect::AwaitOpening { until: opening }));
+        chat.now = opening + Duration::minutes(5);
+        let effects = chat.event(Event::Timer(Timer::Opening { until: opening }));
+        assert_eq!(effects[0], Effect::OpeningDone);
+        assert_eq!(texts(&effects), [chat.tenant.menu.body.clone()]);
+        assert_eq!(chat.state(), "MENU_PRINCIPAL");
+        assert!(
+            chat.event(Event::Timer(Timer::Opening { until: opening }))
+                .is_empty(),
+            "once"
+        );
+
+        let mut chat = Chat::new(tenant.clone());
+        chat.now = night;
+        chat.clock = night.timestamp();
+        chat.text("quero falar com atendente");
+        chat.now = opening + Duration::minutes(5);
+        let effects = chat.event(Event::Timer(Timer::Opening { until: opening }));
+        assert_eq!(ticket(&effects).reason, HandoffReason::Asked);
+        assert_eq!(texts(&effects)[0], chat.tenant.texts.handoff);
+
+        // Two days later (a holiday between): outside the window, the template first.
+        let mut chat = Chat::new(tenant);
+        chat.now = night;
+        chat.clock = night.timestamp();
+        chat.text("oi");
+        chat.now = opening + Duration::hours(48);
+        let effects = chat.event(Event::Timer(Timer::Opening { until: opening }));
+        assert!(
+            matches!(&effects[1], Effect::Send { message: Outbound::Template { name, components, .. } } if name == "retorno_horario_comercial" && components.is_empty())
+        );
+        assert_eq!(chat.state(), "MENU_PRINCIPAL");
+        // The customer who came back by itself is off the list.
+        let mut chat = Chat::new(chat.tenant.clone());
+        chat.now = night;
+        chat.clock = night.timestamp();
+        chat.text("oi");
+        chat.now = opening + Duration::minutes(1);
+        assert!(chat.text("bom dia").contains(&Effect::OpeningDone));
     }
 
     #[test]

@@ -30,6 +30,64 @@ pub enum Payload {
     Echo(BusinessEcho),
     /// An agent acted on the desk (through functions/desk).
     Desk(DeskEvent),
+    /// A schedule found something due in a conversation (sla-sweep, off-hours).
+    Timer(TimerEvent),
+}
+
+/// Something a schedule found due, for one conversation. The id names the occurrence
+/// (`sla-warning:<entered ms>`, ...): however often a schedule runs, the worker acts on
+/// each occurrence once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimerEvent {
+    pub phone_number_id: String,
+    pub customer: String,
+    pub id: String,
+    #[serde(flatten)]
+    pub timer: Timer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "timer", rename_all = "snake_case")]
+pub enum Timer {
+    /// Waiting longer than the department's `alert_after_minutes`.
+    SlaWarning {
+        entered_at: chrono::DateTime<chrono::Utc>,
+        waited_minutes: i64,
+    },
+    /// Waiting longer than `max_wait_minutes`: alert and raise the priority.
+    SlaBreach {
+        entered_at: chrono::DateTime<chrono::Utc>,
+        waited_minutes: i64,
+    },
+    /// The place in the queue improved enough to tell.
+    QueuePosition {
+        entered_at: chrono::DateTime<chrono::Utc>,
+        position: u32,
+    },
+    /// The tenant opened: the follow-up for who wrote while it was closed.
+    Opening {
+        /// The opening the off-hours reply promised (`Session::off_hours_until`).
+        until: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl Timer {
+    /// The timer's occurrence, unique per conversation.
+    pub fn occurrence(&self) -> String {
+        match self {
+            Timer::SlaWarning { entered_at, .. } => {
+                format!("sla-warning:{}", entered_at.timestamp_millis())
+            }
+            Timer::SlaBreach { entered_at, .. } => {
+                format!("sla-breach:{}", entered_at.timestamp_millis())
+            }
+            Timer::QueuePosition {
+                entered_at,
+                position,
+            } => format!("position:{}:{position}", entered_at.timestamp_millis()),
+            Timer::Opening { until } => format!("opening:{}", until.timestamp_millis()),
+        }
+    }
 }
 
 /// A message the business sent from the WhatsApp Business app on the same number.
@@ -156,17 +214,19 @@ impl Envelope {
             Payload::Status(s) => (&s.phone_number_id, &s.customer),
             Payload::Echo(e) => (&e.phone_number_id, &e.customer),
             Payload::Desk(d) => (&d.phone_number_id, &d.customer),
+            Payload::Timer(t) => (&t.phone_number_id, &t.customer),
         }
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
-    /// `echo:<wamid>` or `desk:<pn>:<desk event id>`.
+    /// `echo:<wamid>`, `desk:<pn>:<desk event id>` or `timer:<pn>:<customer>:<occurrence>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
             Payload::Status(s) => format!("{}:{}", s.wamid, s.status),
             Payload::Echo(e) => format!("echo:{}", e.wamid),
             Payload::Desk(d) => format!("desk:{}:{}", d.phone_number_id, d.id),
+            Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
         }
     }
 }

@@ -13,6 +13,8 @@
 //! | human queue entry (`customer`, `reason`, `told_position`) | `QUEUE#<pn>#<department>` | `<rank>#<entered epoch ms>#<customer>` |
 //! | when an agent took a customer (wait estimate) | `TAKEN#<pn>#<department>` | `<epoch ms>#<customer>` |
 //! | the desk conversation of a handoff | `CONV#<pn>#<customer>` | `DESK` |
+//! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
+//! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 
 pub const PK: &str = "pk";
@@ -25,6 +27,7 @@ pub const SESSION: &str = "SESSION";
 pub const STATUS: &str = "STATUS";
 pub const IDEM: &str = "IDEM";
 pub const DESK: &str = "DESK";
+pub const TENANTS: &str = "TENANTS";
 pub const MESSAGE_LOG_PREFIX: &str = "MSG#";
 
 pub fn tenant(phone_number_id: &str) -> String {
@@ -74,6 +77,10 @@ pub fn queue_entry(ticket: &crate::desk::Ticket, customer: &str) -> String {
         ticket.priority.rank(),
         ticket.entered_at.timestamp_millis()
     )
+}
+
+pub fn opening(phone_number_id: &str) -> String {
+    format!("OPENING#{phone_number_id}")
 }
 
 pub fn taken(phone_number_id: &str, department: &str) -> String {

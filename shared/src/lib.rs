@@ -14,6 +14,7 @@ pub mod meta;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;
+pub mod schedule;
 pub mod secrets;
 pub mod signature;
 pub mod store;

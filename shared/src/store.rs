@@ -11,9 +11,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::desk::{DeskLink, Ticket};
+use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
+use crate::tenant::Priority;
 use crate::tenant::Tenant;
 
 /// What a claim on an event's idempotency key found.
@@ -195,6 +196,29 @@ pub trait Store: Send + Sync {
         position: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Records on the queue entry the SLA alert sent for it.
+    fn mark_alerted(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Lists the customer for the opening follow-up (`until`: the opening it waits for).
+    fn await_opening(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn opening_done(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// When the department's customers were taken by agents since `since`.
     fn recent_takes(
         &self,
@@ -232,4 +256,38 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A waiting customer as the SLA sweep reads the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub customer: String,
+    pub priority: Priority,
+    pub entered_at: DateTime<Utc>,
+    pub told_position: Option<u32>,
+    pub alerted: Option<SlaLevel>,
+}
+
+/// What the schedules read: tenants without a table scan, a department's queue in order of
+/// service, who waits for the opening follow-up.
+pub trait ScheduleStore: Send + Sync {
+    fn tenant_ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    fn tenant(
+        &self,
+        phone_number_id: &str,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
+
+    /// The whole queue, first to be served first; also the read capacity it consumed.
+    fn waiting(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+    ) -> impl Future<Output = Result<(Vec<Waiting>, f64), StoreError>> + Send;
+
+    /// `(customer, until)` of everyone owed the opening follow-up.
+    fn awaiting_opening(
+        &self,
+        phone_number_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, DateTime<Utc>)>, StoreError>> + Send;
 }

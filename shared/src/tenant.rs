@@ -418,6 +418,9 @@ pub struct DeskSettings {
     /// Customers (WhatsApp ids) who always enter the queue at `alta`.
     #[serde(default)]
     pub vip_contacts: Vec<String>,
+    /// Supervisors' WhatsApp numbers: SLA alerts go to them as the `sla_alert` template.
+    #[serde(default)]
+    pub supervisors: Vec<String>,
     /// After the business answers from the WhatsApp Business app, the bot keeps quiet in
     /// that conversation this long.
     #[serde(default = "defaults::echo_silence_minutes")]
@@ -444,6 +447,7 @@ impl Default for DeskSettings {
         Self {
             chatwoot: None,
             vip_contacts: Vec::new(),
+            supervisors: Vec::new(),
             echo_silence_minutes: defaults::echo_silence_minutes(),
             give_up_words: Vec::new(),
             position: None,
@@ -761,17 +765,29 @@ impl Tenant {
                 );
             }
         }
-        for (i, contact) in desk.vip_contacts.iter().enumerate() {
-            if contact.is_empty()
-                || !contact
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.')
-            {
-                return fail(
-                    &format!("vip_contacts[{i}]"),
-                    "must be a WhatsApp id as Meta sends it (digits, no + or spaces)",
-                );
+        for (field, numbers) in [
+            ("vip_contacts", &desk.vip_contacts),
+            ("supervisors", &desk.supervisors),
+        ] {
+            for (i, contact) in numbers.iter().enumerate() {
+                if contact.is_empty()
+                    || !contact
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+                {
+                    return fail(
+                        &format!("{field}[{i}]"),
+                        "must be a WhatsApp id as Meta sends it (digits, no + or spaces)",
+                    );
+                }
             }
+        }
+        if !desk.supervisors.is_empty() && self.templates.sla_alert.is_none() {
+            return Err(LimitError {
+                field: "templates.sla_alert".into(),
+                rule: "is required when desk.supervisors are set (alerts go out as a template)"
+                    .into(),
+            });
         }
         if desk.give_up_words.iter().any(|w| normalize(w).is_empty()) {
             return fail("give_up_words", "words must not be empty");

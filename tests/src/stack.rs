@@ -132,6 +132,14 @@ impl Stack {
             .send()
             .await
             .expect("put tenant");
+        self.dynamodb
+            .put_item()
+            .table_name(table)
+            .item("pk", S(shared::keys::TENANTS.into()))
+            .item("sk", S(tenant.phone_number_id.clone()))
+            .send()
+            .await
+            .expect("register tenant");
     }
 
     /// Every item of a table whose pk starts with `prefix`.

@@ -12,14 +12,14 @@ use chrono::{DateTime, Duration, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Assistant, Usage};
 use shared::cache::TtlCache;
 use shared::desk::{
-    self, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef, Ticket,
-    TranscriptLine,
+    self, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef, SlaLevel,
+    Ticket, TranscriptLine,
 };
 use shared::engine::{self, Effect, Event, Outcome};
-use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
+use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate, Timer};
 use shared::graph::{SendError, Sender};
 use shared::metrics::Metrics;
-use shared::outbound::{Outbound, truncate_chars};
+use shared::outbound::{Outbound, TemplateComponent, truncate_chars};
 use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
 use shared::tenant::Tenant;
@@ -109,6 +109,8 @@ struct Counts {
     desk_posts: usize,
     desk_failures: usize,
     echoes: usize,
+    timers: usize,
+    sla_alerts: usize,
 }
 
 /// The adapters a worker runs on.
@@ -186,7 +188,9 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             .count("DeskEvents", counts.desk_events)
             .count("DeskPosts", counts.desk_posts)
             .count("DeskFailures", counts.desk_failures)
-            .count("BusinessEchoes", counts.echoes);
+            .count("BusinessEchoes", counts.echoes)
+            .count("Timers", counts.timers)
+            .count("SlaAlertsSent", counts.sla_alerts);
         metrics.emit();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = results
@@ -258,6 +262,17 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
                             DeskAction::Resolved => "desk_resolved",
                         };
                         let event = Event::Desk(desk.action.clone());
+                        self.apply_business(&envelope, event, kind, &key, now).await
+                    }
+                    Payload::Timer(timer) => {
+                        counts.lock().await.timers += 1;
+                        let kind = match timer.timer {
+                            Timer::SlaWarning { .. } => "timer_sla_warning",
+                            Timer::SlaBreach { .. } => "timer_sla_breach",
+                            Timer::QueuePosition { .. } => "timer_position",
+                            Timer::Opening { .. } => "timer_opening",
+                        };
+                        let event = Event::Timer(timer.timer.clone());
                         self.apply_business(&envelope, event, kind, &key, now).await
                     }
                 };
@@ -568,6 +583,31 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
                         .leave_queue(number, customer, ticket, *taken_at)
                         .await?
                 }
+                Effect::MarkAlerted { ticket } => {
+                    self.store.mark_alerted(number, customer, ticket).await?
+                }
+                Effect::AlertSupervisors {
+                    level,
+                    ticket,
+                    waited_minutes,
+                    customer_name,
+                } => {
+                    let alert = SlaAlert {
+                        level: *level,
+                        ticket,
+                        waited_minutes: *waited_minutes,
+                        customer_name: customer_name.as_deref(),
+                    };
+                    self.alert_supervisors(number, customer, &alert, counts)
+                        .await?
+                }
+                Effect::AwaitOpening { until } => {
+                    let expires_at = *until + Duration::days(PARKED_DAYS);
+                    self.store
+                        .await_opening(number, customer, *until, expires_at)
+                        .await?
+                }
+                Effect::OpeningDone => self.store.opening_done(number, customer).await?,
                 Effect::TellPosition { ticket } => {
                     self.tell_position(number, customer, ticket, counts).await?
                 }
@@ -662,6 +702,29 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
         };
         let stored = self.store.session(number, customer).await?;
         let expected_version = stored.as_ref().map(|s| s.version);
+        if stored.is_none() && matches!(event, Event::Timer(_)) {
+            // A schedule's timer for a conversation that no longer exists: nothing is due.
+            return Ok(self
+                .store
+                .commit(Commit {
+                    key,
+                    session: None,
+                    expected_version,
+                    phone_number_id: number,
+                    customer,
+                    effects: &[],
+                    inbound: LogEntry {
+                        at: now,
+                        wamid: key.into(),
+                        inbound: false,
+                        kind: kind.into(),
+                        text: None,
+                    },
+                    expires_at: now + Duration::days(i64::from(tenant.retention_days)),
+                    ai_used: false,
+                })
+                .await?);
+        }
         let outcome = engine::step(
             stored.map(|s| s.session),
             number,
@@ -695,6 +758,61 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
                 ai_used: false,
             })
             .await?;
+        Ok(())
+    }
+
+    /// The tenant's `sla_alert` template to each supervisor: level, department, minutes
+    /// waited, customer (name and the last digits of the number).
+    async fn alert_supervisors(
+        &self,
+        number: &str,
+        customer: &str,
+        alert: &SlaAlert<'_>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let Some(tenant) = self.tenant(number).await? else {
+            return Ok(());
+        };
+        tracing::warn!(
+            level = alert.level.as_str(),
+            department = %alert.ticket.department,
+            waited_minutes = alert.waited_minutes,
+            "customer waiting past the SLA"
+        );
+        let Some(template) = &tenant.templates.sla_alert else {
+            return Ok(());
+        };
+        let department = tenant
+            .department(&alert.ticket.department)
+            .map_or(alert.ticket.department.as_str(), |d| d.name.as_str());
+        let digits = customer.len().saturating_sub(4);
+        let who = match alert.customer_name {
+            Some(name) => format!("{name} (…{})", &customer[digits..]),
+            None => format!("…{}", &customer[digits..]),
+        };
+        let level = match alert.level {
+            SlaLevel::Warning => "alerta",
+            SlaLevel::Breach => "estouro",
+        };
+        let message = Outbound::Template {
+            name: template.name.clone(),
+            language: template.language.clone(),
+            components: vec![TemplateComponent {
+                kind: "body".into(),
+                sub_type: None,
+                index: None,
+                parameters: vec![
+                    level.into(),
+                    department.into(),
+                    alert.waited_minutes.to_string(),
+                    who,
+                ],
+            }],
+        };
+        for supervisor in &tenant.desk.supervisors {
+            self.send(number, supervisor, &message, counts).await?;
+            counts.lock().await.sla_alerts += 1;
+        }
         Ok(())
     }
 
@@ -906,6 +1024,14 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             std::process::abort();
         }
     }
+}
+
+/// What an SLA alert tells the supervisors.
+struct SlaAlert<'a> {
+    level: SlaLevel,
+    ticket: &'a Ticket,
+    waited_minutes: i64,
+    customer_name: Option<&'a str>,
 }
 
 fn text_of(message: &Outbound) -> Option<String> {

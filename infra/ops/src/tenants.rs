@@ -133,6 +133,16 @@ pub async fn store(client: &Client, table: &str, tenant: &Tenant) -> Result<Stri
         .send()
         .await
         .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
+    // The schedules list tenants from this partition instead of scanning the table.
+    client
+        .put_item()
+        .table_name(table)
+        .item(keys::PK, AttributeValue::S(keys::TENANTS.into()))
+        .item(keys::SK, AttributeValue::S(tenant.phone_number_id.clone()))
+        .item(NAME, AttributeValue::S(tenant.name.clone()))
+        .send()
+        .await
+        .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
     Ok(updated_at)
 }
 
