@@ -681,6 +681,8 @@ impl Turn<'_> {
             return; // followed up already, or the customer came back by itself
         }
         self.session.awaiting_opening = false;
+        // The conversation resumes now: the reply to this follow-up is not a new session.
+        self.session.last_activity_at = self.now;
         self.effects.push(Effect::OpeningDone);
         let in_window = self.session.in_service_window(self.now);
         if !in_window {

@@ -159,6 +159,58 @@ impl Harness {
         (status, self.graph.transcript()[before..].to_vec())
     }
 
+    /// A scheduled function (`sla-sweep`, `off-hours`) on this harness's table, with its
+    /// own FIFO queue.
+    pub async fn start_schedule(&self, name: &str) -> Schedule {
+        let queue_url = self.stack.fifo_queue(name).await;
+        let env = self.stack.function_env(
+            &self.stack.endpoint,
+            &[
+                ("TABLE_NAME", &self.table),
+                ("INBOUND_QUEUE_URL", &queue_url),
+            ],
+        );
+        let function = Function::start(&binary(name, "debug"), &env).await;
+        Schedule {
+            function,
+            queue_url,
+        }
+    }
+
+    /// Runs the schedule for `time` (as EventBridge Scheduler would); returns its report
+    /// and the timers it queued.
+    pub async fn tick(&self, schedule: &mut Schedule, time: &str) -> (Value, Vec<Envelope>) {
+        let report = schedule
+            .function
+            .invoke(&serde_json::json!({"time": time}))
+            .await
+            .expect("the schedule ran");
+        let timers = self
+            .stack
+            .drain(&schedule.queue_url)
+            .await
+            .iter()
+            .map(|r| Envelope::from_json(&r.body.to_string()).unwrap())
+            .collect();
+        (report, timers)
+    }
+
+    /// Hands envelopes to the worker; returns every message sent meanwhile (to anyone).
+    pub async fn feed(&mut self, envelopes: &[Envelope]) -> Vec<String> {
+        let before = self.graph.transcript().len();
+        let response = self
+            .invoke(&envelopes.iter().collect::<Vec<_>>())
+            .await
+            .expect("worker answered");
+        assert_eq!(
+            failures(&response),
+            Vec::<String>::new(),
+            "{}",
+            self.function.output().join("\n")
+        );
+        self.graph.transcript()[before..].to_vec()
+    }
+
     /// A new worker process whose clock starts at `clock` (RFC 3339).
     pub async fn restart_at(&mut self, clock: &str) {
         self.env.retain(|(k, _)| k != "TEST_CLOCK");
@@ -264,6 +316,12 @@ impl Harness {
             .unwrap()
             .clone()
     }
+}
+
+/// A scheduled function of a [`Harness`].
+pub struct Schedule {
+    pub function: Function,
+    pub queue_url: String,
 }
 
 /// The desk function of a [`Harness`].

@@ -694,6 +694,7 @@ impl PayloadWamid for Envelope {
             Payload::Status(s) => &s.wamid,
             Payload::Echo(e) => &e.wamid,
             Payload::Desk(d) => &d.id,
+            Payload::Timer(t) => &t.id,
         }
     }
 }

@@ -85,6 +85,7 @@ fn describe(envelope: &Envelope) -> String {
         Payload::Status(s) => format!("status {}", s.status),
         Payload::Echo(_) => "business app echo".into(),
         Payload::Desk(d) => format!("desk event {}", d.id),
+        Payload::Timer(t) => format!("timer {}", t.id),
     }
 }
 
