@@ -249,6 +249,20 @@ pub trait Desk: Send + Sync {
     ) -> impl Future<Output = Result<(), DeskError>> + Send;
 }
 
+/// An alert topic could not take the message.
+#[derive(Debug, Error)]
+#[error("alert topic: {0}")]
+pub struct AlertError(pub String);
+
+/// Where SLA alerts are published besides the supervisors' WhatsApp (an SNS topic).
+pub trait AlertTopic: Send + Sync {
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), AlertError>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

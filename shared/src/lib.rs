@@ -31,6 +31,8 @@ pub mod dynamodb;
 pub mod graph;
 #[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
+#[cfg(feature = "sns")]
+pub mod sns;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(any(feature = "graph", feature = "claude", feature = "chatwoot"))]

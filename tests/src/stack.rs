@@ -13,6 +13,7 @@ pub struct Stack {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 /// A message read back from a queue.
@@ -50,6 +51,7 @@ impl Stack {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
             endpoint,
         }
     }
@@ -84,6 +86,49 @@ impl Stack {
             .expect("create queue")
             .queue_url
             .unwrap()
+    }
+
+    /// An SNS topic with a queue subscribed to it (raw delivery): returns both.
+    pub async fn topic_with_queue(&self, prefix: &str) -> (String, String) {
+        let topic = self
+            .sns
+            .create_topic()
+            .name(unique(prefix))
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .unwrap();
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(unique(prefix))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .unwrap();
+        let queue_arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        self.sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe");
+        (topic, queue_url)
     }
 
     /// A table with the template's key schema (pk, sk).

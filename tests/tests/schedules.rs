@@ -35,7 +35,9 @@ fn timer_kinds(timers: &[shared::envelope::Envelope]) -> Vec<String> {
 #[tokio::test]
 async fn sla_warnings_and_breaches_go_out_exactly_once_across_repeated_sweeps() {
     let start = "2026-11-23T17:00:00Z";
-    let mut bot = Harness::start(&[]).await;
+    let stack = blackbox::stack::Stack::connect().await;
+    let (topic, alerts) = stack.topic_with_queue("sla-alerts").await;
+    let mut bot = Harness::start(&[("SLA_ALERT_TOPIC_ARN", &topic)]).await;
     let mut sweep = bot.start_schedule("sla-sweep").await;
     bot.say(MARIA, Some("quero falar com atendente"), None)
         .await; // geral: 10 / 30 min
@@ -62,6 +64,13 @@ async fn sla_warnings_and_breaches_go_out_exactly_once_across_repeated_sweeps() 
         parameters,
         ["alerta", "Atendimento geral", "10", "Maria (…4321)"]
     );
+    // And on the stack's alert topic, for supervisors subscribed there.
+    let published = stack.drain(&alerts).await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].body["level"], "warning");
+    assert_eq!(published[0].body["department"], "geral");
+    assert_eq!(published[0].body["waited_minutes"], 10);
+    assert_eq!(published[0].body["customer"], "Maria (…4321)");
     // The same timer again (a repeated or overlapping sweep) and later sweeps: nothing.
     assert_eq!(bot.feed(&timers).await, Vec::<String>::new());
     for minute in [12, 20, 29] {
@@ -106,6 +115,16 @@ async fn sla_warnings_and_breaches_go_out_exactly_once_across_repeated_sweeps() 
             "minute {minute}: {kinds:?}"
         );
     }
+    let published = stack.drain(&alerts).await;
+    let levels: Vec<&str> = published
+        .iter()
+        .map(|p| p.body["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        levels,
+        ["breach", "warning"],
+        "Maria's breach, then João's warning"
+    );
     let output = sweep.function.output().join("\n");
     assert!(
         output.contains("\"SlaWarnings\":1") && output.contains("\"SlaBreaches\":1"),

@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Assistant, Usage};
 use shared::cache::TtlCache;
 use shared::desk::{
-    self, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef, SlaLevel,
-    Ticket, TranscriptLine,
+    self, AlertTopic, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef,
+    SlaLevel, Ticket, TranscriptLine,
 };
 use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate, Timer};
@@ -70,17 +70,20 @@ pub enum WorkerError {
     Secret(#[from] shared::secrets::SecretError),
     #[error("desk: {0}")]
     Desk(DeskError),
+    #[error(transparent)]
+    Alert(#[from] desk::AlertError),
 }
 
 /// Chatwoot limits a message's content to 150,000 characters.
 const MAX_NOTE_CHARS: usize = 150_000;
 
-pub struct Worker<S, G, T, A, D, K> {
+pub struct Worker<S, G, T, A, D, N, K> {
     store: S,
     sender: G,
     tokens: T,
     assistant: A,
     desk: D,
+    alerts: Option<N>,
     /// The stack secret, for the Anthropic key.
     app_secrets: AppSecretCache<K>,
     config: Config,
@@ -114,26 +117,29 @@ struct Counts {
 }
 
 /// The adapters a worker runs on.
-pub struct Ports<S, G, T, A, D, K> {
+pub struct Ports<S, G, T, A, D, N, K> {
     pub store: S,
     pub sender: G,
     pub tokens: T,
     pub assistant: A,
     pub desk: D,
+    /// The SLA alert topic, when the stack has one.
+    pub alerts: Option<N>,
     /// The stack secret, for the Anthropic key.
     pub app_secrets: AppSecretCache<K>,
 }
 
-impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSource>
-    Worker<S, G, T, A, D, K>
+impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic, K: SecretSource>
+    Worker<S, G, T, A, D, N, K>
 {
-    pub fn new(ports: Ports<S, G, T, A, D, K>, config: Config, hooks: Hooks) -> Self {
+    pub fn new(ports: Ports<S, G, T, A, D, N, K>, config: Config, hooks: Hooks) -> Self {
         Self {
             store: ports.store,
             sender: ports.sender,
             tokens: ports.tokens,
             assistant: ports.assistant,
             desk: ports.desk,
+            alerts: ports.alerts,
             app_secrets: ports.app_secrets,
             config,
             hooks,
@@ -779,9 +785,6 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
             waited_minutes = alert.waited_minutes,
             "customer waiting past the SLA"
         );
-        let Some(template) = &tenant.templates.sla_alert else {
-            return Ok(());
-        };
         let department = tenant
             .department(&alert.ticket.department)
             .map_or(alert.ticket.department.as_str(), |d| d.name.as_str());
@@ -793,6 +796,25 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, K: SecretSourc
         let level = match alert.level {
             SlaLevel::Warning => "alerta",
             SlaLevel::Breach => "estouro",
+        };
+        if let Some(topic) = &self.alerts {
+            let subject = format!("SLA {level}: {department} ({})", tenant.name);
+            let message = serde_json::json!({
+                "level": alert.level.as_str(),
+                "phone_number_id": number,
+                "tenant": tenant.name,
+                "department": alert.ticket.department,
+                "department_name": department,
+                "priority": alert.ticket.priority.as_str(),
+                "waited_minutes": alert.waited_minutes,
+                "entered_at": alert.ticket.entered_at,
+                "customer": who,
+            });
+            topic.publish(&subject, &message.to_string()).await?;
+            counts.lock().await.sla_alerts += 1;
+        }
+        let Some(template) = &tenant.templates.sla_alert else {
+            return Ok(());
         };
         let message = Outbound::Template {
             name: template.name.clone(),

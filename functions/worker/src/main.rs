@@ -14,6 +14,7 @@ use shared::graph::{DEFAULT_BASE_URL, GraphClient};
 use shared::keys::TABLE_NAME;
 use shared::secrets::AppSecretCache;
 use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
+use shared::sns::SnsTopic;
 use worker::{Config, Hooks, Ports, Worker};
 
 /// The worker's `Timeout` in template.yaml.
@@ -46,6 +47,11 @@ async fn main() -> Result<(), Error> {
         tokens: TenantSecretsManager::new(secrets.clone(), secret_prefix),
         assistant: ClaudeClient::new(&anthropic_base),
         desk: ChatwootClient::default(),
+        // The SLA alert topic of the template; without it alerts go to WhatsApp only.
+        alerts: std::env::var("SLA_ALERT_TOPIC_ARN")
+            .ok()
+            .filter(|arn| !arn.is_empty())
+            .map(|arn| SnsTopic::new(aws_sdk_sns::Client::new(&aws), arn)),
         app_secrets: AppSecretCache::new(SecretsManagerSource::new(secrets, app_secret_id)),
     };
     let worker = Arc::new(Worker::new(ports, config(), hooks()));
