@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Talk to the bot on the local stack, as a customer on WhatsApp.
+"""Talk to the bot on the local stack, as a customer on WhatsApp, and answer as the agent.
 
 Every line you type goes as a signed Meta webhook through the real webhook binary (under
 `cargo lambda watch`) into the inbound FIFO queue; a poller does what the SQS event source
@@ -14,11 +14,22 @@ from the tenant's FAQ tool and hands over by tool call, so the whole path runs o
     chat.py --port N --sink-port M [--ai-port K]             interactive
     chat.py --port N --sink-port M [--ai-port K] --script F  one line per line of F
 
+The agents' desk is a local fake of Chatwoot (`--chatwoot-port`): what the worker posts
+there (the handoff note, the customer's messages) is printed as `desk>`. You answer as the
+agent through the real desk function, with Chatwoot-shaped webhooks:
+
+    /assume [name]   an agent takes the current customer's conversation
+    /agent <text>    the agent replies
+    /resolve         the agent resolves it (the customer gets the NPS question)
+    /sweep [+min]    runs the SLA sweep now (or that many minutes ahead)
+
 `/as <number> <name>` switches to another customer. Ends on /quit, Ctrl-D or the end of
 the script.
 """
 
 import argparse
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import json
@@ -26,6 +37,7 @@ import sys
 import threading
 import time
 import unicodedata
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack  # noqa: E402
 
 APP_SECRET = stack.LOCAL_APP_SECRETS["app_secret"].encode()
+# The demo tenant's local secret (common.sh load_demo_tenant): the desk URL carries it.
+DESK_TOKEN = "local-desk-token"
+CHATWOOT_TOKEN = "local-chatwoot-token"
 PHONE_NUMBER_ID = "106540352242922"
 CUSTOMER = "5511987654321"
 FAKE_AI_LABEL = "[IA local de teste]"
@@ -102,14 +117,119 @@ class FakeAnthropic:
         return [{"type": "text", "text": f"{FAKE_AI_LABEL} Não tenho essa informação. Se quiser, escreva \"atendente\" para falar com uma pessoa."}]
 
 
-def answer_json(handler, value):
-    """A 200 with a JSON body, from an http.server handler."""
+def answer_json(handler, value, status=200):
+    """A JSON answer, from an http.server handler."""
     answer = json.dumps(value).encode()
-    handler.send_response(200)
+    handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(answer)))
     handler.end_headers()
     handler.wfile.write(answer)
+
+
+class FakeChatwoot:
+    """The agents' desk as the worker sees it: Chatwoot's application API for contacts,
+    conversations and messages. Prints what agents would see."""
+
+    def __init__(self, port):
+        self.contacts = []  # (id, identifier)
+        self.conversations = {}  # customer -> conversation id
+        self.lock = threading.Lock()
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if self.headers.get("api_access_token") != CHATWOOT_TOKEN:
+                    return answer_json(self, {"error": "Invalid Access Token"}, 401)
+                query = self.path.split("q=", 1)[-1].split("&")[0]
+                query = urllib.parse.unquote(query)
+                with desk.lock:
+                    found = [{"id": i, "identifier": ident} for i, ident in desk.contacts if query in ident]
+                answer_json(self, {"meta": {"count": len(found)}, "payload": found})
+
+            def do_POST(self):  # noqa: N802
+                if self.headers.get("api_access_token") != CHATWOOT_TOKEN:
+                    return answer_json(self, {"error": "Invalid Access Token"}, 401)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                path = self.path.rstrip("/")
+                with desk.lock:
+                    if path.endswith("/contacts"):
+                        body = json.loads(raw)
+                        contact_id = 100 + len(desk.contacts)
+                        desk.contacts.append((contact_id, body["identifier"]))
+                        return answer_json(self, {"payload": {"contact": {"id": contact_id, "identifier": body["identifier"]}}})
+                    if path.endswith("/conversations"):
+                        body = json.loads(raw)
+                        customer = body["additional_attributes"]["whatsapp_customer"]
+                        conversation = len(desk.conversations) + 1
+                        desk.conversations[customer] = conversation
+                        return answer_json(self, {"id": conversation})
+                    content, private, attachment = desk.read_message(self.headers["Content-Type"], raw)
+                conversation = int(path.split("/")[-2])
+                who = "nota privada" if private else "cliente"
+                lines = content.splitlines() or [""]
+                print(f"desk> #{conversation} [{who}] {lines[0]}{' [anexo: ' + attachment + ']' if attachment else ''}")
+                for line in lines[1:]:
+                    print(f"desk>      {line}")
+                sys.stdout.flush()
+                answer_json(self, {"id": time.time_ns()})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def read_message(content_type, raw):
+        if not content_type.startswith("multipart/"):
+            body = json.loads(raw)
+            return body.get("content", ""), body.get("private", False), None
+        parser = email.parser.BytesParser(policy=email.policy.HTTP)
+        form = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+        fields, attachment = {}, None
+        for part in form.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if part.get_filename():
+                attachment = f"{part.get_filename()}, {len(part.get_payload(decode=True))} bytes"
+            else:
+                fields[name] = part.get_content().strip()
+        return fields.get("content", ""), fields.get("private") == "true", attachment
+
+
+def desk_event(payload):
+    """Chatwoot calling the desk function at the demo tenant's URL."""
+    event = webhook_event(json.dumps(payload, ensure_ascii=False).encode())
+    path = f"/desk/{PHONE_NUMBER_ID}/{DESK_TOKEN}"
+    event.update({"routeKey": "POST /desk/{phone_number_id}/{desk_token}", "rawPath": path})
+    event["requestContext"]["http"]["path"] = path
+    del event["headers"]["x-hub-signature-256"]
+    return event
+
+
+def conversation_payload(conversation, customer):
+    return {
+        "id": conversation, "inbox_id": 1, "status": "open",
+        "additional_attributes": {"whatsapp_customer": customer, "whatsapp_number": PHONE_NUMBER_ID},
+        "meta": {"sender": {"identifier": f"whatsapp:{PHONE_NUMBER_ID}:{customer}"}},
+    }
+
+
+def agent_payload(command, argument, conversation, customer):
+    """The webhook Chatwoot sends for an agent's action."""
+    if command == "/agent":
+        return {"event": "message_created", "id": time.time_ns(), "content": argument,
+                "message_type": "outgoing", "private": False,
+                "sender": {"id": 3, "name": "Agente", "type": "user"},
+                "conversation": conversation_payload(conversation, customer)}
+    payload = conversation_payload(conversation, customer)
+    if command == "/assume":
+        payload.update({"event": "conversation_updated", "updated_at": time.time(),
+                        "changed_attributes": [{"assignee_id": {"previous_value": None, "current_value": 3}}]})
+        payload["meta"]["assignee"] = {"id": 3, "name": argument or "Ana", "available_name": argument or "Ana"}
+    else:
+        payload.update({"event": "conversation_status_changed", "status": "resolved", "updated_at": time.time()})
+    return payload
 
 
 class Sink:
@@ -208,11 +328,18 @@ class Customer:
             return self.choices[int(text) - 1]
         return next((c for c in self.choices if c[1].lower() == text.lower()), None)
 
-    def show(self, message):
+    def show(self, message, who="bot"):
         self.choices = []
         kind = message.get("type")
+        if message.get("to") != self.number:
+            # An SLA alert to a supervisor, not to this customer.
+            name = message.get("template", {}).get("name", kind)
+            print(f"supervisor {message.get('to')}> [template {name}]")
+            return
         if kind == "text":
-            print(f"bot> {message['text']['body']}")
+            print(f"{who}> {message['text']['body']}")
+        elif kind in ("image", "audio", "video", "document"):
+            print(f"{who}> [{kind}] {message[kind]['link']}")
         elif kind == "interactive":
             interactive = message["interactive"]
             self.kind = interactive["type"]
@@ -225,7 +352,7 @@ class Customer:
             for number, (_, title) in enumerate(self.choices, 1):
                 print(f"       {number}. {title}")
         elif kind == "template":
-            print(f"bot> [template {message['template']['name']}]")
+            print(f"{who}> [template {message['template']['name']}]")
         sys.stdout.flush()
 
 
@@ -276,6 +403,7 @@ def main():
     parser.add_argument("--port", type=int, required=True, help="cargo lambda watch invoke port")
     parser.add_argument("--sink-port", type=int, required=True)
     parser.add_argument("--ai-port", type=int, help="run the local fake of the Messages API here")
+    parser.add_argument("--chatwoot-port", type=int, required=True, help="run the local fake of Chatwoot here")
     parser.add_argument("--script", type=Path)
     parser.add_argument("--expect-replies", type=int, help="exit 1 unless exactly this many replies came")
     args = parser.parse_args()
@@ -283,6 +411,7 @@ def main():
     env = stack.read_env()
     sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
     sink = Sink(args.sink_port)
+    chatwoot = FakeChatwoot(args.chatwoot_port)
     if args.ai_port:
         FakeAnthropic(args.ai_port)
         print(f"AI attendant: a LOCAL FAKE of Claude (no ANTHROPIC_API_KEY); its answers start with {FAKE_AI_LABEL}")
@@ -319,8 +448,28 @@ def main():
                 continue
             seen = len(sink.messages)
             started = time.monotonic()
-            customer.message(line)
-            sent += 1
+            who = "bot"
+            command, _, argument = line.strip().partition(" ")
+            if command in ("/agent", "/assume", "/resolve"):
+                conversation = chatwoot.conversations.get(customer.number)
+                if conversation is None:
+                    print("     (no desk conversation for this customer yet)")
+                    continue
+                answer = invoke(args.port, "desk", desk_event(agent_payload(command, argument, conversation, customer.number)))
+                if answer.get("statusCode") != 200:
+                    raise SystemExit(f"desk answered {answer}")
+                who = "atendente" if command == "/agent" else "bot"
+                sent += answer.get("body") == "ok"
+            elif command == "/sweep":
+                ahead = int(argument.lstrip("+") or 0)
+                at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60 * ahead))
+                report = invoke(args.port, "sla-sweep", {"time": at})
+                print(f"     (SLA sweep for {at}: {report['waiting']} waiting, {report['warnings']} warning(s), "
+                      f"{report['breaches']} breach(es), {report['position_updates']} place update(s))")
+                sent += report["warnings"] + report["breaches"] + report["position_updates"]
+            else:
+                customer.message(line)
+                sent += 1
             if not progress.wait_for(sent):
                 raise SystemExit("the worker did not handle the message within 120 s; see .local/watch.log")
             with sink.lock:
@@ -331,7 +480,7 @@ def main():
             if not replies:
                 print("     (no reply: the bot stays silent here)")
             for reply in replies:
-                customer.show(reply)
+                customer.show(reply, who)
     finally:
         stop.set()
     print(f"{sent} message(s) sent, {replies_total} repl(ies) received")

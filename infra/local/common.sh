@@ -50,10 +50,15 @@ start_watch() {
   return 1
 }
 
-# Loads the demo tenant with the ops CLI and gives it a local WhatsApp token.
+# Loads the demo tenant with the ops CLI, its Chatwoot pointed at the chat's local fake on
+# $CHATWOOT_PORT, and gives it local tokens (WhatsApp, Chatwoot, the desk webhook's).
+# `load_demo_tenant --always-open` leaves its business hours out (scripted runs).
 load_demo_tenant() {
-  STACK_NAME=local target/debug/ops tenant put infra/tenants/demo.yaml
-  STACK_NAME=local target/debug/ops tenant secret 106540352242922 --whatsapp-token local-token
+  CHATWOOT_PORT=$(free_port)
+  .venv/bin/python infra/local/local_tenant.py --chatwoot-port "$CHATWOOT_PORT" "$@"
+  STACK_NAME=local target/debug/ops tenant put "$ROOT/.local/demo.yaml"
+  STACK_NAME=local target/debug/ops tenant secret 106540352242922 --whatsapp-token local-token \
+    --chatwoot-token local-chatwoot-token --desk-token local-desk-token
 }
 
 # The environment of a local conversation: the stack's, with the Graph API pointed at the

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The main job on the local stack: a conversation with the bot, from the customer's side,
-# through the real webhook and worker binaries. Starts moto with the template's resources,
+# through the real webhook and worker binaries, and the agent's side through the desk. Starts moto with the template's resources,
 # loads infra/tenants/demo.yaml with the ops CLI, runs the functions under
 # `cargo lambda watch`, and opens the terminal chat (chat.py). Without a terminal (or with
 # SCRIPT=file) it plays infra/local/demo-chat.txt. Stops everything on exit.
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
-cargo build -p webhook -p worker -p ops
+cargo build -p webhook -p worker -p desk -p sla-sweep -p ops
 start_stack
 load_demo_tenant
 write_chat_env
@@ -19,4 +19,5 @@ script=${SCRIPT:-}
 if [ -z "$script" ] && [ ! -t 0 ]; then
   script=infra/local/demo-chat.txt
 fi
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" "${AI_ARGS[@]}" ${script:+--script "$script"}
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
+  --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" ${script:+--script "$script"}

@@ -126,7 +126,7 @@ def clients(endpoint):
     )
     return {
         name: session.client(name, endpoint_url=endpoint)
-        for name in ("sqs", "dynamodb", "secretsmanager")
+        for name in ("sqs", "dynamodb", "secretsmanager", "sns")
     }
 
 
@@ -150,6 +150,10 @@ def create_resources(endpoint):
         resolve.attrs[(logical, "QueueName")] = name
 
     for logical, resource in resources.items():
+        if resource["Type"] == "AWS::SNS::Topic":
+            name = resolve(resource["Properties"])["TopicName"]
+            resolve.refs[logical] = aws["sns"].create_topic(Name=name)["TopicArn"]
+            continue
         if resource["Type"] not in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
             continue
         props = resolve(resource["Properties"])

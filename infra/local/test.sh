@@ -27,11 +27,11 @@ start_watch
 kill -- "-$WATCH_PGID" 2>/dev/null || true
 
 echo "== a scripted conversation through webhook, queue, poller and worker under cargo lambda watch"
-load_demo_tenant
+load_demo_tenant --always-open
 write_chat_env
 start_watch "$ROOT/.local/chat.env"
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" "${AI_ARGS[@]}" \
-  --script infra/local/demo-chat.txt --expect-replies 11
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
+  --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" --script infra/local/demo-chat.txt --expect-replies 19
 
 echo "== SAM template"
 sam validate --lint

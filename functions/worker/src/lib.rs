@@ -374,7 +374,11 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                     wamid: message.wamid.clone(),
                     inbound: true,
                     kind: message.message_type.clone(),
-                    text: message.text.clone(),
+                    // A tapped choice reads as its title in the transcript.
+                    text: message
+                        .text
+                        .clone()
+                        .or_else(|| message.reply.as_ref().map(|r| r.title.clone())),
                 },
                 expires_at,
                 ai_used,

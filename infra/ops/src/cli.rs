@@ -134,7 +134,7 @@ pub enum TenantCommand {
     ArgGroup::new("tokens")
         .required(true)
         .multiple(true)
-        .args(["whatsapp_token", "chatwoot_token", "desk_token"])
+        .args(["whatsapp_token", "chatwoot_token", "desk_token", "chatwoot_webhook_secret"])
 ))]
 pub struct SecretArgs {
     #[arg(value_name = "PHONE_NUMBER_ID")]
@@ -145,9 +145,12 @@ pub struct SecretArgs {
     /// The Chatwoot API access token
     #[arg(long, value_name = "TOKEN")]
     pub chatwoot_token: Option<String>,
-    /// The token the service desk's callbacks must present
+    /// The token in the desk webhook URL Chatwoot calls (/desk/<number>/<token>)
     #[arg(long, value_name = "TOKEN")]
     pub desk_token: Option<String>,
+    /// Chatwoot's webhook signing secret: then X-Chatwoot-Signature is required too
+    #[arg(long, value_name = "SECRET")]
+    pub chatwoot_webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                     (secrets::WHATSAPP_TOKEN, args.whatsapp_token),
                     (secrets::CHATWOOT_TOKEN, args.chatwoot_token),
                     (secrets::DESK_TOKEN, args.desk_token),
+                    (
+                        secrets::CHATWOOT_WEBHOOK_SECRET,
+                        args.chatwoot_webhook_secret,
+                    ),
                 ],
                 &mut std::io::stdin().lock(),
             )?;

@@ -1,5 +1,5 @@
 //! Each tenant's secret, `<stack>/tenants/<pn>`: a JSON object holding `whatsapp_token`,
-//! `chatwoot_token` and `desk_token`. Updates merge: keys not given keep their values.
+//! `chatwoot_token`, `desk_token` and, optionally, `chatwoot_webhook_secret`. Updates merge: keys not given keep their values.
 //! Values are never printed, only key names.
 
 use std::io::{BufRead, Write};
@@ -12,6 +12,7 @@ use crate::error::OpsError;
 pub const WHATSAPP_TOKEN: &str = "whatsapp_token";
 pub const CHATWOOT_TOKEN: &str = "chatwoot_token";
 pub const DESK_TOKEN: &str = "desk_token";
+pub const CHATWOOT_WEBHOOK_SECRET: &str = "chatwoot_webhook_secret";
 
 /// The secret's name for a tenant of a stack.
 pub fn secret_name(stack: &str, phone_number_id: &str) -> String {
@@ -100,7 +101,7 @@ pub async fn set(
 
 /// The tokens given on the command line; `-` is read from `stdin` (one line, one token).
 pub fn collect_updates(
-    given: [(&'static str, Option<String>); 3],
+    given: [(&'static str, Option<String>); 4],
     stdin: &mut dyn BufRead,
 ) -> Result<Vec<(&'static str, String)>, OpsError> {
     let from_stdin = given
@@ -161,6 +162,7 @@ mod tests {
                 (WHATSAPP_TOKEN, Some("-".into())),
                 (CHATWOOT_TOKEN, None),
                 (DESK_TOKEN, Some("d".into())),
+                (CHATWOOT_WEBHOOK_SECRET, None),
             ],
             &mut stdin,
         )
@@ -177,6 +179,7 @@ mod tests {
                 (WHATSAPP_TOKEN, Some("-".into())),
                 (CHATWOOT_TOKEN, Some("-".into())),
                 (DESK_TOKEN, None),
+                (CHATWOOT_WEBHOOK_SECRET, None),
             ],
             &mut "a\nb\n".as_bytes(),
         );
@@ -186,6 +189,7 @@ mod tests {
                 (WHATSAPP_TOKEN, Some(" ".into())),
                 (CHATWOOT_TOKEN, None),
                 (DESK_TOKEN, None),
+                (CHATWOOT_WEBHOOK_SECRET, None),
             ],
             &mut "".as_bytes(),
         );
