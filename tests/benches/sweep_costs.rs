@@ -156,11 +156,11 @@ async fn main() {
         let estimated_units = (bytes as f64 / 4096.0).ceil() / 2.0;
         println!("  {waiting} waiting:");
         println!(
-            "    DynamoDB calls: {calls:?} (no Scan); {} queries as the sweep counts them",
+            "    DynamoDB calls: {calls:?} (no Scan); {} partitions queried (the tenant list, one per department)",
             report["queries"]
         );
         println!(
-            "    read capacity: {} RCU as moto reports it, {estimated_units:.1} RCU from the {:.0} KB of queue items (eventually consistent)",
+            "    read capacity: {} RCU as moto reports it (not size-based), {estimated_units:.1} RCU from the {:.0} KB of queue items (eventually consistent)",
             report["read_units"],
             bytes as f64 / 1024.0
         );
