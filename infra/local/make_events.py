@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the sample events in events/webhook/: API Gateway HTTP API (payload v2) requests as
-`sam local invoke -e` and `cargo lambda invoke --data-file` take them.
+"""Writes the sample events, as `sam local invoke -e` and `cargo lambda invoke --data-file`
+take them: events/webhook/ and events/desk/ (API Gateway HTTP API, payload v2, requests),
+events/sla-sweep/ and events/off-hours/ (EventBridge Scheduler's input).
 
 Signed events use the local stack's documented test secret (infra/local/stack.py):
-app secret `local-app-secret`, verify token `local-verify-token`.
-`events/webhook/expected.json` says what each event must produce.
+app secret `local-app-secret`, verify token `local-verify-token`; desk events the demo
+tenant's local desk token `local-desk-token` (common.sh load_demo_tenant).
+Each folder's `expected.json` says what each event must produce.
 """
 
 import base64
@@ -14,18 +16,21 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "events" / "webhook"
+EVENTS = ROOT / "events"
+OUT = EVENTS / "webhook"
+DESK_TOKEN = "local-desk-token"
 APP_SECRET = b"local-app-secret"
 VERIFY_TOKEN = "local-verify-token"
 PHONE_NUMBER_ID = "106540352242922"
 METADATA = {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID}
 
 
-def request(method, body=None, headers=None, query=None, base64_body=False):
+def request(method, body=None, headers=None, query=None, base64_body=False, path="/webhook"):
+    route = "/desk/{phone_number_id}/{desk_token}" if path.startswith("/desk/") else path
     event = {
         "version": "2.0",
-        "routeKey": f"{method} /webhook",
-        "rawPath": "/webhook",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
         "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
         "headers": {"user-agent": "facebookexternalua", **(headers or {})},
         "requestContext": {
@@ -35,13 +40,13 @@ def request(method, body=None, headers=None, query=None, base64_body=False):
             "domainPrefix": "local",
             "http": {
                 "method": method,
-                "path": "/webhook",
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "173.252.0.1",
                 "userAgent": "facebookexternalua",
             },
             "requestId": f"sample-{method.lower()}",
-            "routeKey": f"{method} /webhook",
+            "routeKey": f"{method} {route}",
             "stage": "$default",
             "time": "23/Nov/2026:12:00:00 +0000",
             "timeEpoch": 1795089600000,
@@ -153,12 +158,58 @@ def main():
         ),
         "post-wrong-signature.json": (signed_post(text_body, secret=b"not-the-app-secret"), {"status": 401, "queued": 0}),
     }
+    write(OUT, events)
+    write(EVENTS / "desk", desk_events(customer))
+    report = ["waiting", "warnings", "breaches", "position_updates", "queries"]
+    write(EVENTS / "sla-sweep", {
+        "scheduled.json": ({"time": "2026-11-23T17:01:00Z"}, {"report": report, "queued": 0}),
+    })
+    write(EVENTS / "off-hours", {
+        "scheduled.json": ({"time": "2026-11-23T17:05:00Z"}, {"report": ["tenants", "open", "follow_ups"], "queued": 0}),
+    })
+
+
+def write(folder, events):
+    folder.mkdir(parents=True, exist_ok=True)
     expected = {}
     for name, (event, outcome) in events.items():
-        (OUT / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+        (folder / name).write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
         expected[name] = outcome
-    (OUT / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
-    print(f"wrote {len(events)} events to {OUT}")
+    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    print(f"wrote {len(events)} events to {folder}")
+
+
+def desk_events(customer):
+    """Chatwoot's webhooks for the demo tenant's conversation with `customer`."""
+    conversation = {
+        "id": 1, "inbox_id": 1, "status": "open", "channel": "Channel::Api",
+        "additional_attributes": {"whatsapp_customer": customer, "whatsapp_number": PHONE_NUMBER_ID},
+        "meta": {"sender": {"id": 100, "identifier": f"whatsapp:{PHONE_NUMBER_ID}:{customer}"}},
+    }
+    reply = {
+        "event": "message_created", "id": 9001, "content": "Olá, Maria! Sou a Ana, do suporte.",
+        "message_type": "outgoing", "content_type": "text", "private": False,
+        "created_at": "2026-11-23T17:05:00.000Z",
+        "sender": {"id": 3, "name": "Ana", "type": "user"},
+        "inbox": {"id": 1, "name": "WhatsApp"}, "account": {"id": 1, "name": "Conecta Fibra"},
+        "conversation": conversation,
+    }
+    note = {**reply, "id": 9002, "content": "nota interna", "private": True}
+    resolved = {**conversation, "event": "conversation_status_changed", "status": "resolved",
+                "changed_attributes": [{"status": {"previous_value": "open", "current_value": "resolved"}}],
+                "updated_at": 1795453800.5}
+
+    def post(payload, token=DESK_TOKEN):
+        body = json.dumps(payload, ensure_ascii=False)
+        return request("POST", body, {"content-type": "application/json", "user-agent": "Chatwoot"},
+                       path=f"/desk/{PHONE_NUMBER_ID}/{token}")
+
+    return {
+        "agent-reply.json": (post(reply), {"status": 200, "body": "ok", "queued": 1}),
+        "resolved.json": (post(resolved), {"status": 200, "body": "ok", "queued": 1}),
+        "private-note.json": (post(note), {"status": 200, "body": "ignored", "queued": 0}),
+        "wrong-token.json": (post(reply, token="not-the-desk-token"), {"status": 401, "queued": 0}),
+    }
 
 
 if __name__ == "__main__":

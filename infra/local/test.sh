@@ -22,12 +22,12 @@ start_stack
 cargo test --workspace --locked
 
 echo "== sample events through cargo lambda watch"
+load_demo_tenant --always-open
 start_watch
 .venv/bin/python infra/local/invoke_events.py --port "$WATCH_PORT"
 kill -- "-$WATCH_PGID" 2>/dev/null || true
 
-echo "== a scripted conversation through webhook, queue, poller and worker under cargo lambda watch"
-load_demo_tenant --always-open
+echo "== a scripted conversation through webhook, desk, queue, poller and worker under cargo lambda watch"
 write_chat_env
 start_watch "$ROOT/.local/chat.env"
 .venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \

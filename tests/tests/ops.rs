@@ -289,9 +289,18 @@ async fn put_list_and_show_round_trip() {
             .contains(&format!("stored {} as {DEMO_NUMBER}", demo.display()))
     );
 
-    // The item is laid out as keys.rs says.
+    // The items are laid out as keys.rs says: a config item per tenant, and each tenant
+    // listed in the `TENANTS` partition for the schedules.
     let items = setup.items().await;
-    assert_eq!(items.len(), 2);
+    assert_eq!(items.len(), 4);
+    let mut listed: Vec<&str> = items
+        .iter()
+        .filter(|i| i[keys::PK].as_s().unwrap() == keys::TENANTS)
+        .map(|i| i[keys::SK].as_s().unwrap().as_str())
+        .collect();
+    listed.sort();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&DEMO_NUMBER));
     let item = items
         .iter()
         .find(|i| i[keys::PK].as_s().unwrap() == &keys::tenant(DEMO_NUMBER))
