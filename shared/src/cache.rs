@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Size at which an insert first drops expired entries.
+const EVICT_AT: usize = 1024;
+
 pub struct TtlCache<V> {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, V)>>,
@@ -28,6 +31,10 @@ impl<V: Clone> TtlCache<V> {
 
     pub fn insert(&self, key: &str, value: V) {
         let mut entries = self.entries.lock().expect("cache lock");
+        // Bounded by what one TTL lets in: expired entries go when the map grows.
+        if entries.len() >= EVICT_AT {
+            entries.retain(|_, (stored, _)| stored.elapsed() < self.ttl);
+        }
         entries.insert(key.to_owned(), (Instant::now(), value));
     }
 }

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::desk::{
-    CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, contact_identifier,
+    CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, NUMBER_ATTRIBUTE,
+    contact_identifier,
 };
 use crate::outbound::truncate_chars;
 use crate::tenant::Chatwoot;
@@ -88,7 +89,10 @@ impl ChatwootClient {
             DeskError::Unavailable(crate::transport::describe(&error).replace(token, "<token>"))
         })?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
+        // A body that breaks off may hide a success: retry rather than give up.
+        let body = response.bytes().await.map_err(|error| {
+            DeskError::Unavailable(crate::transport::describe(&error).replace(token, "<token>"))
+        })?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body)
                 .map_err(|e| DeskError::Refused(format!("HTTP {status}: unreadable answer: {e}")));
@@ -176,7 +180,7 @@ impl Desk for ChatwootClient {
             "status": "open",
             "additional_attributes": {
                 CUSTOMER_ATTRIBUTE: customer.customer,
-                "whatsapp_number": customer.phone_number_id,
+                NUMBER_ATTRIBUTE: customer.phone_number_id,
             },
         });
         let created = self
@@ -200,26 +204,27 @@ impl Desk for ChatwootClient {
         account: &Chatwoot,
         token: &str,
         conversation_id: u64,
-        post: &DeskPost,
+        post: DeskPost,
     ) -> Result<(), DeskError> {
         let path = format!("conversations/{conversation_id}/messages");
         // A private note is an outgoing message only agents see; the customer's own
         // messages come in as `incoming` (allowed in API inboxes).
         let message_type = if post.private { "outgoing" } else { "incoming" };
         let request = self.request(Method::POST, account, &path, token);
-        let request = match &post.file {
+        let request = match post.file {
             None => request.json(&json!({
                 "content": post.content,
                 "message_type": message_type,
                 "private": post.private,
             })),
+            // The file moves into the request: no second copy of up to 16 MB.
             Some(file) => {
-                let part = reqwest::multipart::Part::bytes(file.bytes.clone())
-                    .file_name(file.name.clone())
+                let part = reqwest::multipart::Part::bytes(file.bytes)
+                    .file_name(file.name)
                     .mime_str(&file.mime_type)
                     .map_err(|e| DeskError::Refused(format!("attachment type: {e}")))?;
                 let form = reqwest::multipart::Form::new()
-                    .text("content", post.content.clone())
+                    .text("content", post.content)
                     .text("message_type", message_type)
                     .text("private", post.private.to_string())
                     .part("attachments[]", part);

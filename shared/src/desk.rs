@@ -61,7 +61,7 @@ pub struct MediaRef {
 /// A file an agent attached, at a URL the desk serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
-    /// image, audio, video or file.
+    /// As WhatsApp sends it: image, audio, video or document.
     pub kind: String,
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,7 +101,8 @@ pub struct Handoff {
     pub bot_attempts: u32,
     pub started_at: DateTime<Utc>,
     pub handed_at: DateTime<Utc>,
-    /// Opened for this ticket: a retried handoff finds it instead of opening another.
+    /// The ticket the desk conversation is for: a retried handoff whose link was saved
+    /// reuses it.
     pub ticket_at: DateTime<Utc>,
     /// The customer's WhatsApp profile name, for the desk contact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +182,9 @@ pub fn worth_telling(told: u32, position: u32) -> bool {
 /// The key in the desk conversation's `additional_attributes` that names the WhatsApp
 /// customer, so the desk webhook knows whose conversation an event is about.
 pub const CUSTOMER_ATTRIBUTE: &str = "whatsapp_customer";
+/// And the key that names the tenant's number: an account-wide Chatwoot webhook also
+/// carries other numbers' conversations.
+pub const NUMBER_ATTRIBUTE: &str = "whatsapp_number";
 
 /// The desk contact's identifier: unique per tenant number and customer in an account.
 pub fn contact_identifier(phone_number_id: &str, customer: &str) -> String {
@@ -245,7 +249,7 @@ pub trait Desk: Send + Sync {
         account: &Chatwoot,
         token: &str,
         conversation_id: u64,
-        post: &DeskPost,
+        post: DeskPost,
     ) -> impl Future<Output = Result<(), DeskError>> + Send;
 }
 

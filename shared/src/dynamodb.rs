@@ -549,7 +549,7 @@ impl Store for DynamoStore {
         customer: &str,
         ticket: &Ticket,
         position: u32,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -559,14 +559,16 @@ impl Store for DynamoStore {
                 keys::queue_entry(ticket, customer),
             )))
             .update_expression("SET told_position = :position")
-            // Gone already (taken meanwhile): nothing to record.
-            .condition_expression("attribute_exists(pk)")
+            // Gone already (taken meanwhile), or told this place or a better one.
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(told_position) OR told_position > :position)",
+            )
             .expression_attribute_values(":position", n(position))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(error) if is_conditional_failure(&error) => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
     }

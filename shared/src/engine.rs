@@ -377,6 +377,9 @@ impl Turn<'_> {
                     taken_at: None,
                 });
             }
+            if self.session.awaiting_opening {
+                self.effects.push(Effect::OpeningDone);
+            }
             self.session = Session {
                 off_hours_until: self.session.off_hours_until,
                 quiet_until: self.session.quiet_until,
@@ -446,6 +449,17 @@ impl Turn<'_> {
             && text
                 .as_deref()
                 .is_some_and(|t| contains_word(&desk.give_up_words, t));
+        // Queue and customer first, the desk last: a desk outage must not hold them up.
+        let left_queue = gives_up.then(|| self.session.ticket.take()).flatten();
+        if let Some(ticket) = left_queue.clone() {
+            self.effects.push(Effect::LeaveQueue {
+                ticket,
+                taken_at: None,
+            });
+            self.session.state = State::Closed;
+            let left = desk.left_queue.clone().unwrap_or_default();
+            self.send(Outbound::text(left));
+        }
         if desk.chatwoot.is_some() && (text.is_some() || media.is_some()) {
             self.effects.push(Effect::ForwardToDesk {
                 text,
@@ -453,21 +467,12 @@ impl Turn<'_> {
                 private: false,
             });
         }
-        if gives_up && let Some(ticket) = self.session.ticket.take() {
-            self.effects.push(Effect::LeaveQueue {
-                ticket,
-                taken_at: None,
+        if left_queue.is_some() && desk.chatwoot.is_some() {
+            self.effects.push(Effect::ForwardToDesk {
+                text: Some("O cliente saiu da fila.".into()),
+                media: None,
+                private: true,
             });
-            if desk.chatwoot.is_some() {
-                self.effects.push(Effect::ForwardToDesk {
-                    text: Some("O cliente saiu da fila.".into()),
-                    media: None,
-                    private: true,
-                });
-            }
-            self.session.state = State::Closed;
-            let left = desk.left_queue.clone().unwrap_or_default();
-            self.send(Outbound::text(left));
         }
     }
 
@@ -481,8 +486,9 @@ impl Turn<'_> {
                         taken_at: Some(self.now),
                     });
                 }
-                if self.session.state.is_bot() || self.session.state == State::Closed {
-                    // An agent wrote first: the bot must not talk over them.
+                if !matches!(self.session.state, State::Human { .. }) {
+                    // An agent wrote (first, or after resolving): the bot must not talk
+                    // over them, and the customer's answer goes to the agent.
                     let department = self
                         .session
                         .department
@@ -491,8 +497,11 @@ impl Turn<'_> {
                     self.session.state = State::Human { department };
                 }
                 if self.session.in_service_window(self.now) {
-                    if let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) {
-                        self.send(Outbound::text(text));
+                    let text = text.as_deref().unwrap_or_default();
+                    // WhatsApp takes up to 4,096 characters per text: longer replies go in parts.
+                    let chars: Vec<char> = text.trim().chars().collect();
+                    for part in chars.chunks(crate::outbound::limits::TEXT_BODY) {
+                        self.send(Outbound::text(part.iter().collect::<String>()));
                     }
                     for attachment in attachments {
                         self.send(Outbound::Media {
@@ -535,10 +544,11 @@ impl Turn<'_> {
                 if !matches!(self.session.state, State::Human { .. }) {
                     return;
                 }
+                // Resolved without being taken: not a take for the wait estimate.
                 if let Some(ticket) = self.session.ticket.take() {
                     self.effects.push(Effect::LeaveQueue {
                         ticket,
-                        taken_at: Some(self.now),
+                        taken_at: None,
                     });
                 }
                 self.session.agent = None;
@@ -646,12 +656,13 @@ impl Turn<'_> {
         if level == SlaLevel::Breach {
             alerted.priority = ticket.priority.raised();
         }
-        self.effects.push(Effect::AlertSupervisors {
+        // The queue first (later sweeps skip it), the alerts last.
+        let alert = Effect::AlertSupervisors {
             level,
             ticket: alerted.clone(),
             waited_minutes,
             customer_name: self.session.profile_name.clone(),
-        });
+        };
         if alerted.priority == ticket.priority {
             self.effects.push(Effect::MarkAlerted {
                 ticket: alerted.clone(),
@@ -664,12 +675,13 @@ impl Turn<'_> {
             self.effects.push(Effect::EnqueueHuman {
                 ticket: alerted.clone(),
             });
-            if self.tenant.desk.position.is_some() {
+            if self.tenant.desk.position.is_some() && self.session.in_service_window(self.now) {
                 self.effects.push(Effect::TellPosition {
                     ticket: alerted.clone(),
                 });
             }
         }
+        self.effects.push(alert);
         self.session.ticket = Some(alerted);
     }
 
@@ -677,8 +689,12 @@ impl Turn<'_> {
     /// gets the menu. Outside the 24 h window, the approved template comes first and the
     /// customer's reply carries on from there.
     fn opening(&mut self, until: DateTime<Utc>) {
-        if !self.session.awaiting_opening || self.session.off_hours_until != Some(until) {
-            return; // followed up already, or the customer came back by itself
+        if !self.session.awaiting_opening {
+            // Followed up already, or the customer came back by itself: off the list.
+            return self.effects.push(Effect::OpeningDone);
+        }
+        if self.session.off_hours_until != Some(until) {
+            return; // a timer for an earlier closed period; the list holds the later one
         }
         self.session.awaiting_opening = false;
         // The conversation resumes now: the reply to this follow-up is not a new session.
@@ -920,8 +936,8 @@ impl Turn<'_> {
         self.enqueue(reason);
     }
 
-    /// Into the department's queue (VIP contacts at `alta`), onto the desk with the
-    /// summary, and the customer told their place.
+    /// Into the department's queue (VIP contacts at `alta`), the customer told their place,
+    /// and onto the desk with the summary.
     fn enqueue(&mut self, reason: HandoffReason) {
         let tenant = self.tenant;
         let department = self
@@ -949,6 +965,14 @@ impl Turn<'_> {
         self.effects.push(Effect::EnqueueHuman {
             ticket: ticket.clone(),
         });
+        // Free text only inside the window (a customer queued by the opening follow-up
+        // may be outside it).
+        if tenant.desk.position.is_some() && self.session.in_service_window(self.now) {
+            self.effects.push(Effect::TellPosition {
+                ticket: ticket.clone(),
+            });
+        }
+        // The desk last: its outage must not hold up the queue or the customer.
         if tenant.desk.chatwoot.is_some() {
             let handoff = Handoff {
                 department: configured
@@ -968,9 +992,6 @@ impl Turn<'_> {
                 customer_name: self.session.profile_name.clone(),
             };
             self.effects.push(Effect::OpenDesk { handoff });
-        }
-        if tenant.desk.position.is_some() {
-            self.effects.push(Effect::TellPosition { ticket });
         }
     }
 
@@ -1622,9 +1643,9 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["send", "enqueue_human", "open_desk", "tell_position"]
+            ["send", "enqueue_human", "tell_position", "open_desk"]
         );
-        let Effect::OpenDesk { handoff } = &effects[2] else {
+        let Effect::OpenDesk { handoff } = &effects[3] else {
             unreachable!()
         };
         assert_eq!(handoff.department, "Financeiro");
@@ -1729,6 +1750,21 @@ pub(crate) mod tests {
         assert_eq!(chat.state(), "PESQUISA_NPS");
         assert_eq!(texts(&chat.text("10")), [chat.tenant.nps.thanks.clone()]);
         assert_eq!(chat.state(), "FINALIZADO");
+
+        // An agent writing after resolving takes the conversation back: the customer's
+        // answer goes to the agent, not to the survey.
+        let mut chat = Chat::new(tenant());
+        chat.text("atendente");
+        chat.event(Event::Desk(DeskAction::Resolved));
+        chat.event(reply("Esqueci de dizer: o técnico vai amanhã."));
+        assert_eq!(chat.state(), "ATENDIMENTO_HUMANO");
+        assert!(matches!(
+            &chat.text("ok, obrigada")[..],
+            [Effect::ForwardToDesk { .. }]
+        ));
+        // Long replies go in parts WhatsApp accepts.
+        let long = "a".repeat(5000);
+        assert_eq!(texts(&chat.event(reply(&long))).len(), 2);
     }
 
     #[test]
@@ -1798,11 +1834,11 @@ pub(crate) mod tests {
         assert!(matches!(
             &effects[..],
             [
+                Effect::MarkAlerted { .. },
                 Effect::AlertSupervisors {
                     level: SlaLevel::Warning,
                     ..
-                },
-                Effect::MarkAlerted { .. }
+                }
             ]
         ));
         assert!(chat.event(Event::Timer(warning)).is_empty(), "once");
@@ -1855,10 +1891,10 @@ pub(crate) mod tests {
         assert_eq!(effects[0], Effect::OpeningDone);
         assert_eq!(texts(&effects), [chat.tenant.menu.body.clone()]);
         assert_eq!(chat.state(), "MENU_PRINCIPAL");
-        assert!(
-            chat.event(Event::Timer(Timer::Opening { until: opening }))
-                .is_empty(),
-            "once"
+        assert_eq!(
+            chat.event(Event::Timer(Timer::Opening { until: opening })),
+            [Effect::OpeningDone],
+            "once: a repeat only makes sure the list entry is gone"
         );
 
         let mut chat = Chat::new(tenant.clone());

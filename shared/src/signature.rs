@@ -31,6 +31,15 @@ impl SignatureError {
 
 /// Checks `header` against the HMAC-SHA256 of `body` under `secret`.
 pub fn verify(secret: &[u8], body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
+    verify_parts(secret, &[body], header)
+}
+
+/// `header` (`sha256=<hex>`) against the HMAC-SHA256 of `parts` in order, in constant time.
+fn verify_parts(
+    secret: &[u8],
+    parts: &[&[u8]],
+    header: Option<&[u8]>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_digest = header
         .strip_prefix(PREFIX.as_bytes())
@@ -38,7 +47,9 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&[u8]>) -> Result<(), S
     let mut expected = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::Malformed)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
+    for part in parts {
+        mac.update(part);
+    }
     // verify_slice compares in constant time.
     mac.verify_slice(&expected)
         .map_err(|_| SignatureError::Mismatch)
@@ -52,18 +63,7 @@ pub fn verify_chatwoot(
     body: &[u8],
     header: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex_digest = header
-        .strip_prefix(PREFIX.as_bytes())
-        .ok_or(SignatureError::Malformed)?;
-    let mut expected = [0u8; 32];
-    hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(timestamp);
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    verify_parts(secret, &[timestamp, b".", body], header)
 }
 
 /// What Chatwoot sends for `body` at `timestamp`: used by tests and the local chat.

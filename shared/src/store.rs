@@ -187,14 +187,15 @@ pub trait Store: Send + Sync {
         ticket: &Ticket,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// Records the place the customer was last told, so only real improvements are told.
+    /// Records `position` as told when it is the first told or better than the last;
+    /// returns whether it was recorded (and so is to be told).
     fn position_told(
         &self,
         phone_number_id: &str,
         customer: &str,
         ticket: &Ticket,
         position: u32,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records on the queue entry the SLA alert sent for it.
     fn mark_alerted(

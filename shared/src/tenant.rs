@@ -754,9 +754,17 @@ impl Tenant {
         };
         let desk = &self.desk;
         if let Some(chatwoot) = &desk.chatwoot {
+            // The access token travels with every call: plain HTTP only on loopback.
             let url = chatwoot.base_url.trim_end_matches('/');
-            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(' ') {
-                return fail("chatwoot.base_url", "must be an http(s) URL");
+            let loopback = ["http://127.0.0.1", "http://localhost"].iter().any(|host| {
+                url.strip_prefix(host)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+            if !(url.starts_with("https://") || loopback) || url.contains(' ') {
+                return fail(
+                    "chatwoot.base_url",
+                    "must be an https URL (http only for 127.0.0.1 or localhost)",
+                );
             }
             if chatwoot.account_id == 0 || chatwoot.inbox_id == 0 {
                 return fail(
@@ -1026,6 +1034,8 @@ mod tests {
         assert_eq!(vip.field, "desk.vip_contacts[0]");
         let url = error_for(|y| y.replace("https://chatwoot.", "chatwoot."));
         assert_eq!(url.field, "desk.chatwoot.base_url");
+        let plain = error_for(|y| y.replace("https://chatwoot.", "http://chatwoot."));
+        assert!(plain.rule.contains("https"), "{}", plain.rule);
         let priority = error_for(|y| y.replace("priority: baixa", "priority: urgente"));
         assert_eq!(priority.field, "departments[2].priority");
         assert!(

@@ -94,7 +94,8 @@ async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
     assert_eq!(
         handoff,
         [
-            "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento."
+            "text: Certo! Vou transferir você para um de nossos atendentes. Por favor, aguarde um momento.",
+            "text: Você é o 1º da fila. Um atendente vai falar com você em breve."
         ]
     );
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
@@ -465,7 +466,11 @@ async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_depar
     );
     bot.say(MARIA, None, Some("p600")).await;
     assert_eq!(bot.state(MARIA).await, "VENDAS_CEP");
-    assert_eq!(bot.say(MARIA, Some("01310-100"), None).await.len(), 1);
+    assert_eq!(
+        bot.say(MARIA, Some("01310-100"), None).await.len(),
+        2,
+        "handoff and place"
+    );
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     let sales = bot
         .stack

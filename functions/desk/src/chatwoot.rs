@@ -7,7 +7,9 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::desk::{Attachment, CUSTOMER_ATTRIBUTE, DeskAction, contact_identifier};
+use shared::desk::{
+    Attachment, CUSTOMER_ATTRIBUTE, DeskAction, NUMBER_ATTRIBUTE, contact_identifier,
+};
 use shared::envelope::DeskEvent;
 
 #[derive(Deserialize)]
@@ -86,7 +88,10 @@ pub struct Unreadable(pub String);
 pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent>, Unreadable> {
     let webhook: Webhook =
         serde_json::from_slice(body).map_err(|e| Unreadable(format!("not a webhook: {e}")))?;
-    let id = webhook.id.as_ref().map(plain).unwrap_or_default();
+    // Without Chatwoot's id two events could share a dedup key: refuse rather than drop one.
+    let event = webhook.event.clone();
+    let id = webhook.id.as_ref().map(plain);
+    let id = move || id.ok_or_else(|| Unreadable(format!("`{event}` without an id")));
     let (action, event_id, conversation) = match webhook.event.as_str() {
         "message_created" => {
             let by_agent = webhook.sender.as_ref().and_then(|s| s.kind.as_deref()) == Some("user");
@@ -101,20 +106,15 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
             }
             (
                 DeskAction::AgentReply { text, attachments },
-                format!("message:{id}"),
+                format!("message:{}", id()?),
                 webhook.conversation.unwrap_or_default(),
             )
         }
         "conversation_status_changed" if webhook.status.as_deref() == Some("resolved") => {
-            let at = webhook
-                .updated_at
-                .or(webhook.timestamp)
-                .as_ref()
-                .map(plain)
-                .unwrap_or_default();
+            let at = change_time(webhook.updated_at.or(webhook.timestamp))?;
             (
                 DeskAction::Resolved,
-                format!("conversation:{id}:resolved:{at}"),
+                format!("conversation:{}:resolved:{at}", id()?),
                 webhook.top,
             )
         }
@@ -132,26 +132,26 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
             let (Some(assignee_id), Some(agent)) = (assignee_id, agent) else {
                 return Ok(None);
             };
-            let at = webhook
-                .updated_at
-                .or(webhook.timestamp)
-                .as_ref()
-                .map(plain)
-                .unwrap_or_default();
+            let at = change_time(webhook.updated_at.or(webhook.timestamp))?;
             (
                 DeskAction::Assigned { agent },
-                format!("conversation:{id}:assignee:{assignee_id}:{at}"),
+                format!("conversation:{}:assignee:{assignee_id}:{at}", id()?),
                 webhook.top,
             )
         }
         _ => return Ok(None),
     };
-    let customer = customer_of(phone_number_id, &conversation).ok_or_else(|| {
-        Unreadable(format!(
-            "`{}` names no WhatsApp customer of this number",
-            webhook.event
-        ))
-    })?;
+    let customer = match customer_of(phone_number_id, &conversation) {
+        Whose::Ours(customer) => customer,
+        // An account-wide webhook also carries the conversations of other numbers.
+        Whose::AnotherNumber => return Ok(None),
+        Whose::Unknown => {
+            return Err(Unreadable(format!(
+                "`{}` names no WhatsApp customer",
+                webhook.event
+            )));
+        }
+    };
     Ok(Some(DeskEvent {
         phone_number_id: phone_number_id.to_owned(),
         customer,
@@ -160,29 +160,54 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
     }))
 }
 
-/// The customer, from the attribute we set on the conversation, or the contact's
-/// identifier we gave it.
-fn customer_of(phone_number_id: &str, conversation: &Conversation) -> Option<String> {
-    let from_attribute = conversation
-        .additional_attributes
+/// Whose conversation an event is about.
+enum Whose {
+    Ours(String),
+    AnotherNumber,
+    Unknown,
+}
+
+/// The customer, from the attributes we set on the conversation (checked to be this
+/// number's), or else from the contact identifier we gave it.
+fn customer_of(phone_number_id: &str, conversation: &Conversation) -> Whose {
+    let attributes = conversation.additional_attributes.as_ref();
+    let attribute = |name| attributes.and_then(|a| a.get(name)).and_then(Value::as_str);
+    let identifier = conversation
+        .meta
         .as_ref()
-        .and_then(|a| a.get(CUSTOMER_ATTRIBUTE))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let from_identifier = || {
-        let identifier = conversation
-            .meta
-            .as_ref()?
-            .sender
-            .as_ref()?
-            .identifier
-            .as_ref()?;
-        let prefix = contact_identifier(phone_number_id, "");
-        identifier.strip_prefix(&prefix).map(str::to_owned)
+        .and_then(|m| m.sender.as_ref())
+        .and_then(|s| s.identifier.as_deref());
+    let customer = match (attribute(NUMBER_ATTRIBUTE), attribute(CUSTOMER_ATTRIBUTE)) {
+        (Some(number), _) if number != phone_number_id => return Whose::AnotherNumber,
+        (Some(_), Some(customer)) => customer,
+        _ => match identifier {
+            Some(identifier) if identifier.starts_with("whatsapp:") => {
+                match identifier.strip_prefix(&contact_identifier(phone_number_id, "")) {
+                    Some(customer) => customer,
+                    None => return Whose::AnotherNumber,
+                }
+            }
+            _ => return Whose::Unknown,
+        },
     };
-    from_attribute
-        .or_else(from_identifier)
-        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
+    if !customer.is_empty()
+        && customer
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+    {
+        Whose::Ours(customer.to_owned())
+    } else {
+        Whose::Unknown
+    }
+}
+
+/// When a conversation changed, for its event's id: the same change redelivered has the
+/// same time, two changes differ.
+fn change_time(value: Option<Value>) -> Result<String, Unreadable> {
+    value
+        .as_ref()
+        .map(plain)
+        .ok_or_else(|| Unreadable("conversation event without a time".into()))
 }
 
 /// Chatwoot's file types as WhatsApp media kinds; other kinds (location, fallback, ...) are
@@ -227,7 +252,7 @@ mod tests {
     fn conversation() -> Value {
         json!({
             "id": 15,
-            "additional_attributes": {"whatsapp_customer": "5511987654321"},
+            "additional_attributes": {"whatsapp_customer": "5511987654321", "whatsapp_number": PN},
             "meta": {"sender": {"identifier": "whatsapp:106540352242922:5511987654321"}}
         })
     }
@@ -316,10 +341,20 @@ mod tests {
     }
 
     #[test]
-    fn junk_and_conversations_of_other_numbers_are_unreadable() {
-        assert!(desk_event(PN, b"not json").is_err());
+    fn other_numbers_conversations_are_ignored_and_junk_is_unreadable() {
         let mut body = message("outgoing", false, "user");
+        body["conversation"]["additional_attributes"]["whatsapp_number"] = json!("999");
+        assert!(read(&body).is_none(), "another tenant's, by attribute");
         body["conversation"] = json!({"meta": {"sender": {"identifier": "whatsapp:999:5511"}}});
+        assert!(read(&body).is_none(), "another tenant's, by identifier");
+        assert!(desk_event(PN, b"not json").is_err());
+        body["conversation"] = json!({"meta": {"sender": {"identifier": "+5511"}}});
         assert!(desk_event(PN, &serde_json::to_vec(&body).unwrap()).is_err());
+        let mut body = message("outgoing", false, "user");
+        body.as_object_mut().unwrap().remove("id");
+        assert!(
+            desk_event(PN, &serde_json::to_vec(&body).unwrap()).is_err(),
+            "no id"
+        );
     }
 }

@@ -53,8 +53,14 @@ pub async fn run<S: ScheduleStore, Q: InboundQueue>(
     let mut timers = Vec::new();
     report.queries += 1;
     for phone_number_id in store.tenant_ids().await? {
-        let Some(tenant) = store.tenant(&phone_number_id).await? else {
-            continue;
+        // One unreadable tenant must not stop the others' follow-ups.
+        let tenant = match store.tenant(&phone_number_id).await {
+            Ok(Some(tenant)) => tenant,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(%error, phone_number_id, "tenant not readable; skipped");
+                continue;
+            }
         };
         report.tenants += 1;
         // Closed: nobody is due, and the list is not even read.

@@ -40,13 +40,16 @@ pub fn due(
             None
         };
         let position = index as u32 + 1;
-        let moved_up = entry
-            .told_position
-            .is_some_and(|told| worth_telling(told, position))
-            .then_some(Timer::QueuePosition {
-                entered_at: entry.entered_at,
-                position,
-            });
+        // A breach re-enters the queue higher and tells the new place itself.
+        let breached = matches!(timer, Some(Timer::SlaBreach { .. }));
+        let moved_up = (!breached
+            && entry
+                .told_position
+                .is_some_and(|told| worth_telling(told, position)))
+        .then_some(Timer::QueuePosition {
+            entered_at: entry.entered_at,
+            position,
+        });
         for timer in timer.into_iter().chain(moved_up) {
             timers.push(TimerEvent {
                 phone_number_id: phone_number_id.to_owned(),
@@ -72,6 +75,8 @@ pub struct Report {
     /// DynamoDB queries made and the read capacity they consumed.
     pub queries: usize,
     pub read_units: f64,
+    /// Tenants or queues that could not be read (skipped, logged).
+    pub failures: usize,
 }
 
 pub async fn sweep<S: ScheduleStore, Q: InboundQueue>(
@@ -84,12 +89,26 @@ pub async fn sweep<S: ScheduleStore, Q: InboundQueue>(
     let tenants = store.tenant_ids().await?;
     report.queries += 1;
     for phone_number_id in tenants {
-        let Some(tenant) = store.tenant(&phone_number_id).await? else {
-            continue;
+        // One unreadable tenant or queue must not stop the others' alerts.
+        let tenant = match store.tenant(&phone_number_id).await {
+            Ok(Some(tenant)) => tenant,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(%error, phone_number_id, "tenant not readable; skipped");
+                report.failures += 1;
+                continue;
+            }
         };
         report.tenants += 1;
         for department in &tenant.departments {
-            let (waiting, units) = store.waiting(&phone_number_id, &department.id).await?;
+            let (waiting, units) = match store.waiting(&phone_number_id, &department.id).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(%error, phone_number_id, department = %department.id, "queue not readable; skipped");
+                    report.failures += 1;
+                    continue;
+                }
+            };
             report.departments += 1;
             report.queries += 1;
             report.read_units += units;
@@ -123,7 +142,8 @@ pub async fn sweep<S: ScheduleStore, Q: InboundQueue>(
         .count(
             "OldestWaitMinutes",
             report.oldest_wait_minutes.max(0) as usize,
-        );
+        )
+        .count("SweepFailures", report.failures);
     metrics.emit();
     tracing::info!(
         tenants = report.tenants,
@@ -232,11 +252,23 @@ mod tests {
 
     #[test]
     fn a_better_place_is_due_when_worth_telling() {
-        let mut queue = vec![waiting("a", 1, None), waiting("b", 1, None)];
+        let mut queue = vec![
+            waiting("a", 1, None),
+            waiting("b", 1, None),
+            waiting("c", 35, None),
+        ];
         queue[0].told_position = Some(4);
         queue[1].told_position = Some(3);
+        queue[2].told_position = Some(9);
         let timers = due("111", &department(), &queue, now());
-        assert_eq!(kinds(&timers), [("a".into(), "position".into())]);
+        // "c" moved up too, but its breach re-enters it higher and tells the place itself.
+        assert_eq!(
+            kinds(&timers),
+            [
+                ("a".into(), "position".into()),
+                ("c".into(), "sla-breach".into())
+            ]
+        );
         assert!(matches!(
             timers[0].timer,
             Timer::QueuePosition { position: 1, .. }

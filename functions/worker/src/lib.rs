@@ -114,6 +114,7 @@ struct Counts {
     echoes: usize,
     timers: usize,
     sla_alerts: usize,
+    sla_alert_failures: usize,
 }
 
 /// The adapters a worker runs on.
@@ -196,7 +197,8 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             .count("DeskFailures", counts.desk_failures)
             .count("BusinessEchoes", counts.echoes)
             .count("Timers", counts.timers)
-            .count("SlaAlertsSent", counts.sla_alerts);
+            .count("SlaAlertsSent", counts.sla_alerts)
+            .count("SlaAlertFailures", counts.sla_alert_failures);
         metrics.emit();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = results
@@ -792,10 +794,15 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         let department = tenant
             .department(&alert.ticket.department)
             .map_or(alert.ticket.department.as_str(), |d| d.name.as_str());
-        let digits = customer.len().saturating_sub(4);
+        // The last 4 characters (by character: the id comes from outside).
+        let last = customer
+            .char_indices()
+            .rev()
+            .nth(3)
+            .map_or(customer, |(at, _)| &customer[at..]);
         let who = match alert.customer_name {
-            Some(name) => format!("{name} (…{})", &customer[digits..]),
-            None => format!("…{}", &customer[digits..]),
+            Some(name) => format!("{name} (…{last})"),
+            None => format!("…{last}"),
         };
         let level = match alert.level {
             SlaLevel::Warning => "alerta",
@@ -814,8 +821,15 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                 "entered_at": alert.ticket.entered_at,
                 "customer": who,
             });
-            topic.publish(&subject, &message.to_string()).await?;
-            counts.lock().await.sla_alerts += 1;
+            // Best effort, like each supervisor's message below: a failed alert is logged
+            // and counted, and never holds up the conversation or repeats the others.
+            match topic.publish(&subject, &message.to_string()).await {
+                Ok(()) => counts.lock().await.sla_alerts += 1,
+                Err(error) => {
+                    tracing::error!(%error, "SLA alert not published");
+                    counts.lock().await.sla_alert_failures += 1;
+                }
+            }
         }
         let Some(template) = &tenant.templates.sla_alert else {
             return Ok(());
@@ -836,8 +850,13 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             }],
         };
         for supervisor in &tenant.desk.supervisors {
-            self.send(number, supervisor, &message, counts).await?;
-            counts.lock().await.sla_alerts += 1;
+            match self.send(number, supervisor, &message, counts).await {
+                Ok(()) => counts.lock().await.sla_alerts += 1,
+                Err(error) => {
+                    tracing::error!(%error, "SLA alert not sent to a supervisor");
+                    counts.lock().await.sla_alert_failures += 1;
+                }
+            }
         }
         Ok(())
     }
@@ -869,11 +888,16 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             None => without.clone(),
         }
         .replace("{position}", &position.to_string());
-        self.send(number, customer, &Outbound::text(text), counts)
-            .await?;
-        self.store
+        // Recorded before sending, and only when better than what was told: a retry or a
+        // late timer never tells the same place twice, nor a worse one.
+        if self
+            .store
             .position_told(number, customer, ticket, position)
-            .await?;
+            .await?
+        {
+            self.send(number, customer, &Outbound::text(text), counts)
+                .await?;
+        }
         Ok(())
     }
 
@@ -926,7 +950,12 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             .transcript(number, customer, handoff.started_at)
             .await?
             .into_iter()
-            .filter(|entry| entry.kind != "status" && !entry.kind.starts_with("desk"))
+            // What was said: no statuses, desk events, timers or business-app echoes.
+            .filter(|entry| {
+                !matches!(entry.kind.as_str(), "status" | "echo")
+                    && !entry.kind.starts_with("desk")
+                    && !entry.kind.starts_with("timer")
+            })
             .map(|entry| TranscriptLine {
                 at: entry.at,
                 from_customer: entry.inbound,
@@ -941,7 +970,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let posted = self
             .desk
-            .post(account, token, link.conversation_id, &post)
+            .post(account, token, link.conversation_id, post)
             .await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;
@@ -1013,7 +1042,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let posted = self
             .desk
-            .post(account, token, link.conversation_id, &post)
+            .post(account, token, link.conversation_id, post)
             .await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;

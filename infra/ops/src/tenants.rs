@@ -119,6 +119,17 @@ pub async fn store(client: &Client, table: &str, tenant: &Tenant) -> Result<Stri
     let config = serde_json::to_string(tenant)
         .map_err(|e| OpsError::Malformed(format!("tenant does not serialise as JSON: {e}")))?;
     let updated_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    // The schedules list tenants from this partition instead of scanning the table. Listed
+    // first: a tenant listed without a config is skipped, a config never goes unlisted.
+    client
+        .put_item()
+        .table_name(table)
+        .item(keys::PK, AttributeValue::S(keys::TENANTS.into()))
+        .item(keys::SK, AttributeValue::S(tenant.phone_number_id.clone()))
+        .item(NAME, AttributeValue::S(tenant.name.clone()))
+        .send()
+        .await
+        .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
     client
         .put_item()
         .table_name(table)
@@ -130,16 +141,6 @@ pub async fn store(client: &Client, table: &str, tenant: &Tenant) -> Result<Stri
         .item(CONFIG, AttributeValue::S(config))
         .item(NAME, AttributeValue::S(tenant.name.clone()))
         .item(UPDATED_AT, AttributeValue::S(updated_at.clone()))
-        .send()
-        .await
-        .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
-    // The schedules list tenants from this partition instead of scanning the table.
-    client
-        .put_item()
-        .table_name(table)
-        .item(keys::PK, AttributeValue::S(keys::TENANTS.into()))
-        .item(keys::SK, AttributeValue::S(tenant.phone_number_id.clone()))
-        .item(NAME, AttributeValue::S(tenant.name.clone()))
         .send()
         .await
         .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
