@@ -71,6 +71,18 @@ fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, St
         .map_err(|e| StoreError::Corrupt(format!("`{name}`: {e}")))
 }
 
+/// A conditional write's outcome: whether it was applied; a failed condition is an answer,
+/// not an error.
+fn applied<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    result: Result<O, SdkError<E, R>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if is_conditional_failure(&error) => Ok(false),
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
 fn is_conditional_failure<E: std::fmt::Debug, R>(error: &SdkError<E, R>) -> bool {
     // Conditional failures come back as ConditionalCheckFailedException, or as a cancelled
     // transaction whose reasons include ConditionalCheckFailed.
@@ -184,11 +196,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":in_progress", s("in_progress"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        applied(result).map(drop)
     }
 
     async fn complete(&self, key_text: &str) -> Result<(), StoreError> {
@@ -382,11 +390,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match opened {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        applied(opened).map(drop)
     }
 
     async fn update_status(
@@ -471,11 +475,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        applied(put).map(drop)
     }
 
     async fn leave_queue(
@@ -566,11 +566,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":position", n(position))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_conditional_failure(&error) => Ok(false),
-            Err(error) => Err(unavailable(error)),
-        }
+        applied(result)
     }
 
     async fn mark_alerted(
@@ -595,11 +591,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":level", s(level.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+        applied(result).map(drop)
     }
 
     async fn await_opening(

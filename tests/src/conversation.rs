@@ -145,16 +145,7 @@ impl Harness {
             .map(|r| Envelope::from_json(&r.body.to_string()).unwrap())
             .collect();
         if !envelopes.is_empty() {
-            let response = self
-                .invoke(&envelopes.iter().collect::<Vec<_>>())
-                .await
-                .expect("worker answered");
-            assert_eq!(
-                failures(&response),
-                Vec::<String>::new(),
-                "{}",
-                self.function.output().join("\n")
-            );
+            self.feed(&envelopes).await;
         }
         (status, self.graph.transcript()[before..].to_vec())
     }

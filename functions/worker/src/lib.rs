@@ -714,51 +714,33 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let stored = self.store.session(number, customer).await?;
         let expected_version = stored.as_ref().map(|s| s.version);
-        if stored.is_none() && matches!(event, Event::Timer(_)) {
-            // A schedule's timer for a conversation that no longer exists: nothing is due.
-            return Ok(self
-                .store
-                .commit(Commit {
-                    key,
-                    session: None,
-                    expected_version,
-                    phone_number_id: number,
-                    customer,
-                    effects: &[],
-                    inbound: LogEntry {
-                        at: now,
-                        wamid: key.into(),
-                        inbound: false,
-                        kind: kind.into(),
-                        text: None,
-                    },
-                    expires_at: now + Duration::days(i64::from(tenant.retention_days)),
-                    ai_used: false,
-                })
-                .await?);
+        // A schedule's timer for a conversation that no longer exists: nothing is due.
+        let outcome = (stored.is_some() || !matches!(event, Event::Timer(_))).then(|| {
+            engine::step(
+                stored.map(|s| s.session),
+                number,
+                customer,
+                &event,
+                now,
+                &tenant,
+            )
+        });
+        if let Some(outcome) = &outcome {
+            tracing::info!(
+                event = kind,
+                state = %outcome.session.state.business_name(),
+                effects = outcome.effects.len(),
+                "conversation stepped"
+            );
         }
-        let outcome = engine::step(
-            stored.map(|s| s.session),
-            number,
-            customer,
-            &event,
-            now,
-            &tenant,
-        );
-        tracing::info!(
-            event = kind,
-            state = %outcome.session.state.business_name(),
-            effects = outcome.effects.len(),
-            "conversation stepped"
-        );
         self.store
             .commit(Commit {
                 key,
-                session: Some(&outcome.session),
+                session: outcome.as_ref().map(|o| &o.session),
                 expected_version,
                 phone_number_id: number,
                 customer,
-                effects: &outcome.effects,
+                effects: outcome.as_ref().map_or(&[][..], |o| &o.effects[..]),
                 inbound: LogEntry {
                     at: now,
                     wamid: key.into(),
