@@ -122,6 +122,19 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes `item` unless one with its key exists; returns whether it wrote.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(put)
+    }
+
     fn log_item(&self, conversation: &str, entry: &LogEntry, expires_at: DateTime<Utc>) -> Item {
         let mut item = key(
             conversation.to_owned(),
@@ -381,16 +394,8 @@ impl Store for DynamoStore {
         let log = self.log_item(&conversation, &entry, expires_at);
         // Two plain writes, not a transaction (which bills double): each is idempotent.
         self.put_item(log).await?;
-        let opened = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(delivery))
-            // A status may have arrived before this record: never move it back.
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        applied(opened).map(drop)
+        // A status may have arrived before this record: never move it back.
+        self.put_new(delivery).await.map(drop)
     }
 
     async fn update_status(
@@ -467,15 +472,7 @@ impl Store for DynamoStore {
         }
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         // A retried effect must not reset what the entry learnt since (told position).
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        applied(put).map(drop)
+        self.put_new(item).await.map(drop)
     }
 
     async fn leave_queue(

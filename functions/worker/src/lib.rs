@@ -22,7 +22,7 @@ use shared::metrics::Metrics;
 use shared::outbound::{Outbound, TemplateComponent, truncate_chars};
 use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
-use shared::tenant::Tenant;
+use shared::tenant::{Chatwoot, Tenant};
 use thiserror::Error;
 use tokio::sync::Mutex;
 
@@ -892,17 +892,12 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         handoff: &Handoff,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
-        let Some(tenant) = self.tenant(number).await? else {
-            return Ok(());
-        };
-        let Some(account) = &tenant.desk.chatwoot else {
-            return Ok(());
-        };
-        let secrets = self.secrets(number).await?;
-        let token = secrets
-            .chatwoot_token()
-            .map_err(|e| DeskError::Refused(e.to_string()));
-        let Some(token) = self.desk_result(token, counts).await? else {
+        let Some(DeskAccess {
+            tenant,
+            account,
+            token,
+        }) = self.desk_access(number, counts).await?
+        else {
             return Ok(());
         };
         let link = match self.store.desk_link(number, customer).await? {
@@ -915,7 +910,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                 };
                 let opened = self
                     .desk
-                    .open(account, token, &who, handoff.ticket_at)
+                    .open(&account, &token, &who, handoff.ticket_at)
                     .await;
                 let Some(link) = self.desk_result(opened, counts).await? else {
                     return Ok(());
@@ -952,7 +947,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let posted = self
             .desk
-            .post(account, token, link.conversation_id, post)
+            .post(&account, &token, link.conversation_id, post)
             .await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;
@@ -971,10 +966,8 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         private: bool,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
-        let Some(tenant) = self.tenant(number).await? else {
-            return Ok(());
-        };
-        let Some(account) = &tenant.desk.chatwoot else {
+        let Some(DeskAccess { account, token, .. }) = self.desk_access(number, counts).await?
+        else {
             return Ok(());
         };
         let Some(link) = self.store.desk_link(number, customer).await? else {
@@ -983,12 +976,6 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             return Ok(());
         };
         let secrets = self.secrets(number).await?;
-        let token = secrets
-            .chatwoot_token()
-            .map_err(|e| DeskError::Refused(e.to_string()));
-        let Some(token) = self.desk_result(token, counts).await? else {
-            return Ok(());
-        };
         let mut content = text.clone().unwrap_or_default();
         let file = match media {
             None => None,
@@ -1024,12 +1011,40 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let posted = self
             .desk
-            .post(account, token, link.conversation_id, post)
+            .post(&account, &token, link.conversation_id, post)
             .await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;
         }
         Ok(())
+    }
+
+    /// The tenant's Chatwoot account and access token, when it has a desk; a missing token
+    /// is counted like a desk refusal.
+    async fn desk_access(
+        &self,
+        number: &str,
+        counts: &Mutex<Counts>,
+    ) -> Result<Option<DeskAccess>, WorkerError> {
+        let Some(tenant) = self.tenant(number).await? else {
+            return Ok(None);
+        };
+        let Some(account) = tenant.desk.chatwoot.clone() else {
+            return Ok(None);
+        };
+        let secrets = self.secrets(number).await?;
+        let token = secrets
+            .chatwoot_token()
+            .map(str::to_owned)
+            .map_err(|e| DeskError::Refused(e.to_string()));
+        Ok(self
+            .desk_result(token, counts)
+            .await?
+            .map(|token| DeskAccess {
+                tenant,
+                account,
+                token,
+            }))
     }
 
     /// A desk call's outcome: unavailable fails the record (SQS retries it); refused is
@@ -1061,6 +1076,13 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             std::process::abort();
         }
     }
+}
+
+/// What the worker needs to call a tenant's desk.
+struct DeskAccess {
+    tenant: Arc<Tenant>,
+    account: Chatwoot,
+    token: String,
 }
 
 /// What an SLA alert tells the supervisors.
