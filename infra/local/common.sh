@@ -15,6 +15,17 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# A build that runs out of disk fails far from the cause (a pip or linker error), so say
+# it first, before anything is installed.
+check_disk() {
+  local needed_gb=$1 free_kb
+  free_kb=$(df -Pk "$ROOT" | awk 'NR == 2 { print $4 }')
+  if [ "$free_kb" -lt $((needed_gb * 1024 * 1024)) ]; then
+    echo "only $((free_kb / 1024 / 1024)) GB free under $ROOT; a clean run needs about ${needed_gb} GB (cargo clean frees target/)" >&2
+    return 1
+  fi
+}
+
 install_toolchain() {
   bash infra/local/install.sh
 }
