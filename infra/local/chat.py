@@ -134,6 +134,7 @@ class FakeChatwoot:
     def __init__(self, port):
         self.contacts = []  # (id, identifier)
         self.conversations = {}  # customer -> conversation id
+        self.opened = []  # (conversation id, contact id, inbox id, additional attributes)
         self.lock = threading.Lock()
         desk = self
 
@@ -141,6 +142,16 @@ class FakeChatwoot:
             def do_GET(self):  # noqa: N802
                 if self.headers.get("api_access_token") != CHATWOOT_TOKEN:
                     return answer_json(self, {"error": "Invalid Access Token"}, 401)
+                path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+                if path.endswith("/conversations"):
+                    contact_id = int(path.split("/")[-2])
+                    with desk.lock:
+                        listed = [
+                            {"id": c, "inbox_id": inbox, "status": "open", "additional_attributes": attributes}
+                            for c, contact, inbox, attributes in reversed(desk.opened)
+                            if contact == contact_id
+                        ]
+                    return answer_json(self, {"payload": listed})
                 query = self.path.split("q=", 1)[-1].split("&")[0]
                 query = urllib.parse.unquote(query)
                 with desk.lock:
@@ -161,8 +172,9 @@ class FakeChatwoot:
                     if path.endswith("/conversations"):
                         body = json.loads(raw)
                         customer = body["additional_attributes"]["whatsapp_customer"]
-                        conversation = len(desk.conversations) + 1
+                        conversation = len(desk.opened) + 1
                         desk.conversations[customer] = conversation
+                        desk.opened.append((conversation, body["contact_id"], body["inbox_id"], body["additional_attributes"]))
                         return answer_json(self, {"id": conversation})
                     content, private, attachment = desk.read_message(self.headers["Content-Type"], raw)
                 conversation = int(path.split("/")[-2])

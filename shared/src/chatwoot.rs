@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::desk::{
     CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, NUMBER_ATTRIBUTE,
-    contact_identifier,
+    TICKET_ATTRIBUTE, contact_identifier, ticket_attribute,
 };
 use crate::outbound::truncate_chars;
 use crate::tenant::Chatwoot;
@@ -63,6 +63,27 @@ struct CreatedPayload {
 struct Conversation {
     /// The per-account display id every `/conversations/{id}` route expects.
     id: u64,
+}
+
+#[derive(Deserialize)]
+struct ContactConversation {
+    id: u64,
+    #[serde(default)]
+    inbox_id: Option<u64>,
+    #[serde(default)]
+    additional_attributes: Value,
+}
+
+#[derive(Deserialize)]
+struct ContactConversations {
+    #[serde(default)]
+    payload: Vec<ContactConversation>,
+}
+
+/// A contact found, or created just now (and so without conversations).
+struct FoundContact {
+    id: u64,
+    created: bool,
 }
 
 impl ChatwootClient {
@@ -119,7 +140,7 @@ impl ChatwootClient {
         account: &Chatwoot,
         token: &str,
         customer: &Customer<'_>,
-    ) -> Result<u64, DeskError> {
+    ) -> Result<FoundContact, DeskError> {
         let identifier = contact_identifier(customer.phone_number_id, customer.customer);
         let found = self
             .call(
@@ -139,7 +160,10 @@ impl ChatwootClient {
             .iter()
             .find(|c| c.identifier.as_deref() == Some(&identifier))
         {
-            return Ok(contact.id);
+            return Ok(FoundContact {
+                id: contact.id,
+                created: false,
+            });
         }
         let mut body = json!({
             "inbox_id": account.inbox_id,
@@ -159,7 +183,36 @@ impl ChatwootClient {
             .await?;
         let created: Created = serde_json::from_value(created)
             .map_err(|e| DeskError::Refused(format!("contact answer: {e}")))?;
-        Ok(created.payload.contact.id)
+        Ok(FoundContact {
+            id: created.payload.contact.id,
+            created: true,
+        })
+    }
+
+    /// The conversation already opened in the tenant's inbox for this ticket: the answer
+    /// to an earlier attempt may have been lost after Chatwoot created it. Chatwoot lists a
+    /// contact's most recent conversations first, and a retry follows within minutes.
+    async fn opened_for(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        contact_id: u64,
+        ticket: &str,
+    ) -> Result<Option<u64>, DeskError> {
+        let path = format!("contacts/{contact_id}/conversations");
+        let listed = self
+            .call(self.request(Method::GET, account, &path, token), token)
+            .await?;
+        let listed: ContactConversations = serde_json::from_value(listed)
+            .map_err(|e| DeskError::Refused(format!("contact conversations answer: {e}")))?;
+        Ok(listed
+            .payload
+            .iter()
+            .find(|c| {
+                c.inbox_id == Some(account.inbox_id)
+                    && c.additional_attributes[TICKET_ATTRIBUTE].as_str() == Some(ticket)
+            })
+            .map(|c| c.id))
     }
 }
 
@@ -171,16 +224,28 @@ impl Desk for ChatwootClient {
         customer: &Customer<'_>,
         ticket_at: DateTime<Utc>,
     ) -> Result<DeskLink, DeskError> {
-        let contact_id = self
+        let contact = self
             .find_or_create_contact(account, token, customer)
             .await?;
+        let ticket = ticket_attribute(ticket_at);
+        if !contact.created
+            && let Some(conversation_id) =
+                self.opened_for(account, token, contact.id, &ticket).await?
+        {
+            return Ok(DeskLink {
+                contact_id: contact.id,
+                conversation_id,
+                ticket_at,
+            });
+        }
         let body = json!({
             "inbox_id": account.inbox_id,
-            "contact_id": contact_id,
+            "contact_id": contact.id,
             "status": "open",
             "additional_attributes": {
                 CUSTOMER_ATTRIBUTE: customer.customer,
                 NUMBER_ATTRIBUTE: customer.phone_number_id,
+                TICKET_ATTRIBUTE: ticket,
             },
         });
         let created = self
@@ -193,7 +258,7 @@ impl Desk for ChatwootClient {
         let conversation: Conversation = serde_json::from_value(created)
             .map_err(|e| DeskError::Refused(format!("conversation answer: {e}")))?;
         Ok(DeskLink {
-            contact_id,
+            contact_id: contact.id,
             conversation_id: conversation.id,
             ticket_at,
         })

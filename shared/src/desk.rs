@@ -185,6 +185,14 @@ pub const CUSTOMER_ATTRIBUTE: &str = "whatsapp_customer";
 /// And the key that names the tenant's number: an account-wide Chatwoot webhook also
 /// carries other numbers' conversations.
 pub const NUMBER_ATTRIBUTE: &str = "whatsapp_number";
+/// And the handoff it was opened for (the ticket's time in milliseconds): a retry after a
+/// lost answer finds the conversation instead of opening a second one.
+pub const TICKET_ATTRIBUTE: &str = "whatsapp_ticket";
+
+/// The value of [`TICKET_ATTRIBUTE`] for a ticket.
+pub fn ticket_attribute(ticket_at: DateTime<Utc>) -> String {
+    ticket_at.timestamp_millis().to_string()
+}
 
 /// The desk contact's identifier: unique per tenant number and customer in an account.
 pub fn contact_identifier(phone_number_id: &str, customer: &str) -> String {

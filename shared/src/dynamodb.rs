@@ -122,6 +122,17 @@ impl DynamoStore {
         Ok(())
     }
 
+    async fn delete_item(&self, key: Item) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Writes `item` unless one with its key exists; returns whether it wrote.
     async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
         let put = self
@@ -605,14 +616,8 @@ impl Store for DynamoStore {
     }
 
     async fn opening_done(&self, phone_number_id: &str, customer: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::opening(phone_number_id), customer)))
-            .send()
+        self.delete_item(key(keys::opening(phone_number_id), customer))
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     async fn recent_takes(
@@ -678,6 +683,18 @@ impl Store for DynamoStore {
         item.insert("conversation_id".into(), n(link.conversation_id));
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put_item(item).await
+    }
+
+    async fn forget_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> Result<(), StoreError> {
+        self.delete_item(key(
+            keys::conversation(phone_number_id, customer),
+            keys::DESK,
+        ))
+        .await
     }
 
     async fn transcript(

@@ -242,6 +242,14 @@ pub trait Store: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Drops the link of an earlier handoff when the desk refused to open the current
+    /// one: the customer's messages must not land in that old conversation.
+    fn forget_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The conversation's messages since `since`, oldest first.
     fn transcript(
         &self,

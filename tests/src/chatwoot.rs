@@ -46,6 +46,8 @@ struct Inner {
     conversations: Vec<Conversation>,
     posts: Vec<Posted>,
     refused: usize,
+    /// The next conversation is created but its answer is lost (a gateway timeout).
+    lose_next_conversation_answer: bool,
 }
 
 #[derive(Clone)]
@@ -60,6 +62,10 @@ impl FakeChatwoot {
         let app = Router::new()
             .route("/api/v1/accounts/{account}/contacts/search", get(search))
             .route("/api/v1/accounts/{account}/contacts", post(create_contact))
+            .route(
+                "/api/v1/accounts/{account}/contacts/{id}/conversations",
+                get(contact_conversations),
+            )
             .route(
                 "/api/v1/accounts/{account}/conversations",
                 post(create_conversation),
@@ -84,6 +90,11 @@ impl FakeChatwoot {
     /// Every message posted, in order.
     pub fn posts(&self) -> Vec<Posted> {
         self.inner.lock().unwrap().posts.clone()
+    }
+
+    /// Creates the next conversation, then answers 504 as a gateway that timed out would.
+    pub fn lose_next_conversation_answer(&self) {
+        self.inner.lock().unwrap().lose_next_conversation_answer = true;
     }
 
     /// Requests refused for a wrong token.
@@ -170,8 +181,31 @@ async fn create_conversation(
         additional_attributes: body["additional_attributes"].clone(),
     };
     inner.conversations.push(conversation.clone());
+    if std::mem::take(&mut inner.lose_next_conversation_answer) {
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
     axum::Json(json!({"id": conversation.id, "inbox_id": conversation.inbox_id, "status": "open"}))
         .into_response()
+}
+
+async fn contact_conversations(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: axum::http::HeaderMap,
+    Path((_account, contact_id)): Path<(u64, u64)>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if !authorised(&mut inner, &headers) {
+        return unauthorised();
+    }
+    // Most recent first, as Chatwoot lists them.
+    let listed: Vec<Value> = inner
+        .conversations
+        .iter()
+        .rev()
+        .filter(|c| c.contact_id == contact_id)
+        .map(|c| json!({"id": c.id, "inbox_id": c.inbox_id, "status": "open", "additional_attributes": c.additional_attributes}))
+        .collect();
+    axum::Json(json!({"payload": listed})).into_response()
 }
 
 async fn create_message(

@@ -425,3 +425,87 @@ async fn a_desk_that_refuses_the_token_is_counted_and_the_customer_still_waits()
             .any(|l| l.contains("the desk refused a request"))
     );
 }
+
+#[tokio::test]
+async fn a_conversation_whose_answer_was_lost_is_found_on_the_retry_not_opened_twice() {
+    let mut bot = Harness::start(&[]).await;
+    bot.chatwoot.lose_next_conversation_answer();
+    let envelope = bot.message(MARIA, Some("atendente"), None);
+    let response = bot.invoke(&[&envelope]).await.expect("worker answered");
+    assert_eq!(failures(&response).len(), 1, "SQS redelivers the record");
+    assert_eq!(
+        bot.chatwoot.conversations().len(),
+        1,
+        "created, answer lost"
+    );
+    assert_eq!(
+        bot.graph.transcript().len(),
+        2,
+        "handoff and place went out"
+    );
+
+    assert_eq!(bot.feed(&[envelope]).await, Vec::<String>::new());
+    let conversations = bot.chatwoot.conversations();
+    assert_eq!(conversations.len(), 1, "the retry found it");
+    assert!(
+        conversations[0].additional_attributes["whatsapp_ticket"]
+            .as_str()
+            .is_some_and(|t| t.len() == 13 && t.bytes().all(|b| b.is_ascii_digit())),
+        "{:?}",
+        conversations[0].additional_attributes
+    );
+    let notes: Vec<_> = bot
+        .chatwoot
+        .posts()
+        .into_iter()
+        .filter(|p| p.private)
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].conversation_id, conversations[0].id);
+
+    // What she writes next goes to that conversation.
+    bot.say(MARIA, Some("alguém aí?"), None).await;
+    let last = bot.chatwoot.posts().pop().unwrap();
+    assert_eq!(
+        (last.conversation_id, last.content.as_str()),
+        (conversations[0].id, "alguém aí?")
+    );
+}
+
+#[tokio::test]
+async fn when_the_desk_refuses_a_new_handoff_nothing_lands_in_the_earlier_conversation() {
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("atendente"), None).await;
+    bot.say(MARIA, Some("quero sair da fila"), None).await;
+    let earlier = bot.chatwoot.posts();
+    assert_eq!(
+        earlier.last().map(|p| (p.private, p.content.as_str())),
+        Some((true, "O cliente saiu da fila."))
+    );
+
+    bot.stack
+        .put_secret(
+            &format!("{}{NUMBER}", bot.secret_prefix),
+            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked", "desk_token": DESK_TOKEN}).to_string(),
+        )
+        .await;
+    bot.restart("NONE").await; // the worker caches secrets for a minute
+    bot.say(MARIA, Some("atendente"), None).await;
+    assert_eq!(
+        queue(&bot, "geral").await.len(),
+        1,
+        "she waits all the same"
+    );
+    bot.say(MARIA, Some("alguém aí?"), None).await;
+    assert_eq!(
+        bot.chatwoot.posts(),
+        earlier,
+        "nothing for the earlier conversation"
+    );
+    assert!(
+        bot.function
+            .output()
+            .iter()
+            .any(|l| l.contains("no desk conversation to forward to"))
+    );
+}

@@ -902,7 +902,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         };
         let link = match self.store.desk_link(number, customer).await? {
             Some(link) if link.ticket_at == handoff.ticket_at => link,
-            _ => {
+            earlier => {
                 let who = Customer {
                     phone_number_id: number,
                     customer,
@@ -913,6 +913,9 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                     .open(&account, &token, &who, handoff.ticket_at)
                     .await;
                 let Some(link) = self.desk_result(opened, counts).await? else {
+                    if earlier.is_some() {
+                        self.store.forget_desk_link(number, customer).await?;
+                    }
                     return Ok(());
                 };
                 let retention = Duration::days(i64::from(tenant.retention_days));
