@@ -1003,7 +1003,11 @@ impl Turn<'_> {
             self.send_or_template(&question, self.tenant.templates.nps.as_ref(), false);
         } else {
             self.session.state = State::Closed;
-            self.send(Outbound::text(&self.tenant.nps.goodbye));
+            // Outside the window a goodbye would only reach them as the generic fallback
+            // template: not worth a paid message.
+            if self.session.in_service_window(self.now) {
+                self.send(Outbound::text(&self.tenant.nps.goodbye));
+            }
         }
     }
 
@@ -1791,6 +1795,35 @@ pub(crate) mod tests {
         assert!(
             matches!(&effects[..], [Effect::Send { message: Outbound::Template { name, .. } }] if name == "pesquisa_satisfacao")
         );
+    }
+
+    #[test]
+    fn without_nps_a_resolution_says_goodbye_only_inside_the_window() {
+        let mut tenant = tenant();
+        tenant.nps.enabled = false;
+        let mut chat = Chat::new(tenant);
+        chat.text("atendente");
+        let effects = chat.event(Event::Desk(DeskAction::Resolved));
+        assert!(matches!(
+            &effects[..],
+            [
+                ..,
+                Effect::Send {
+                    message: Outbound::Text { .. }
+                }
+            ]
+        ));
+        chat.text("atendente");
+        chat.now += Duration::hours(25);
+        chat.event(Event::Desk(DeskAction::Assigned {
+            agent: "Ana".into(),
+        }));
+        let effects = chat.event(Event::Desk(DeskAction::Resolved));
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Send { .. })),
+            "{effects:?}"
+        );
+        assert_eq!(chat.session.as_ref().unwrap().state, State::Closed);
     }
 
     #[test]
