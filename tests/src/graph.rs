@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -24,22 +25,52 @@ struct Inner {
     script: VecDeque<(u16, Value)>,
     sent: usize,
     downloads: Vec<String>,
+    downloads_in_flight: usize,
     url: String,
+}
+
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    /// Open (true) lets file downloads finish; closed holds them until it opens.
+    downloads_open: Arc<watch::Sender<bool>>,
 }
 
 #[derive(Clone)]
 pub struct FakeGraph {
     inner: Arc<Mutex<Inner>>,
+    downloads_open: Arc<watch::Sender<bool>>,
     pub url: String,
 }
 
 impl FakeGraph {
     pub async fn start() -> FakeGraph {
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().fallback(answer).with_state(inner.clone());
+        let shared = Shared {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            downloads_open: Arc::new(watch::Sender::new(true)),
+        };
+        let app = Router::new().fallback(answer).with_state(shared.clone());
         let url = crate::serve(app).await;
-        inner.lock().unwrap().url = url.clone();
-        FakeGraph { inner, url }
+        shared.inner.lock().unwrap().url = url.clone();
+        FakeGraph {
+            inner: shared.inner,
+            downloads_open: shared.downloads_open,
+            url,
+        }
+    }
+
+    /// File downloads start but do not finish until [`FakeGraph::release_downloads`].
+    pub fn hold_downloads(&self) {
+        self.downloads_open.send_replace(false);
+    }
+
+    pub fn release_downloads(&self) {
+        self.downloads_open.send_replace(true);
+    }
+
+    /// File downloads started and not finished.
+    pub fn downloads_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().downloads_in_flight
     }
 
     /// The next requests get these answers, in order; then every request succeeds.
@@ -130,25 +161,34 @@ pub fn describe(message: &Value) -> String {
 }
 
 async fn answer(
-    State(inner): State<Arc<Mutex<Inner>>>,
+    State(shared): State<Shared>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut inner = inner.lock().unwrap();
+    if method == Method::GET
+        && let Some(file) = uri.path().strip_prefix("/files/")
+    {
+        {
+            let mut inner = shared.inner.lock().unwrap();
+            inner.downloads.push(file.to_owned());
+            inner.downloads_in_flight += 1;
+        }
+        let mut open = shared.downloads_open.subscribe();
+        open.wait_for(|open| *open).await.unwrap();
+        shared.inner.lock().unwrap().downloads_in_flight -= 1;
+        return (
+            StatusCode::OK,
+            [("content-type", "image/jpeg")],
+            FakeGraph::media_bytes(file),
+        )
+            .into_response();
+    }
+    let mut inner = shared.inner.lock().unwrap();
     if method == Method::GET {
         // `GET /{version}/{media_id}` gives the file's URL; the file comes from there.
         let media_id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
-        if let Some(file) = uri.path().strip_prefix("/files/") {
-            inner.downloads.push(file.to_owned());
-            return (
-                StatusCode::OK,
-                [("content-type", "image/jpeg")],
-                FakeGraph::media_bytes(file),
-            )
-                .into_response();
-        }
         let url = format!("{}/files/{media_id}", inner.url);
         return axum::Json(json!({"url": url, "mime_type": "image/jpeg", "id": media_id}))
             .into_response();

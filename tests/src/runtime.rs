@@ -149,6 +149,11 @@ impl Function {
         self.output.lock().unwrap().clone()
     }
 
+    /// A live view of the output, readable while an invocation is under way.
+    pub fn output_log(&self) -> Arc<Mutex<Vec<String>>> {
+        self.output.clone()
+    }
+
     /// Peak resident set size of the process (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;

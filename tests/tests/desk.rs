@@ -3,7 +3,7 @@
 //! and the inbound queue to the worker, as in AWS.
 
 use blackbox::chatwoot::{self, CHATWOOT_TOKEN};
-use blackbox::conversation::{DESK_TOKEN, Harness, JOAO, MARIA, NUMBER, demo, failures};
+use blackbox::conversation::{DESK_TOKEN, Harness, JOAO, MARIA, NUMBER, demo, failures, sqs_event};
 use blackbox::graph::FakeGraph;
 use blackbox::http::{desk_post, status};
 use blackbox::stack::unique;
@@ -508,4 +508,56 @@ async fn when_the_desk_refuses_a_new_handoff_nothing_lands_in_the_earlier_conver
             .iter()
             .any(|l| l.contains("no desk conversation to forward to"))
     );
+}
+
+#[tokio::test]
+async fn media_forwards_take_turns_so_a_burst_of_files_cannot_exhaust_the_worker() {
+    let mut bot = Harness::start(&[]).await;
+    let customers: Vec<String> = (0..6).map(|i| format!("55119000{i:05}")).collect();
+    for customer in &customers {
+        bot.say(customer, Some("atendente"), None).await;
+    }
+    let envelopes: Vec<Envelope> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| image(&mut bot, customer, &format!("media{i}")))
+        .collect();
+    let event = sqs_event(&envelopes.iter().collect::<Vec<_>>());
+    let log = bot.function.output_log();
+    let graph = bot.graph.clone();
+    graph.hold_downloads();
+    let waiting = |log: &std::sync::Mutex<Vec<String>>| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("media forwards at the limit"))
+            .count()
+    };
+    // Six files in one batch: four download while the other two wait for a turn.
+    let observe = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !(graph.downloads_in_flight() == 4 && waiting(&log) == 2) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected 4 downloads and 2 waiting, saw {} and {}: {:?}",
+                graph.downloads_in_flight(),
+                waiting(&log),
+                log.lock().unwrap().iter().rev().take(8).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        graph.release_downloads();
+    };
+    let (response, ()) = tokio::join!(bot.function.invoke(&event), observe);
+    assert_eq!(
+        failures(&response.expect("worker answered")),
+        Vec::<String>::new()
+    );
+    let attached: Vec<_> = bot
+        .chatwoot
+        .posts()
+        .into_iter()
+        .filter_map(|p| p.attachment)
+        .collect();
+    assert_eq!(attached.len(), 6, "every file reached the desk");
 }

@@ -24,7 +24,7 @@ use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens}
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
 use shared::tenant::{Chatwoot, Tenant};
 use thiserror::Error;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 /// Meta error: the customer is outside the 24 h service window.
 const OUTSIDE_WINDOW: i64 = 131047;
@@ -77,6 +77,10 @@ pub enum WorkerError {
 /// Chatwoot limits a message's content to 150,000 characters.
 const MAX_NOTE_CHARS: usize = 150_000;
 
+/// Media forwarded to the desk at once per container: each holds its file (up to 16 MB)
+/// in memory, and a batch of ten videos must not exhaust a 256 MB worker.
+pub const MEDIA_FORWARDS_AT_ONCE: usize = 4;
+
 pub struct Worker<S, G, T, A, D, N, K> {
     store: S,
     sender: G,
@@ -91,6 +95,7 @@ pub struct Worker<S, G, T, A, D, N, K> {
     tenants: TtlCache<Option<Arc<Tenant>>>,
     secret_cache: TtlCache<Arc<TenantSecrets>>,
     effects_run: Mutex<usize>,
+    media_permits: Semaphore,
 }
 
 /// Counters of one invocation.
@@ -147,6 +152,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             tenants: TtlCache::new(CACHE_TTL),
             secret_cache: TtlCache::new(CACHE_TTL),
             effects_run: Mutex::new(0),
+            media_permits: Semaphore::new(MEDIA_FORWARDS_AT_ONCE),
         }
     }
 
@@ -979,6 +985,23 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             return Ok(());
         };
         let secrets = self.secrets(number).await?;
+        // Held until the post is done and the file dropped.
+        let _permit = match media {
+            None => None,
+            Some(_) => Some(match self.media_permits.try_acquire() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    tracing::info!(
+                        limit = MEDIA_FORWARDS_AT_ONCE,
+                        "media forwards at the limit; this one waits for a turn"
+                    );
+                    self.media_permits
+                        .acquire()
+                        .await
+                        .expect("the permits are never closed")
+                }
+            }),
+        };
         let mut content = text.clone().unwrap_or_default();
         let file = match media {
             None => None,
