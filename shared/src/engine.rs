@@ -176,7 +176,10 @@ pub enum Event {
     /// An agent acted on the desk.
     Desk(DeskAction),
     /// The business wrote to the customer from the WhatsApp Business app.
-    BusinessEcho,
+    BusinessEcho {
+        /// Meta's timestamp, seconds: the silence runs from when the business wrote.
+        sent_at: i64,
+    },
     /// A schedule found something due (SLA thresholds, a better place, the opening).
     Timer(Timer),
     /// The AI attendant's answer to the question of [`Effect::AskAi`].
@@ -334,9 +337,15 @@ pub fn step(
         } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
         Event::Desk(action) => turn.desk(action),
         Event::Timer(timer) => turn.timer(timer),
-        Event::BusinessEcho => {
+        Event::BusinessEcho { sent_at } => {
+            // An echo delivered late (after an outage) quiets only what is left of the
+            // silence, and an older echo never shortens a newer one's.
+            let written = DateTime::from_timestamp(*sent_at, 0).map_or(now, |at| at.min(now));
             let quiet = Duration::minutes(i64::from(tenant.desk.echo_silence_minutes));
-            turn.session.quiet_until = Some(now + quiet);
+            let until = written + quiet;
+            if until > now && turn.session.quiet_until.is_none_or(|q| q < until) {
+                turn.session.quiet_until = Some(until);
+            }
         }
         Event::AiAnswered(answer) => {
             if turn.session.state == State::Ai {
@@ -1830,13 +1839,37 @@ pub(crate) mod tests {
     fn an_answer_from_the_business_app_quiets_the_bot_for_a_while() {
         let mut chat = Chat::new(tenant());
         chat.text("oi");
-        assert!(chat.event(Event::BusinessEcho).is_empty());
+        let sent_at = chat.now.timestamp();
+        assert!(chat.event(Event::BusinessEcho { sent_at }).is_empty());
         assert!(chat.text("1").is_empty(), "the bot keeps quiet");
         chat.now += Duration::minutes(61);
         assert!(
             !chat.text("1").is_empty(),
             "and talks again after the silence"
         );
+    }
+
+    #[test]
+    fn a_late_business_echo_quiets_the_bot_only_for_what_is_left_of_the_silence() {
+        let mut chat = Chat::new(tenant());
+        chat.text("oi");
+        let two_hours_ago = (chat.now - Duration::hours(2)).timestamp();
+        chat.event(Event::BusinessEcho {
+            sent_at: two_hours_ago,
+        });
+        assert!(!chat.text("1").is_empty(), "its silence is long over");
+
+        let ten_minutes_ago = (chat.now - Duration::minutes(10)).timestamp();
+        chat.event(Event::BusinessEcho {
+            sent_at: ten_minutes_ago,
+        });
+        chat.event(Event::BusinessEcho {
+            sent_at: two_hours_ago,
+        });
+        chat.now += Duration::minutes(49);
+        assert!(chat.text("1").is_empty(), "quiet for the 50 minutes left");
+        chat.now += Duration::minutes(2);
+        assert!(!chat.text("1").is_empty());
     }
 
     #[test]

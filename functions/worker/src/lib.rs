@@ -263,9 +263,12 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                             .await
                     }
                     Payload::Status(status) => self.apply_status(status, &key, now, counts).await,
-                    Payload::Echo(_) => {
+                    Payload::Echo(echo) => {
                         counts.lock().await.echoes += 1;
-                        self.apply_business(&envelope, Event::BusinessEcho, "echo", &key, now)
+                        let event = Event::BusinessEcho {
+                            sent_at: echo.timestamp,
+                        };
+                        self.apply_business(&envelope, event, "echo", &key, now)
                             .await
                     }
                     Payload::Desk(desk) => {
