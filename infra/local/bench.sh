@@ -6,18 +6,18 @@ source "$(dirname "$0")/common.sh"
 
 install_toolchain
 cargo build --release -p webhook -p worker -p sla-sweep
-echo "== in-process: verify + parse + build entries vs HMAC + serde_json floor"
+stage "in-process: verify + parse + build entries vs HMAC + serde_json floor"
 cargo bench -p webhook --bench ingress -- --noplot
-echo "== engine::step per event (pure, demo tenant)"
+stage "engine::step per event (pure, demo tenant)"
 cargo bench -p shared --bench engine -- --noplot
 start_stack
-echo "== cold start, memory, size"
+stage "cold start, memory, size"
 cargo bench -p blackbox --bench cold_start
-echo "== worker: DynamoDB calls and capacity per message, time per invocation"
+stage "worker: DynamoDB calls and capacity per message, time per invocation"
 cargo bench -p blackbox --bench worker_costs
-echo "== SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
+stage "SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
 cargo bench -p blackbox --bench sweep_costs
-echo "== arm64 build as deployed"
+stage "arm64 build as deployed"
 cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours >/dev/null
 for function in webhook worker desk sla-sweep off-hours; do
   ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'

@@ -26,6 +26,11 @@ check_disk() {
   fi
 }
 
+# A stage's heading, with the time since the script started.
+stage() {
+  echo "== $* [$((SECONDS / 60))m$((SECONDS % 60))s]"
+}
+
 install_toolchain() {
   bash infra/local/install.sh
 }
