@@ -379,7 +379,11 @@ impl Turn<'_> {
         }
         let idle = self.now - self.session.last_activity_at;
         let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
-        if self.session.state == State::Closed || idle > timeout {
+        // A conversation an agent has taken is theirs until they resolve it: the bot must
+        // not greet over an open desk conversation, however long the customer was away.
+        let taken =
+            matches!(self.session.state, State::Human { .. }) && self.session.ticket.is_none();
+        if self.session.state == State::Closed || (idle > timeout && !taken) {
             if let Some(ticket) = self.session.ticket.take() {
                 self.effects.push(Effect::LeaveQueue {
                     ticket,
@@ -1886,6 +1890,25 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(chat.state(), "MENU_PRINCIPAL");
+    }
+
+    #[test]
+    fn a_conversation_an_agent_took_outlives_the_session_timeout() {
+        let mut chat = Chat::new(tenant());
+        chat.text("atendente");
+        chat.event(Event::Desk(DeskAction::Assigned {
+            agent: "Ana".into(),
+        }));
+        chat.now += Duration::days(3);
+        let effects = chat.text("voltei, e o meu pedido?");
+        assert!(
+            matches!(&effects[..], [Effect::ForwardToDesk { text: Some(text), .. }] if text == "voltei, e o meu pedido?"),
+            "{effects:?}"
+        );
+        assert_eq!(chat.state(), "ATENDIMENTO_HUMANO");
+        chat.event(Event::Desk(DeskAction::Resolved));
+        chat.text("9");
+        assert_eq!(chat.state(), "FINALIZADO");
     }
 
     #[test]
