@@ -28,6 +28,17 @@ async fn queue(bot: &Harness, department: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The tenant's Chatwoot token stops working, in a new worker (it caches secrets a minute).
+async fn revoke_chatwoot_token(bot: &mut Harness) {
+    bot.stack
+        .put_secret(
+            &format!("{}{NUMBER}", bot.secret_prefix),
+            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked", "desk_token": DESK_TOKEN}).to_string(),
+        )
+        .await;
+    bot.restart("NONE").await;
+}
+
 fn image(bot: &mut Harness, customer: &str, media_id: &str) -> Envelope {
     let mut envelope = bot.message(customer, None, None);
     let Payload::Message(message) = &mut envelope.payload else {
@@ -407,13 +418,7 @@ async fn an_answer_from_the_business_app_keeps_the_bot_quiet_in_that_conversatio
 #[tokio::test]
 async fn a_desk_that_refuses_the_token_is_counted_and_the_customer_still_waits() {
     let mut bot = Harness::start(&[]).await;
-    bot.stack
-        .put_secret(
-            &format!("{}{NUMBER}", bot.secret_prefix),
-            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked", "desk_token": DESK_TOKEN}).to_string(),
-        )
-        .await;
-    bot.restart("NONE").await; // the worker caches secrets for a minute
+    revoke_chatwoot_token(&mut bot).await;
     let lines = bot.say(MARIA, Some("atendente"), None).await;
     assert_eq!(lines.len(), 2, "handoff and place, despite the desk");
     assert_eq!(queue(&bot, "geral").await.len(), 1);
@@ -483,13 +488,7 @@ async fn when_the_desk_refuses_a_new_handoff_nothing_lands_in_the_earlier_conver
         Some((true, "O cliente saiu da fila."))
     );
 
-    bot.stack
-        .put_secret(
-            &format!("{}{NUMBER}", bot.secret_prefix),
-            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked", "desk_token": DESK_TOKEN}).to_string(),
-        )
-        .await;
-    bot.restart("NONE").await; // the worker caches secrets for a minute
+    revoke_chatwoot_token(&mut bot).await;
     bot.say(MARIA, Some("atendente"), None).await;
     assert_eq!(
         queue(&bot, "geral").await.len(),

@@ -957,14 +957,8 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             private: true,
             file: None,
         };
-        let posted = self
-            .desk
-            .post(&account, &token, link.conversation_id, post)
-            .await;
-        if self.desk_result(posted, counts).await?.is_some() {
-            counts.lock().await.desk_posts += 1;
-        }
-        Ok(())
+        self.post_to_desk(&account, &token, link.conversation_id, post, counts)
+            .await
     }
 
     /// Posts a customer's message (media downloaded from Meta and attached) or a note into
@@ -1038,10 +1032,19 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             private,
             file,
         };
-        let posted = self
-            .desk
-            .post(&account, &token, link.conversation_id, post)
-            .await;
+        self.post_to_desk(&account, &token, link.conversation_id, post, counts)
+            .await
+    }
+
+    async fn post_to_desk(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        conversation_id: u64,
+        post: DeskPost,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let posted = self.desk.post(account, token, conversation_id, post).await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;
         }
