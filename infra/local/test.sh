@@ -6,7 +6,7 @@
 # Installs what it needs and stops what it started.
 source "$(dirname "$0")/common.sh"
 
-check_disk 8
+warn_if_low_disk 8
 install_toolchain
 # The tests use the local fake of Claude, whatever key the shell holds.
 unset ANTHROPIC_API_KEY
