@@ -18,6 +18,11 @@ use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant, normalize};
 /// WhatsApp's customer service window: free-form messages only this long after the
 /// customer's last message; templates after.
 pub const SERVICE_WINDOW: Duration = Duration::hours(24);
+/// How long an assigned conversation outlives the session timeout while the customer is
+/// silent.
+pub const ASSIGNED_CONVERSATION_KEPT: Duration = Duration::days(7);
+/// The private note agents get when a waiting customer's session timed out.
+const TIMED_OUT_NOTE: &str = "O cliente saiu da fila: a sessão expirou sem atendimento.";
 
 /// Where a conversation stands. Business names: [`State::business_name`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,8 +344,11 @@ pub fn step(
         Event::Timer(timer) => turn.timer(timer),
         Event::BusinessEcho { sent_at } => {
             // An echo delivered late (after an outage) quiets only what is left of the
-            // silence, and an older echo never shortens a newer one's.
-            let written = DateTime::from_timestamp(*sent_at, 0).map_or(now, |at| at.min(now));
+            // silence, and an older echo never shortens a newer one's. One without a
+            // timestamp counts from now.
+            let written = DateTime::from_timestamp(*sent_at, 0)
+                .filter(|_| *sent_at > 0)
+                .map_or(now, |at| at.min(now));
             let quiet = Duration::minutes(i64::from(tenant.desk.echo_silence_minutes));
             let until = written + quiet;
             if until > now && turn.session.quiet_until.is_none_or(|q| q < until) {
@@ -379,16 +387,28 @@ impl Turn<'_> {
         }
         let idle = self.now - self.session.last_activity_at;
         let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
-        // A conversation an agent has taken is theirs until they resolve it: the bot must
-        // not greet over an open desk conversation, however long the customer was away.
-        let taken =
-            matches!(self.session.state, State::Human { .. }) && self.session.ticket.is_none();
-        if self.session.state == State::Closed || (idle > timeout && !taken) {
+        // A conversation an agent was assigned is theirs until they resolve it: the bot must
+        // not greet over an open desk conversation when the customer is back days later.
+        // Up to a week: a conversation nobody closes must not silence the bot for good.
+        let assigned = matches!(self.session.state, State::Human { .. })
+            && self.session.ticket.is_none()
+            && self.session.agent.is_some()
+            && self.tenant.desk.chatwoot.is_some()
+            && idle <= ASSIGNED_CONVERSATION_KEPT;
+        if self.session.state == State::Closed || (idle > timeout && !assigned) {
             if let Some(ticket) = self.session.ticket.take() {
                 self.effects.push(Effect::LeaveQueue {
                     ticket,
                     taken_at: None,
                 });
+                if self.tenant.desk.chatwoot.is_some() {
+                    // Its desk conversation stays open: tell the agents it is stale.
+                    self.effects.push(Effect::ForwardToDesk {
+                        text: Some(TIMED_OUT_NOTE.into()),
+                        media: None,
+                        private: true,
+                    });
+                }
             }
             if self.session.awaiting_opening {
                 self.effects.push(Effect::OpeningDone);
@@ -1874,6 +1894,9 @@ pub(crate) mod tests {
         assert!(chat.text("1").is_empty(), "quiet for the 50 minutes left");
         chat.now += Duration::minutes(2);
         assert!(!chat.text("1").is_empty());
+
+        chat.event(Event::BusinessEcho { sent_at: 0 });
+        assert!(chat.text("1").is_empty(), "no timestamp: from now");
     }
 
     #[test]
@@ -1883,11 +1906,18 @@ pub(crate) mod tests {
         chat.now += Duration::hours(25);
         let effects = chat.text("oi de novo");
         assert_eq!(
-            effects[0],
-            Effect::LeaveQueue {
-                ticket: waiting,
-                taken_at: None
-            }
+            effects[..2],
+            [
+                Effect::LeaveQueue {
+                    ticket: waiting,
+                    taken_at: None
+                },
+                Effect::ForwardToDesk {
+                    text: Some(TIMED_OUT_NOTE.into()),
+                    media: None,
+                    private: true
+                }
+            ]
         );
         assert_eq!(chat.state(), "MENU_PRINCIPAL");
     }
@@ -1909,6 +1939,28 @@ pub(crate) mod tests {
         chat.event(Event::Desk(DeskAction::Resolved));
         chat.text("9");
         assert_eq!(chat.state(), "FINALIZADO");
+    }
+
+    #[test]
+    fn an_assigned_conversation_nobody_closes_or_one_never_assigned_times_out_after_all() {
+        let mut chat = Chat::new(tenant());
+        chat.text("atendente");
+        chat.event(Event::Desk(DeskAction::Assigned {
+            agent: "Ana".into(),
+        }));
+        chat.now += ASSIGNED_CONVERSATION_KEPT + Duration::minutes(1);
+        chat.text("oi");
+        assert_eq!(chat.state(), "MENU_PRINCIPAL");
+
+        // An agent's last word arriving after the resolution hands the conversation back
+        // to a person without assigning it: the usual timeout applies.
+        chat.text("atendente");
+        chat.event(Event::Desk(DeskAction::Resolved));
+        chat.event(reply("Qualquer coisa, estamos aqui."));
+        assert_eq!(chat.state(), "ATENDIMENTO_HUMANO");
+        chat.now += Duration::hours(25);
+        chat.text("oi");
+        assert_eq!(chat.state(), "MENU_PRINCIPAL");
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub struct DeskEvent {
     pub customer: String,
     /// Unique per desk event (Chatwoot's message id, or the conversation and its change).
     pub id: String,
+    /// The desk conversation it happened in: a customer may have an earlier one still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<u64>,
     #[serde(flatten)]
     pub action: DeskAction,
 }
@@ -265,12 +268,19 @@ mod tests {
             phone_number_id: "111".into(),
             customer: "5511".into(),
             id: "message:42".into(),
+            conversation_id: Some(7),
             action: DeskAction::Assigned {
                 agent: "Ana".into(),
             },
         }));
         let json = desk.to_json();
-        assert!(json.contains(r#""desk":{"phone_number_id":"111","customer":"5511","id":"message:42","action":"assigned","agent":"Ana"}"#), "{json}");
+        assert!(json.contains(r#""desk":{"phone_number_id":"111","customer":"5511","id":"message:42","conversation_id":7,"action":"assigned","agent":"Ana"}"#), "{json}");
+        // Envelopes queued before the conversation id was carried still read.
+        let older = json.replace(r#""conversation_id":7,"#, "");
+        let Payload::Desk(older) = Envelope::from_json(&older).unwrap().payload else {
+            panic!("a desk event")
+        };
+        assert_eq!(older.conversation_id, None);
         let desk = Envelope::from_json(&json).unwrap();
         assert_eq!(desk.group_key(), "111:5511");
         assert_eq!(desk.idempotency_key(), "desk:111:message:42");

@@ -560,3 +560,53 @@ async fn media_forwards_take_turns_so_a_burst_of_files_cannot_exhaust_the_worker
         .collect();
     assert_eq!(attached.len(), 6, "every file reached the desk");
 }
+
+#[tokio::test]
+async fn events_from_an_earlier_desk_conversation_do_not_act_on_the_current_handoff() {
+    let mut bot = Harness::start(&[]).await;
+    let mut desk = bot.start_desk().await;
+    bot.say(MARIA, Some("atendente"), None).await;
+    // More than a day later her wait has timed out; the agents are told in its conversation.
+    bot.restart_at("2026-11-24T18:00:00Z").await;
+    bot.clock = "2026-11-24T18:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .timestamp();
+    bot.say(MARIA, Some("oi"), None).await;
+    let stale = bot.chatwoot.posts().pop().unwrap();
+    assert_eq!(
+        (stale.conversation_id, stale.private, stale.content.as_str()),
+        (
+            1,
+            true,
+            "O cliente saiu da fila: a sessão expirou sem atendimento."
+        )
+    );
+    bot.say(MARIA, Some("atendente"), None).await;
+    assert_eq!(bot.chatwoot.conversations().len(), 2);
+
+    // An agent going through old conversations takes the first one, then resolves it.
+    let (_, told) = bot
+        .agent(&mut desk, &chatwoot::assigned(1, NUMBER, MARIA, "Ana"), &[])
+        .await;
+    assert_eq!(told, Vec::<String>::new());
+    assert_eq!(queue(&bot, "geral").await.len(), 1, "still waiting");
+    let (_, told) = bot
+        .agent(&mut desk, &chatwoot::resolved(1, NUMBER, MARIA), &[])
+        .await;
+    assert_eq!(told, Vec::<String>::new(), "no NPS while she waits");
+    assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    assert!(
+        bot.function
+            .output()
+            .iter()
+            .any(|l| l.contains("earlier conversation of this customer"))
+    );
+
+    // The current conversation works as ever.
+    let (_, told) = bot
+        .agent(&mut desk, &chatwoot::assigned(2, NUMBER, MARIA, "Bia"), &[])
+        .await;
+    assert_eq!(told, ["text: Bia vai continuar o seu atendimento. 🙂"]);
+    assert_eq!(queue(&bot, "geral").await, Vec::new());
+}

@@ -45,6 +45,9 @@ struct Webhook {
 
 #[derive(Deserialize, Default)]
 struct Conversation {
+    /// Set on a message's conversation; conversation events carry it as the webhook's id.
+    #[serde(default)]
+    id: Option<Value>,
     #[serde(default)]
     meta: Option<Meta>,
     #[serde(default)]
@@ -92,6 +95,7 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
     let event = webhook.event.clone();
     let id = webhook.id.as_ref().map(plain);
     let id = move || id.ok_or_else(|| Unreadable(format!("`{event}` without an id")));
+    let conversation_event_id = webhook.id.as_ref().and_then(number);
     let (action, event_id, conversation) = match webhook.event.as_str() {
         "message_created" => {
             let by_agent = webhook.sender.as_ref().and_then(|s| s.kind.as_deref()) == Some("user");
@@ -152,10 +156,15 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
             )));
         }
     };
+    let conversation_id = match &action {
+        DeskAction::AgentReply { .. } => conversation.id.as_ref().and_then(number),
+        DeskAction::Assigned { .. } | DeskAction::Resolved => conversation_event_id,
+    };
     Ok(Some(DeskEvent {
         phone_number_id: phone_number_id.to_owned(),
         customer,
         id: event_id,
+        conversation_id,
         action,
     }))
 }
@@ -235,6 +244,10 @@ fn attachment(attachment: &ChatwootAttachment) -> Option<Attachment> {
 }
 
 /// A JSON scalar as plain text (ids and times come as numbers or strings).
+fn number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| value.as_str()?.parse().ok())
+}
+
 fn plain(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
@@ -280,6 +293,11 @@ mod tests {
         let event = read(&body).unwrap();
         assert_eq!(event.customer, "5511987654321");
         assert_eq!(event.id, "message:9001");
+        assert_eq!(
+            event.conversation_id,
+            Some(15),
+            "the message's conversation"
+        );
         assert_eq!(
             event.action,
             DeskAction::AgentReply {
@@ -327,6 +345,7 @@ mod tests {
             }
         );
         assert_eq!(event.id, "conversation:15:assignee:3:1795453260.5");
+        assert_eq!(event.conversation_id, Some(15));
 
         let mut body = conversation();
         body["event"] = json!("conversation_status_changed");
@@ -335,6 +354,7 @@ mod tests {
         let event = read(&body).unwrap();
         assert_eq!(event.action, DeskAction::Resolved);
         assert_eq!(event.id, "conversation:15:resolved:1795453300");
+        assert_eq!(event.conversation_id, Some(15));
         // Without our attribute, the contact identifier still names the customer.
         body["additional_attributes"] = json!({});
         assert_eq!(read(&body).unwrap().customer, "5511987654321");

@@ -16,7 +16,7 @@ use shared::desk::{
     SlaLevel, Ticket, TranscriptLine,
 };
 use shared::engine::{self, Effect, Event, Outcome};
-use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate, Timer};
+use shared::envelope::{DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate, Timer};
 use shared::graph::{SendError, Sender};
 use shared::metrics::Metrics;
 use shared::outbound::{Outbound, TemplateComponent, truncate_chars};
@@ -268,7 +268,7 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                         let event = Event::BusinessEcho {
                             sent_at: echo.timestamp,
                         };
-                        self.apply_business(&envelope, event, "echo", &key, now)
+                        self.apply_business(&envelope, Some(event), "echo", &key, now)
                             .await
                     }
                     Payload::Desk(desk) => {
@@ -278,7 +278,15 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                             DeskAction::Assigned { .. } => "desk_assigned",
                             DeskAction::Resolved => "desk_resolved",
                         };
-                        let event = Event::Desk(desk.action.clone());
+                        let event = if self.about_an_earlier_conversation(&envelope, desk).await? {
+                            tracing::info!(
+                                event = kind,
+                                "desk event about an earlier conversation of this customer; ignored"
+                            );
+                            None
+                        } else {
+                            Some(Event::Desk(desk.action.clone()))
+                        };
                         self.apply_business(&envelope, event, kind, &key, now).await
                     }
                     Payload::Timer(timer) => {
@@ -290,7 +298,8 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
                             Timer::Opening { .. } => "timer_opening",
                         };
                         let event = Event::Timer(timer.timer.clone());
-                        self.apply_business(&envelope, event, kind, &key, now).await
+                        self.apply_business(&envelope, Some(event), kind, &key, now)
+                            .await
                     }
                 };
                 if let Err(error) = applied {
@@ -707,10 +716,34 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
 
     /// Runs an event from the business side (an agent on the desk, or the business's own
     /// WhatsApp app) through the conversation and commits the result.
+    /// Assignments and resolutions in a desk conversation other than the customer's
+    /// current one (an earlier one left open) must not act on the current handoff. An
+    /// agent's reply still reaches the customer, from whichever conversation.
+    async fn about_an_earlier_conversation(
+        &self,
+        envelope: &Envelope,
+        desk: &DeskEvent,
+    ) -> Result<bool, WorkerError> {
+        let Some(conversation_id) = desk.conversation_id else {
+            return Ok(false);
+        };
+        if matches!(desk.action, DeskAction::AgentReply { .. }) {
+            return Ok(false);
+        }
+        let (number, customer) = envelope.conversation();
+        Ok(self
+            .store
+            .desk_link(number, customer)
+            .await?
+            .is_some_and(|link| link.conversation_id != conversation_id))
+    }
+
+    /// Steps the conversation with an event that is not a customer message (`None`: only
+    /// recorded) and commits.
     async fn apply_business(
         &self,
         envelope: &Envelope,
-        event: Event,
+        event: Option<Event>,
         kind: &str,
         key: &str,
         now: DateTime<Utc>,
@@ -724,16 +757,18 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
         let stored = self.store.session(number, customer).await?;
         let expected_version = stored.as_ref().map(|s| s.version);
         // A schedule's timer for a conversation that no longer exists: nothing is due.
-        let outcome = (stored.is_some() || !matches!(event, Event::Timer(_))).then(|| {
-            engine::step(
-                stored.map(|s| s.session),
-                number,
-                customer,
-                &event,
-                now,
-                &tenant,
-            )
-        });
+        let outcome = event
+            .filter(|event| stored.is_some() || !matches!(event, Event::Timer(_)))
+            .map(|event| {
+                engine::step(
+                    stored.map(|s| s.session),
+                    number,
+                    customer,
+                    &event,
+                    now,
+                    &tenant,
+                )
+            });
         if let Some(outcome) = &outcome {
             tracing::info!(
                 event = kind,
