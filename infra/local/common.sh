@@ -68,7 +68,8 @@ start_watch() {
 
 # Loads the demo tenant with the ops CLI, its Chatwoot pointed at the chat's local fake on
 # $CHATWOOT_PORT, and gives it local tokens (WhatsApp, Chatwoot, the desk webhook's).
-# `load_demo_tenant --always-open` leaves its business hours out (scripted runs).
+# `load_demo_tenant --always-open` leaves its business hours and holidays out (the test
+# command, and `run.sh --always-open`).
 load_demo_tenant() {
   CHATWOOT_PORT=$(free_port)
   .venv/bin/python infra/local/local_tenant.py --chatwoot-port "$CHATWOOT_PORT" "$@"
