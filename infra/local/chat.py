@@ -23,8 +23,8 @@ agent through the real desk function, with Chatwoot-shaped webhooks:
     /resolve         the agent resolves it (the customer gets the NPS question)
     /sweep [+min]    runs the SLA sweep now (or that many minutes ahead)
 
-`/as <number> <name>` switches to another customer. Ends on /quit, Ctrl-D or the end of
-the script.
+`/as <number> <name>` switches to another customer; `/help` lists the commands (and sends
+nothing). Ends on /quit, Ctrl-D or the end of the script.
 """
 
 import argparse
@@ -65,6 +65,20 @@ TRANSFER_WORDS = {
     "financeiro": ("fatura", "cobranca", "boleto", "cobrado"),
     "suporte": ("sem internet", "caiu", "nao funciona", "problema", "defeito"),
 }
+
+
+HELP = """\
+Commands (/help itself sends nothing to the bot):
+  /as <number> [name]  write as another customer, e.g. /as 5511912345678 João
+  /assume [name]       as an agent in Chatwoot, take the current customer's conversation
+  /agent <text>        as that agent, answer the customer
+  /resolve             as that agent, resolve the conversation (the customer gets the NPS question)
+  /sweep [+minutes]    run the SLA sweep now, or that many minutes ahead (SLA warnings and breaches)
+  /help                this list
+  /quit                end the chat (also /exit or Ctrl-D)
+Anything else goes to the bot as the customer's message: answer buttons and lists with the
+number or the text; "atendente" asks for a person, a question at the menu goes to the AI."""
+COMMANDS = ("/as", "/assume", "/agent", "/resolve", "/sweep", "/help", "/quit", "/exit")
 
 
 def plain(text):
@@ -434,7 +448,7 @@ def main():
     customer = Customer(args.port)
     sent = 0  # messages of every customer in this chat
     lines = args.script.read_text().splitlines() if args.script else None
-    print("You are Maria, writing to Conecta Fibra on WhatsApp. /quit ends the chat.")
+    print("You are Maria, writing to Conecta Fibra on WhatsApp. /help lists the commands, /quit ends the chat.")
     replies_total = 0
     latencies = []  # customer line -> its replies in the sink, seconds
     try:
@@ -449,19 +463,35 @@ def main():
                     line = input("you> ")
                 except EOFError:
                     break
-            if line.strip() in ("/quit", "/exit"):
+            command, _, argument = line.strip().partition(" ")
+            argument = argument.strip()
+            if command in ("/quit", "/exit"):
                 break
-            if not line.strip():
+            if not command:
                 continue
-            if line.startswith("/as "):
-                _, number, name = (line.split(maxsplit=2) + ["Cliente"])[:3]
-                customer = Customer(args.port, number, name)
-                print(f"     (now writing as {name})")
+            if command == "/help":
+                print(HELP)
+                continue
+            if command.startswith("/") and command not in COMMANDS:
+                print(f"     (unknown command {command}; /help lists the commands)")
+                continue
+            if command == "/as":
+                if not argument:
+                    print("     (usage: /as <number> [name])")
+                    continue
+                number, _, name = argument.partition(" ")
+                customer = Customer(args.port, number, name.strip() or "Cliente")
+                print(f"     (now writing as {customer.name})")
+                continue
+            if command == "/sweep" and argument and not argument.lstrip("+").isdigit():
+                print("     (usage: /sweep [+minutes])")
+                continue
+            if command == "/agent" and not argument:
+                print("     (usage: /agent <text>)")
                 continue
             seen = len(sink.messages)
             started = time.monotonic()
             who = "bot"
-            command, _, argument = line.strip().partition(" ")
             if command in ("/agent", "/assume", "/resolve"):
                 conversation = chatwoot.conversations.get(customer.number)
                 if conversation is None:
