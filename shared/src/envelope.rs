@@ -7,7 +7,32 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::desk::DeskAction;
+/// A file an agent attached, at a URL the desk serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// As WhatsApp sends it: image, audio, video or document.
+    pub kind: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+/// What happened on the desk, as the conversation reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum DeskAction {
+    /// An agent wrote to the customer (not a private note).
+    AgentReply {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
+    },
+    /// An agent took the conversation: it leaves the queue.
+    Assigned { agent: String },
+    /// The agent resolved the conversation: NPS, then back to the bot.
+    Resolved,
+}
 
 /// The envelope version this build writes and understands.
 pub const VERSION: u32 = 1;

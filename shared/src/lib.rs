@@ -1,39 +1,25 @@
-//! The library every function shares: the queue envelope, Meta's webhook model, signature
-//! checks, the ports (traits) the functions depend on, and the AWS adapters behind them.
-//! Each AWS adapter sits behind its own cargo feature so a function links only what it uses.
+//! The library every function shares, in capability folders. Each folder's `mod.rs` holds
+//! its port (a trait) and domain types; its adapters sit beside it, each behind a cargo
+//! feature, so a function links only the clients it uses.
+//!
+//! Layers, from the leaves up (a module only uses those above it in this list):
+//!
+//! | layer | modules | builds without SDK or HTTP client |
+//! | --- | --- | --- |
+//! | support | `support` (retry, text, cache, config, metrics, telemetry; `http` for adapters) | yes |
+//! | contract | `envelope` (the versioned queue contract: depends on no other module) | yes |
+//! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `store` | yes |
+//! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
+//! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
+//! | twins | `store::memory`, `whatsapp::memory`, `desk::memory`, `secrets::memory` (feature `testing`) | yes |
 
 pub mod ai;
-pub mod cache;
-pub mod config;
 pub mod desk;
 pub mod engine;
 pub mod envelope;
-pub mod hours;
-pub mod keys;
-pub mod meta;
-pub mod metrics;
-pub mod outbound;
 pub mod queue;
-pub mod schedule;
 pub mod secrets;
-pub mod signature;
 pub mod store;
-pub mod telemetry;
+pub mod support;
 pub mod tenant;
-
-#[cfg(feature = "chatwoot")]
-pub mod chatwoot;
-#[cfg(feature = "claude")]
-pub mod claude;
-#[cfg(feature = "dynamodb")]
-pub mod dynamodb;
-#[cfg(feature = "graph")]
-pub mod graph;
-#[cfg(feature = "secrets-manager")]
-pub mod secrets_manager;
-#[cfg(feature = "sns")]
-pub mod sns;
-#[cfg(feature = "sqs")]
-pub mod sqs;
-#[cfg(any(feature = "graph", feature = "claude", feature = "chatwoot"))]
-mod transport;
+pub mod whatsapp;

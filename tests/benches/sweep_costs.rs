@@ -73,7 +73,10 @@ fn queue_entries(waiting: usize) -> Vec<HashMap<String, AttributeValue>> {
                 now - Duration::milliseconds(300_000 * (waiting - i) as i64 / waiting as i64);
             let customer = format!("55119{i:08}");
             HashMap::from([
-                ("pk".into(), s(shared::keys::human_queue(NUMBER, "geral"))),
+                (
+                    "pk".into(),
+                    s(shared::store::keys::human_queue(NUMBER, "geral")),
+                ),
                 (
                     "sk".into(),
                     s(format!("2#{:013}#{customer}", entered.timestamp_millis())),
@@ -102,7 +105,10 @@ fn unrelated(count: usize) -> Vec<HashMap<String, AttributeValue>> {
             HashMap::from([
                 (
                     "pk".into(),
-                    s(shared::keys::conversation(NUMBER, &format!("5521{i:09}"))),
+                    s(shared::store::keys::conversation(
+                        NUMBER,
+                        &format!("5521{i:09}"),
+                    )),
                 ),
                 ("sk".into(), s("SESSION")),
                 ("session".into(), s("{\"state\":{\"name\":\"menu\"}}")),

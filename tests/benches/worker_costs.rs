@@ -257,7 +257,7 @@ async fn main() {
         .table_name(&table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(shared::keys::conversation(
+            aws_sdk_dynamodb::types::AttributeValue::S(shared::store::keys::conversation(
                 NUMBER,
                 &format!("55118{CUSTOMERS:08}"),
             )),

@@ -262,7 +262,7 @@ impl Harness {
     pub async fn delivery(&self, wamid: &str) -> String {
         let items = self
             .stack
-            .items(&self.table, &shared::keys::outbound(wamid))
+            .items(&self.table, &shared::store::keys::outbound(wamid))
             .await;
         items[0]["status"].as_s().unwrap().clone()
     }
@@ -277,7 +277,7 @@ impl Harness {
             .table_name(&self.table)
             .key(
                 "pk",
-                AttributeValue::S(shared::keys::conversation(NUMBER, customer)),
+                AttributeValue::S(shared::store::keys::conversation(NUMBER, customer)),
             )
             .key("sk", AttributeValue::S("SESSION".into()))
             .send()

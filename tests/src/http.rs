@@ -102,7 +102,10 @@ pub fn desk_post(path: &str, body: &[u8], extra_headers: &[(&str, &str)]) -> Val
 pub fn signed_post(body: &[u8]) -> Value {
     post(
         body,
-        Some(&shared::signature::sign(TEST_APP_SECRET.as_bytes(), body)),
+        Some(&shared::whatsapp::signature::sign(
+            TEST_APP_SECRET.as_bytes(),
+            body,
+        )),
         false,
     )
 }

@@ -171,8 +171,11 @@ impl Stack {
         self.dynamodb
             .put_item()
             .table_name(table)
-            .item("pk", S(shared::keys::tenant(&tenant.phone_number_id)))
-            .item("sk", S(shared::keys::CONFIG.into()))
+            .item(
+                "pk",
+                S(shared::store::keys::tenant(&tenant.phone_number_id)),
+            )
+            .item("sk", S(shared::store::keys::CONFIG.into()))
             .item("config", S(serde_json::to_string(tenant).unwrap()))
             .send()
             .await
@@ -180,7 +183,7 @@ impl Stack {
         self.dynamodb
             .put_item()
             .table_name(table)
-            .item("pk", S(shared::keys::TENANTS.into()))
+            .item("pk", S(shared::store::keys::TENANTS.into()))
             .item("sk", S(tenant.phone_number_id.clone()))
             .send()
             .await

@@ -45,7 +45,10 @@ fn tool_names(request: &Value) -> Vec<&str> {
 
 async fn queued(bot: &Harness, department: &str) -> Vec<String> {
     bot.stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, department))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, department),
+        )
         .await
         .iter()
         .map(|item| item["reason"].as_s().unwrap().clone())
@@ -110,7 +113,10 @@ async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     assert_eq!(session["ai"]["history"].as_array().unwrap().len(), 4);
     let usage = bot
         .stack
-        .items(&bot.table, &shared::keys::ai_usage(NUMBER, "2026-11"))
+        .items(
+            &bot.table,
+            &shared::store::keys::ai_usage(NUMBER, "2026-11"),
+        )
         .await;
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["input_tokens"].as_n().unwrap(), "2100");

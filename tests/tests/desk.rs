@@ -16,7 +16,10 @@ const PEDRO: &str = "5511955554444";
 /// The department's queue, in the order agents are served.
 async fn queue(bot: &Harness, department: &str) -> Vec<(String, String)> {
     bot.stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, department))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, department),
+        )
         .await
         .iter()
         .map(|item| {
@@ -321,10 +324,10 @@ async fn forged_or_unsigned_desk_webhooks_are_refused_and_queue_nothing() {
         .await;
     let mut desk = bot.start_desk().await;
     let now = chrono::Utc::now().timestamp().to_string();
-    let signed = shared::signature::sign_chatwoot(b"hook-secret", &now, &body);
-    let forged = shared::signature::sign_chatwoot(b"other-secret", &now, &body);
+    let signed = shared::whatsapp::signature::sign_chatwoot(b"hook-secret", &now, &body);
+    let forged = shared::whatsapp::signature::sign_chatwoot(b"other-secret", &now, &body);
     let stale = (chrono::Utc::now().timestamp() - 3600).to_string();
-    let stale_signed = shared::signature::sign_chatwoot(b"hook-secret", &stale, &body);
+    let stale_signed = shared::whatsapp::signature::sign_chatwoot(b"hook-secret", &stale, &body);
     let mut call = async |headers: &[(&str, &str)]| {
         let response = desk
             .function

@@ -18,7 +18,7 @@ use blackbox::stack::{Received, Stack, unique};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
-use shared::keys;
+use shared::store::keys;
 use shared::tenant::Tenant;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;

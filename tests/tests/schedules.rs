@@ -95,7 +95,10 @@ async fn sla_warnings_and_breaches_go_out_exactly_once_across_repeated_sweeps() 
     assert_eq!(sent[0], "template: alerta_sla_supervisor");
     let queue = bot
         .stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, "geral"))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, "geral"),
+        )
         .await;
     let order: Vec<(&str, &str)> = queue
         .iter()

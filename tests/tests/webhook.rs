@@ -11,7 +11,7 @@ use blackbox::proxy::{Fault, FaultProxy};
 use blackbox::runtime::{Function, binary};
 use blackbox::stack::{Received, Stack};
 use serde_json::{Value, json};
-use shared::signature::sign;
+use shared::whatsapp::signature::sign;
 
 struct Setup {
     stack: Stack,

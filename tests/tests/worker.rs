@@ -66,7 +66,10 @@ async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() 
     // Every message in and out is in the conversation's log, with a retention TTL.
     let log: Vec<_> = bot
         .stack
-        .items(&bot.table, &shared::keys::conversation(NUMBER, MARIA))
+        .items(
+            &bot.table,
+            &shared::store::keys::conversation(NUMBER, MARIA),
+        )
         .await
         .into_iter()
         .filter(|item| item["sk"].as_s().unwrap().starts_with("MSG#"))
@@ -101,7 +104,10 @@ async fn escalation_queues_for_a_person_and_the_bot_goes_silent() {
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     let queue = bot
         .stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, "financeiro"))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, "financeiro"),
+        )
         .await;
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0]["customer"].as_s().unwrap(), MARIA);
@@ -228,7 +234,7 @@ async fn a_message_for_an_unknown_tenant_is_parked_not_dropped() {
     assert!(failures(&response).is_empty());
     let parked = bot
         .stack
-        .items(&bot.table, &shared::keys::parked("999000111"))
+        .items(&bot.table, &shared::store::keys::parked("999000111"))
         .await;
     assert_eq!(parked.len(), 1);
     let kept = Envelope::from_json(parked[0]["envelope"].as_s().unwrap()).unwrap();
@@ -364,7 +370,10 @@ async fn a_late_backlog_is_recorded_but_not_answered() {
     assert!(replies.is_empty(), "{replies:?}");
     let log = bot
         .stack
-        .items(&bot.table, &shared::keys::conversation(NUMBER, MARIA))
+        .items(
+            &bot.table,
+            &shared::store::keys::conversation(NUMBER, MARIA),
+        )
         .await;
     assert!(
         log.iter()
@@ -474,7 +483,10 @@ async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_depar
     assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
     let sales = bot
         .stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, "vendas"))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, "vendas"),
+        )
         .await;
     assert_eq!(sales[0]["reason"].as_s().unwrap(), "flow");
 
@@ -488,7 +500,10 @@ async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_depar
     bot.say(JOAO, Some("12345678900"), None).await;
     let finance = bot
         .stack
-        .items(&bot.table, &shared::keys::human_queue(NUMBER, "financeiro"))
+        .items(
+            &bot.table,
+            &shared::store::keys::human_queue(NUMBER, "financeiro"),
+        )
         .await;
     assert_eq!(finance[0]["customer"].as_s().unwrap(), JOAO);
 }

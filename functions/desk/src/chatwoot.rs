@@ -7,10 +7,8 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::desk::{
-    Attachment, CUSTOMER_ATTRIBUTE, DeskAction, NUMBER_ATTRIBUTE, contact_identifier,
-};
-use shared::envelope::DeskEvent;
+use shared::desk::{CUSTOMER_ATTRIBUTE, NUMBER_ATTRIBUTE, contact_identifier};
+use shared::envelope::{Attachment, DeskAction, DeskEvent};
 
 #[derive(Deserialize)]
 struct Webhook {

@@ -13,12 +13,13 @@ use std::time::Duration;
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use shared::cache::TtlCache;
 use shared::envelope::{Envelope, Payload};
-use shared::metrics::Metrics;
-use shared::queue::{self, InboundQueue, QueueEntry, RetryPolicy};
+use shared::queue::{self, InboundQueue, QueueEntry};
 use shared::secrets::{SecretError, TenantSecrets, TenantTokens};
-use shared::signature;
+use shared::support::cache::TtlCache;
+use shared::support::metrics::Metrics;
+use shared::support::retry::RetryPolicy;
+use shared::whatsapp::signature;
 use subtle::ConstantTimeEq;
 
 /// Chatwoot's webhook bodies are small; anything larger is not from it.

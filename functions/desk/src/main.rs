@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use desk::DeskWebhook;
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use shared::config::{self, INBOUND_QUEUE_URL, TENANT_SECRET_PREFIX};
-use shared::secrets_manager::TenantSecretsManager;
-use shared::sqs::SqsQueue;
+use shared::queue::sqs::SqsQueue;
+use shared::secrets::secrets_manager::TenantSecretsManager;
+use shared::support::config::{self, INBOUND_QUEUE_URL, TENANT_SECRET_PREFIX};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::support::telemetry::init();
     let settings = config::required(INBOUND_QUEUE_URL)
         .and_then(|queue| Ok((queue, config::required(TENANT_SECRET_PREFIX)?)));
     let (queue_url, secret_prefix) = match settings {

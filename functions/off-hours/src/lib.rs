@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use shared::envelope::{Timer, TimerEvent};
-use shared::hours;
-use shared::metrics::Metrics;
 use shared::queue::InboundQueue;
-use shared::schedule;
+use shared::queue::schedule;
 use shared::store::{ScheduleStore, StoreError};
+use shared::support::metrics::Metrics;
 use shared::tenant::Tenant;
+use shared::tenant::hours;
 
 /// The follow-ups due for one tenant at `now`: none while it is closed.
 pub fn due(

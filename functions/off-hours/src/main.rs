@@ -1,16 +1,16 @@
 //! Lambda entry point: the clients once per container; every scheduled invocation looks
-//! for follow-ups due at the time it was scheduled ([`shared::schedule::scheduled_time`]).
+//! for follow-ups due at the time it was scheduled ([`shared::queue::schedule::scheduled_time`]).
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use shared::config::{self, INBOUND_QUEUE_URL};
-use shared::dynamodb::DynamoStore;
-use shared::keys::TABLE_NAME;
-use shared::sqs::SqsQueue;
+use shared::queue::sqs::SqsQueue;
+use shared::store::dynamodb::DynamoStore;
+use shared::store::keys::TABLE_NAME;
+use shared::support::config::{self, INBOUND_QUEUE_URL};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::support::telemetry::init();
     let settings = config::required(TABLE_NAME)
         .and_then(|table| Ok((table, config::required(INBOUND_QUEUE_URL)?)));
     let (table, queue_url) = match settings {
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let (store, queue) = (&store, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = shared::schedule::scheduled_time(&event.payload);
+        let now = shared::queue::schedule::scheduled_time(&event.payload);
         let report = off_hours::run(store, queue, now).await?;
         Ok::<Value, Error>(json!({
             "tenants": report.tenants,

@@ -7,10 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 use shared::desk::{SlaLevel, worth_telling};
 use shared::envelope::{Timer, TimerEvent};
-use shared::metrics::Metrics;
 use shared::queue::InboundQueue;
-use shared::schedule;
+use shared::queue::schedule;
 use shared::store::{ScheduleStore, StoreError, Waiting};
+use shared::support::metrics::Metrics;
 use shared::tenant::Department;
 
 /// What one department's queue holds due at `now`.

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use shared::signature::sign;
+use shared::whatsapp::signature::sign;
 
 const SECRET: &[u8] = b"bench-app-secret";
 

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::meta::{self, Split};
-use shared::metrics::Metrics;
-use shared::queue::{self, InboundQueue, QueueEntry, RetryPolicy};
+use shared::queue::{self, InboundQueue, QueueEntry};
 use shared::secrets::{AppSecretCache, AppSecrets, SecretError, SecretSource};
-use shared::signature::{self, SignatureError};
+use shared::support::metrics::Metrics;
+use shared::support::retry::RetryPolicy;
+use shared::whatsapp::signature::{self, SignatureError};
+use shared::whatsapp::webhook::{self, Split};
 use subtle::ConstantTimeEq;
 
 /// Meta sends bodies of up to 3 MB.
@@ -37,7 +38,7 @@ pub fn accept(
     signature_header: Option<&[u8]>,
 ) -> Result<Option<Accepted>, SignatureError> {
     signature::verify(app_secret, body, signature_header)?;
-    let split = match meta::split(body) {
+    let split = match webhook::split(body) {
         Ok(split) => split,
         Err(reason) => {
             tracing::info!(%reason, "signed body is not a WhatsApp webhook; ignored");

@@ -7,14 +7,14 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use shared::config::{self, APP_SECRET_ID, INBOUND_QUEUE_URL};
-use shared::secrets_manager::SecretsManagerSource;
-use shared::sqs::SqsQueue;
+use shared::queue::sqs::SqsQueue;
+use shared::secrets::secrets_manager::SecretsManagerSource;
+use shared::support::config::{self, APP_SECRET_ID, INBOUND_QUEUE_URL};
 use webhook::Webhook;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::support::telemetry::init();
     let (secret_id, queue_url) = match config::required(APP_SECRET_ID)
         .and_then(|s| Ok((s, config::required(INBOUND_QUEUE_URL)?)))
     {

@@ -10,19 +10,22 @@ use std::time::Duration as StdDuration;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Assistant, Usage};
-use shared::cache::TtlCache;
 use shared::desk::{
-    self, AlertTopic, Customer, Desk, DeskAction, DeskError, DeskPost, File, Handoff, MediaRef,
-    SlaLevel, Ticket, TranscriptLine,
+    self, AlertTopic, Customer, Desk, DeskError, DeskPost, File, Handoff, MediaRef, SlaLevel,
+    Ticket, TranscriptLine,
 };
 use shared::engine::{self, Effect, Event, Outcome};
-use shared::envelope::{DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate, Timer};
-use shared::graph::{SendError, Sender};
-use shared::metrics::Metrics;
-use shared::outbound::{Outbound, TemplateComponent, truncate_chars};
+use shared::envelope::{
+    DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate, Timer,
+};
 use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Claim, Commit, LogEntry, StatusChange, Store, StoreError};
+use shared::support::cache::TtlCache;
+use shared::support::metrics::Metrics;
+use shared::support::text::truncate_chars;
 use shared::tenant::{Chatwoot, Tenant};
+use shared::whatsapp::outbound::{Outbound, TemplateComponent};
+use shared::whatsapp::{SendError, Sender};
 use thiserror::Error;
 use tokio::sync::{Mutex, Semaphore};
 

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::chatwoot::ChatwootClient;
-use shared::claude::ClaudeClient;
-use shared::config::{self, APP_SECRET_ID, ConfigError, TENANT_SECRET_PREFIX};
-use shared::dynamodb::DynamoStore;
-use shared::graph::{DEFAULT_BASE_URL, GraphClient};
-use shared::keys::TABLE_NAME;
+use shared::ai::claude::ClaudeClient;
+use shared::desk::chatwoot::ChatwootClient;
+use shared::desk::sns::SnsTopic;
 use shared::secrets::AppSecretCache;
-use shared::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
-use shared::sns::SnsTopic;
+use shared::secrets::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
+use shared::store::dynamodb::DynamoStore;
+use shared::store::keys::TABLE_NAME;
+use shared::support::config::{self, APP_SECRET_ID, ConfigError, TENANT_SECRET_PREFIX};
+use shared::whatsapp::graph::{DEFAULT_BASE_URL, GraphClient};
 use worker::{Config, Hooks, Ports, Worker};
 
 /// The worker's `Timeout` in template.yaml.
@@ -22,7 +22,7 @@ const FUNCTION_TIMEOUT_SECONDS: i64 = 60;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::support::telemetry::init();
     let settings = config::required(TABLE_NAME).and_then(|table| {
         Ok((
             table,
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
         std::env::var("GRAPH_API_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.into());
     let graph_version = std::env::var("GRAPH_API_VERSION").unwrap_or_else(|_| "v23.0".into());
     let anthropic_base = std::env::var("ANTHROPIC_BASE_URL")
-        .unwrap_or_else(|_| shared::claude::DEFAULT_BASE_URL.into());
+        .unwrap_or_else(|_| shared::ai::claude::DEFAULT_BASE_URL.into());
     let aws = aws_config::load_from_env().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let ports = Ports {

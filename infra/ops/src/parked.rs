@@ -7,7 +7,7 @@ use std::io::Write;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::envelope::{Envelope, Payload};
-use shared::keys;
+use shared::store::keys;
 
 use crate::error::OpsError;
 use crate::tenants;

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::SecondsFormat;
 use serde::Deserialize;
-use shared::keys;
+use shared::store::keys;
 use shared::tenant::Tenant;
 
 use crate::error::OpsError;

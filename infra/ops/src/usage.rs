@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::keys;
+use shared::store::keys;
 
 use crate::error::OpsError;
 

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::ai::{AiError, Assistant, MessagesRequest, MessagesResponse};
-use crate::outbound::truncate_chars;
-use crate::queue::RetryPolicy;
+use crate::support::retry::RetryPolicy;
+use crate::support::text::truncate_chars;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 pub const API_VERSION: &str = "2023-06-01";
@@ -71,7 +71,7 @@ impl ClaudeClient {
             .json(request)
             .send()
             .await
-            .map_err(|error| Failure::transient(crate::transport::describe(&error), None))?;
+            .map_err(|error| Failure::transient(crate::support::http::describe(&error), None))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -1,4 +1,4 @@
-//! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::keys`].
+//! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::store::keys`].
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
-use crate::keys::{self, EXPIRES_AT, PK, SK};
+use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
     Claim, Commit, LogEntry, PendingEffect, ScheduleStore, StatusChange, Store, StoreError,
     StoredSession, Waiting, status_rank,

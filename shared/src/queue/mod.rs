@@ -2,6 +2,11 @@
 //! ids, batches within SQS's limits, in-process retries of what was not accepted, and
 //! per-conversation order.
 
+pub mod schedule;
+
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -9,6 +14,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::envelope::Envelope;
+use crate::support::retry::RetryPolicy;
 
 /// SQS `SendMessageBatch` limits.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -68,35 +74,6 @@ pub trait InboundQueue: Send + Sync {
 
 /// Longest wait between two sends of a lane: the webhook answers Meta within seconds.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Calls per batch, the first included.
-    pub attempts: u32,
-    /// First backoff; doubled each attempt, with jitter.
-    pub base_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (1 for the first): `base_delay` doubled per
-    /// attempt, at most `cap`, with jitter (0.5x to 1.5x, still at most `cap`).
-    pub fn backoff(&self, attempt: u32, cap: Duration) -> Duration {
-        self.base_delay
-            .saturating_mul(1 << (attempt.max(1) - 1).min(10))
-            .min(cap)
-            .mul_f64(0.5 + fastrand::f64())
-            .min(cap)
-    }
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 4,
-            base_delay: Duration::from_millis(50),
-        }
-    }
-}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EnqueueReport {

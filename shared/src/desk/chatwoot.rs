@@ -15,7 +15,7 @@ use crate::desk::{
     CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, NUMBER_ATTRIBUTE,
     TICKET_ATTRIBUTE, contact_identifier, ticket_attribute,
 };
-use crate::outbound::truncate_chars;
+use crate::support::text::truncate_chars;
 use crate::tenant::Chatwoot;
 
 /// Chatwoot answers in well under this; a stuck call fails and SQS redelivers.
@@ -107,12 +107,12 @@ impl ChatwootClient {
     /// Sends and reads the JSON answer, sorting failures into retry-later or refused.
     async fn call(&self, request: RequestBuilder, token: &str) -> Result<Value, DeskError> {
         let response = request.send().await.map_err(|error| {
-            DeskError::Unavailable(crate::transport::describe(&error).replace(token, "<token>"))
+            DeskError::Unavailable(crate::support::http::describe(&error).replace(token, "<token>"))
         })?;
         let status = response.status().as_u16();
         // A body that breaks off may hide a success: retry rather than give up.
         let body = response.bytes().await.map_err(|error| {
-            DeskError::Unavailable(crate::transport::describe(&error).replace(token, "<token>"))
+            DeskError::Unavailable(crate::support::http::describe(&error).replace(token, "<token>"))
         })?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body)

@@ -4,6 +4,9 @@
 //! a handoff by tool call, FAQ lookups), and the port the Claude adapter implements. The
 //! tool loop runs here, over the port, so it is tested with an in-memory fake.
 
+#[cfg(feature = "claude")]
+pub mod claude;
+
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -11,8 +14,9 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::outbound::{limits, truncate_chars};
+use crate::support::text::truncate_chars;
 use crate::tenant::Tenant;
+use crate::whatsapp::outbound::limits;
 
 pub const TRANSFER_TOOL: &str = "transfer_to_human";
 pub const FAQ_TOOL: &str = "faq_lookup";
@@ -474,7 +478,7 @@ mod tests {
     use super::*;
 
     fn tenant() -> Tenant {
-        serde_yaml_ng::from_str(include_str!("../../infra/tenants/demo.yaml")).unwrap()
+        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml")).unwrap()
     }
 
     /// An in-memory Messages API: answers from a script and records each request.

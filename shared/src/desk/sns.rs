@@ -26,7 +26,7 @@ impl AlertTopic for SnsTopic {
             .publish()
             .topic_arn(&self.topic_arn)
             // SNS subjects: at most 100 characters.
-            .subject(crate::outbound::truncate_chars(subject, 100))
+            .subject(crate::support::text::truncate_chars(subject, 100))
             .message(message)
             .send()
             .await

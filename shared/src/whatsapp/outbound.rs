@@ -117,13 +117,6 @@ pub struct LimitError {
     pub rule: String,
 }
 
-/// The first `max` characters of `text` (not bytes: never splits a character).
-pub fn truncate_chars(text: &str, max: usize) -> &str {
-    text.char_indices()
-        .nth(max)
-        .map_or(text, |(end, _)| &text[..end])
-}
-
 /// Checks `value` is non-empty and at most `max` characters long.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), LimitError> {
     let length = value.chars().count();

@@ -1,10 +1,15 @@
 //! The store port: what the worker needs from its database, in domain terms. The DynamoDB
-//! adapter is `crate::dynamodb`; tests use an in-memory fake.
+//! adapter is `crate::store::dynamodb`; tests use an in-memory fake.
 //!
 //! An inbound event moves through an idempotency record like Powertools' one:
 //! `in_progress` (claimed, with a lease) -> `applied` (new session and its effects committed
 //! together as an outbox) -> `completed` (every effect carried out). A retry finds the
 //! record and resumes the outbox instead of running the conversation again.
+
+pub mod keys;
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 
 use std::future::Future;
 

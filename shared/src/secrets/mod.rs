@@ -4,6 +4,9 @@
 //! was rotated, so callers can ask for a refresh, which is rate-limited: junk requests cannot
 //! drive Secrets Manager calls.
 
+#[cfg(feature = "secrets-manager")]
+pub mod secrets_manager;
+
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;

@@ -3,14 +3,31 @@
 //! summary agents see, the wait estimate, and the [`Desk`] port the Chatwoot adapter
 //! implements.
 
+#[cfg(feature = "chatwoot")]
+pub mod chatwoot;
+#[cfg(feature = "sns")]
+pub mod sns;
+
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::engine::HandoffReason;
 use crate::tenant::{Chatwoot, Priority};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The customer asked for a person (escalation words or a menu option).
+    Asked,
+    /// A flow led to the department's queue.
+    Flow,
+    /// `max_bot_attempts` answers the bot did not understand.
+    Attempts,
+    /// The AI attendant handed over or is not available.
+    Ai,
+}
 
 /// A conversation waiting in its department's queue. The queue's sort key is built from
 /// it, so the worker can find and remove exactly this entry.
@@ -56,33 +73,6 @@ pub struct MediaRef {
     pub filename: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
-}
-
-/// A file an agent attached, at a URL the desk serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    /// As WhatsApp sends it: image, audio, video or document.
-    pub kind: String,
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-}
-
-/// What happened on the desk, as the conversation reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum DeskAction {
-    /// An agent wrote to the customer (not a private note).
-    AgentReply {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        text: Option<String>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        attachments: Vec<Attachment>,
-    },
-    /// An agent took the conversation: it leaves the queue.
-    Assigned { agent: String },
-    /// The agent resolved the conversation: NPS, then back to the bot.
-    Resolved,
 }
 
 /// What the agent sees when a conversation arrives: the handoff summary, then the

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::envelope::{Envelope, Payload, TimerEvent};
-use crate::queue::{self, EnqueueError, EnqueueReport, InboundQueue, QueueEntry, RetryPolicy};
+use crate::queue::{self, EnqueueError, EnqueueReport, InboundQueue, QueueEntry};
+use crate::support::retry::RetryPolicy;
 
 /// The time a run is for: the schedule's `time` (EventBridge Scheduler's
 /// `<aws.scheduler.scheduled-time>`, or a scheduled rule's event time), else now. A late or

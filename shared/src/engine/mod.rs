@@ -1,0 +1,533 @@
+//! The conversation, as a pure function: `step(session, event, now, tenant)` returns the new
+//! session and the effects to carry out (messages to send, a place in the human queue, a
+//! question for the AI attendant). It does no I/O; the worker persists the session with its
+//! effects and runs them. The AI's answer comes back as [`Event::AiAnswered`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ai::{AiConversation, AiOutcome, Answer, Role};
+use crate::desk::{Handoff, HandoffReason, MediaRef, SlaLevel, Ticket};
+use crate::envelope::{DeskAction, InboundMessage, Timer};
+use crate::support::text::{normalize, truncate_chars};
+use crate::tenant::hours;
+use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant};
+use crate::whatsapp::outbound::{Outbound, TemplateComponent};
+
+mod ai;
+mod desk;
+mod menu;
+mod nps;
+mod timers;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+/// WhatsApp's customer service window: free-form messages only this long after the
+/// customer's last message; templates after.
+pub const SERVICE_WINDOW: Duration = Duration::hours(24);
+/// How long an assigned conversation outlives the session timeout while the customer is
+/// silent.
+pub const ASSIGNED_CONVERSATION_KEPT: Duration = Duration::days(7);
+/// The private note agents get when a waiting customer's session timed out.
+const TIMED_OUT_NOTE: &str = "O cliente saiu da fila: a sessão expirou sem atendimento.";
+
+/// Where a conversation stands. Business names: [`State::business_name`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum State {
+    Start,
+    Menu,
+    Flow { department: String, step: String },
+    Ai,
+    Human { department: String },
+    Nps,
+    Closed,
+}
+
+impl State {
+    /// The names the business uses: INICIO, MENU_PRINCIPAL, SUPORTE_<STEP>, ...
+    pub fn business_name(&self) -> String {
+        match self {
+            State::Start => "INICIO".into(),
+            State::Menu => "MENU_PRINCIPAL".into(),
+            State::Flow { department, step } => format!("{}_{}", department, step).to_uppercase(),
+            State::Ai => "ATENDIMENTO_IA".into(),
+            State::Human { .. } => "ATENDIMENTO_HUMANO".into(),
+            State::Nps => "PESQUISA_NPS".into(),
+            State::Closed => "FINALIZADO".into(),
+        }
+    }
+
+    fn is_bot(&self) -> bool {
+        !matches!(self, State::Human { .. } | State::Nps | State::Closed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub phone_number_id: String,
+    pub customer: String,
+    pub state: State,
+    /// Answers in the current state the bot did not understand, in a row.
+    pub attempts: u32,
+    pub started_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    /// Meta timestamp of the newest message handled: older ones are never answers.
+    pub last_message_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// What the customer answered in flows, by step id: part of the handoff summary.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<String, String>,
+    /// Set when the off-hours reply went out: the opening that ends that closed period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_hours_until: Option<DateTime<Utc>>,
+    /// Wrote while closed: owed an opening follow-up.
+    #[serde(default)]
+    pub awaiting_opening: bool,
+    /// Asked for a person while closed: the follow-up puts them straight in the queue.
+    #[serde(default)]
+    pub wants_human: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nps_score: Option<u8>,
+    /// The AI attendant's history and spend, once the conversation reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiConversation>,
+    /// The place in the human queue, until an agent takes the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+    /// The agent who took the conversation on the desk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The business answered from the WhatsApp Business app: the bot keeps quiet until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_until: Option<DateTime<Utc>>,
+    /// Answers the bot did not understand in this conversation (for the handoff summary).
+    #[serde(default)]
+    pub misunderstood: u32,
+    /// The customer's WhatsApp profile name, for the desk contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+impl Session {
+    pub fn new(phone_number_id: &str, customer: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            phone_number_id: phone_number_id.into(),
+            customer: customer.into(),
+            state: State::Start,
+            attempts: 0,
+            started_at: now,
+            last_activity_at: now,
+            last_message_at: 0,
+            department: None,
+            answers: BTreeMap::new(),
+            off_hours_until: None,
+            awaiting_opening: false,
+            wants_human: false,
+            nps_score: None,
+            ai: None,
+            ticket: None,
+            agent: None,
+            quiet_until: None,
+            misunderstood: 0,
+            profile_name: None,
+        }
+    }
+
+    /// Whether a free-form message can still reach the customer (24 h after their last).
+    pub fn in_service_window(&self, now: DateTime<Utc>) -> bool {
+        DateTime::from_timestamp(self.last_message_at, 0)
+            .is_some_and(|last| now - last < SERVICE_WINDOW)
+    }
+}
+
+/// What the customer sent, as the conversation reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Text(String),
+    /// A reply button, list row or template quick reply.
+    Choice {
+        id: String,
+        title: String,
+    },
+    /// Image, audio, video, document, sticker, location, contacts, ...: not an answer.
+    Media(String),
+    /// Reactions, edits, revokes and system notices: recorded, never answered.
+    Ignored(String),
+}
+
+impl Input {
+    pub fn from_message(message: &InboundMessage) -> Self {
+        if let Some(reply) = &message.reply {
+            return Input::Choice {
+                id: reply.id.clone(),
+                title: reply.title.clone(),
+            };
+        }
+        match message.message_type.as_str() {
+            "text" => Input::Text(message.text.clone().unwrap_or_default()),
+            "reaction" | "edit" | "revoke" | "system" | "unsupported" | "request_welcome" => {
+                Input::Ignored(message.message_type.clone())
+            }
+            other => Input::Media(other.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message {
+        input: Input,
+        /// Meta's timestamp, seconds.
+        sent_at: i64,
+        profile_name: Option<String>,
+        /// The media of an image, audio, video, document or sticker: forwarded to the desk.
+        media: Option<MediaRef>,
+    },
+    /// An agent acted on the desk.
+    Desk(DeskAction),
+    /// The business wrote to the customer from the WhatsApp Business app.
+    BusinessEcho {
+        /// Meta's timestamp, seconds: the silence runs from when the business wrote.
+        sent_at: i64,
+    },
+    /// A schedule found something due (SLA thresholds, a better place, the opening).
+    Timer(Timer),
+    /// The AI attendant's answer to the question of [`Effect::AskAi`].
+    AiAnswered(Answer),
+}
+
+impl Event {
+    pub fn from_message(message: &InboundMessage) -> Self {
+        Event::Message {
+            input: Input::from_message(message),
+            sent_at: message.timestamp,
+            profile_name: message.profile_name.clone(),
+            media: media_of(message),
+        }
+    }
+}
+
+/// Meta's media object (`{"image": {"id", "mime_type", ...}}`) of a media message.
+fn media_of(message: &InboundMessage) -> Option<MediaRef> {
+    #[derive(Deserialize)]
+    struct Media {
+        id: String,
+        mime_type: Option<String>,
+        filename: Option<String>,
+    }
+    let kind = message.message_type.as_str();
+    if !matches!(kind, "image" | "audio" | "video" | "document" | "sticker") {
+        return None;
+    }
+    let raw: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(message.raw.get()).ok()?;
+    let media: Media = serde_json::from_value(raw.get(kind)?.clone()).ok()?;
+    Some(MediaRef {
+        kind: kind.into(),
+        id: media.id,
+        mime_type: media.mime_type,
+        filename: media.filename,
+        caption: message.text.clone(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    Send {
+        message: Outbound,
+    },
+    /// Put the conversation in its department's queue.
+    EnqueueHuman {
+        ticket: Ticket,
+    },
+    /// Open the conversation on the desk with the handoff summary and transcript.
+    OpenDesk {
+        handoff: Handoff,
+    },
+    /// Tell the customer their place in the queue and the estimated wait.
+    TellPosition {
+        ticket: Ticket,
+    },
+    /// Post into the desk conversation: the customer's message (media downloaded and
+    /// attached), or a private note for the agent.
+    ForwardToDesk {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<MediaRef>,
+        #[serde(default)]
+        private: bool,
+    },
+    /// Record on the queue entry that an SLA alert went out (the sweep skips it after).
+    MarkAlerted {
+        ticket: Ticket,
+    },
+    /// Tell the tenant's supervisors a customer has waited too long.
+    AlertSupervisors {
+        level: SlaLevel,
+        ticket: Ticket,
+        waited_minutes: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_name: Option<String>,
+    },
+    /// Owed the opening follow-up: listed for the off-hours schedule.
+    AwaitOpening {
+        until: DateTime<Utc>,
+    },
+    /// Followed up (or came back by itself): off the off-hours schedule's list.
+    OpeningDone,
+    /// Take the conversation out of the queue: an agent took it (`taken_at`, which feeds
+    /// the wait estimate) or the customer left.
+    LeaveQueue {
+        ticket: Ticket,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        taken_at: Option<DateTime<Utc>>,
+    },
+    /// Ask the AI attendant for the next answer to the session's AI history; the shell
+    /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.
+    AskAi,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub session: Session,
+    pub effects: Vec<Effect>,
+}
+
+/// The department a handoff goes to when the customer has not chosen one.
+fn default_department(tenant: &Tenant) -> &str {
+    tenant
+        .menu
+        .options
+        .iter()
+        .find_map(|o| match &o.target {
+            Target::Department(id) if tenant.department(id).is_some_and(|d| d.flow.is_empty()) => {
+                Some(id.as_str())
+            }
+            _ => None,
+        })
+        .unwrap_or(&tenant.departments[0].id)
+}
+
+/// One event of one conversation. `session` is `None` for a customer never seen before.
+pub fn step(
+    session: Option<Session>,
+    phone_number_id: &str,
+    customer: &str,
+    event: &Event,
+    now: DateTime<Utc>,
+    tenant: &Tenant,
+) -> Outcome {
+    let mut turn = Turn {
+        tenant,
+        now,
+        effects: Vec::new(),
+        session: session.unwrap_or_else(|| Session::new(phone_number_id, customer, now)),
+    };
+    match event {
+        Event::Message {
+            input,
+            sent_at,
+            profile_name,
+            media,
+        } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
+        Event::Desk(action) => turn.desk(action),
+        Event::Timer(timer) => turn.timer(timer),
+        Event::BusinessEcho { sent_at } => {
+            // An echo delivered late (after an outage) quiets only what is left of the
+            // silence, and an older echo never shortens a newer one's. One without a
+            // timestamp counts from now.
+            let written = DateTime::from_timestamp(*sent_at, 0)
+                .filter(|_| *sent_at > 0)
+                .map_or(now, |at| at.min(now));
+            let quiet = Duration::minutes(i64::from(tenant.desk.echo_silence_minutes));
+            let until = written + quiet;
+            if until > now && turn.session.quiet_until.is_none_or(|q| q < until) {
+                turn.session.quiet_until = Some(until);
+            }
+        }
+        Event::AiAnswered(answer) => {
+            if turn.session.state == State::Ai {
+                turn.ai_answered(answer);
+            }
+        }
+    }
+    Outcome {
+        session: turn.session,
+        effects: turn.effects,
+    }
+}
+
+struct Turn<'a> {
+    tenant: &'a Tenant,
+    now: DateTime<Utc>,
+    session: Session,
+    effects: Vec<Effect>,
+}
+
+impl Turn<'_> {
+    fn message(
+        &mut self,
+        input: &Input,
+        sent_at: i64,
+        profile_name: Option<&str>,
+        media: Option<&MediaRef>,
+    ) {
+        if sent_at < self.session.last_message_at || matches!(input, Input::Ignored(_)) {
+            return;
+        }
+        let idle = self.now - self.session.last_activity_at;
+        let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
+        // A conversation an agent was assigned is theirs until they resolve it: the bot must
+        // not greet over an open desk conversation when the customer is back days later.
+        // Up to a week: a conversation nobody closes must not silence the bot for good.
+        let assigned = matches!(self.session.state, State::Human { .. })
+            && self.session.ticket.is_none()
+            && self.session.agent.is_some()
+            && self.tenant.desk.chatwoot.is_some()
+            && idle <= ASSIGNED_CONVERSATION_KEPT;
+        if self.session.state == State::Closed || (idle > timeout && !assigned) {
+            if let Some(ticket) = self.session.ticket.take() {
+                self.effects.push(Effect::LeaveQueue {
+                    ticket,
+                    taken_at: None,
+                });
+                if self.tenant.desk.chatwoot.is_some() {
+                    // Its desk conversation stays open: tell the agents it is stale.
+                    self.effects.push(Effect::ForwardToDesk {
+                        text: Some(TIMED_OUT_NOTE.into()),
+                        media: None,
+                        private: true,
+                    });
+                }
+            }
+            if self.session.awaiting_opening {
+                self.effects.push(Effect::OpeningDone);
+            }
+            self.session = Session {
+                off_hours_until: self.session.off_hours_until,
+                quiet_until: self.session.quiet_until,
+                ..Session::new(
+                    &self.session.phone_number_id,
+                    &self.session.customer,
+                    self.now,
+                )
+            };
+        }
+        self.session.last_activity_at = self.now;
+        self.session.last_message_at = sent_at;
+        if let Some(name) = profile_name.map(str::trim).filter(|n| !n.is_empty()) {
+            self.session.profile_name = Some(name.into());
+        }
+
+        if let State::Human { .. } = self.session.state {
+            return self.while_with_a_person(input, media);
+        }
+        if self
+            .session
+            .quiet_until
+            .is_some_and(|until| until > self.now)
+        {
+            return; // the business is answering from its own app
+        }
+        let escalates = matches!(input, Input::Text(text) if self.escalates(text));
+        if self.session.state.is_bot() && !hours::is_open(self.tenant, self.now) {
+            self.off_hours(escalates);
+            return;
+        }
+        if self.session.awaiting_opening {
+            // Back by itself after the opening: the conversation goes on from here.
+            self.session.awaiting_opening = false;
+            self.session.wants_human = false;
+            self.effects.push(Effect::OpeningDone);
+        }
+        if escalates && self.session.state.is_bot() {
+            self.handoff(HandoffReason::Asked);
+            return;
+        }
+        match self.session.state.clone() {
+            State::Start => self.greet(profile_name),
+            State::Menu => self.answer_menu(input),
+            State::Flow { department, step } => self.answer_step(&department, &step, input),
+            State::Ai => self.answer_ai(input),
+            State::Nps => self.answer_nps(input),
+            State::Human { .. } | State::Closed => {}
+        }
+    }
+
+    fn escalates(&self, text: &str) -> bool {
+        contains_word(&self.tenant.escalation_words, text)
+    }
+
+    /// A free-form text inside the window; outside it, the approved template (with the text
+    /// as its body parameter when `text_in_template`), or the text anyway without a
+    /// template: the status of the failed send then brings the tenant's window fallback.
+    fn send_or_template(
+        &mut self,
+        text: &str,
+        template: Option<&TemplateRef>,
+        text_in_template: bool,
+    ) {
+        if self.session.in_service_window(self.now) {
+            return self.send(Outbound::text(text));
+        }
+        let Some(template) = template else {
+            return self.send(Outbound::text(text));
+        };
+        // Template parameters may not hold new lines, tabs or runs of spaces.
+        let parameter = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let components = if text_in_template && !parameter.is_empty() {
+            vec![TemplateComponent {
+                kind: "body".into(),
+                sub_type: None,
+                index: None,
+                parameters: vec![truncate_chars(&parameter, 1024).to_owned()],
+            }]
+        } else {
+            Vec::new()
+        };
+        self.send(Outbound::Template {
+            name: template.name.clone(),
+            language: template.language.clone(),
+            components,
+        });
+    }
+
+    fn send(&mut self, message: Outbound) {
+        self.effects.push(Effect::Send { message });
+    }
+}
+
+/// Whether `text` holds one of `words` as whole words, ignoring case and accents.
+fn contains_word(words: &[String], text: &str) -> bool {
+    let text = format!(" {} ", normalize(text));
+    words
+        .iter()
+        .any(|word| text.contains(&format!(" {} ", normalize(word))))
+}
+
+/// Which of `choices` (id, title) the input picks: the id of a reply, or a typed id, title
+/// or position ("2"), ignoring case and accents.
+fn pick(choices: &[(&str, &str)], input: &Input) -> Option<usize> {
+    match input {
+        Input::Choice { id, .. } => choices.iter().position(|(choice, _)| choice == id),
+        Input::Text(text) => {
+            let typed = normalize(text);
+            if let Ok(position) = typed.parse::<usize>() {
+                return (1..=choices.len())
+                    .contains(&position)
+                    .then(|| position - 1);
+            }
+            choices
+                .iter()
+                .position(|(id, title)| typed == normalize(id) || typed == normalize(title))
+        }
+        Input::Media(_) | Input::Ignored(_) => None,
+    }
+}

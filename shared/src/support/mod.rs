@@ -1,0 +1,12 @@
+//! Plumbing every layer may use: retries, text helpers, the per-container cache,
+//! configuration from the environment, metrics and logs; the HTTP transport for adapters.
+
+pub mod cache;
+pub mod config;
+pub mod metrics;
+pub mod retry;
+pub mod telemetry;
+pub mod text;
+
+#[cfg(any(feature = "graph", feature = "claude", feature = "chatwoot"))]
+pub(crate) mod http;
