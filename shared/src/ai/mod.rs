@@ -6,6 +6,8 @@
 
 #[cfg(feature = "claude")]
 pub mod claude;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 use std::future::Future;
 

@@ -5,6 +5,8 @@
 
 #[cfg(feature = "chatwoot")]
 pub mod chatwoot;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 #[cfg(feature = "sns")]
 pub mod sns;
 

@@ -4,6 +4,8 @@
 //! was rotated, so callers can ask for a refresh, which is rate-limited: junk requests cannot
 //! drive Secrets Manager calls.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 #[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
@@ -12,13 +12,17 @@ use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Claim, Commit, LogEntry, PendingEffect, ScheduleStore, StatusChange, Store, StoreError,
+    Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
     StoredSession, Waiting, status_rank,
 };
+use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
 
-/// Idempotency records outlive Meta's 7 days of retries.
-const IDEMPOTENCY_DAYS: i64 = 8;
+/// A record rewritten from an earlier version's outbox is kept as long as those were.
+const LEGACY_KEPT_DAYS: i64 = 8;
+/// Batch reads DynamoDB leaves unprocessed (throttling) are asked again this many times.
+const UNPROCESSED_ATTEMPTS: u32 = 4;
+const MAX_UNPROCESSED_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -145,98 +149,173 @@ impl DynamoStore {
             .await;
         applied(put)
     }
-
-    fn log_item(&self, conversation: &str, entry: &LogEntry, expires_at: DateTime<Utc>) -> Item {
-        let mut item = key(
-            conversation.to_owned(),
-            keys::message_log(entry.at.timestamp_millis(), &entry.wamid),
-        );
-        item.insert(
-            "direction".into(),
-            s(if entry.inbound { "in" } else { "out" }),
-        );
-        item.insert("type".into(), s(&entry.kind));
-        item.insert("wamid".into(), s(&entry.wamid));
-        if let Some(body) = &entry.text {
-            item.insert("text".into(), s(body));
-        }
-        item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        item
-    }
 }
 
-impl Store for DynamoStore {
-    async fn claim(
-        &self,
-        key_text: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Claim, StoreError> {
-        let mut item = key(keys::idempotency(key_text), keys::IDEM);
-        item.insert("status".into(), s("in_progress"));
-        item.insert("lease_until".into(), n(lease_until.timestamp_millis()));
-        item.insert(
-            EXPIRES_AT.into(),
-            n((now + chrono::Duration::days(IDEMPOTENCY_DAYS)).timestamp()),
-        );
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Claim::Fresh),
-            Err(error) if is_conditional_failure(&error) => {
-                let existing = self
-                    .get(key(keys::idempotency(key_text), keys::IDEM))
-                    .await?
-                    .ok_or_else(|| StoreError::Unavailable("claim vanished".into()))?;
-                Ok(match text(&existing, "status")? {
-                    "completed" => Claim::Duplicate,
-                    "applied" => Claim::Resume,
-                    _ => Claim::Busy,
-                })
+impl DynamoStore {
+    /// Two items by key, strongly consistent, in one round trip (`None` where absent).
+    async fn get_both(&self, wanted: [Item; 2]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(wanted.to_vec()))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut found = Vec::new();
+        for attempt in 1..=UNPROCESSED_ATTEMPTS {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(
+                output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table))
+            {
+                Some(rest) if !rest.keys().is_empty() => {
+                    request = rest;
+                    let policy = RetryPolicy::default();
+                    tokio::time::sleep(policy.backoff(attempt, MAX_UNPROCESSED_WAIT)).await;
+                }
+                _ => {
+                    let same_key = |item: &Item, wanted: &Item| {
+                        item.get(PK) == wanted.get(PK) && item.get(SK) == wanted.get(SK)
+                    };
+                    return Ok(wanted
+                        .iter()
+                        .map(|w| found.iter().find(|item| same_key(item, w)).cloned())
+                        .collect());
+                }
             }
-            Err(error) => Err(unavailable(error)),
         }
+        Err(StoreError::Unavailable(
+            "reads left unprocessed after retries (throttled)".into(),
+        ))
     }
 
-    async fn release(&self, key_text: &str) -> Result<(), StoreError> {
-        let result = self
+    /// The record an earlier version kept for `key_text`: its idempotency item and outbox
+    /// items. One with effects pending is rewritten as a record, so the outbox resumes.
+    async fn legacy_record(
+        &self,
+        conversation: &str,
+        key_text: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        let Some(claim) = self
+            .get(key(keys::idempotency(key_text), keys::IDEM))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let completed = match text(&claim, "status")? {
+            "completed" => true,
+            "applied" => false,
+            // Claimed, never committed: nothing happened.
+            _ => return Ok(None),
+        };
+        let prefix = keys::outbox_prefix(key_text);
+        let output = self
             .client
-            .delete_item()
+            .query()
             .table_name(&self.table)
-            .set_key(Some(key(keys::idempotency(key_text), keys::IDEM)))
-            .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .send()
-            .await;
-        applied(result).map(drop)
-    }
-
-    async fn complete(&self, key_text: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::idempotency(key_text), keys::IDEM)))
-            .update_expression("SET #status = :completed REMOVE lease_until")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":completed", s("completed"))
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(conversation))
+            .expression_attribute_values(":prefix", s(prefix))
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(())
+        // Sort keys hold the sequence zero-padded: key order is outbox order.
+        let mut effects = Vec::new();
+        let mut done = 0;
+        for item in output.items() {
+            if text(item, "status")? == "done" && done == effects.len() {
+                done += 1;
+            }
+            effects.push(json::<Effect>(item, "effect")?);
+        }
+        let record = EventRecord {
+            at: Utc::now(),
+            kind: "migrated".into(),
+            inbound: false,
+            text: None,
+            done: if completed { effects.len() } else { done },
+            effects,
+            sent: Vec::new(),
+        };
+        if !record.is_complete() {
+            let expires = n((Utc::now() + chrono::Duration::days(LEGACY_KEPT_DAYS)).timestamp());
+            let mut item = record_item(conversation, key_text, &record, &expires);
+            // Its lines are in the earlier message log already.
+            item.insert("migrated".into(), AttributeValue::Bool(true));
+            self.put_new(item).await?;
+        }
+        Ok(Some(record))
     }
+}
 
+/// The item of an event's record.
+fn record_item(
+    conversation: &str,
+    key_text: &str,
+    record: &EventRecord,
+    expires: &AttributeValue,
+) -> Item {
+    let mut item = key(conversation.to_owned(), keys::event(key_text));
+    item.insert("at".into(), n(record.at.timestamp_millis()));
+    item.insert("kind".into(), s(&record.kind));
+    if record.inbound {
+        item.insert("inbound".into(), AttributeValue::Bool(true));
+    }
+    if let Some(body) = &record.text {
+        item.insert("text".into(), s(body));
+    }
+    item.insert(
+        "effects".into(),
+        s(serde_json::to_string(&record.effects).expect("effects serialise")),
+    );
+    item.insert("done".into(), n(record.done));
+    if !record.sent.is_empty() {
+        item.insert(
+            "sent".into(),
+            AttributeValue::L(record.sent.iter().map(s).collect()),
+        );
+    }
+    item.insert(EXPIRES_AT.into(), expires.clone());
+    item
+}
+
+/// An event's record read back (the inverse of `record_item`).
+fn event_record(item: &Item) -> Result<EventRecord, StoreError> {
+    let at = number(item, "at")?;
+    Ok(EventRecord {
+        at: DateTime::from_timestamp_millis(at)
+            .ok_or_else(|| StoreError::Corrupt(format!("record time {at}")))?,
+        kind: text(item, "kind")?.to_owned(),
+        inbound: matches!(item.get("inbound"), Some(AttributeValue::Bool(true))),
+        text: text(item, "text").ok().map(str::to_owned),
+        effects: json(item, "effects")?,
+        done: number(item, "done")? as usize,
+        sent: match item.get("sent") {
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| StoreError::Corrupt("sent".into()))
+                })
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        },
+    })
+}
+
+impl Store for DynamoStore {
     async fn tenant(&self, phone_number_id: &str) -> Result<Option<Tenant>, StoreError> {
         match self
             .get(key(keys::tenant(phone_number_id), keys::CONFIG))
@@ -247,50 +326,75 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn session(
+    async fn load(
         &self,
         phone_number_id: &str,
         customer: &str,
-    ) -> Result<Option<StoredSession>, StoreError> {
+        key_text: &str,
+    ) -> Result<Loaded, StoreError> {
         let conversation = keys::conversation(phone_number_id, customer);
-        match self.get(key(conversation, keys::SESSION)).await? {
-            Some(item) => Ok(Some(StoredSession {
-                session: json(&item, "session")?,
-                version: number(&item, "version")? as u64,
-            })),
-            None => Ok(None),
-        }
+        let record_key = key(conversation.clone(), keys::event(key_text));
+        let session_key = key(conversation.clone(), keys::SESSION);
+        let mut items = self.get_both([record_key, session_key]).await?;
+        let session_item = items.pop().flatten();
+        let record_item = items.pop().flatten();
+        let session = session_item
+            .as_ref()
+            .map(|item| {
+                Ok::<_, StoreError>(StoredSession {
+                    session: json(item, "session")?,
+                    version: number(item, "version")? as u64,
+                })
+            })
+            .transpose()?;
+        let record = match record_item {
+            Some(item) => Some(event_record(&item)?),
+            // A session written before records moved into the conversation: the event may
+            // have been handled then, under the earlier idempotency record.
+            None if session_item.as_ref().is_some_and(|item| {
+                number(item, "layout").ok() != Some(i64::from(keys::SESSION_LAYOUT))
+            }) =>
+            {
+                self.legacy_record(&conversation, key_text).await?
+            }
+            None => None,
+        };
+        Ok(Loaded { record, session })
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<(), StoreError> {
         let conversation = keys::conversation(commit.phone_number_id, commit.customer);
-        let mut writes = Vec::new();
-        if let Some(session) = commit.session {
-            writes.push(session_put(
+        let expires = n(commit.expires_at.timestamp());
+        let record = record_item(&conversation, commit.key, commit.record, &expires);
+        let new_record = "attribute_not_exists(pk)";
+        let Some(session) = commit.session else {
+            // One item: a conditional put costs half a transaction.
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record))
+                .condition_expression(new_record)
+                .send()
+                .await;
+            return match applied(put)? {
+                true => Ok(()),
+                false => Err(StoreError::Conflict {
+                    expected: commit.expected_version,
+                }),
+            };
+        };
+        let mut writes = vec![
+            put(&self.table, record, Some(new_record))?,
+            session_put(
                 &self.table,
                 &conversation,
                 session,
                 commit.expected_version,
-            )?);
-        }
-        for (sequence, effect) in commit.effects.iter().enumerate() {
-            let mut item = key(conversation.clone(), keys::outbox(commit.key, sequence));
-            item.insert(
-                "effect".into(),
-                s(serde_json::to_string(effect).expect("effects serialise")),
-            );
-            item.insert("status".into(), s("pending"));
-            item.insert(EXPIRES_AT.into(), n(commit.expires_at.timestamp()));
-            writes.push(put(&self.table, item, None)?);
-        }
-        writes.push(put(
-            &self.table,
-            self.log_item(&conversation, &commit.inbound, commit.expires_at),
-            None,
-        )?);
-        if let (true, Some(session)) = (commit.ai_used, commit.session)
-            && let Some(ai) = &session.ai
-        {
+                &expires,
+            )?,
+        ];
+        if let (true, Some(ai)) = (commit.ai_used, &session.ai) {
             let month = session.started_at.format("%Y-%m").to_string();
             let mut item = key(
                 keys::ai_usage(commit.phone_number_id, &month),
@@ -300,21 +404,9 @@ impl Store for DynamoStore {
             item.insert("input_tokens".into(), n(ai.usage.input_tokens));
             item.insert("output_tokens".into(), n(ai.usage.output_tokens));
             item.insert("answers".into(), n(ai.answers));
-            item.insert(EXPIRES_AT.into(), n(commit.expires_at.timestamp()));
+            item.insert(EXPIRES_AT.into(), expires.clone());
             writes.push(put(&self.table, item, None)?);
         }
-        let claim = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::idempotency(commit.key), keys::IDEM)))
-            .update_expression("SET #status = :applied")
-            .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":applied", s("applied"))
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        writes.push(TransactWriteItem::builder().update(claim).build());
-
         let result = self
             .client
             .transact_write_items()
@@ -330,83 +422,39 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn pending_effects(
-        &self,
-        phone_number_id: &str,
-        customer: &str,
-        key_text: &str,
-    ) -> Result<Vec<PendingEffect>, StoreError> {
-        let prefix = keys::outbox_prefix(key_text);
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::conversation(phone_number_id, customer)))
-            .expression_attribute_values(":prefix", s(prefix.clone()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let mut pending = Vec::new();
-        for item in output.items() {
-            if text(item, "status")? != "pending" {
-                continue;
-            }
-            let sequence = text(item, SK)?[prefix.len()..]
-                .parse()
-                .map_err(|_| StoreError::Corrupt("outbox sequence".into()))?;
-            pending.push(PendingEffect {
-                sequence,
-                effect: json::<Effect>(item, "effect")?,
-            });
-        }
-        pending.sort_by_key(|p| p.sequence);
-        Ok(pending)
-    }
-
     async fn effect_done(
         &self,
         phone_number_id: &str,
         customer: &str,
         key_text: &str,
         sequence: usize,
+        sent: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.client
+        let update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(
                 keys::conversation(phone_number_id, customer),
-                keys::outbox(key_text, sequence),
+                keys::event(key_text),
             )))
-            .update_expression("SET #status = :done")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":done", s("done"))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn record_outbound(
-        &self,
-        phone_number_id: &str,
-        customer: &str,
-        entry: LogEntry,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let conversation = keys::conversation(phone_number_id, customer);
-        let mut delivery = key(keys::outbound(&entry.wamid), keys::STATUS);
-        delivery.insert("phone_number_id".into(), s(phone_number_id));
-        delivery.insert("customer".into(), s(customer));
-        delivery.insert("status".into(), s("accepted"));
-        delivery.insert("rank".into(), n(0));
-        delivery.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
-        let log = self.log_item(&conversation, &entry, expires_at);
-        // Two plain writes, not a transaction (which bills double): each is idempotent.
-        self.put_item(log).await?;
-        // A status may have arrived before this record: never move it back.
-        self.put_new(delivery).await.map(drop)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":done", n(sequence + 1));
+        let update = match sent {
+            None => update.update_expression("SET done = :done"),
+            Some(wamid) => update
+                .update_expression(
+                    "SET done = :done, sent = list_append(if_not_exists(sent, :none), :wamid)",
+                )
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":wamid", AttributeValue::L(vec![s(wamid)])),
+        };
+        match applied(update.send().await)? {
+            true => Ok(()),
+            false => Err(StoreError::Corrupt(format!(
+                "no record of event {key_text} to mark"
+            ))),
+        }
     }
 
     async fn update_status(
@@ -703,6 +751,7 @@ impl Store for DynamoStore {
         customer: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<LogEntry>, StoreError> {
+        // Records (`EVT#`) and the earlier message log (`MSG#`) sort next to each other.
         let mut entries = Vec::new();
         let mut start = None;
         loop {
@@ -711,28 +760,36 @@ impl Store for DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :since AND :end")
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :last")
                 .expression_attribute_values(
                     ":pk",
                     s(keys::conversation(phone_number_id, customer)),
                 )
-                .expression_attribute_values(
-                    ":since",
-                    s(keys::message_log(since.timestamp_millis(), "")),
-                )
-                .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_LOG_PREFIX)))
+                .expression_attribute_values(":first", s(keys::EVENT_PREFIX))
+                .expression_attribute_values(":last", s(format!("{}~", keys::MESSAGE_LOG_PREFIX)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(unavailable)?;
             for item in output.items() {
-                entries.push(log_entry(item)?);
+                let sort_key = text(item, SK)?;
+                if let Some(event_key) = sort_key.strip_prefix(keys::EVENT_PREFIX) {
+                    if !item.contains_key("migrated") {
+                        entries.extend(event_record(item)?.log_entries(event_key));
+                    }
+                } else {
+                    entries.push(log_entry(item)?);
+                }
             }
             start = output.last_evaluated_key;
             if start.is_none() {
-                return Ok(entries);
+                break;
             }
         }
+        entries.retain(|entry| entry.at >= since);
+        // Stable: an event's lines keep their order.
+        entries.sort_by_key(|entry| entry.at);
+        Ok(entries)
     }
 
     async fn park(
@@ -903,6 +960,7 @@ fn session_put(
     conversation: &str,
     session: &Session,
     expected_version: Option<u64>,
+    expires: &AttributeValue,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut item = key(conversation.to_owned(), keys::SESSION);
     item.insert(
@@ -911,6 +969,8 @@ fn session_put(
     );
     item.insert("state".into(), s(session.state.business_name()));
     item.insert("version".into(), n(expected_version.map_or(1, |v| v + 1)));
+    item.insert("layout".into(), n(keys::SESSION_LAYOUT));
+    item.insert(EXPIRES_AT.into(), expires.clone());
     let builder = Put::builder().table_name(table).set_item(Some(item));
     let builder = match expected_version {
         None => builder.condition_expression("attribute_not_exists(pk)"),

@@ -4,11 +4,9 @@
 //! | item | pk | sk |
 //! | --- | --- | --- |
 //! | tenant config (`config`: JSON) | `TENANT#<pn>` | `CONFIG` |
-//! | session (`session`: JSON, `version`) | `CONV#<pn>#<customer>` | `SESSION` |
-//! | outbox effect (`effect`: JSON, `status`) | `CONV#<pn>#<customer>` | `OUTBOX#<event key>#<seq>` |
-//! | message log (`direction`, `type`, `text`) | `CONV#<pn>#<customer>` | `MSG#<epoch ms>#<wamid>` |
-//! | outbound delivery status | `OUT#<wamid>` | `STATUS` |
-//! | idempotency record (`status`, `lease_until`) | `IDEM#<key>` | `IDEM` |
+//! | session (`session`: JSON, `version`, `layout`) | `CONV#<pn>#<customer>` | `SESSION` |
+//! | event record: transcript line and outbox (`at`, `kind`, `text`, `effects`, `done`, `sent`) | `CONV#<pn>#<customer>` | `EVT#<event key>` |
+//! | outbound delivery status (written by the first status) | `OUT#<wamid>` | `STATUS` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
 //! | human queue entry (`customer`, `reason`, `told_position`) | `QUEUE#<pn>#<department>` | `<rank>#<entered epoch ms>#<customer>` |
 //! | when an agent took a customer (wait estimate) | `TAKEN#<pn>#<department>` | `<epoch ms>#<customer>` |
@@ -16,6 +14,10 @@
 //! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
+//!
+//! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
+//! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
+//! `MSG#<epoch ms>#<wamid>` in the conversation's partition.
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -29,6 +31,9 @@ pub const IDEM: &str = "IDEM";
 pub const DESK: &str = "DESK";
 pub const TENANTS: &str = "TENANTS";
 pub const MESSAGE_LOG_PREFIX: &str = "MSG#";
+pub const EVENT_PREFIX: &str = "EVT#";
+/// Sessions written since event records live in the conversation carry this `layout`.
+pub const SESSION_LAYOUT: u32 = 2;
 
 pub fn tenant(phone_number_id: &str) -> String {
     format!("TENANT#{phone_number_id}")
@@ -36,6 +41,10 @@ pub fn tenant(phone_number_id: &str) -> String {
 
 pub fn conversation(phone_number_id: &str, customer: &str) -> String {
     format!("CONV#{phone_number_id}#{customer}")
+}
+
+pub fn event(key: &str) -> String {
+    format!("{EVENT_PREFIX}{key}")
 }
 
 pub fn outbox_prefix(event_key: &str) -> String {

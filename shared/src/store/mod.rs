@@ -1,19 +1,27 @@
 //! The store port: what the worker needs from its database, in domain terms. The DynamoDB
-//! adapter is `crate::store::dynamodb`; tests use an in-memory fake.
+//! adapter is [`dynamodb`]; [`memory`] is its in-memory twin for unit tests.
 //!
-//! An inbound event moves through an idempotency record like Powertools' one:
-//! `in_progress` (claimed, with a lease) -> `applied` (new session and its effects committed
-//! together as an outbox) -> `completed` (every effect carried out). A retry finds the
-//! record and resumes the outbox instead of running the conversation again.
+//! Each event a conversation handles leaves one [`EventRecord`] in the conversation: what
+//! it was (the transcript line), the effects the engine produced (the outbox) and how many
+//! of them are done. It is written once, in one transaction with the new session, and
+//! after each effect its `done` count moves on. A redelivery finds the record and resumes
+//! at the first effect not done, or does nothing when all are: no second reply, nothing
+//! lost. Records outlive Meta's retries (7 days): the tenant's retention is at least 8.
+//! Delivery statuses need no record: the delivery item only moves forward.
 
 pub mod keys;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
@@ -22,26 +30,72 @@ use crate::envelope::{Envelope, StatusUpdate};
 use crate::tenant::Priority;
 use crate::tenant::Tenant;
 
-/// What a claim on an event's idempotency key found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// First time: run the conversation.
-    Fresh,
-    /// Committed before, effects may be pending: resume the outbox.
-    Resume,
-    /// Already completed: do nothing.
-    Duplicate,
-    /// Another invocation holds a live lease on it: try again later.
-    Busy,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     pub session: Session,
     pub version: u64,
 }
 
-/// One message in a conversation's log.
+/// One handled event of a conversation: its transcript line and its outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub at: DateTime<Utc>,
+    /// The message type (`text`, `interactive`...) or the event's kind (`status`,
+    /// `desk_reply`, `timer_sla_warning`, `echo`...).
+    pub kind: String,
+    /// A customer's message (not a business-side event).
+    pub inbound: bool,
+    /// What the customer wrote (a tapped choice reads as its title).
+    pub text: Option<String>,
+    pub effects: Vec<Effect>,
+    /// Effects carried out, in order: `effects[done..]` are pending.
+    pub done: usize,
+    /// The wamids Meta gave the messages sent so far, in order.
+    pub sent: Vec<String>,
+}
+
+impl EventRecord {
+    pub fn is_complete(&self) -> bool {
+        self.done >= self.effects.len()
+    }
+
+    /// The transcript lines of this event: the customer's message, then what was sent.
+    pub fn log_entries(&self, key: &str) -> Vec<LogEntry> {
+        let mut entries = vec![LogEntry {
+            at: self.at,
+            wamid: key.to_owned(),
+            inbound: self.inbound,
+            kind: self.kind.clone(),
+            text: self.text.clone(),
+        }];
+        let sends = self.effects[..self.done.min(self.effects.len())]
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Send { message } => Some(message),
+                _ => None,
+            });
+        for (index, message) in sends.enumerate() {
+            entries.push(LogEntry {
+                at: self.at,
+                wamid: self.sent.get(index).cloned().unwrap_or_default(),
+                inbound: false,
+                kind: message.kind().into(),
+                text: Some(message.transcript_text()),
+            });
+        }
+        entries
+    }
+}
+
+/// What the worker reads before handling an event: its record, if it was handled before,
+/// and the conversation's session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Loaded {
+    pub record: Option<EventRecord>,
+    pub session: Option<StoredSession>,
+}
+
+/// One line of a conversation's transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub at: DateTime<Utc>,
@@ -51,26 +105,21 @@ pub struct LogEntry {
     pub text: Option<String>,
 }
 
-/// A new session and the effects it produced, written in one transaction.
+/// A new session and the event's record, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
     pub key: &'a str,
+    pub phone_number_id: &'a str,
+    pub customer: &'a str,
+    /// `None` when the event changed no session (nothing to write).
     pub session: Option<&'a Session>,
     /// `None` when the conversation had no session yet.
     pub expected_version: Option<u64>,
-    pub phone_number_id: &'a str,
-    pub customer: &'a str,
-    pub effects: &'a [Effect],
-    pub inbound: LogEntry,
+    pub record: &'a EventRecord,
+    /// The tenant's retention from now: for the record and the session.
     pub expires_at: DateTime<Utc>,
     /// The AI attendant answered in this step: its spend so far is recorded for reports.
     pub ai_used: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingEffect {
-    pub sequence: usize,
-    pub effect: Effect,
 }
 
 /// Whether a status moved the delivery record forward.
@@ -85,7 +134,9 @@ pub enum StatusChange {
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("the session changed under this event (version {expected:?})")]
+    /// The record exists already or the session changed under this event: the
+    /// redelivery finds out which.
+    #[error("the event's record or its session changed under it (version {expected:?})")]
     Conflict { expected: Option<u64> },
     #[error("stored item is not readable: {0}")]
     Corrupt(String),
@@ -106,56 +157,34 @@ pub fn status_rank(status: &str) -> u8 {
 }
 
 pub trait Store: Send + Sync {
-    fn claim(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-
-    /// Drops an `in_progress` claim after a failure, so the redelivery can run at once.
-    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn complete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn tenant(
-        &self,
-        phone_number_id: &str,
-    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
-
-    fn session(
+    /// The event's record and the conversation's session, read together.
+    fn load(
         &self,
         phone_number_id: &str,
         customer: &str,
-    ) -> impl Future<Output = Result<Option<StoredSession>, StoreError>> + Send;
+        key: &str,
+    ) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
 
-    /// Session (optimistic lock on its version), outbox, inbound log, the conversation's AI
-    /// spend when `ai_used`, and the claim moving to `applied`, all or nothing.
+    /// The event's record (unless one exists: [`StoreError::Conflict`]), the session
+    /// (optimistic lock on its version) and the conversation's AI spend when `ai_used`,
+    /// all or nothing.
     fn commit(&self, commit: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn pending_effects(
-        &self,
-        phone_number_id: &str,
-        customer: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<PendingEffect>, StoreError>> + Send;
-
+    /// Effect `sequence` of the event is carried out (`sent`: the wamid of the message it
+    /// sent).
     fn effect_done(
         &self,
         phone_number_id: &str,
         customer: &str,
         key: &str,
         sequence: usize,
+        sent: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Logs a message the business sent and opens its delivery record.
-    fn record_outbound(
+    fn tenant(
         &self,
         phone_number_id: &str,
-        customer: &str,
-        entry: LogEntry,
-        expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
 
     fn update_status(
         &self,

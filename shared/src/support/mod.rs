@@ -3,6 +3,8 @@
 
 pub mod cache;
 pub mod config;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod metrics;
 pub mod retry;
 pub mod telemetry;

@@ -17,6 +17,20 @@ use crate::support::text::normalize;
 
 use crate::whatsapp::outbound::{self, Choice, LimitError, Outbound, Section, check_text, limits};
 
+/// The demo tenant (`infra/tenants/demo.yaml`), always open: the unit tests' fixture.
+#[cfg(any(test, feature = "testing"))]
+pub fn demo() -> Tenant {
+    let mut tenant: Tenant =
+        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml"))
+            .expect("the demo tenant parses");
+    tenant.business_hours = None;
+    tenant
+}
+
+/// Customer data is kept at least this long: a message's record, which holds its text,
+/// keeps Meta's retries of it (up to 7 days) from being answered twice.
+pub const MIN_RETENTION_DAYS: u32 = 8;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {

@@ -27,6 +27,15 @@ impl Tenant {
         if self.session_timeout_minutes == 0 {
             return fail("session_timeout_minutes", "must be at least 1".into());
         }
+        if self.retention_days < MIN_RETENTION_DAYS {
+            // A message's record holds its text and keeps Meta's retries (up to 7 days) out.
+            return fail(
+                "retention_days",
+                format!(
+                    "must be at least {MIN_RETENTION_DAYS} (Meta retries a message for up to 7 days)"
+                ),
+            );
+        }
         for (field, text) in [
             ("texts.greeting", &self.texts.greeting),
             ("texts.not_understood", &self.texts.not_understood),

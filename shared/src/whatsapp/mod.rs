@@ -14,6 +14,8 @@ pub mod webhook;
 
 #[cfg(feature = "graph")]
 pub mod graph;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 /// What Meta accepted: the id its status webhooks will refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -172,6 +172,18 @@ impl Outbound {
         }
     }
 
+    /// What the transcript shows of it: the body, or the kind of what has none.
+    pub fn transcript_text(&self) -> String {
+        match self {
+            Outbound::Text { body, .. }
+            | Outbound::Buttons { body, .. }
+            | Outbound::List { body, .. }
+            | Outbound::Flow { body, .. } => body.clone(),
+            Outbound::Media { kind, .. } => format!("[{kind}]"),
+            Outbound::Template { name, .. } => format!("template {name}"),
+        }
+    }
+
     /// Every WhatsApp limit this message must respect, checked before sending.
     pub fn validate(&self) -> Result<(), LimitError> {
         use limits::*;

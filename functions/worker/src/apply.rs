@@ -1,0 +1,364 @@
+//! Applying a new event: the engine's step (with the AI attendant's answer when it asks),
+//! then one commit of the session and the event's record with its effects. Delivery
+//! statuses move their delivery record forward and need no event record, unless a failure
+//! outside the 24 h window calls for the tenant's fallback template.
+
+use chrono::{DateTime, Duration, Utc};
+use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
+use shared::engine::{self, Effect, Event, Outcome};
+use shared::envelope::{DeskAction, DeskEvent, Envelope, Payload, StatusUpdate, Timer};
+use shared::store::{Commit, EventRecord, Store, StoredSession};
+use shared::tenant::Tenant;
+use shared::whatsapp::outbound::Outbound;
+use tokio::sync::Mutex;
+
+use crate::counters::Counts;
+use crate::{Adapters, Worker, WorkerError};
+
+/// Meta error: the customer is outside the 24 h service window.
+const OUTSIDE_WINDOW: i64 = 131047;
+/// Kept free for the commit and the sends after the AI attendant answers: this much, or a
+/// quarter of the time left when the invocation is shorter.
+const AFTER_AI: Duration = Duration::seconds(15);
+
+impl<A: Adapters> Worker<A> {
+    /// Steps the conversation with a new event, commits the session and the event's
+    /// record, and returns the record (its outbox runs next).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply(
+        &self,
+        envelope: &Envelope,
+        key: &str,
+        stored: Option<StoredSession>,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<EventRecord, WorkerError> {
+        let (number, customer) = envelope.conversation();
+        let mut record = EventRecord {
+            at: now,
+            kind: String::new(),
+            inbound: false,
+            text: None,
+            effects: Vec::new(),
+            done: 0,
+            sent: Vec::new(),
+        };
+        let event = match &envelope.payload {
+            Payload::Message(message) => {
+                record.kind = message.message_type.clone();
+                record.inbound = true;
+                // A tapped choice reads as its title in the transcript.
+                record.text = message
+                    .text
+                    .clone()
+                    .or_else(|| message.reply.as_ref().map(|r| r.title.clone()));
+                let sent_at = DateTime::from_timestamp(message.timestamp, 0).unwrap_or(now);
+                if now - sent_at > self.config.stale_after {
+                    counts.lock().await.stale += 1;
+                    tracing::info!(
+                        age_seconds = (now - sent_at).num_seconds(),
+                        "stale message recorded, not answered"
+                    );
+                    None
+                } else {
+                    Some(Event::from_message(message))
+                }
+            }
+            Payload::Echo(echo) => {
+                counts.lock().await.echoes += 1;
+                record.kind = "echo".into();
+                Some(Event::BusinessEcho {
+                    sent_at: echo.timestamp,
+                })
+            }
+            Payload::Desk(desk) => {
+                counts.lock().await.desk_events += 1;
+                record.kind = match desk.action {
+                    DeskAction::AgentReply { .. } => "desk_reply",
+                    DeskAction::Assigned { .. } => "desk_assigned",
+                    DeskAction::Resolved => "desk_resolved",
+                }
+                .into();
+                if self.about_an_earlier_conversation(envelope, desk).await? {
+                    tracing::info!(
+                        event = record.kind,
+                        "desk event about an earlier conversation of this customer; ignored"
+                    );
+                    None
+                } else {
+                    Some(Event::Desk(desk.action.clone()))
+                }
+            }
+            Payload::Timer(timer) => {
+                counts.lock().await.timers += 1;
+                record.kind = match timer.timer {
+                    Timer::SlaWarning { .. } => "timer_sla_warning",
+                    Timer::SlaBreach { .. } => "timer_sla_breach",
+                    Timer::QueuePosition { .. } => "timer_position",
+                    Timer::Opening { .. } => "timer_opening",
+                }
+                .into();
+                // A schedule's timer for a conversation that no longer exists: nothing is due.
+                stored.is_some().then(|| Event::Timer(timer.timer.clone()))
+            }
+            Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
+        };
+        let expected_version = stored.as_ref().map(|s| s.version);
+        let outcome = event.map(|event| {
+            engine::step(
+                stored.map(|s| s.session),
+                number,
+                customer,
+                &event,
+                now,
+                tenant,
+            )
+        });
+        let (outcome, ai_used) = match (outcome, &envelope.payload) {
+            (Some(outcome), Payload::Message(message)) => {
+                let (outcome, asked) = self
+                    .ask_ai(
+                        outcome,
+                        number,
+                        customer,
+                        &message.wamid,
+                        tenant,
+                        now,
+                        deadline,
+                        counts,
+                    )
+                    .await;
+                (Some(outcome), asked)
+            }
+            (outcome, _) => (outcome, false),
+        };
+        if let Some(outcome) = &outcome {
+            record.effects = outcome.effects.clone();
+            tracing::info!(
+                event = record.kind,
+                state = %outcome.session.state.business_name(),
+                effects = outcome.effects.len(),
+                "conversation stepped"
+            );
+        }
+        self.ports
+            .store
+            .commit(Commit {
+                key,
+                phone_number_id: number,
+                customer,
+                session: outcome.as_ref().map(|o| &o.session),
+                expected_version,
+                record: &record,
+                expires_at: now + Duration::days(i64::from(tenant.retention_days)),
+                ai_used,
+            })
+            .await?;
+        if let Payload::Message(message) = &envelope.payload
+            && !ai_used
+            && record
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::Send { .. }))
+        {
+            self.mark_read(number, &message.wamid).await;
+        }
+        Ok(record)
+    }
+
+    /// Carries out an [`Effect::AskAi`] before the commit: Claude's answer goes back into
+    /// the engine, and the session and every effect are then committed together. A crash
+    /// before the commit asks again on redelivery, and nothing was sent yet. Returns whether
+    /// the attendant was asked.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_ai(
+        &self,
+        mut outcome: Outcome,
+        number: &str,
+        customer: &str,
+        wamid: &str,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> (Outcome, bool) {
+        if outcome.effects.last() != Some(&Effect::AskAi) {
+            return (outcome, false);
+        }
+        outcome.effects.pop();
+        // The customer sees "typing..." while Claude thinks.
+        self.mark_read(number, wamid).await;
+        let remaining = deadline - Utc::now();
+        let left = (remaining - AFTER_AI.min(remaining / 4))
+            .to_std()
+            .unwrap_or_default();
+        let until = tokio::time::Instant::now() + left;
+        let started = std::time::Instant::now();
+        // The engine starts the AI history before it asks; nothing is cloned for the call.
+        let no_history = AiConversation::default();
+        let conversation = outcome.session.ai.as_ref().unwrap_or(&no_history);
+        let secrets = self.ports.app_secrets.get().await;
+        let key = secrets
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|secrets| secrets.anthropic_api_key());
+        let answer = match key {
+            Ok(key) => ai::answer(&self.ports.assistant, key, tenant, conversation, until).await,
+            Err(error) => Answer {
+                outcome: AiOutcome::Failed {
+                    error: format!("stack secret: {error}"),
+                    needs_attention: true,
+                },
+                usage: Usage::default(),
+            },
+        };
+        let kind = match &answer.outcome {
+            AiOutcome::Reply { .. } => "reply",
+            AiOutcome::Handoff { .. } => "handoff",
+            AiOutcome::Failed {
+                error,
+                needs_attention,
+            } => {
+                if *needs_attention {
+                    tracing::error!(%error, "AI attendant needs attention; the customer goes to a person");
+                } else {
+                    tracing::warn!(%error, "AI attendant failed; the customer goes to a person");
+                }
+                "failed"
+            }
+        };
+        tracing::info!(
+            outcome = kind,
+            requests = answer.usage.requests,
+            input_tokens = answer.usage.input_tokens,
+            output_tokens = answer.usage.output_tokens,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            budget_ms = left.as_millis() as u64,
+            "AI attendant answered"
+        );
+        {
+            let mut counts = counts.lock().await;
+            counts.ai.add(answer.usage);
+            match &answer.outcome {
+                AiOutcome::Reply { .. } => {}
+                AiOutcome::Handoff { .. } => counts.ai_handoffs += 1,
+                AiOutcome::Failed {
+                    needs_attention, ..
+                } => {
+                    counts.ai_failures += 1;
+                    counts.needs_attention += usize::from(*needs_attention);
+                }
+            }
+        }
+        let answered = engine::step(
+            Some(outcome.session),
+            number,
+            customer,
+            &Event::AiAnswered(answer),
+            now,
+            tenant,
+        );
+        outcome.effects.extend(answered.effects);
+        (
+            Outcome {
+                session: answered.session,
+                effects: outcome.effects,
+            },
+            true,
+        )
+    }
+
+    /// Moves the delivery record forward (one conditional write: a duplicate or an older
+    /// status changes nothing). A message that failed outside the 24 h window is followed
+    /// by the tenant's approved template, when it has one: that goes through an event
+    /// record written before the status, so a crash in between still sends it, once.
+    pub(crate) async fn apply_status(
+        &self,
+        status: &StatusUpdate,
+        key: &str,
+        now: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let (number, customer) = (&status.phone_number_id, &status.customer);
+        let tenant = self.tenant(number).await?;
+        let expires_at = now + self.retention(number).await?;
+        let fallback = tenant
+            .as_ref()
+            .and_then(|t| t.templates.window_fallback.as_ref())
+            .filter(|_| status.status == "failed" && status.error_codes.contains(&OUTSIDE_WINDOW));
+        let Some(template) = fallback else {
+            self.ports
+                .store
+                .update_status(status, now, expires_at)
+                .await?;
+            counts.lock().await.statuses += 1;
+            return Ok(());
+        };
+        let record = match self.ports.store.load(number, customer, key).await?.record {
+            Some(record) => record,
+            None => {
+                let record = EventRecord {
+                    at: now,
+                    kind: "status".into(),
+                    inbound: false,
+                    text: None,
+                    effects: vec![Effect::Send {
+                        message: Outbound::Template {
+                            name: template.name.clone(),
+                            language: template.language.clone(),
+                            components: Vec::new(),
+                        },
+                    }],
+                    done: 0,
+                    sent: Vec::new(),
+                };
+                self.ports
+                    .store
+                    .commit(Commit {
+                        key,
+                        phone_number_id: number,
+                        customer,
+                        session: None,
+                        expected_version: None,
+                        record: &record,
+                        expires_at,
+                        ai_used: false,
+                    })
+                    .await?;
+                record
+            }
+        };
+        self.ports
+            .store
+            .update_status(status, now, expires_at)
+            .await?;
+        counts.lock().await.statuses += 1;
+        self.run_outbox(number, customer, key, &record, counts)
+            .await
+    }
+
+    /// Assignments and resolutions in a desk conversation other than the customer's
+    /// current one (an earlier one left open) must not act on the current handoff. An
+    /// agent's reply still reaches the customer, from whichever conversation.
+    async fn about_an_earlier_conversation(
+        &self,
+        envelope: &Envelope,
+        desk: &DeskEvent,
+    ) -> Result<bool, WorkerError> {
+        let Some(conversation_id) = desk.conversation_id else {
+            return Ok(false);
+        };
+        if matches!(desk.action, DeskAction::AgentReply { .. }) {
+            return Ok(false);
+        }
+        let (number, customer) = envelope.conversation();
+        Ok(self
+            .ports
+            .store
+            .desk_link(number, customer)
+            .await?
+            .is_some_and(|link| link.conversation_id != conversation_id))
+    }
+}

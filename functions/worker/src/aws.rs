@@ -1,0 +1,44 @@
+//! The worker on AWS: DynamoDB, Secrets Manager, SNS, the Cloud API, Claude and Chatwoot.
+
+use shared::ai::claude::ClaudeClient;
+use shared::desk::chatwoot::ChatwootClient;
+use shared::desk::sns::SnsTopic;
+use shared::secrets::AppSecretCache;
+use shared::secrets::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
+use shared::store::dynamodb::DynamoStore;
+use shared::whatsapp::graph::GraphClient;
+
+use crate::{Adapters, Config, Ports, Settings};
+
+pub struct Aws;
+
+impl Adapters for Aws {
+    type Store = DynamoStore;
+    type Sender = GraphClient;
+    type Tokens = TenantSecretsManager;
+    type Assistant = ClaudeClient;
+    type Desk = ChatwootClient;
+    type Alerts = SnsTopic;
+    type AppSecret = SecretsManagerSource;
+}
+
+/// The clients, built once per container.
+pub async fn ports(settings: Settings) -> (Ports<Aws>, Config) {
+    let aws = aws_config::load_from_env().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let ports = Ports {
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.table),
+        sender: GraphClient::new(settings.graph_base_url, settings.graph_version),
+        tokens: TenantSecretsManager::new(secrets.clone(), settings.tenant_secret_prefix),
+        assistant: ClaudeClient::new(&settings.anthropic_base_url),
+        desk: ChatwootClient::default(),
+        alerts: settings
+            .alert_topic_arn
+            .map(|arn| SnsTopic::new(aws_sdk_sns::Client::new(&aws), arn)),
+        app_secrets: AppSecretCache::new(SecretsManagerSource::new(
+            secrets,
+            settings.app_secret_id,
+        )),
+    };
+    (ports, settings.config)
+}

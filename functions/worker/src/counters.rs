@@ -1,0 +1,56 @@
+//! What one invocation did, emitted once as CloudWatch embedded metrics.
+
+use shared::ai::Usage;
+use shared::support::metrics::Metrics;
+
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub handled: usize,
+    pub duplicates: usize,
+    pub parked: usize,
+    pub stale: usize,
+    pub sent: usize,
+    pub permanent_send_failures: usize,
+    pub needs_attention: usize,
+    pub statuses: usize,
+    pub failed: usize,
+    pub ai: Usage,
+    pub ai_failures: usize,
+    pub ai_handoffs: usize,
+    pub desk_events: usize,
+    pub desk_posts: usize,
+    pub desk_failures: usize,
+    pub echoes: usize,
+    pub timers: usize,
+    pub sla_alerts: usize,
+    pub sla_alert_failures: usize,
+}
+
+impl Counts {
+    pub fn emit(&self) {
+        let mut metrics = Metrics::new("worker");
+        metrics
+            .count("Handled", self.handled)
+            .count("Duplicates", self.duplicates)
+            .count("Parked", self.parked)
+            .count("StaleMessages", self.stale)
+            .count("Sent", self.sent)
+            .count("PermanentSendFailures", self.permanent_send_failures)
+            .count("NeedsAttention", self.needs_attention)
+            .count("StatusUpdates", self.statuses)
+            .count("FailedRecords", self.failed)
+            .count("AiRequests", self.ai.requests as usize)
+            .count("AiInputTokens", self.ai.input_tokens as usize)
+            .count("AiOutputTokens", self.ai.output_tokens as usize)
+            .count("AiFailures", self.ai_failures)
+            .count("AiHandoffs", self.ai_handoffs)
+            .count("DeskEvents", self.desk_events)
+            .count("DeskPosts", self.desk_posts)
+            .count("DeskFailures", self.desk_failures)
+            .count("BusinessEchoes", self.echoes)
+            .count("Timers", self.timers)
+            .count("SlaAlertsSent", self.sla_alerts)
+            .count("SlaAlertFailures", self.sla_alert_failures);
+        metrics.emit();
+    }
+}

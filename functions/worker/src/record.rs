@@ -1,0 +1,69 @@
+//! One record of the batch: a duplicate does nothing, a started event resumes its outbox,
+//! a new one is applied, then its outbox runs.
+
+use aws_lambda_events::sqs::SqsMessage;
+use chrono::{DateTime, Duration, Utc};
+use shared::envelope::{Envelope, Payload};
+use shared::store::Store;
+use tokio::sync::Mutex;
+
+use crate::counters::Counts;
+use crate::{Adapters, PARKED_DAYS, Worker, WorkerError};
+
+impl<A: Adapters> Worker<A> {
+    pub(crate) async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let envelope = Envelope::from_json(record.body.as_deref().unwrap_or_default())?;
+        let key = envelope.idempotency_key();
+        let now = self.now();
+        if let Payload::Status(status) = &envelope.payload {
+            self.apply_status(status, &key, now, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        }
+        let (number, customer) = envelope.conversation();
+        let Some(tenant) = self.tenant(number).await? else {
+            if let Payload::Message(_) = envelope.payload {
+                tracing::warn!(phone_number_id = %number, "message for an unknown tenant parked");
+                self.ports
+                    .store
+                    .park(&envelope, now, now + Duration::days(PARKED_DAYS))
+                    .await?;
+                counts.lock().await.parked += 1;
+            } else {
+                // Only a tenant's own desk or number produces these: it existed a moment ago.
+                tracing::warn!(phone_number_id = %number, "event for an unknown tenant dropped");
+            }
+            return Ok(());
+        };
+        let loaded = self.ports.store.load(number, customer, &key).await?;
+        let record = match loaded.record {
+            Some(record) if record.is_complete() => {
+                counts.lock().await.duplicates += 1;
+                return Ok(());
+            }
+            // Committed before, effects pending: a redelivery after a failure or a crash.
+            Some(record) => record,
+            None => {
+                self.apply(
+                    &envelope,
+                    &key,
+                    loaded.session,
+                    &tenant,
+                    now,
+                    deadline,
+                    counts,
+                )
+                .await?
+            }
+        };
+        self.run_outbox(number, customer, &key, &record, counts)
+            .await?;
+        counts.lock().await.handled += 1;
+        Ok(())
+    }
+}

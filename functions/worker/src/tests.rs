@@ -1,0 +1,292 @@
+//! The worker on in-memory twins of every port: each test runs in milliseconds, with no
+//! local stack and no special build.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chrono::{Duration, Utc};
+use serde_json::value::RawValue;
+use shared::ai::memory::ScriptedAssistant;
+use shared::desk::memory::{MemoryAlerts, MemoryDesk};
+use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
+use shared::secrets::AppSecretCache;
+use shared::secrets::memory::{StaticSecret, StaticTokens};
+use shared::store::memory::MemoryStore;
+use shared::whatsapp::SendError;
+use shared::whatsapp::memory::MemorySender;
+
+use crate::{Adapters, Config, Hooks, Ports, Worker};
+
+const NUMBER: &str = "106540352242922";
+const MARIA: &str = "5511987654321";
+const JOAO: &str = "5511912345678";
+
+struct Twins;
+
+impl Adapters for Twins {
+    type Store = MemoryStore;
+    type Sender = MemorySender;
+    type Tokens = StaticTokens;
+    type Assistant = ScriptedAssistant;
+    type Desk = MemoryDesk;
+    type Alerts = MemoryAlerts;
+    type AppSecret = StaticSecret;
+}
+
+struct Harness {
+    worker: Worker<Twins>,
+    store: MemoryStore,
+    sender: MemorySender,
+    desk: MemoryDesk,
+    sequence: i64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let store = MemoryStore::new().with_tenant(shared::tenant::demo());
+        let sender = MemorySender::new();
+        let desk = MemoryDesk::new();
+        let ports = Ports::<Twins> {
+            store: store.clone(),
+            sender: sender.clone(),
+            tokens: StaticTokens::local(),
+            assistant: ScriptedAssistant::new(),
+            desk: desk.clone(),
+            alerts: Some(MemoryAlerts::default()),
+            app_secrets: AppSecretCache::new(StaticSecret(
+                r#"{"app_secret":"s","verify_token":"v","anthropic_api_key":"k"}"#.into(),
+            )),
+        };
+        Self {
+            worker: Worker::new(ports, Config::default(), Hooks::default()),
+            store,
+            sender,
+            desk,
+            sequence: 0,
+        }
+    }
+
+    /// A new text message from `customer`, a second after the previous one.
+    fn says(&mut self, customer: &str, text: &str) -> Envelope {
+        self.sequence += 1;
+        let wamid = format!("wamid.{customer}.{}", self.sequence);
+        Envelope::new(Payload::Message(InboundMessage {
+            phone_number_id: NUMBER.into(),
+            waba_id: None,
+            customer: customer.into(),
+            profile_name: Some("Maria".into()),
+            wamid: wamid.clone(),
+            timestamp: Utc::now().timestamp() - 100 + self.sequence,
+            message_type: "text".into(),
+            text: Some(text.into()),
+            reply: None,
+            context_id: None,
+            raw: RawValue::from_string(format!(r#"{{"id":"{wamid}"}}"#)).unwrap(),
+        }))
+    }
+
+    /// Delivers one batch; returns the ids reported failed.
+    async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
+        let mut event = SqsEvent::default();
+        event.records = envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, envelope)| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(format!("{i}:{}", envelope.idempotency_key()));
+                record.body = Some(envelope.to_json());
+                record.attributes =
+                    HashMap::from([("MessageGroupId".to_owned(), envelope.group_key())]);
+                record
+            })
+            .collect();
+        let deadline = Utc::now() + Duration::seconds(60);
+        self.worker
+            .handle(event, deadline)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    fn texts(&self, customer: &str) -> Vec<String> {
+        self.sender.texts_to(customer)
+    }
+}
+
+/// `observed` is `expected`, or `expected` with one message repeated right after itself
+/// (the effect in flight when the container died).
+fn at_most_one_repeat(expected: &[String], observed: &[String]) -> bool {
+    observed == expected
+        || (observed.len() == expected.len() + 1
+            && (1..observed.len()).any(|i| {
+                observed[i] == observed[i - 1]
+                    && [&observed[..i], &observed[i + 1..]].concat() == expected
+            }))
+}
+
+#[tokio::test]
+async fn a_message_is_answered_once_however_often_it_is_delivered() {
+    let mut bot = Harness::new();
+    let hello = bot.says(MARIA, "oi");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let greeting = bot.texts(MARIA);
+    assert!(!greeting.is_empty(), "the greeting and the menu");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    assert!(bot.deliver(&[&hello, &hello]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), greeting, "duplicates send nothing");
+    let record = bot
+        .store
+        .record(NUMBER, MARIA, &hello.idempotency_key())
+        .unwrap();
+    assert!(record.is_complete());
+    assert_eq!(
+        record.sent.len(),
+        greeting.len(),
+        "each send's wamid is recorded"
+    );
+}
+
+#[tokio::test]
+async fn an_older_message_delivered_late_is_recorded_not_answered() {
+    let mut bot = Harness::new();
+    let first = bot.says(MARIA, "oi");
+    let second = bot.says(MARIA, "suporte");
+    bot.deliver(&[&second]).await;
+    let answered = bot.texts(MARIA).len();
+    assert!(bot.deliver(&[&first]).await.is_empty());
+    assert_eq!(
+        bot.texts(MARIA).len(),
+        answered,
+        "the older message changes nothing"
+    );
+    assert!(
+        bot.store
+            .record(NUMBER, MARIA, &first.idempotency_key())
+            .is_some()
+    );
+}
+
+/// A handoff runs several effects (the reply, the queue, the desk, the place in the
+/// queue). The store fails at each write in turn, as a container dying there would; the
+/// redelivery resumes, and the customer gets each message once, but for at most the one
+/// in flight.
+#[tokio::test]
+async fn the_outbox_resumes_after_a_crash_at_every_effect_boundary() {
+    let script = ["oi", "falar com atendente"];
+    let reference = {
+        let mut bot = Harness::new();
+        for text in script {
+            let message = bot.says(MARIA, text);
+            assert!(bot.deliver(&[&message]).await.is_empty());
+        }
+        (bot.texts(MARIA), bot.desk.posts().len())
+    };
+    let mut boundaries = 0;
+    for failing_write in 1.. {
+        let mut bot = Harness::new();
+        let hello = bot.says(MARIA, script[0]);
+        bot.deliver(&[&hello]).await;
+        let handoff = bot.says(MARIA, script[1]);
+        bot.store.fail_write(failing_write);
+        let failed = bot.deliver(&[&handoff]).await;
+        if failed.is_empty() {
+            // The turn has fewer writes than this: every boundary was tried.
+            break;
+        }
+        boundaries += 1;
+        assert!(
+            bot.deliver(&[&handoff]).await.is_empty(),
+            "the redelivery completes"
+        );
+        assert!(
+            bot.deliver(&[&handoff]).await.is_empty(),
+            "and a third delivery is a duplicate"
+        );
+        let texts = bot.texts(MARIA);
+        assert!(
+            at_most_one_repeat(&reference.0, &texts),
+            "write {failing_write}: {texts:?}, expected {:?}",
+            reference.0
+        );
+        assert!(bot.desk.posts().len() <= reference.1 + 1);
+        assert_eq!(
+            bot.store.queue(NUMBER, "geral").len() + bot.store.queue(NUMBER, "suporte").len(),
+            1
+        );
+    }
+    assert!(
+        boundaries >= 4,
+        "the handoff has several effects ({boundaries} writes tried)"
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_must_be_retried_fails_the_rest_of_its_conversation_only() {
+    let mut bot = Harness::new();
+    let maria_first = bot.says(MARIA, "oi");
+    let maria_second = bot.says(MARIA, "suporte");
+    let joao = bot.says(JOAO, "oi");
+    bot.sender.fail_next(SendError::RetryLater {
+        code: Some(130429),
+        message: "throttled".into(),
+    });
+    let failed = bot.deliver(&[&maria_first, &joao, &maria_second]).await;
+    // Maria's first send failed (the batch's groups run concurrently; hers started first).
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[0].ends_with(&maria_first.idempotency_key()));
+    assert!(failed[1].ends_with(&maria_second.idempotency_key()));
+    assert!(!bot.texts(JOAO).is_empty(), "João's conversation went on");
+    assert!(bot.texts(MARIA).is_empty());
+    assert!(bot.deliver(&[&maria_first, &maria_second]).await.is_empty());
+    assert!(!bot.texts(MARIA).is_empty());
+}
+
+fn status(wamid: &str, name: &str, codes: Vec<i64>) -> Envelope {
+    Envelope::new(Payload::Status(StatusUpdate {
+        phone_number_id: NUMBER.into(),
+        customer: MARIA.into(),
+        wamid: wamid.into(),
+        status: name.into(),
+        timestamp: 1,
+        error_codes: codes,
+        raw: RawValue::from_string("{}".into()).unwrap(),
+    }))
+}
+
+#[tokio::test]
+async fn statuses_only_move_forward() {
+    let bot = Harness::new();
+    for name in ["delivered", "sent", "read", "delivered", "read"] {
+        assert!(
+            bot.deliver(&[&status("wamid.out.1", name, Vec::new())])
+                .await
+                .is_empty()
+        );
+    }
+    assert_eq!(bot.store.delivery("wamid.out.1").unwrap().status, "read");
+    assert!(bot.texts(MARIA).is_empty(), "statuses send nothing");
+}
+
+#[tokio::test]
+async fn a_failure_outside_the_window_sends_the_fallback_template_once() {
+    let bot = Harness::new();
+    let failed = status("wamid.out.2", "failed", vec![131047]);
+    assert!(bot.deliver(&[&failed]).await.is_empty());
+    assert!(bot.deliver(&[&failed]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), ["template retomar_atendimento"]);
+    assert_eq!(bot.store.delivery("wamid.out.2").unwrap().status, "failed");
+}
+
+#[tokio::test]
+async fn a_message_for_an_unknown_number_is_parked_and_nothing_is_sent() {
+    let mut bot = Harness::new();
+    let mut stranger = bot.says(MARIA, "oi");
+    if let Payload::Message(message) = &mut stranger.payload {
+        message.phone_number_id = "999".into();
+    }
+    assert!(bot.deliver(&[&stranger]).await.is_empty());
+    assert_eq!(bot.store.parked().len(), 1);
+    assert!(bot.sender.sent().is_empty());
+}

@@ -1,0 +1,358 @@
+//! One behaviour suite for every [`Store`]: the in-memory twin runs it in unit tests and
+//! the DynamoDB adapter runs it on the local stack (`tests/tests/store_contract.rs`), so the
+//! twin cannot drift from the real thing. Each check takes a conversation of its own (a
+//! table may be shared); a failed expectation panics with what differed.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::value::RawValue;
+
+use crate::desk::{HandoffReason, Ticket};
+use crate::engine::{Effect, Session};
+use crate::envelope::StatusUpdate;
+use crate::store::{Commit, EventRecord, StatusChange, Store, StoreError};
+use crate::tenant::Priority;
+use crate::whatsapp::outbound::Outbound;
+
+/// Every check, each on its own customer of `phone_number_id`.
+pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
+    records_commit_once_and_resume_where_they_stopped(store, phone_number_id, "5511900000001")
+        .await;
+    sessions_move_by_version_only(store, phone_number_id, "5511900000002").await;
+    statuses_only_move_forward(store, phone_number_id, "5511900000003").await;
+    the_transcript_reads_what_was_said_in_order(store, phone_number_id, "5511900000004").await;
+    the_queue_serves_priority_then_arrival(store, phone_number_id, "5511900000005").await;
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap()
+}
+
+fn send(text: &str) -> Effect {
+    Effect::Send {
+        message: Outbound::text(text),
+    }
+}
+
+fn record(at: DateTime<Utc>, text: &str, effects: Vec<Effect>) -> EventRecord {
+    EventRecord {
+        at,
+        kind: "text".into(),
+        inbound: true,
+        text: Some(text.into()),
+        effects,
+        done: 0,
+        sent: Vec::new(),
+    }
+}
+
+fn commit<'a>(
+    key: &'a str,
+    phone_number_id: &'a str,
+    customer: &'a str,
+    session: Option<&'a Session>,
+    expected_version: Option<u64>,
+    record: &'a EventRecord,
+) -> Commit<'a> {
+    Commit {
+        key,
+        phone_number_id,
+        customer,
+        session,
+        expected_version,
+        record,
+        expires_at: Utc::now() + Duration::days(90),
+        ai_used: false,
+    }
+}
+
+pub async fn records_commit_once_and_resume_where_they_stopped<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let key = format!("wamid.contract.{customer}.1");
+    let loaded = store.load(number, customer, &key).await.unwrap();
+    assert_eq!(loaded.record, None, "a new event has no record");
+    assert_eq!(loaded.session, None, "a new customer has no session");
+
+    let session = Session::new(number, customer, at(0));
+    let first = record(at(0), "oi", vec![send("Olá!"), send("Menu")]);
+    store
+        .commit(commit(&key, number, customer, Some(&session), None, &first))
+        .await
+        .unwrap();
+    let loaded = store.load(number, customer, &key).await.unwrap();
+    assert_eq!(loaded.record.as_ref(), Some(&first));
+    assert!(!loaded.record.unwrap().is_complete());
+    assert_eq!(loaded.session.map(|s| s.version), Some(1));
+
+    store
+        .effect_done(number, customer, &key, 0, Some("wamid.out.1"))
+        .await
+        .unwrap();
+    let resumed = store.load(number, customer, &key).await.unwrap().record;
+    let resumed = resumed.expect("the record stays");
+    assert_eq!(
+        (resumed.done, resumed.sent.clone()),
+        (1, vec!["wamid.out.1".into()])
+    );
+    store
+        .effect_done(number, customer, &key, 1, Some("wamid.out.2"))
+        .await
+        .unwrap();
+    let done = store.load(number, customer, &key).await.unwrap().record;
+    assert!(done.is_some_and(|r| r.is_complete() && r.sent.len() == 2));
+
+    // The same event committed again (a duplicate racing the first) is refused whole.
+    let again = store
+        .commit(commit(
+            &key,
+            number,
+            customer,
+            Some(&session),
+            Some(1),
+            &first,
+        ))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    assert_eq!(
+        store
+            .load(number, customer, "none")
+            .await
+            .unwrap()
+            .session
+            .map(|s| s.version),
+        Some(1),
+        "a refused commit writes nothing"
+    );
+
+    // An event that changes no session writes its record alone, once.
+    let status_key = format!("wamid.contract.{customer}.status");
+    let alone = record(at(5), "", Vec::new());
+    store
+        .commit(commit(&status_key, number, customer, None, None, &alone))
+        .await
+        .unwrap();
+    let twice = store
+        .commit(commit(&status_key, number, customer, None, None, &alone))
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Conflict { .. })),
+        "{twice:?}"
+    );
+    let marked = store
+        .effect_done(number, customer, "wamid.never", 0, None)
+        .await;
+    assert!(marked.is_err(), "marking an event never committed fails");
+}
+
+pub async fn sessions_move_by_version_only<S: Store>(store: &S, number: &str, customer: &str) {
+    let session = Session::new(number, customer, at(0));
+    let one = record(at(0), "oi", Vec::new());
+    store
+        .commit(commit(
+            "contract.v.1",
+            number,
+            customer,
+            Some(&session),
+            None,
+            &one,
+        ))
+        .await
+        .unwrap();
+    // Written meanwhile by another event: version 1 is gone.
+    let stale = store
+        .commit(commit(
+            "contract.v.2",
+            number,
+            customer,
+            Some(&session),
+            None,
+            &one,
+        ))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store
+            .load(number, customer, "contract.v.2")
+            .await
+            .unwrap()
+            .record,
+        None,
+        "the refused event left no record"
+    );
+    store
+        .commit(commit(
+            "contract.v.2",
+            number,
+            customer,
+            Some(&session),
+            Some(1),
+            &one,
+        ))
+        .await
+        .unwrap();
+    let loaded = store.load(number, customer, "contract.v.2").await.unwrap();
+    assert_eq!(loaded.session.map(|s| s.version), Some(2));
+}
+
+pub async fn statuses_only_move_forward<S: Store>(store: &S, number: &str, customer: &str) {
+    let wamid = format!("wamid.contract.out.{customer}");
+    let status = |name: &str| StatusUpdate {
+        phone_number_id: number.into(),
+        customer: customer.into(),
+        wamid: wamid.clone(),
+        status: name.into(),
+        timestamp: 1,
+        error_codes: if name == "failed" {
+            vec![131047]
+        } else {
+            Vec::new()
+        },
+        raw: RawValue::from_string("{}".into()).unwrap(),
+    };
+    let now = Utc::now();
+    let later = now + Duration::days(90);
+    let apply = |name: &str| {
+        let update = status(name);
+        async move { store.update_status(&update, now, later).await.unwrap() }
+    };
+    assert_eq!(
+        apply("delivered").await,
+        StatusChange::Applied { previous: None }
+    );
+    assert_eq!(apply("sent").await, StatusChange::Ignored, "late and older");
+    assert_eq!(
+        apply("delivered").await,
+        StatusChange::Ignored,
+        "a duplicate"
+    );
+    assert_eq!(
+        apply("read").await,
+        StatusChange::Applied {
+            previous: Some("delivered".into())
+        }
+    );
+    assert_eq!(
+        apply("failed").await,
+        StatusChange::Applied {
+            previous: Some("read".into())
+        }
+    );
+    assert_eq!(
+        apply("read").await,
+        StatusChange::Ignored,
+        "failed is final"
+    );
+}
+
+pub async fn the_transcript_reads_what_was_said_in_order<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let session = Session::new(number, customer, at(0));
+    let first = record(at(10), "oi", vec![send("Olá! Como posso ajudar?")]);
+    store
+        .commit(commit(
+            "contract.t.1",
+            number,
+            customer,
+            Some(&session),
+            None,
+            &first,
+        ))
+        .await
+        .unwrap();
+    store
+        .effect_done(number, customer, "contract.t.1", 0, Some("wamid.t.out"))
+        .await
+        .unwrap();
+    let mut second = record(at(20), "quero falar com alguém", vec![send("Aguarde")]);
+    second.kind = "interactive".into();
+    store
+        .commit(commit(
+            "contract.t.2",
+            number,
+            customer,
+            Some(&session),
+            Some(1),
+            &second,
+        ))
+        .await
+        .unwrap();
+    let lines = store.transcript(number, customer, at(0)).await.unwrap();
+    let said: Vec<(bool, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l.inbound, l.text.as_deref()))
+        .collect();
+    // The second reply is not sent yet: it is not in the transcript.
+    assert_eq!(
+        said,
+        [
+            (true, Some("oi")),
+            (false, Some("Olá! Como posso ajudar?")),
+            (true, Some("quero falar com alguém")),
+        ]
+    );
+    assert_eq!(lines[1].wamid, "wamid.t.out");
+    let since = store.transcript(number, customer, at(15)).await.unwrap();
+    assert_eq!(since.len(), 1, "only what was said since");
+}
+
+pub async fn the_queue_serves_priority_then_arrival<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let department = format!("contract-{customer}");
+    let ticket = |priority, minute: i64| Ticket {
+        department: department.clone(),
+        priority,
+        entered_at: at(minute * 60),
+        reason: HandoffReason::Asked,
+        alerted: None,
+    };
+    let early = ticket(Priority::Media, 0);
+    let urgent = ticket(Priority::Alta, 5);
+    let kept = Utc::now() + Duration::days(1);
+    store
+        .enqueue_human(number, "a", &early, kept)
+        .await
+        .unwrap();
+    store
+        .enqueue_human(number, "b", &urgent, kept)
+        .await
+        .unwrap();
+    store
+        .enqueue_human(number, "a", &early, kept)
+        .await
+        .unwrap();
+    assert_eq!(store.queue_position(number, "b", &urgent).await.unwrap(), 1);
+    assert_eq!(store.queue_position(number, "a", &early).await.unwrap(), 2);
+    assert!(store.position_told(number, "a", &early, 2).await.unwrap());
+    assert!(
+        !store.position_told(number, "a", &early, 2).await.unwrap(),
+        "the same place is told once"
+    );
+    store
+        .leave_queue(number, "b", &urgent, Some(at(600)))
+        .await
+        .unwrap();
+    assert_eq!(store.queue_position(number, "a", &early).await.unwrap(), 1);
+    assert!(
+        store.position_told(number, "a", &early, 1).await.unwrap(),
+        "a better place is told"
+    );
+    let takes = store
+        .recent_takes(number, &department, at(0))
+        .await
+        .unwrap();
+    assert_eq!(takes, [at(600)]);
+}

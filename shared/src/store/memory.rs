@@ -1,0 +1,484 @@
+//! The in-memory twin of the DynamoDB store, for unit tests: the same answers to the same
+//! calls (the contract suite in [`super::contract`] runs against both), plus a way to make
+//! the next write fail, as a crashed or throttled call would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::desk::{DeskLink, SlaLevel, Ticket};
+use crate::envelope::{Envelope, StatusUpdate};
+use crate::store::keys;
+use crate::store::{
+    Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
+    StoredSession, Waiting, status_rank,
+};
+use crate::tenant::Tenant;
+
+type Conversation = (String, String);
+
+#[derive(Debug, Clone)]
+struct QueueEntry {
+    customer: String,
+    ticket: Ticket,
+    told_position: Option<u32>,
+    alerted: Option<SlaLevel>,
+}
+
+/// A delivery record: the latest status of one outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub status: String,
+    pub error_codes: Vec<i64>,
+}
+
+#[derive(Default)]
+struct Tables {
+    tenants: BTreeMap<String, Tenant>,
+    sessions: HashMap<Conversation, StoredSession>,
+    records: BTreeMap<(String, String, String), EventRecord>,
+    deliveries: HashMap<String, Delivery>,
+    /// Per queue, in order of service (the DynamoDB sort key).
+    queues: HashMap<(String, String), BTreeMap<String, QueueEntry>>,
+    taken: Vec<(String, String, DateTime<Utc>)>,
+    desk_links: HashMap<Conversation, DeskLink>,
+    openings: HashMap<String, BTreeMap<String, DateTime<Utc>>>,
+    parked: Vec<Envelope>,
+    ai_spend: HashMap<Conversation, u64>,
+    /// Fails the write this many writes from now (1: the next one).
+    fail_write_in: Option<usize>,
+}
+
+/// Cheap to clone: clones share the tables, so a test keeps a handle on what the worker
+/// wrote.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_tenant(self, tenant: Tenant) -> Self {
+        self.lock()
+            .tenants
+            .insert(tenant.phone_number_id.clone(), tenant);
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `n`th write from now fails as unavailable (and writes nothing).
+    pub fn fail_write(&self, n: usize) {
+        self.lock().fail_write_in = Some(n);
+    }
+
+    pub fn record(&self, phone_number_id: &str, customer: &str, key: &str) -> Option<EventRecord> {
+        self.lock()
+            .records
+            .get(&(phone_number_id.into(), customer.into(), key.into()))
+            .cloned()
+    }
+
+    pub fn session(&self, phone_number_id: &str, customer: &str) -> Option<StoredSession> {
+        self.lock()
+            .sessions
+            .get(&(phone_number_id.into(), customer.into()))
+            .cloned()
+    }
+
+    pub fn delivery(&self, wamid: &str) -> Option<Delivery> {
+        self.lock().deliveries.get(wamid).cloned()
+    }
+
+    pub fn parked(&self) -> Vec<Envelope> {
+        self.lock().parked.clone()
+    }
+
+    pub fn queue(&self, phone_number_id: &str, department: &str) -> Vec<String> {
+        self.lock()
+            .queues
+            .get(&(phone_number_id.into(), department.into()))
+            .map(|q| q.values().map(|e| e.customer.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts down to a scripted failure; every write calls this first.
+    fn write(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        let mut tables = self.lock();
+        match tables.fail_write_in {
+            Some(1) => {
+                tables.fail_write_in = None;
+                Err(StoreError::Unavailable("scripted write failure".into()))
+            }
+            Some(n) => {
+                tables.fail_write_in = Some(n - 1);
+                Ok(tables)
+            }
+            None => Ok(tables),
+        }
+    }
+}
+
+fn conversation(phone_number_id: &str, customer: &str) -> Conversation {
+    (phone_number_id.to_owned(), customer.to_owned())
+}
+
+impl Store for MemoryStore {
+    async fn load(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+    ) -> Result<Loaded, StoreError> {
+        Ok(Loaded {
+            record: self.record(phone_number_id, customer, key),
+            session: self.session(phone_number_id, customer),
+        })
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        let record_key = (
+            commit.phone_number_id.to_owned(),
+            commit.customer.to_owned(),
+            commit.key.to_owned(),
+        );
+        let at = conversation(commit.phone_number_id, commit.customer);
+        let version = tables.sessions.get(&at).map(|s| s.version);
+        let conflict = tables.records.contains_key(&record_key)
+            || (commit.session.is_some() && version != commit.expected_version);
+        if conflict {
+            return Err(StoreError::Conflict {
+                expected: commit.expected_version,
+            });
+        }
+        tables.records.insert(record_key, commit.record.clone());
+        if let Some(session) = commit.session {
+            if let (true, Some(ai)) = (commit.ai_used, &session.ai) {
+                tables.ai_spend.insert(at.clone(), ai.usage.input_tokens);
+            }
+            tables.sessions.insert(
+                at,
+                StoredSession {
+                    session: session.clone(),
+                    version: commit.expected_version.map_or(1, |v| v + 1),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn effect_done(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        sent: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        let record = tables
+            .records
+            .get_mut(&(phone_number_id.into(), customer.into(), key.into()))
+            .ok_or_else(|| StoreError::Corrupt(format!("no record of event {key} to mark")))?;
+        record.done = sequence + 1;
+        record.sent.extend(sent.map(str::to_owned));
+        Ok(())
+    }
+
+    async fn tenant(&self, phone_number_id: &str) -> Result<Option<Tenant>, StoreError> {
+        Ok(self.lock().tenants.get(phone_number_id).cloned())
+    }
+
+    async fn update_status(
+        &self,
+        status: &StatusUpdate,
+        _now: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<StatusChange, StoreError> {
+        let mut tables = self.write()?;
+        let rank = status_rank(&status.status);
+        let previous = tables.deliveries.get(&status.wamid).cloned();
+        if previous
+            .as_ref()
+            .is_some_and(|p| status_rank(&p.status) >= rank)
+        {
+            return Ok(StatusChange::Ignored);
+        }
+        tables.deliveries.insert(
+            status.wamid.clone(),
+            Delivery {
+                status: status.status.clone(),
+                error_codes: status.error_codes.clone(),
+            },
+        );
+        Ok(StatusChange::Applied {
+            previous: previous.map(|p| p.status),
+        })
+    }
+
+    async fn enqueue_human(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        tables
+            .queues
+            .entry((phone_number_id.into(), ticket.department.clone()))
+            .or_default()
+            .entry(keys::queue_entry(ticket, customer))
+            .or_insert_with(|| QueueEntry {
+                customer: customer.into(),
+                ticket: ticket.clone(),
+                told_position: None,
+                alerted: ticket.alerted,
+            });
+        Ok(())
+    }
+
+    async fn leave_queue(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        taken_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        if let Some(queue) = tables
+            .queues
+            .get_mut(&(phone_number_id.into(), ticket.department.clone()))
+        {
+            queue.remove(&keys::queue_entry(ticket, customer));
+        }
+        if let Some(at) = taken_at {
+            tables
+                .taken
+                .push((phone_number_id.into(), ticket.department.clone(), at));
+        }
+        Ok(())
+    }
+
+    async fn queue_position(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> Result<u32, StoreError> {
+        let mine = keys::queue_entry(ticket, customer);
+        let ahead = self
+            .lock()
+            .queues
+            .get(&(phone_number_id.into(), ticket.department.clone()))
+            .map_or(0, |q| q.range(..mine).count());
+        Ok(ahead as u32 + 1)
+    }
+
+    async fn position_told(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+        position: u32,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.write()?;
+        let entry = tables
+            .queues
+            .get_mut(&(phone_number_id.into(), ticket.department.clone()))
+            .and_then(|q| q.get_mut(&keys::queue_entry(ticket, customer)));
+        Ok(match entry {
+            Some(entry) if entry.told_position.is_none_or(|told| told > position) => {
+                entry.told_position = Some(position);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn mark_alerted(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        ticket: &Ticket,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        if let (Some(level), Some(entry)) = (
+            ticket.alerted,
+            tables
+                .queues
+                .get_mut(&(phone_number_id.into(), ticket.department.clone()))
+                .and_then(|q| q.get_mut(&keys::queue_entry(ticket, customer))),
+        ) {
+            entry.alerted = Some(level);
+        }
+        Ok(())
+    }
+
+    async fn await_opening(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        until: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write()?
+            .openings
+            .entry(phone_number_id.into())
+            .or_default()
+            .insert(customer.into(), until);
+        Ok(())
+    }
+
+    async fn opening_done(&self, phone_number_id: &str, customer: &str) -> Result<(), StoreError> {
+        if let Some(waiting) = self.write()?.openings.get_mut(phone_number_id) {
+            waiting.remove(customer);
+        }
+        Ok(())
+    }
+
+    async fn recent_takes(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut takes: Vec<_> = self
+            .lock()
+            .taken
+            .iter()
+            .filter(|(pn, d, at)| pn == phone_number_id && d == department && *at >= since)
+            .map(|(_, _, at)| *at)
+            .collect();
+        // The newest 20, newest first, as the DynamoDB query reads them.
+        takes.sort_by(|a, b| b.cmp(a));
+        takes.truncate(20);
+        Ok(takes)
+    }
+
+    async fn desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> Result<Option<DeskLink>, StoreError> {
+        Ok(self
+            .lock()
+            .desk_links
+            .get(&conversation(phone_number_id, customer))
+            .cloned())
+    }
+
+    async fn save_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        link: &DeskLink,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write()?
+            .desk_links
+            .insert(conversation(phone_number_id, customer), link.clone());
+        Ok(())
+    }
+
+    async fn forget_desk_link(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+    ) -> Result<(), StoreError> {
+        self.write()?
+            .desk_links
+            .remove(&conversation(phone_number_id, customer));
+        Ok(())
+    }
+
+    async fn transcript(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let mut entries: Vec<LogEntry> = self
+            .lock()
+            .records
+            .iter()
+            .filter(|((pn, c, _), _)| pn == phone_number_id && c == customer)
+            .flat_map(|((_, _, key), record)| record.log_entries(key))
+            .filter(|entry| entry.at >= since)
+            .collect();
+        entries.sort_by_key(|entry| entry.at);
+        Ok(entries)
+    }
+
+    async fn park(
+        &self,
+        envelope: &Envelope,
+        _now: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write()?.parked.push(envelope.clone());
+        Ok(())
+    }
+}
+
+impl ScheduleStore for MemoryStore {
+    async fn tenant_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().tenants.keys().cloned().collect())
+    }
+
+    async fn tenant(&self, phone_number_id: &str) -> Result<Option<Tenant>, StoreError> {
+        Store::tenant(self, phone_number_id).await
+    }
+
+    async fn waiting(
+        &self,
+        phone_number_id: &str,
+        department: &str,
+    ) -> Result<(Vec<Waiting>, f64), StoreError> {
+        let waiting = self
+            .lock()
+            .queues
+            .get(&(phone_number_id.into(), department.into()))
+            .map(|queue| {
+                queue
+                    .values()
+                    .map(|entry| Waiting {
+                        customer: entry.customer.clone(),
+                        priority: entry.ticket.priority,
+                        entered_at: entry.ticket.entered_at,
+                        told_position: entry.told_position,
+                        alerted: entry.alerted,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((waiting, 0.0))
+    }
+
+    async fn awaiting_opening(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Ok(self
+            .lock()
+            .openings
+            .get(phone_number_id)
+            .map(|w| w.iter().map(|(c, u)| (c.clone(), *u)).collect())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_twin_keeps_the_store_contract() {
+        super::super::contract::run_all(&super::MemoryStore::new(), "106540352242922").await;
+    }
+}
