@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use blackbox::claude::{FakeClaude, Reply as ClaudeReply};
 use blackbox::graph::FakeGraph;
 use blackbox::proxy::FaultProxy;
 use blackbox::runtime::{Function, binary};
 use blackbox::stack::{Stack, unique};
 use serde_json::{Value, json};
+use shared::envelope::StatusUpdate;
 use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
 use shared::tenant::Tenant;
 
@@ -29,6 +31,14 @@ const TURNS: [(&str, bool); 5] = [
     ("lenta", true),
     ("nao_resolveu", true),
     ("A conexão cai à noite", false),
+];
+
+const TURN_LABELS: [&str; 5] = [
+    "a new conversation's first text (greeting and menu)",
+    "a menu choice (the flow's first question)",
+    "a flow answer (one reply)",
+    "a flow answer (one reply)",
+    "a free-text problem handed to a person (queue, desk note, place told)",
 ];
 
 /// An AI conversation: greeting+menu, the attendant's option, then three questions (the
@@ -75,8 +85,55 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// DynamoDB calls made since `from`, by operation, with the capacity they cost.
-fn dynamodb_figures(calls: &[blackbox::proxy::Call], messages: usize) {
+/// The size DynamoDB bills for an item: attribute names plus values (numbers about half
+/// their digits, lists and maps 3 bytes plus their elements, 1 byte each).
+fn item_bytes(item: &Value) -> usize {
+    item.as_object().map_or(0, |attributes| {
+        attributes
+            .iter()
+            .map(|(name, value)| name.len() + value_bytes(value))
+            .sum()
+    })
+}
+
+fn value_bytes(value: &Value) -> usize {
+    let Some((kind, inner)) = value.as_object().and_then(|v| v.iter().next()) else {
+        return 0;
+    };
+    match kind.as_str() {
+        "S" | "B" => inner.as_str().map_or(0, str::len),
+        "N" => inner.as_str().map_or(1, |n| n.len().div_ceil(2) + 1),
+        "L" => {
+            3 + inner
+                .as_array()
+                .map_or(0, |l| l.iter().map(|v| 1 + value_bytes(v)).sum())
+        }
+        "M" => {
+            3 + inner.as_object().map_or(0, |m| {
+                m.iter().map(|(k, v)| 1 + k.len() + value_bytes(v)).sum()
+            })
+        }
+        "SS" | "NS" => inner.as_array().map_or(0, |l| {
+            l.iter().map(|v| v.as_str().map_or(0, str::len)).sum()
+        }),
+        _ => 1,
+    }
+}
+
+fn units(bytes: usize, per_unit: usize) -> f64 {
+    bytes.div_ceil(per_unit).max(1) as f64
+}
+
+/// Billed capacity of the DynamoDB calls, from the items' sizes: a write costs one unit per
+/// started KB of the item (twice in a transaction; an update is sized by the item as the
+/// table holds it at the end, an upper bound), a strongly consistent read one unit per
+/// started 4 KB of what it read.
+async fn dynamodb_figures(
+    stack: &Stack,
+    table: &str,
+    calls: &[blackbox::proxy::Call],
+    messages: usize,
+) {
     let mut by_operation: BTreeMap<String, usize> = BTreeMap::new();
     let (mut rcu, mut wcu) = (0.0, 0.0);
     for call in calls {
@@ -86,26 +143,104 @@ fn dynamodb_figures(calls: &[blackbox::proxy::Call], messages: usize) {
             .next()
             .unwrap_or_default()
             .to_owned();
-        // Items here are under 1 KB (4 KB for reads), strongly consistent reads.
         match operation.as_str() {
-            "GetItem" | "Query" => rcu += 1.0,
-            "PutItem" | "UpdateItem" | "DeleteItem" => wcu += 1.0,
-            "TransactWriteItems" => wcu += 2.0 * call.transact_items as f64,
+            "GetItem" => rcu += units(item_bytes(&call.response["Item"]), 4096),
+            "BatchGetItem" => {
+                let items = call.response["Responses"][table]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                rcu += items
+                    .iter()
+                    .map(|i| units(item_bytes(i), 4096))
+                    .sum::<f64>()
+                    .max(1.0);
+            }
+            "Query" => {
+                let items = call.response["Items"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                rcu += units(items.iter().map(item_bytes).sum(), 4096);
+            }
+            "PutItem" => wcu += units(item_bytes(&call.request["Item"]), 1024),
+            "UpdateItem" => {
+                wcu += units(
+                    current_bytes(stack, table, &call.request["Key"]).await,
+                    1024,
+                )
+            }
+            "DeleteItem" => wcu += 1.0,
+            "TransactWriteItems" => {
+                for item in call.request["TransactItems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let bytes = match (&item["Put"], &item["Update"]) {
+                        (put, _) if put.is_object() => item_bytes(&put["Item"]),
+                        (_, update) if update.is_object() => {
+                            current_bytes(stack, table, &update["Key"]).await
+                        }
+                        _ => 1,
+                    };
+                    wcu += 2.0 * units(bytes, 1024);
+                }
+            }
             _ => {}
         }
         *by_operation.entry(operation).or_default() += 1;
     }
     for (operation, count) in &by_operation {
         println!(
-            "  DynamoDB {operation}: {:.2} per message",
+            "  DynamoDB {operation}: {:.2} per event",
             *count as f64 / messages as f64
         );
     }
     println!(
-        "  capacity: {:.2} RCU and {:.2} WCU per message (counted as items < 1 KB; transactions cost 2 WCU per item)",
+        "  billed capacity: {:.2} RCU and {:.2} WCU per event (from the items' sizes; transactions bill twice)",
         rcu / messages as f64,
         wcu / messages as f64
     );
+}
+
+/// The size of the item at `key` as the table holds it now (0 when gone).
+async fn current_bytes(stack: &Stack, table: &str, key: &Value) -> usize {
+    let output = stack
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            AttributeValue::S(key["pk"]["S"].as_str().unwrap_or_default().into()),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(key["sk"]["S"].as_str().unwrap_or_default().into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    output.item.map_or(0, |item| {
+        item.iter()
+            .map(|(name, value)| name.len() + attribute_bytes(value))
+            .sum()
+    })
+}
+
+fn attribute_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + attribute_bytes(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attribute_bytes(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
 }
 
 fn print_times(label: &str, times: &mut [Duration]) {
@@ -161,17 +296,20 @@ async fn main() {
         worker.invoke(&sqs_event(&warm)).await.unwrap();
     }
 
-    // Support conversations: menu and flow turns, no AI.
+    // Support conversations: menu and flow turns, no AI; each turn's calls kept apart.
     let calls_before = proxy.calls().len();
     let sends_before = graph.messages().len();
     let mut times = Vec::new();
+    let mut per_turn: Vec<Vec<blackbox::proxy::Call>> = vec![Vec::new(); TURNS.len()];
     for customer in 1..=CUSTOMERS {
         let customer = format!("55119{customer:08}");
         for (turn, input) in TURNS.into_iter().enumerate() {
             let event = sqs_event(&envelope(&customer, turn, input, now));
+            let before = proxy.calls().len();
             let started = Instant::now();
             worker.invoke(&event).await.unwrap();
             times.push(started.elapsed());
+            per_turn[turn].extend_from_slice(&proxy.calls()[before..]);
         }
     }
     let messages = CUSTOMERS * TURNS.len();
@@ -179,7 +317,33 @@ async fn main() {
     println!(
         "worker cost per inbound message ({messages} messages of {CUSTOMERS} support conversations, {sends} replies):"
     );
-    dynamodb_figures(&proxy.calls()[calls_before..], messages);
+    dynamodb_figures(&stack, &table, &proxy.calls()[calls_before..], messages).await;
+    for (turn, label) in TURN_LABELS.iter().enumerate() {
+        println!("of which {label}:");
+        dynamodb_figures(&stack, &table, &per_turn[turn], CUSTOMERS).await;
+    }
+
+    // Delivery statuses: sent, delivered and read of a reply each.
+    let before = proxy.calls().len();
+    for customer in 1..=CUSTOMERS {
+        for status in ["sent", "delivered", "read"] {
+            let update = Envelope::new(Payload::Status(StatusUpdate {
+                phone_number_id: NUMBER.into(),
+                customer: format!("55119{customer:08}"),
+                wamid: format!("wamid.bench.out.{customer}"),
+                status: status.into(),
+                timestamp: now,
+                error_codes: Vec::new(),
+                raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+            }));
+            worker.invoke(&sqs_event(&update)).await.unwrap();
+        }
+    }
+    println!(
+        "worker cost per delivery status ({} statuses):",
+        CUSTOMERS * 3
+    );
+    dynamodb_figures(&stack, &table, &proxy.calls()[before..], CUSTOMERS * 3).await;
     println!(
         "  SQS: webhook 1 SendMessageBatch per POST (up to 10 messages); event source 1 ReceiveMessage and 1 DeleteMessageBatch per batch of up to 10"
     );
@@ -250,7 +414,7 @@ async fn main() {
         sizes[0] / 4,
         sizes[3] / 4
     );
-    dynamodb_figures(&ai_calls, questions);
+    dynamodb_figures(&stack, &table, &ai_calls, questions).await;
     let session = stack
         .dynamodb
         .get_item()

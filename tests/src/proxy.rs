@@ -28,8 +28,8 @@ struct Inner {
     client: reqwest::Client,
     fault: Mutex<Fault>,
     batch_calls: Mutex<usize>,
-    /// Every AWS JSON-protocol call seen: its `X-Amz-Target` and, for transactions, the
-    /// number of items written.
+    /// Every AWS JSON-protocol call seen: its `X-Amz-Target`, for transactions the number
+    /// of items written, and both bodies (the benches size the items from them).
     calls: Mutex<Vec<Call>>,
 }
 
@@ -37,6 +37,8 @@ struct Inner {
 pub struct Call {
     pub target: String,
     pub transact_items: usize,
+    pub request: Value,
+    pub response: Value,
 }
 
 #[derive(Clone)]
@@ -86,16 +88,7 @@ async fn forward(
         .and_then(|t| t.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if !target.is_empty() {
-        let transact_items = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|b| b["TransactItems"].as_array().map(Vec::len))
-            .unwrap_or(0);
-        inner.calls.lock().unwrap().push(Call {
-            target: target.clone(),
-            transact_items,
-        });
-    }
+    let request_body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let is_batch = target == "AmazonSQS.SendMessageBatch";
     let mut refused = None;
     let mut body = body.to_vec();
@@ -153,6 +146,14 @@ async fn forward(
             None => answer["Failed"] = json!([failed]),
         }
         bytes = serde_json::to_vec(&answer).unwrap();
+    }
+    if !target.is_empty() {
+        inner.calls.lock().unwrap().push(Call {
+            target: target.clone(),
+            transact_items: request_body["TransactItems"].as_array().map_or(0, Vec::len),
+            request: request_body,
+            response: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        });
     }
     let mut response = (StatusCode::from_u16(status.as_u16()).unwrap(), bytes).into_response();
     if let Some(content_type) = content_type {

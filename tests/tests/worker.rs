@@ -63,8 +63,9 @@ async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() 
     );
     assert_eq!(bot.state(MARIA).await, "FINALIZADO");
 
-    // Every message in and out is in the conversation's log, with a retention TTL.
-    let log: Vec<_> = bot
+    // Every message in and out is in the conversation's records (one per message, with
+    // the wamids of what it sent), with a retention TTL.
+    let records: Vec<_> = bot
         .stack
         .items(
             &bot.table,
@@ -72,18 +73,23 @@ async fn a_support_conversation_runs_end_to_end_with_the_exact_graph_requests() 
         )
         .await
         .into_iter()
-        .filter(|item| item["sk"].as_s().unwrap().starts_with("MSG#"))
+        .filter(|item| {
+            item["sk"]
+                .as_s()
+                .unwrap()
+                .starts_with(shared::store::keys::EVENT_PREFIX)
+        })
         .collect();
-    let inbound = log
+    let inbound = records
         .iter()
-        .filter(|i| i["direction"].as_s().unwrap() == "in")
+        .filter(|i| i.get("inbound").is_some_and(|v| v.as_bool() == Ok(&true)))
         .count();
-    let outbound = log
+    let outbound: usize = records
         .iter()
-        .filter(|i| i["direction"].as_s().unwrap() == "out")
-        .count();
+        .map(|i| i.get("sent").map_or(0, |sent| sent.as_l().unwrap().len()))
+        .sum();
     assert_eq!((inbound, outbound), (5, 7));
-    assert!(log.iter().all(|i| i.contains_key("expires_at")));
+    assert!(records.iter().all(|i| i.contains_key("expires_at")));
 }
 
 #[tokio::test]
@@ -376,8 +382,10 @@ async fn a_late_backlog_is_recorded_but_not_answered() {
         )
         .await;
     assert!(
-        log.iter()
-            .any(|item| item["sk"].as_s().unwrap().starts_with("MSG#")),
+        log.iter().any(|item| item["sk"]
+            .as_s()
+            .unwrap()
+            .starts_with(shared::store::keys::EVENT_PREFIX)),
         "the message is recorded"
     );
     assert!(bot.function.wait_for_output(r#""StaleMessages":1"#).await);
