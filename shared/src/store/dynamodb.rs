@@ -786,6 +786,8 @@ impl Store for DynamoStore {
                 break;
             }
         }
+        // Record times are kept to the millisecond.
+        let since = DateTime::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
         entries.retain(|entry| entry.at >= since);
         // Stable: an event's lines keep their order.
         entries.sort_by_key(|entry| entry.at);

@@ -405,6 +405,8 @@ impl Store for MemoryStore {
         customer: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<LogEntry>, StoreError> {
+        // Record times are kept to the millisecond, as in DynamoDB.
+        let since = DateTime::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
         let mut entries: Vec<LogEntry> = self
             .lock()
             .records
