@@ -199,6 +199,14 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             .count("AiRequests", counts.ai.requests as usize)
             .count("AiInputTokens", counts.ai.input_tokens as usize)
             .count("AiOutputTokens", counts.ai.output_tokens as usize)
+            .count(
+                "AiCacheWriteTokens",
+                counts.ai.cache_creation_input_tokens as usize,
+            )
+            .count(
+                "AiCacheReadTokens",
+                counts.ai.cache_read_input_tokens as usize,
+            )
             .count("AiFailures", counts.ai_failures)
             .count("AiHandoffs", counts.ai_handoffs)
             .count("DeskEvents", counts.desk_events)
@@ -484,6 +492,8 @@ impl<S: Store, G: Sender, T: TenantTokens, A: Assistant, D: Desk, N: AlertTopic,
             requests = answer.usage.requests,
             input_tokens = answer.usage.input_tokens,
             output_tokens = answer.usage.output_tokens,
+            cache_write_tokens = answer.usage.cache_creation_input_tokens,
+            cache_read_tokens = answer.usage.cache_read_input_tokens,
             elapsed_ms = started.elapsed().as_millis() as u64,
             budget_ms = left.as_millis() as u64,
             "AI attendant answered"

@@ -92,6 +92,17 @@ pub struct Usage {
     pub cache_read_input_tokens: u64,
 }
 
+/// What a token written to the five-minute cache costs, in input tokens.
+pub const CACHE_WRITE_PRICE: f64 = 1.25;
+/// What a token read from the cache costs, in input tokens.
+pub const CACHE_READ_PRICE: f64 = 0.1;
+
+/// Input tokens weighted by their price, in plain input tokens: what the input costs at the
+/// model's input rate.
+pub fn cost_weighted_input_tokens(input: u64, cache_writes: u64, cache_reads: u64) -> f64 {
+    input as f64 + cache_writes as f64 * CACHE_WRITE_PRICE + cache_reads as f64 * CACHE_READ_PRICE
+}
+
 fn is_zero(tokens: &u64) -> bool {
     *tokens == 0
 }
@@ -119,6 +130,15 @@ impl Usage {
     /// Every input token Claude read, cached or not.
     pub fn all_input_tokens(&self) -> u64 {
         self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+    }
+
+    /// See [`cost_weighted_input_tokens`].
+    pub fn cost_weighted_input_tokens(&self) -> f64 {
+        cost_weighted_input_tokens(
+            self.input_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_read_input_tokens,
+        )
     }
 
     /// Tokens read and written, cached or not: what the per-conversation budget counts, so
@@ -1107,6 +1127,7 @@ mod tests {
             }
         );
         assert_eq!(total.all_input_tokens(), 2440);
+        assert_eq!(total.cost_weighted_input_tokens(), 40.0 + 1500.0 + 120.0);
         assert_eq!(
             total.tokens(),
             2460,
