@@ -15,6 +15,8 @@ stage "cold start, memory, size"
 cargo bench -p blackbox --bench cold_start
 stage "worker: DynamoDB calls and capacity per message, time per invocation"
 cargo bench -p blackbox --bench worker_costs
+stage "AI attendant: cost-weighted input tokens per question, with and without prompt caching"
+cargo bench -p blackbox --bench ai_cache
 stage "SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
 cargo bench -p blackbox --bench sweep_costs
 stage "arm64 build as deployed"

@@ -393,10 +393,13 @@ async fn main() {
     let questions = CUSTOMERS * (AI_TURNS.len() - AI_MEASURED_FROM);
     let requests = claude.requests();
     let sizes: Vec<usize> = requests.iter().map(|r| r.body.to_string().len()).collect();
-    let system = requests[0].body["system"]
-        .as_str()
-        .unwrap_or_default()
-        .len();
+    let system: usize = requests[0].body["system"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["text"].as_str())
+        .map(str::len)
+        .sum();
     let tools = requests[0].body["tools"].to_string().len();
     println!(
         "AI attendant, per question ({questions} questions of {CUSTOMERS} conversations on the demo tenant, one in three needing a FAQ lookup):"

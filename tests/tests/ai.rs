@@ -1,7 +1,7 @@
 //! Black-box tests of the AI attendant: the real worker binary against the local stack, a
 //! fake Graph API and a fake Anthropic Messages API that records the exact requests.
 
-use blackbox::claude::{DEFAULT_ANSWER, Reply};
+use blackbox::claude::{DEFAULT_ANSWER, MIN_CACHEABLE_TOKENS, Reply, with_faq_entries};
 use blackbox::conversation::{ANTHROPIC_KEY, Harness, MARIA, NUMBER, demo, failures};
 use serde_json::{Value, json};
 use shared::envelope::Payload;
@@ -30,8 +30,11 @@ fn user(text: &str) -> Value {
     json!({"role": "user", "content": [{"type": "text", "text": text}]})
 }
 
-fn assistant(text: &str) -> Value {
-    json!({"role": "assistant", "content": [{"type": "text", "text": text}]})
+/// The answer that ends the cached prefix of the conversation.
+fn assistant_cached(text: &str) -> Value {
+    json!({"role": "assistant", "content": [
+        {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
+    ]})
 }
 
 fn tool_names(request: &Value) -> Vec<&str> {
@@ -58,11 +61,10 @@ async fn queued(bot: &Harness, department: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     let mut bot = at_the_attendant(&[]).await;
-    bot.claude.script([Reply::text(
-        "Atendemos de segunda a sexta, das 8h às 20h.",
-        1200,
-        30,
-    )]);
+    bot.claude.script([
+        Reply::text("Atendemos de segunda a sexta, das 8h às 20h.", 1200, 30),
+        Reply::text(DEFAULT_ANSWER, 900, 40),
+    ]);
     assert_eq!(
         bot.say(MARIA, Some("Qual o horário de vocês?"), None).await,
         ["text: Atendemos de segunda a sexta, das 8h às 20h."]
@@ -80,15 +82,31 @@ async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     let body = &requests[1].body;
     assert_eq!(body["model"], "claude-sonnet-4-5");
     assert_eq!(body["max_tokens"], 400);
-    let system = body["system"].as_str().unwrap();
-    assert!(system.starts_with("Você é o assistente virtual da Conecta Fibra"));
-    assert!(system.contains("untrusted"));
+    // The tenant's prompt as written, then the fixed rules, which end the cached prefix.
+    let system = body["system"].as_array().unwrap();
+    assert_eq!(
+        system[0],
+        json!({"type": "text", "text": demo().ai.system_prompt.unwrap()})
+    );
+    assert!(
+        system[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Você é o assistente virtual da Conecta Fibra")
+    );
+    let rules = system.last().unwrap();
+    assert!(rules["text"].as_str().unwrap().contains("untrusted"));
+    assert_eq!(rules["cache_control"], json!({"type": "ephemeral"}));
     assert_eq!(tool_names(body), ["transfer_to_human", "faq_lookup"]);
+    assert_eq!(
+        body["tools"][1]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
     assert_eq!(
         body["messages"],
         json!([
             user("Qual o horário de vocês?"),
-            assistant("Atendemos de segunda a sexta, das 8h às 20h."),
+            assistant_cached("Atendemos de segunda a sexta, das 8h às 20h."),
             user("E no sábado?"),
         ])
     );
@@ -143,9 +161,74 @@ async fn the_attendant_answers_with_the_tenant_prompt_history_and_tools() {
     assert!(report.status.success(), "{stdout}");
     assert!(!stdout.contains(MARIA));
     assert!(
-        stdout.ends_with("total: 1 conversation(s), 2 request(s), 2100 input and 70 output tokens, 0.0073 USD (0.0073 per conversation)\n"),
+        stdout.ends_with("total: 1 conversation(s), 2 request(s), 2100 input, 0 cache-write, 0 cache-read and 70 output tokens, 0.0073 USD (0.0073 per conversation)\n"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn later_questions_read_the_prompt_and_the_conversation_from_the_cache() {
+    // Forty FAQ topics make the tools alone longer than the cache's minimum.
+    let tenant = with_faq_entries(demo(), 40);
+    let mut bot = Harness::start_with(&tenant, &[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    bot.say(MARIA, None, Some("duvidas")).await;
+    for question in ["Qual o horário?", "E no sábado?", "Vocês têm IP fixo?"] {
+        assert_eq!(
+            bot.say(MARIA, Some(question), None).await,
+            [format!("text: {DEFAULT_ANSWER}")]
+        );
+    }
+    let billed: Vec<_> = bot.claude.requests().iter().map(|r| r.cache).collect();
+    assert_eq!(billed.len(), 3);
+    assert!(
+        billed[0].cache_creation_input_tokens >= MIN_CACHEABLE_TOKENS,
+        "the first question writes tools and system: {billed:?}"
+    );
+    assert_eq!(billed[0].cache_read_input_tokens, 0);
+    assert_eq!(
+        billed[1].cache_read_input_tokens, billed[0].cache_creation_input_tokens,
+        "the second question reads them"
+    );
+    assert_eq!(
+        billed[2].cache_read_input_tokens,
+        billed[1].cache_read_input_tokens + billed[1].cache_creation_input_tokens,
+        "the third reads the first exchange too"
+    );
+    for request in &billed {
+        assert!(
+            request.input_tokens < 50,
+            "only the new question: {request:?}"
+        );
+    }
+
+    // The session and the month's usage item keep what the answers reported.
+    let sum = |tokens: fn(&blackbox::claude::CacheUsage) -> u64| -> u64 {
+        billed.iter().map(tokens).sum()
+    };
+    let (input, written, read) = (
+        sum(|b| b.input_tokens),
+        sum(|b| b.cache_creation_input_tokens),
+        sum(|b| b.cache_read_input_tokens),
+    );
+    assert_eq!(
+        bot.session(MARIA).await["ai"]["usage"],
+        json!({
+            "requests": 3, "input_tokens": input, "output_tokens": 120,
+            "cache_creation_input_tokens": written, "cache_read_input_tokens": read
+        })
+    );
+    let usage = bot
+        .stack
+        .items(
+            &bot.table,
+            &shared::store::keys::ai_usage(NUMBER, "2026-11"),
+        )
+        .await;
+    let number = |name: &str| usage[0][name].as_n().unwrap().parse::<u64>().unwrap();
+    assert_eq!(number("input_tokens"), input);
+    assert_eq!(number("cache_creation_input_tokens"), written);
+    assert_eq!(number("cache_read_input_tokens"), read);
 }
 
 #[tokio::test]
@@ -318,7 +401,9 @@ async fn a_spent_token_budget_hands_over_without_asking_again() {
     let mut bot = Harness::start_with(&tenant, &[]).await;
     bot.say(MARIA, Some("oi"), None).await;
     bot.say(MARIA, None, Some("duvidas")).await;
-    // The default answer costs 940 tokens: the second still fits, the third does not.
+    // Each answer costs 940 tokens: the second still fits, the third does not.
+    bot.claude
+        .script((0..2).map(|_| Reply::text(DEFAULT_ANSWER, 900, 40)));
     bot.say(MARIA, Some("primeira pergunta"), None).await;
     bot.say(MARIA, Some("segunda pergunta"), None).await;
     assert_eq!(

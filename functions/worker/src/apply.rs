@@ -234,6 +234,8 @@ impl<A: Adapters> Worker<A> {
             requests = answer.usage.requests,
             input_tokens = answer.usage.input_tokens,
             output_tokens = answer.usage.output_tokens,
+            cache_write_tokens = answer.usage.cache_creation_input_tokens,
+            cache_read_tokens = answer.usage.cache_read_input_tokens,
             elapsed_ms = started.elapsed().as_millis() as u64,
             budget_ms = left.as_millis() as u64,
             "AI attendant answered"

@@ -42,6 +42,14 @@ impl Counts {
             .count("AiRequests", self.ai.requests as usize)
             .count("AiInputTokens", self.ai.input_tokens as usize)
             .count("AiOutputTokens", self.ai.output_tokens as usize)
+            .count(
+                "AiCacheWriteTokens",
+                self.ai.cache_creation_input_tokens as usize,
+            )
+            .count(
+                "AiCacheReadTokens",
+                self.ai.cache_read_input_tokens as usize,
+            )
             .count("AiFailures", self.ai_failures)
             .count("AiHandoffs", self.ai_handoffs)
             .count("DeskEvents", self.desk_events)

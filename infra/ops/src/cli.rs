@@ -86,7 +86,7 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Subscribe the app to a WhatsApp Business Account and register the number (Graph API)
     Onboard(OnboardArgs),
-    /// The AI attendant's spend per conversation in a month: requests, tokens, cost
+    /// The AI attendant's spend per conversation in a month: requests, tokens (cache writes and reads apart), cost
     AiUsage(AiUsageArgs),
 }
 
@@ -97,7 +97,8 @@ pub struct AiUsageArgs {
     /// The month the conversations started, YYYY-MM (default: this month, UTC)
     #[arg(long, value_name = "YYYY-MM")]
     pub month: Option<String>,
-    /// The model's input price, USD per million tokens (with --output-price: adds costs)
+    /// The model's input price, USD per million tokens (with --output-price: adds costs;
+    /// cache writes cost 1.25 times it, cache reads 0.1 times)
     #[arg(long, value_name = "USD", requires = "output_price")]
     pub input_price: Option<f64>,
     /// The model's output price, USD per million tokens

@@ -3,6 +3,11 @@
 //! never part of the system prompt or the tools), the reading of Claude's answer (a reply,
 //! a handoff by tool call, FAQ lookups), and the port the Claude adapter implements. The
 //! tool loop runs here, over the port, so it is tested with an in-memory fake.
+//!
+//! Prompt caching: the request marks its stable prefix (the tools, the system prompt, and
+//! the history before the new question) with `cache_control` breakpoints, so the later
+//! questions of a conversation read that prefix from Anthropic's cache at a tenth of the
+//! input price instead of paying for it again.
 
 #[cfg(feature = "claude")]
 pub mod claude;
@@ -11,7 +16,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::time::Instant;
@@ -73,23 +78,75 @@ pub enum Role {
     Assistant,
 }
 
-/// Requests and tokens spent, per answer or per conversation.
+/// Requests and tokens spent, per answer or per conversation. Input comes in three parts,
+/// as Anthropic bills it: `input_tokens` read at the full rate (after the last cache
+/// breakpoint, or everything when nothing was cached), the prefix written to the cache
+/// (1.25 times the input rate) and the prefix read from it (0.1 times).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub requests: u32,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Absent from sessions stored before prompt caching, and left out while zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_input_tokens: u64,
+}
+
+/// What a token written to the five-minute cache costs, in input tokens.
+pub const CACHE_WRITE_PRICE: f64 = 1.25;
+/// What a token read from the cache costs, in input tokens.
+pub const CACHE_READ_PRICE: f64 = 0.1;
+
+/// Input tokens weighted by their price, in plain input tokens: what the input costs at the
+/// model's input rate.
+pub fn cost_weighted_input_tokens(input: u64, cache_writes: u64, cache_reads: u64) -> f64 {
+    input as f64 + cache_writes as f64 * CACHE_WRITE_PRICE + cache_reads as f64 * CACHE_READ_PRICE
+}
+
+fn is_zero(tokens: &u64) -> bool {
+    *tokens == 0
 }
 
 impl Usage {
+    /// The usage one Messages API response reports.
+    pub fn of_request(usage: ApiUsage) -> Usage {
+        Usage {
+            requests: 1,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_creation_input_tokens: usage.cache_creation_input_tokens,
+            cache_read_input_tokens: usage.cache_read_input_tokens,
+        }
+    }
+
     pub fn add(&mut self, other: Usage) {
         self.requests += other.requests;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.cache_creation_input_tokens += other.cache_creation_input_tokens;
+        self.cache_read_input_tokens += other.cache_read_input_tokens;
     }
 
+    /// Every input token Claude read, cached or not.
+    pub fn all_input_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+    }
+
+    /// See [`cost_weighted_input_tokens`].
+    pub fn cost_weighted_input_tokens(&self) -> f64 {
+        cost_weighted_input_tokens(
+            self.input_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_read_input_tokens,
+        )
+    }
+
+    /// Tokens read and written, cached or not: what the per-conversation budget counts, so
+    /// caching lowers the bill without stretching the budget.
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.all_input_tokens() + self.output_tokens
     }
 }
 
@@ -144,14 +201,51 @@ pub enum AiOutcome {
 
 // ---- The Messages API, as much of it as the attendant uses ----------------------------
 
+/// The API accepts at most this many `cache_control` breakpoints in one request.
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagesRequest {
     pub model: String,
     pub max_tokens: u32,
-    pub system: String,
+    /// Text blocks: the tenant's prompt, then the rules every tenant gets.
+    pub system: Vec<Block>,
     pub messages: Vec<ApiMessage>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
+}
+
+impl MessagesRequest {
+    /// The system prompt as one text, its blocks separated by a blank line.
+    pub fn system_text(&self) -> String {
+        self.system
+            .iter()
+            .filter_map(Block::text)
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// The `cache_control` markers the request carries, in tools, system and messages.
+    pub fn cache_breakpoints(&self) -> usize {
+        let tools = self.tools.iter().filter(|t| t.cache_control.is_some());
+        let blocks = self
+            .system
+            .iter()
+            .chain(self.messages.iter().flat_map(|m| &m.content))
+            .filter(|b| b.cache_control().is_some());
+        tools.count() + blocks.count()
+    }
+}
+
+/// A prompt-caching breakpoint: Anthropic caches the request up to and including the block
+/// that carries it (tools first, then system, then messages), and a later request that
+/// starts with the same bytes reads that prefix back. A prefix shorter than the model's
+/// minimum (1,024 tokens for Sonnet) is simply not cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CacheControl {
+    /// The default cache: five minutes, renewed by each read.
+    Ephemeral,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +259,8 @@ pub struct ApiMessage {
 pub enum Block {
     Text {
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<CacheControl>,
     },
     ToolUse {
         id: String,
@@ -182,11 +278,37 @@ pub enum Block {
     Other,
 }
 
+impl Block {
+    /// A text block without a cache breakpoint.
+    pub fn plain_text(text: impl Into<String>) -> Block {
+        Block::Text {
+            text: text.into(),
+            cache_control: None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Block::Text { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn cache_control(&self) -> Option<CacheControl> {
+        match self {
+            Block::Text { cache_control, .. } => *cache_control,
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tool {
     pub name: String,
     pub description: String,
     pub input_schema: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -205,6 +327,15 @@ pub struct ApiUsage {
     pub input_tokens: u64,
     #[serde(default)]
     pub output_tokens: u64,
+    #[serde(default, deserialize_with = "zero_if_null")]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default, deserialize_with = "zero_if_null")]
+    pub cache_read_input_tokens: u64,
+}
+
+/// A usage figure Anthropic sends as `null` counts as none.
+fn zero_if_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Why Claude gave no answer, after the adapter's own retries. Texts carry Anthropic's
@@ -254,16 +385,24 @@ pub trait Assistant: Send + Sync {
 
 /// The request for the conversation's next answer. Only the tenant's configuration shapes
 /// the system prompt and the tools; customer text only ever appears as user messages.
+///
+/// Three cache breakpoints mark what the next request will repeat byte for byte: the last
+/// tool (the tools are the start of the cached prefix), the last system block (tools and
+/// system), and the last message before the new question (the conversation so far, which
+/// the next question reads back from the cache).
 pub fn request(tenant: &Tenant, conversation: &AiConversation) -> MessagesRequest {
     let ai = &tenant.ai;
     let faq = ai.faq_enabled && !ai.faq.is_empty();
-    let mut system = ai.system_prompt.clone().unwrap_or_default();
-    system.push_str("\n\n");
-    system.push_str(GUARDRAILS);
-    if faq {
-        system.push('\n');
-        system.push_str(FAQ_RULE);
+    let mut system = Vec::new();
+    if let Some(prompt) = ai.system_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+        system.push(Block::plain_text(prompt));
     }
+    let mut rules = GUARDRAILS.to_owned();
+    if faq {
+        rules.push('\n');
+        rules.push_str(FAQ_RULE);
+    }
+    system.push(Block::plain_text(rules));
     let departments: Vec<&str> = tenant.departments.iter().map(|d| d.id.as_str()).collect();
     let department_list = tenant
         .departments
@@ -286,6 +425,7 @@ pub fn request(tenant: &Tenant, conversation: &AiConversation) -> MessagesReques
             },
             "required": ["reason"]
         }),
+        cache_control: None,
     }];
     if faq {
         let topics = ai
@@ -306,23 +446,46 @@ pub fn request(tenant: &Tenant, conversation: &AiConversation) -> MessagesReques
                 "properties": {"topic": {"type": "string", "enum": ids}},
                 "required": ["topic"]
             }),
+            cache_control: None,
         });
     }
+    let mut messages: Vec<ApiMessage> = conversation
+        .history
+        .iter()
+        .map(|m| ApiMessage {
+            role: m.role,
+            content: vec![Block::plain_text(m.text.clone())],
+        })
+        .collect();
+    mark_cache_breakpoints(&mut tools, &mut system, &mut messages);
     MessagesRequest {
         model: ai.model.clone().unwrap_or_default(),
         max_tokens: ai.max_tokens,
         system,
-        messages: conversation
-            .history
-            .iter()
-            .map(|m| ApiMessage {
-                role: m.role,
-                content: vec![Block::Text {
-                    text: m.text.clone(),
-                }],
-            })
-            .collect(),
+        messages,
         tools,
+    }
+}
+
+/// Puts the three breakpoints of [`request`]: on the last tool, the last system block and,
+/// when the conversation has history before the new question, the message that ends it.
+fn mark_cache_breakpoints(tools: &mut [Tool], system: &mut [Block], messages: &mut [ApiMessage]) {
+    if let Some(tool) = tools.last_mut() {
+        tool.cache_control = Some(CacheControl::Ephemeral);
+    }
+    if let Some(block) = system.last_mut() {
+        set_cache_control(block);
+    }
+    let asking = messages.last().is_some_and(|m| m.role == Role::User);
+    let before_question = messages.len().checked_sub(2).filter(|_| asking);
+    if let Some(block) = before_question.and_then(|i| messages[i].content.last_mut()) {
+        set_cache_control(block);
+    }
+}
+
+fn set_cache_control(block: &mut Block) {
+    if let Block::Text { cache_control, .. } = block {
+        *cache_control = Some(CacheControl::Ephemeral);
     }
 }
 
@@ -369,7 +532,7 @@ fn read(tenant: &Tenant, response: &MessagesResponse) -> Reading {
         .content
         .iter()
         .filter_map(|block| match block {
-            Block::Text { text } => Some(text.trim()),
+            Block::Text { text, .. } => Some(text.trim()),
             _ => None,
         })
         .filter(|text| !text.is_empty())
@@ -437,11 +600,7 @@ pub async fn answer<A: Assistant>(
                 };
             }
         };
-        usage.add(Usage {
-            requests: 1,
-            input_tokens: response.usage.input_tokens,
-            output_tokens: response.usage.output_tokens,
-        });
+        usage.add(Usage::of_request(response.usage));
         match read(tenant, &response) {
             Reading::Final(outcome) => return Answer { outcome, usage },
             Reading::Lookups(results) if round < MAX_TOOL_ROUNDS => {
@@ -522,12 +681,13 @@ mod tests {
             usage: ApiUsage {
                 input_tokens: 1000,
                 output_tokens: 50,
+                ..ApiUsage::default()
             },
         })
     }
 
     fn text(text: &str) -> Block {
-        Block::Text { text: text.into() }
+        Block::plain_text(text)
     }
 
     fn tool(id: &str, name: &str, input: Value) -> Block {
@@ -563,7 +723,8 @@ mod tests {
             Usage {
                 requests: 1,
                 input_tokens: 1000,
-                output_tokens: 50
+                output_tokens: 50,
+                ..Usage::default()
             }
         );
     }
@@ -704,10 +865,10 @@ mod tests {
         );
         assert!(
             attacked
-                .system
+                .system_text()
                 .starts_with("Você é o assistente virtual da Conecta Fibra")
         );
-        assert!(attacked.system.contains("untrusted"));
+        assert!(attacked.system_text().contains("untrusted"));
     }
 
     #[test]
@@ -729,7 +890,7 @@ mod tests {
         tenant.ai.faq_enabled = false;
         let without_faq = self::request(&tenant, &asked("oi"));
         assert_eq!(without_faq.tools.len(), 1);
-        assert!(!without_faq.system.contains(FAQ_RULE));
+        assert!(!without_faq.system_text().contains(FAQ_RULE));
     }
 
     #[test]
@@ -763,11 +924,22 @@ mod tests {
                 {"type": "tool_use", "id": "toolu_1", "name": "faq_lookup", "input": {"topic": "planos"}}
             ],
             "stop_reason": "tool_use", "stop_sequence": null,
-            "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 0}
+            "usage": {
+                "input_tokens": 12, "output_tokens": 3,
+                "cache_creation_input_tokens": 1500, "cache_read_input_tokens": null
+            }
         }))
         .unwrap();
         assert_eq!(response.content[0], Block::Other);
-        assert_eq!(response.usage.input_tokens, 12);
+        assert_eq!(
+            response.usage,
+            ApiUsage {
+                input_tokens: 12,
+                output_tokens: 3,
+                cache_creation_input_tokens: 1500,
+                cache_read_input_tokens: 0
+            }
+        );
         let result = Block::ToolResult {
             tool_use_id: "toolu_1".into(),
             content: "x".into(),
@@ -776,6 +948,214 @@ mod tests {
         assert_eq!(
             serde_json::to_value(result).unwrap(),
             json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "x"})
+        );
+    }
+
+    /// A conversation at its `questions`-th question: earlier questions answered.
+    fn at_question(questions: usize) -> AiConversation {
+        let mut conversation = AiConversation::default();
+        for i in 1..questions {
+            conversation.push(Role::User, &format!("pergunta {i}"), 12);
+            conversation.push(Role::Assistant, &format!("resposta {i}"), 12);
+        }
+        conversation.push(Role::User, &format!("pergunta {questions}"), 12);
+        conversation
+    }
+
+    fn marked(blocks: &[Block]) -> Vec<bool> {
+        blocks.iter().map(|b| b.cache_control().is_some()).collect()
+    }
+
+    fn marked_messages(request: &MessagesRequest) -> Vec<bool> {
+        request
+            .messages
+            .iter()
+            .map(|m| m.content.iter().any(|b| b.cache_control().is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn the_system_prompt_is_text_blocks_with_a_breakpoint_on_the_last() {
+        let tenant = tenant();
+        let request = request(&tenant, &at_question(1));
+        assert_eq!(
+            request.system[0].text(),
+            tenant.ai.system_prompt.as_deref(),
+            "the tenant's prompt comes first, as written"
+        );
+        assert!(
+            request.system[1]
+                .text()
+                .unwrap()
+                .starts_with("Rules that always apply")
+        );
+        assert_eq!(marked(&request.system), [false, true]);
+        let wire = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            wire["system"][1],
+            json!({
+                "type": "text",
+                "text": request.system[1].text().unwrap(),
+                "cache_control": {"type": "ephemeral"}
+            })
+        );
+        assert_eq!(wire["system"][0].get("cache_control"), None);
+    }
+
+    #[test]
+    fn the_last_tool_carries_a_breakpoint() {
+        let mut tenant = tenant();
+        for faq_enabled in [true, false] {
+            tenant.ai.faq_enabled = faq_enabled;
+            let request = request(&tenant, &at_question(1));
+            let wire = serde_json::to_value(&request).unwrap();
+            let tools = wire["tools"].as_array().unwrap();
+            let (last, others) = tools.split_last().unwrap();
+            assert_eq!(last["cache_control"], json!({"type": "ephemeral"}));
+            assert!(others.iter().all(|t| t.get("cache_control").is_none()));
+        }
+    }
+
+    #[test]
+    fn the_history_before_the_new_question_carries_a_breakpoint() {
+        let tenant = tenant();
+        let first = request(&tenant, &at_question(1));
+        assert_eq!(marked_messages(&first), [false], "no history yet");
+        assert_eq!(first.cache_breakpoints(), 2);
+
+        let third = request(&tenant, &at_question(3));
+        assert_eq!(
+            marked_messages(&third),
+            [false, false, false, true, false],
+            "the answer before the new question ends the cached prefix"
+        );
+        assert_eq!(third.cache_breakpoints(), 3);
+        let wire = serde_json::to_value(&third).unwrap();
+        assert_eq!(
+            wire["messages"][3],
+            json!({"role": "assistant", "content": [
+                {"type": "text", "text": "resposta 2", "cache_control": {"type": "ephemeral"}}
+            ]})
+        );
+        assert_eq!(
+            wire["messages"][4],
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "pergunta 3"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn the_next_question_repeats_the_cached_prefix_byte_for_byte() {
+        let tenant = tenant();
+        let unmarked = |request: &MessagesRequest| {
+            let mut request = request.clone();
+            request
+                .tools
+                .iter_mut()
+                .for_each(|t| t.cache_control = None);
+            for block in request
+                .system
+                .iter_mut()
+                .chain(request.messages.iter_mut().flat_map(|m| &mut m.content))
+            {
+                if let Block::Text { cache_control, .. } = block {
+                    *cache_control = None;
+                }
+            }
+            request
+        };
+        // Up to the sixth question the twelve-message window holds the whole conversation;
+        // past it the oldest exchange is dropped and only tools and system stay cached.
+        for questions in 2..6 {
+            let this = unmarked(&request(&tenant, &at_question(questions)));
+            let next = unmarked(&request(&tenant, &at_question(questions + 1)));
+            let prefix = this.messages.len() - 1;
+            assert_eq!(this.tools, next.tools);
+            assert_eq!(this.system, next.system);
+            assert_eq!(this.messages[..prefix], next.messages[..prefix]);
+        }
+    }
+
+    #[tokio::test]
+    async fn no_request_carries_more_breakpoints_than_the_api_accepts() {
+        let tenant = tenant();
+        for questions in 1..=10 {
+            let lookup = || response(vec![tool("t", FAQ_TOOL, json!({"topic": "planos"}))]);
+            let claude = FakeClaude::new((0..=MAX_TOOL_ROUNDS).map(|_| lookup()).collect());
+            answer(&claude, "key", &tenant, &at_question(questions), soon()).await;
+            let requests = claude.requests.lock().unwrap();
+            assert_eq!(requests.len(), MAX_TOOL_ROUNDS + 1);
+            for request in requests.iter() {
+                assert!(request.cache_breakpoints() <= MAX_CACHE_BREAKPOINTS);
+                assert_eq!(
+                    request.cache_breakpoints(),
+                    requests[0].cache_breakpoints(),
+                    "the tool rounds keep the question's breakpoints"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn cache_writes_and_reads_add_up_in_the_usage_and_the_budget() {
+        let cached = |creation, read| {
+            Ok(MessagesResponse {
+                content: vec![text("Certo.")],
+                stop_reason: Some("end_turn".into()),
+                usage: ApiUsage {
+                    input_tokens: 20,
+                    output_tokens: 10,
+                    cache_creation_input_tokens: creation,
+                    cache_read_input_tokens: read,
+                },
+            })
+        };
+        let claude = FakeClaude::new(vec![cached(1200, 0), cached(0, 1200)]);
+        let tenant = tenant();
+        let mut total = Usage::default();
+        for question in 1..=2 {
+            let answer = answer(&claude, "key", &tenant, &at_question(question), soon()).await;
+            total.add(answer.usage);
+        }
+        assert_eq!(
+            total,
+            Usage {
+                requests: 2,
+                input_tokens: 40,
+                output_tokens: 20,
+                cache_creation_input_tokens: 1200,
+                cache_read_input_tokens: 1200,
+            }
+        );
+        assert_eq!(total.all_input_tokens(), 2440);
+        assert_eq!(total.cost_weighted_input_tokens(), 40.0 + 1500.0 + 120.0);
+        assert_eq!(
+            total.tokens(),
+            2460,
+            "cached tokens count against the budget"
+        );
+    }
+
+    #[test]
+    fn usage_stored_before_caching_still_reads_and_zero_cache_figures_are_left_out() {
+        let stored: Usage = serde_json::from_value(
+            json!({"requests": 2, "input_tokens": 2100, "output_tokens": 70}),
+        )
+        .unwrap();
+        assert_eq!(stored.cache_creation_input_tokens, 0);
+        assert_eq!(stored.cache_read_input_tokens, 0);
+        assert_eq!(
+            serde_json::to_value(stored).unwrap(),
+            json!({"requests": 2, "input_tokens": 2100, "output_tokens": 70})
+        );
+        let cached = Usage {
+            cache_read_input_tokens: 900,
+            ..stored
+        };
+        assert_eq!(
+            serde_json::to_value(cached).unwrap()["cache_read_input_tokens"],
+            900
         );
     }
 }

@@ -396,7 +396,7 @@ fn answered(text: &str, tokens: u64) -> Event {
         usage: crate::ai::Usage {
             requests: 1,
             input_tokens: tokens,
-            output_tokens: 0,
+            ..crate::ai::Usage::default()
         },
     })
 }

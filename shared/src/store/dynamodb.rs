@@ -403,6 +403,17 @@ impl Store for DynamoStore {
             item.insert("requests".into(), n(ai.usage.requests));
             item.insert("input_tokens".into(), n(ai.usage.input_tokens));
             item.insert("output_tokens".into(), n(ai.usage.output_tokens));
+            for (name, tokens) in [
+                (
+                    "cache_creation_input_tokens",
+                    ai.usage.cache_creation_input_tokens,
+                ),
+                ("cache_read_input_tokens", ai.usage.cache_read_input_tokens),
+            ] {
+                if tokens > 0 {
+                    item.insert(name.into(), n(tokens));
+                }
+            }
             item.insert("answers".into(), n(ai.answers));
             item.insert(EXPIRES_AT.into(), expires.clone());
             writes.push(put(&self.table, item, None)?);
