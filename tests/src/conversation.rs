@@ -23,10 +23,7 @@ pub const MONDAY_AFTERNOON: &str = "2026-11-23T17:00:00Z";
 /// The desk token in every harness's tenant secret (the desk webhook URL carries it).
 pub const DESK_TOKEN: &str = "desk-token-0123456789abcdef";
 
-pub fn demo() -> Tenant {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/tenants/demo.yaml");
-    Tenant::from_yaml(path, &std::fs::read_to_string(path).unwrap()).unwrap()
-}
+pub use shared::tenant::demo;
 
 /// The worker binary with its own table, tenant secret, stack secret, fake Graph API and
 /// fake Claude; the demo tenant (or another) loaded.

@@ -72,15 +72,29 @@ impl Stack {
         env
     }
 
-    /// A FIFO queue configured like the template's inbound queue.
+    /// A FIFO queue with the template's inbound queue's ordering and deduplication
+    /// attributes (its timings are left to each test: a redelivery test waits for them).
     pub async fn fifo_queue(&self, prefix: &str) -> String {
-        self.sqs
+        const ORDERING: [&str; 4] = [
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+        ];
+        let properties = template_resource("InboundQueue");
+        let mut create = self
+            .sqs
             .create_queue()
-            .queue_name(format!("{}.fifo", unique(prefix)))
-            .attributes(QueueAttributeName::FifoQueue, "true")
-            .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
-            .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
-            .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+            .queue_name(format!("{}.fifo", unique(prefix)));
+        for name in ORDERING {
+            let value = match &properties[name] {
+                serde_yaml_ng::Value::Bool(flag) => flag.to_string(),
+                serde_yaml_ng::Value::String(text) => text.clone(),
+                other => panic!("template.yaml: InboundQueue.{name}: unexpected {other:?}"),
+            };
+            create = create.attributes(QueueAttributeName::from(name), value);
+        }
+        create
             .send()
             .await
             .expect("create queue")
@@ -131,63 +145,64 @@ impl Stack {
         (topic, queue_url)
     }
 
-    /// A table with the template's key schema (pk, sk).
+    /// A table as the template defines it: its attributes, key schema and TTL attribute.
     pub async fn table(&self) -> String {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
         };
+        let properties = template_resource("Table");
+        let text = |value: &serde_yaml_ng::Value| value.as_str().expect("a string").to_owned();
         let name = unique("desk");
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap()
-        };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .unwrap()
-        };
-        self.dynamodb
+        let mut create = self
+            .dynamodb
             .create_table()
             .table_name(&name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk"))
-            .attribute_definitions(attribute("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
+            .billing_mode(BillingMode::from(text(&properties["BillingMode"]).as_str()));
+        for attribute in properties["AttributeDefinitions"].as_sequence().unwrap() {
+            create = create.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(text(&attribute["AttributeName"]))
+                    .attribute_type(ScalarAttributeType::from(
+                        text(&attribute["AttributeType"]).as_str(),
+                    ))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        for key in properties["KeySchema"].as_sequence().unwrap() {
+            create = create.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(text(&key["AttributeName"]))
+                    .key_type(KeyType::from(text(&key["KeyType"]).as_str()))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        create.send().await.expect("create table");
+        let ttl = &properties["TimeToLiveSpecification"];
+        self.dynamodb
+            .update_time_to_live()
+            .table_name(&name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(text(&ttl["AttributeName"]))
+                    .enabled(ttl["Enabled"].as_bool().unwrap_or(true))
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
-            .expect("create table");
+            .expect("table TTL");
         name
     }
 
-    /// Stores a tenant as the ops CLI does.
+    /// Stores a tenant as the ops CLI does (the same writer).
     pub async fn put_tenant(&self, table: &str, tenant: &shared::tenant::Tenant) {
-        use aws_sdk_dynamodb::types::AttributeValue::S;
-        self.dynamodb
-            .put_item()
-            .table_name(table)
-            .item(
-                "pk",
-                S(shared::store::keys::tenant(&tenant.phone_number_id)),
-            )
-            .item("sk", S(shared::store::keys::CONFIG.into()))
-            .item("config", S(serde_json::to_string(tenant).unwrap()))
-            .send()
+        shared::store::dynamodb::DynamoStore::new(self.dynamodb.clone(), table)
+            .put_tenant(tenant, "2026-01-01T00:00:00Z")
             .await
             .expect("put tenant");
-        self.dynamodb
-            .put_item()
-            .table_name(table)
-            .item("pk", S(shared::store::keys::TENANTS.into()))
-            .item("sk", S(tenant.phone_number_id.clone()))
-            .send()
-            .await
-            .expect("register tenant");
     }
 
     /// Every item of a table whose pk starts with `prefix`.
@@ -316,4 +331,19 @@ impl Stack {
             count
         }
     }
+}
+
+/// The `Properties` of a resource of `template.yaml`: the tests' tables and queues are made
+/// from the same definition the stack deploys and the local stack creates.
+pub fn template_resource(logical_id: &str) -> serde_yaml_ng::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+            .expect("template.yaml parses");
+    let properties = template["Resources"][logical_id]["Properties"].clone();
+    assert!(
+        properties.is_mapping(),
+        "template.yaml has no resource {logical_id} with properties"
+    );
+    properties
 }

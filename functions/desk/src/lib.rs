@@ -17,6 +17,7 @@ use shared::envelope::{Envelope, Payload};
 use shared::queue::{self, InboundQueue, QueueEntry};
 use shared::secrets::{SecretError, TenantSecrets, TenantTokens};
 use shared::support::cache::TtlCache;
+use shared::support::config::{self, ConfigError, INBOUND_QUEUE_URL, TENANT_SECRET_PREFIX};
 use shared::support::metrics::Metrics;
 use shared::support::retry::RetryPolicy;
 use shared::whatsapp::signature;
@@ -24,6 +25,21 @@ use subtle::ConstantTimeEq;
 
 /// Chatwoot's webhook bodies are small; anything larger is not from it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The desk function's configuration: the queue and where the tenants' desk secrets are.
+pub struct Settings {
+    pub queue_url: String,
+    pub tenant_secret_prefix: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            queue_url: config::required(INBOUND_QUEUE_URL)?,
+            tenant_secret_prefix: config::required(TENANT_SECRET_PREFIX)?,
+        })
+    }
+}
 pub const SIGNATURE_HEADER: &str = "x-chatwoot-signature";
 pub const TIMESTAMP_HEADER: &str = "x-chatwoot-timestamp";
 /// A signed request older (or newer) than this is a replay.

@@ -118,7 +118,7 @@ mod tests {
     use super::*;
 
     fn tenant() -> Tenant {
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml")).unwrap()
+        shared::tenant::demo()
     }
 
     fn at(time: &str) -> DateTime<Utc> {

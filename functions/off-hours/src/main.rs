@@ -5,28 +5,19 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use shared::queue::sqs::SqsQueue;
 use shared::store::dynamodb::DynamoStore;
-use shared::store::keys::TABLE_NAME;
-use shared::support::config::{self, INBOUND_QUEUE_URL};
+use shared::support::config::ScheduleSettings;
+use shared::support::lambda::fail_every_invocation;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::support::telemetry::init();
-    let settings = config::required(TABLE_NAME)
-        .and_then(|table| Ok((table, config::required(INBOUND_QUEUE_URL)?)));
-    let (table, queue_url) = match settings {
+    let settings = match ScheduleSettings::from_env() {
         Ok(settings) => settings,
-        Err(error) => {
-            tracing::error!(%error, "off-hours is not configured");
-            return lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
-                let error = error.clone();
-                async move { Err::<Value, Error>(error.into()) }
-            }))
-            .await;
-        }
+        Err(error) => return fail_every_invocation("off-hours", error).await,
     };
     let aws = aws_config::load_from_env().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.table);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url);
     let (store, queue) = (&store, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now = shared::queue::schedule::scheduled_time(&event.payload);

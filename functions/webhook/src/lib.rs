@@ -8,6 +8,7 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::queue::{self, InboundQueue, QueueEntry};
 use shared::secrets::{AppSecretCache, AppSecrets, SecretError, SecretSource};
+use shared::support::config::{self, APP_SECRET_ID, ConfigError, INBOUND_QUEUE_URL};
 use shared::support::metrics::Metrics;
 use shared::support::retry::RetryPolicy;
 use shared::whatsapp::signature::{self, SignatureError};
@@ -16,6 +17,36 @@ use subtle::ConstantTimeEq;
 
 /// Meta sends bodies of up to 3 MB.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The webhook's configuration: the stack secret and the queue.
+pub struct Settings {
+    pub app_secret_id: String,
+    pub queue_url: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            app_secret_id: config::required(APP_SECRET_ID)?,
+            queue_url: config::required(INBOUND_QUEUE_URL)?,
+        })
+    }
+}
+
+/// The SQS client: the webhook retries what SQS did not accept itself
+/// ([`queue::enqueue_all`]), with jitter and a bounded total, so the SDK does not retry on
+/// top of it, and one attempt waits at most 5 s.
+pub fn queue_client(aws: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(aws)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(5))
+                .build(),
+        )
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
 
 pub struct Webhook<S, Q> {
     secrets: AppSecretCache<S>,

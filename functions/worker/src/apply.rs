@@ -152,7 +152,7 @@ impl<A: Adapters> Worker<A> {
                 session: outcome.as_ref().map(|o| &o.session),
                 expected_version,
                 record: &record,
-                expires_at: now + Duration::days(i64::from(tenant.retention_days)),
+                expires_at: now + self.retention(number).await?,
                 ai_used,
             })
             .await?;

@@ -31,7 +31,7 @@ use shared::desk::{AlertTopic, Desk, DeskError};
 use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
 use shared::support::cache::TtlCache;
-use shared::tenant::Tenant;
+use shared::tenant::{MIN_RETENTION_DAYS, Tenant};
 use shared::whatsapp::{SendError, Sender};
 use thiserror::Error;
 use tokio::sync::{Mutex, Semaphore};
@@ -189,13 +189,15 @@ impl<A: Adapters> Worker<A> {
         Ok(secrets)
     }
 
-    /// Days the tenant keeps customer data (90 for a number with no tenant).
+    /// How long the tenant keeps customer data (90 days for a number with no tenant). Never
+    /// under the minimum validation enforces, even for a tenant stored before it did: an
+    /// event's record must outlive Meta's retries.
     async fn retention(&self, phone_number_id: &str) -> Result<Duration, StoreError> {
         let days = self
             .tenant(phone_number_id)
             .await?
-            .map_or(90, |t| i64::from(t.retention_days));
-        Ok(Duration::days(days))
+            .map_or(90, |t| t.retention_days.max(MIN_RETENTION_DAYS));
+        Ok(Duration::days(i64::from(days)))
     }
 
     /// Test hook: dies between two effects, as a crashed container would.

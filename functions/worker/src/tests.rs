@@ -43,7 +43,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        let store = MemoryStore::new().with_tenant(shared::tenant::demo());
+        let store = MemoryStore::new().with_tenant(shared::tenant::demo_always_open());
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
         let ports = Ports::<Twins> {

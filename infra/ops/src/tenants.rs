@@ -9,14 +9,13 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::SecondsFormat;
 use serde::Deserialize;
+use shared::store::dynamodb::DynamoStore;
 use shared::store::keys;
 use shared::tenant::Tenant;
 
 use crate::error::OpsError;
 
-pub const CONFIG: &str = "config";
-pub const NAME: &str = "name";
-pub const UPDATED_AT: &str = "updated_at";
+use keys::{TENANT_CONFIG as CONFIG, TENANT_NAME as NAME, TENANT_UPDATED_AT as UPDATED_AT};
 
 /// A tenant file that passed validation.
 #[derive(Debug, Clone)]
@@ -116,34 +115,14 @@ pub async fn put(
 
 /// Writes one tenant's config item; returns its `updated_at`.
 pub async fn store(client: &Client, table: &str, tenant: &Tenant) -> Result<String, OpsError> {
-    let config = serde_json::to_string(tenant)
-        .map_err(|e| OpsError::Malformed(format!("tenant does not serialise as JSON: {e}")))?;
     let updated_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    // The schedules list tenants from this partition instead of scanning the table. Listed
-    // first: a tenant listed without a config is skipped, a config never goes unlisted.
-    client
-        .put_item()
-        .table_name(table)
-        .item(keys::PK, AttributeValue::S(keys::TENANTS.into()))
-        .item(keys::SK, AttributeValue::S(tenant.phone_number_id.clone()))
-        .item(NAME, AttributeValue::S(tenant.name.clone()))
-        .send()
+    DynamoStore::new(client.clone(), table)
+        .put_tenant(tenant, &updated_at)
         .await
-        .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
-    client
-        .put_item()
-        .table_name(table)
-        .item(
-            keys::PK,
-            AttributeValue::S(keys::tenant(&tenant.phone_number_id)),
-        )
-        .item(keys::SK, AttributeValue::S(keys::CONFIG.into()))
-        .item(CONFIG, AttributeValue::S(config))
-        .item(NAME, AttributeValue::S(tenant.name.clone()))
-        .item(UPDATED_AT, AttributeValue::S(updated_at.clone()))
-        .send()
-        .await
-        .map_err(|e| OpsError::aws(format!("DynamoDB PutItem on table {table}"), e))?;
+        .map_err(|e| OpsError::Aws {
+            operation: format!("DynamoDB PutItem on table {table}"),
+            message: e.to_string(),
+        })?;
     Ok(updated_at)
 }
 

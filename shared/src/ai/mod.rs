@@ -639,7 +639,7 @@ mod tests {
     use super::*;
 
     fn tenant() -> Tenant {
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml")).unwrap()
+        crate::tenant::demo()
     }
 
     /// An in-memory Messages API: answers from a script and records each request.

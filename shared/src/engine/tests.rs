@@ -4,10 +4,7 @@ use super::*;
 
 /// The demo tenant, always open. [`menu_only`] for the menu path without the attendant.
 pub(crate) fn tenant() -> Tenant {
-    let mut tenant: Tenant =
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml")).unwrap();
-    tenant.business_hours = None;
-    tenant
+    crate::tenant::demo_always_open()
 }
 
 fn menu_only() -> Tenant {
@@ -347,10 +344,7 @@ fn older_messages_reactions_edits_and_revokes_are_never_answers() {
 #[test]
 fn off_hours_reply_goes_once_per_closed_period_and_keeps_the_conversation() {
     let mut tenant = tenant();
-    tenant.business_hours =
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml"))
-            .map(|t: Tenant| t.business_hours)
-            .unwrap();
+    tenant.business_hours = crate::tenant::demo().business_hours;
     let mut chat = Chat::new(tenant);
     chat.now = "2026-11-24T01:00:00Z".parse().unwrap(); // Monday 22:00 local
     let effects = chat.text("oi, minha internet caiu");
@@ -904,10 +898,7 @@ fn sla_timers_alert_once_per_threshold_and_a_breach_raises_the_priority() {
 #[test]
 fn the_opening_follow_up_shows_the_menu_or_queues_who_asked_for_a_person() {
     let mut tenant = tenant();
-    tenant.business_hours =
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml"))
-            .map(|t: Tenant| t.business_hours)
-            .unwrap();
+    tenant.business_hours = crate::tenant::demo().business_hours;
     let night: DateTime<Utc> = "2026-11-24T01:00:00Z".parse().unwrap();
     let opening: DateTime<Utc> = "2026-11-24T11:00:00Z".parse().unwrap();
     let mut chat = Chat::new(tenant.clone());

@@ -32,6 +32,10 @@ pub const DESK: &str = "DESK";
 pub const TENANTS: &str = "TENANTS";
 pub const MESSAGE_LOG_PREFIX: &str = "MSG#";
 pub const EVENT_PREFIX: &str = "EVT#";
+/// A tenant's configuration item: the tenant as JSON, its name, when it was stored.
+pub const TENANT_CONFIG: &str = "config";
+pub const TENANT_NAME: &str = "name";
+pub const TENANT_UPDATED_AT: &str = "updated_at";
 /// Sessions written since event records live in the conversation carry this `layout`.
 pub const SESSION_LAYOUT: u32 = 2;
 

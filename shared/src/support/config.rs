@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::store::keys::TABLE_NAME;
+
 pub const APP_SECRET_ID: &str = "APP_SECRET_ID";
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
 /// Each tenant's secret is `<prefix><phone_number_id>` (`<stack>/tenants/`).
@@ -11,6 +13,21 @@ pub const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 pub enum ConfigError {
     #[error("environment variable {0} is not set (template.yaml sets it for every function)")]
     Missing(&'static str),
+}
+
+/// The scheduled functions' configuration: the table they read, the queue they feed.
+pub struct ScheduleSettings {
+    pub table: String,
+    pub queue_url: String,
+}
+
+impl ScheduleSettings {
+    pub fn from_env() -> Result<ScheduleSettings, ConfigError> {
+        Ok(ScheduleSettings {
+            table: required(TABLE_NAME)?,
+            queue_url: required(INBOUND_QUEUE_URL)?,
+        })
+    }
 }
 
 /// A variable the function cannot work without; empty counts as missing.

@@ -17,14 +17,20 @@ use crate::support::text::normalize;
 
 use crate::whatsapp::outbound::{self, Choice, LimitError, Outbound, Section, check_text, limits};
 
-/// The demo tenant (`infra/tenants/demo.yaml`), always open: the unit tests' fixture.
+/// The demo tenant (`infra/tenants/demo.yaml`) as configured: the unit tests' fixture.
 #[cfg(any(test, feature = "testing"))]
 pub fn demo() -> Tenant {
-    let mut tenant: Tenant =
-        serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml"))
-            .expect("the demo tenant parses");
-    tenant.business_hours = None;
-    tenant
+    serde_yaml_ng::from_str(include_str!("../../../infra/tenants/demo.yaml"))
+        .expect("the demo tenant parses")
+}
+
+/// The demo tenant without business hours: it answers at any time of day.
+#[cfg(any(test, feature = "testing"))]
+pub fn demo_always_open() -> Tenant {
+    Tenant {
+        business_hours: None,
+        ..demo()
+    }
 }
 
 /// Customer data is kept at least this long: a message's record, which holds its text,
