@@ -14,6 +14,12 @@ unset ANTHROPIC_API_KEY
 stage "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The layer rule: domain and ports build without any AWS SDK or HTTP client.
+cargo check -p shared --locked --quiet
+if cargo tree -p shared -e normal --prefix none | grep -E '^(aws-|reqwest|hyper) '; then
+  echo "shared without features links an SDK or HTTP client (above)" >&2
+  exit 1
+fi
 
 stage "build the binaries (the worker with its test hooks: clock override, crash points)"
 cargo build --workspace --bins --locked --features worker/test-hooks

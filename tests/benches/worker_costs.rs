@@ -23,21 +23,24 @@ use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
 
 const NUMBER: &str = "106540352242922";
 const CUSTOMERS: usize = 20;
-/// A support conversation: greeting+menu, flow, flow, flow, handoff.
-const TURNS: [(&str, bool); 5] = [
+/// A support conversation: greeting+menu, flow, flow, flow, handoff, then a message while
+/// waiting for the agent.
+const TURNS: [(&str, bool); 6] = [
     ("oi", false),
     ("suporte", true),
     ("lenta", true),
     ("nao_resolveu", true),
     ("A conexão cai à noite", false),
+    ("Já reiniciei o roteador duas vezes", false),
 ];
 
-const TURN_LABELS: [&str; 5] = [
-    "a new conversation's first text (greeting and menu)",
-    "a menu choice (the flow's first question)",
+const TURN_LABELS: [&str; 6] = [
+    "a new conversation's first text (greeting and menu: two replies)",
+    "a menu choice (the flow's first question: one reply)",
     "a flow answer (one reply)",
     "a flow answer (one reply)",
-    "a free-text problem handed to a person (queue, desk note, place told)",
+    "a free-text problem handed to a person (reply, queue, desk note, place told)",
+    "a message while waiting, forwarded to the agent's desk",
 ];
 
 /// An AI conversation: greeting+menu, the attendant's option, then three questions (the
