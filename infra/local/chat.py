@@ -4,15 +4,18 @@
 Every line you type goes as a signed Meta webhook through the real webhook binary (under
 `cargo lambda watch`) into the inbound FIFO queue; a poller does what the SQS event source
 mapping does in AWS and hands batches to the real worker binary; the bot's replies come back
-through a local Graph API sink and are printed here, buttons and lists as numbered choices
-(answer with the number or the text).
+through a local fake of the Graph API and are printed here, buttons and lists as numbered
+choices (answer with the number or the text).
 
-The AI attendant talks to Claude when ANTHROPIC_API_KEY was set for the local stack;
-otherwise `--ai-port` runs a clearly labelled local fake of the Messages API that answers
-from the tenant's FAQ tool and hands over by tool call, so the whole path runs offline.
+The fakes are the black-box tests' own (Graph API, Chatwoot, Claude), run by the
+`local_fakes` binary (`cargo build -p blackbox --bin local_fakes`), which streams what the
+worker sends them as JSON lines. The AI attendant talks to Claude when ANTHROPIC_API_KEY was
+set for the local stack; otherwise `--ai-port` runs a clearly labelled local fake of the
+Messages API that answers from the tenant's FAQ tool and hands over by tool call, so the
+whole path runs offline.
 
-    chat.py --port N --sink-port M [--ai-port K]             interactive
-    chat.py --port N --sink-port M [--ai-port K] --script F  one line per line of F
+    chat.py --port N --graph-port M --chatwoot-port C [--ai-port K]             interactive
+    chat.py --port N --graph-port M --chatwoot-port C [--ai-port K] --script F  one line per line of F
 
 The agents' desk is a local fake of Chatwoot (`--chatwoot-port`): what the worker posts
 there (the handoff note, the customer's messages) is printed as `desk>`. You answer as the
@@ -28,44 +31,29 @@ nothing). Ends on /quit, Ctrl-D or the end of the script.
 """
 
 import argparse
-import email.parser
-import email.policy
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
-import unicodedata
-import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack  # noqa: E402
 
 APP_SECRET = stack.LOCAL_APP_SECRETS["app_secret"].encode()
-# The demo tenant's local secret (common.sh load_demo_tenant): the desk URL carries it.
+# The demo tenant's local secrets (common.sh load_demo_tenant): the desk URL carries the
+# desk token; the local Chatwoot accepts the Chatwoot token.
 DESK_TOKEN = "local-desk-token"
 CHATWOOT_TOKEN = "local-chatwoot-token"
 PHONE_NUMBER_ID = "106540352242922"
 CUSTOMER = "5511987654321"
-FAKE_AI_LABEL = "[IA local de teste]"
-
-# What the local fake looks up, by words in the question (normalised, no accents).
-FAQ_WORDS = {
-    "planos": ("preco", "plano", "valor", "custa", "mega", "giga"),
-    "instalacao": ("instala",),
-    "horario": ("horario", "abre", "fecha", "sabado"),
-    "cobertura": ("atendem", "cidade", "cobertura", "cep", "osasco", "bairro"),
-    "pagamento": ("pagamento", "pagar", "pix", "vencimento", "debito"),
-}
-TRANSFER_WORDS = {
-    "financeiro": ("fatura", "cobranca", "boleto", "cobrado"),
-    "suporte": ("sem internet", "caiu", "nao funciona", "problema", "defeito"),
-}
-
+ROOT = Path(__file__).resolve().parents[2]
+FAKES = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "local_fakes"
 
 HELP = """\
 Commands (/help itself sends nothing to the bot):
@@ -79,148 +67,6 @@ Commands (/help itself sends nothing to the bot):
 Anything else goes to the bot as the customer's message: answer buttons and lists with the
 number or the text; "atendente" asks for a person, a question at the menu goes to the AI."""
 COMMANDS = ("/as", "/assume", "/agent", "/resolve", "/sweep", "/help", "/quit", "/exit")
-
-
-def plain(text):
-    folded = unicodedata.normalize("NFD", text.lower())
-    return "".join(c for c in folded if not unicodedata.combining(c))
-
-
-class FakeAnthropic:
-    """A local stand-in for the Messages API, for running without a key. It reads the
-    question, calls the tenant's faq_lookup or transfer_to_human tool as Claude would, and
-    labels every answer so nobody mistakes it for Claude."""
-
-    def __init__(self, port):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                content = fake.answer(json.loads(raw))
-                out = sum(len(json.dumps(b, ensure_ascii=False)) for b in content) // 4
-                answer_json(self, {
-                    "id": f"msg_local_{time.time_ns()}", "type": "message", "role": "assistant",
-                    "model": "local-fake", "content": content,
-                    "stop_reason": "tool_use" if content[-1]["type"] == "tool_use" else "end_turn",
-                    "usage": {"input_tokens": len(raw) // 4, "output_tokens": out},
-                })
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def answer(request):
-        last = request["messages"][-1]["content"]
-        results = [b for b in last if b["type"] == "tool_result"]
-        if results:
-            return [{"type": "text", "text": f"{FAKE_AI_LABEL} {results[0]['content']}"}]
-        question = plain(" ".join(b.get("text", "") for b in last))
-        tools = {t["name"]: t for t in request.get("tools", [])}
-        for department, words in TRANSFER_WORDS.items():
-            if any(w in question for w in words):
-                return [{"type": "tool_use", "id": f"toolu_{time.time_ns()}", "name": "transfer_to_human",
-                         "input": {"reason": "Pedido do cliente que o assistente não resolve", "department": department}}]
-        topics = tools.get("faq_lookup", {}).get("input_schema", {}).get("properties", {}).get("topic", {}).get("enum", [])
-        for topic, words in FAQ_WORDS.items():
-            if topic in topics and any(w in question for w in words):
-                return [{"type": "tool_use", "id": f"toolu_{time.time_ns()}", "name": "faq_lookup", "input": {"topic": topic}}]
-        return [{"type": "text", "text": f"{FAKE_AI_LABEL} Não tenho essa informação. Se quiser, escreva \"atendente\" para falar com uma pessoa."}]
-
-
-def answer_json(handler, value, status=200):
-    """A JSON answer, from an http.server handler."""
-    answer = json.dumps(value).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(answer)))
-    handler.end_headers()
-    handler.wfile.write(answer)
-
-
-class FakeChatwoot:
-    """The agents' desk as the worker sees it: Chatwoot's application API for contacts,
-    conversations and messages. Prints what agents would see."""
-
-    def __init__(self, port):
-        self.contacts = []  # (id, identifier)
-        self.conversations = {}  # customer -> conversation id
-        self.opened = []  # (conversation id, contact id, inbox id, additional attributes)
-        self.lock = threading.Lock()
-        desk = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                if self.headers.get("api_access_token") != CHATWOOT_TOKEN:
-                    return answer_json(self, {"error": "Invalid Access Token"}, 401)
-                path = urllib.parse.urlsplit(self.path).path.rstrip("/")
-                if path.endswith("/conversations"):
-                    contact_id = int(path.split("/")[-2])
-                    with desk.lock:
-                        listed = [
-                            {"id": c, "inbox_id": inbox, "status": "open", "additional_attributes": attributes}
-                            for c, contact, inbox, attributes in reversed(desk.opened)
-                            if contact == contact_id
-                        ]
-                    return answer_json(self, {"payload": listed})
-                query = self.path.split("q=", 1)[-1].split("&")[0]
-                query = urllib.parse.unquote(query)
-                with desk.lock:
-                    found = [{"id": i, "identifier": ident} for i, ident in desk.contacts if query in ident]
-                answer_json(self, {"meta": {"count": len(found)}, "payload": found})
-
-            def do_POST(self):  # noqa: N802
-                if self.headers.get("api_access_token") != CHATWOOT_TOKEN:
-                    return answer_json(self, {"error": "Invalid Access Token"}, 401)
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                path = self.path.rstrip("/")
-                with desk.lock:
-                    if path.endswith("/contacts"):
-                        body = json.loads(raw)
-                        contact_id = 100 + len(desk.contacts)
-                        desk.contacts.append((contact_id, body["identifier"]))
-                        return answer_json(self, {"payload": {"contact": {"id": contact_id, "identifier": body["identifier"]}}})
-                    if path.endswith("/conversations"):
-                        body = json.loads(raw)
-                        customer = body["additional_attributes"]["whatsapp_customer"]
-                        conversation = len(desk.opened) + 1
-                        desk.conversations[customer] = conversation
-                        desk.opened.append((conversation, body["contact_id"], body["inbox_id"], body["additional_attributes"]))
-                        return answer_json(self, {"id": conversation})
-                    content, private, attachment = desk.read_message(self.headers["Content-Type"], raw)
-                conversation = int(path.split("/")[-2])
-                who = "nota privada" if private else "cliente"
-                lines = content.splitlines() or [""]
-                print(f"desk> #{conversation} [{who}] {lines[0]}{' [anexo: ' + attachment + ']' if attachment else ''}")
-                for line in lines[1:]:
-                    print(f"desk>      {line}")
-                sys.stdout.flush()
-                answer_json(self, {"id": time.time_ns()})
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @staticmethod
-    def read_message(content_type, raw):
-        if not content_type.startswith("multipart/"):
-            body = json.loads(raw)
-            return body.get("content", ""), body.get("private", False), None
-        parser = email.parser.BytesParser(policy=email.policy.HTTP)
-        form = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
-        fields, attachment = {}, None
-        for part in form.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if part.get_filename():
-                attachment = f"{part.get_filename()}, {len(part.get_payload(decode=True))} bytes"
-            else:
-                fields[name] = part.get_content().strip()
-        return fields.get("content", ""), fields.get("private") == "true", attachment
 
 
 def desk_event(payload):
@@ -258,29 +104,81 @@ def agent_payload(command, argument, conversation, customer):
     return payload
 
 
-class Sink:
-    """The Graph API as the worker sees it: records every send, answers with a wamid."""
+class Fakes:
+    """The local fakes (Graph API, Chatwoot, Claude unless a real key is used) in the
+    `local_fakes` binary. A thread reads what it streams: the messages sent to customers are
+    kept, what the worker posts to Chatwoot is printed as `desk>`."""
 
-    def __init__(self, port):
-        self.messages = []
-        self.lock = threading.Condition()
-        sink = self
+    def __init__(self, binary, graph_port, chatwoot_port, ai_port):
+        command = [str(binary), "--graph-port", str(graph_port), "--chatwoot-port", str(chatwoot_port),
+                   "--chatwoot-token", CHATWOOT_TOKEN]
+        command += ["--claude-port", str(ai_port)] if ai_port else ["--no-claude"]
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            text=True, encoding="utf-8", bufsize=1)
+        except FileNotFoundError:
+            raise SystemExit(f"{binary} is missing: cargo build -p blackbox --bin local_fakes") from None
+        ready = self.process.stdout.readline()
+        if not ready:
+            raise SystemExit(f"{binary} did not start (exit code {self.process.wait()})")
+        self.ready = json.loads(ready)
+        self.messages = []  # what the worker sent to customers and supervisors
+        self.conversations = {}  # customer -> Chatwoot conversation id
+        self.synced = 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self.read, daemon=True).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                with sink.lock:
-                    if body.get("status") != "read":
-                        sink.messages.append(body)
-                        sink.lock.notify_all()
-                    wamid = f"wamid.local.out.{len(sink.messages)}"
-                answer_json(self, {"messaging_product": "whatsapp", "messages": [{"id": wamid}]})
+    def read(self):
+        try:
+            for line in self.process.stdout:
+                event = json.loads(line)
+                kind = event["event"]
+                if kind == "chatwoot_message":
+                    show_desk(event)
+                with self.changed:
+                    if kind == "graph_message":
+                        self.messages.append(event["body"])
+                    elif kind == "chatwoot_conversation":
+                        customer = event["additional_attributes"]["whatsapp_customer"]
+                        self.conversations[customer] = event["id"]
+                    elif kind == "sync":
+                        self.synced = int(event["id"])
+                    self.changed.notify_all()
+        finally:
+            with self.changed:
+                self.synced = None  # the fakes ended
+                self.changed.notify_all()
 
-            def log_message(self, *args):
-                pass
+    def sync(self, seconds=60):
+        """Returns once every request the fakes answered so far has been read: they write
+        each event before they answer, and answer a line on stdin after all of those."""
+        with self.changed:
+            if self.synced is None:
+                raise SystemExit(f"the local fakes stopped (exit code {self.process.wait()})")
+            target = self.synced + 1
+        self.process.stdin.write(f"{target}\n")
+        self.process.stdin.flush()
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.synced is None or self.synced >= target, timeout=seconds):
+                raise SystemExit(f"the local fakes did not answer within {seconds} s")
+            if self.synced is None:
+                raise SystemExit(f"the local fakes stopped (exit code {self.process.wait()})")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def show_desk(message):
+    """A message the worker posted to Chatwoot, as the agents see it."""
+    who = "nota privada" if message["private"] else "cliente"
+    attachment = message["attachment"]
+    attached = f" [anexo: {attachment['file_name']}, {attachment['bytes']} bytes]" if attachment else ""
+    lines = message["content"].splitlines() or [""]
+    print(f"desk> #{message['conversation_id']} [{who}] {lines[0]}{attached}")
+    for line in lines[1:]:
+        print(f"desk>      {line}")
+    sys.stdout.flush()
 
 
 def invoke(port, function, event):
@@ -427,20 +325,20 @@ def poll(sqs, queue_url, port, stop, progress):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="cargo lambda watch invoke port")
-    parser.add_argument("--sink-port", type=int, required=True)
+    parser.add_argument("--graph-port", type=int, required=True, help="run the local fake of the Graph API here")
     parser.add_argument("--ai-port", type=int, help="run the local fake of the Messages API here")
     parser.add_argument("--chatwoot-port", type=int, required=True, help="run the local fake of Chatwoot here")
+    parser.add_argument("--fakes", type=Path, default=FAKES, help=f"the local_fakes binary (default {FAKES})")
     parser.add_argument("--script", type=Path)
     parser.add_argument("--expect-replies", type=int, help="exit 1 unless exactly this many replies came")
     args = parser.parse_args()
 
     env = stack.read_env()
     sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
-    sink = Sink(args.sink_port)
-    chatwoot = FakeChatwoot(args.chatwoot_port)
-    if args.ai_port:
-        FakeAnthropic(args.ai_port)
-        print(f"AI attendant: a LOCAL FAKE of Claude (no ANTHROPIC_API_KEY); its answers start with {FAKE_AI_LABEL}")
+    fakes = Fakes(args.fakes, args.graph_port, args.chatwoot_port, args.ai_port)
+    if fakes.ready["claude"]:
+        print("AI attendant: a LOCAL FAKE of Claude (no ANTHROPIC_API_KEY); "
+              f"its answers start with {fakes.ready['claude_label']}")
     else:
         print("AI attendant: Claude, with the ANTHROPIC_API_KEY given to the local stack")
     stop, progress = threading.Event(), Progress()
@@ -450,7 +348,7 @@ def main():
     lines = args.script.read_text().splitlines() if args.script else None
     print("You are Maria, writing to Conecta Fibra on WhatsApp. /help lists the commands, /quit ends the chat.")
     replies_total = 0
-    latencies = []  # customer line -> its replies in the sink, seconds
+    latencies = []  # customer line -> its replies at the Graph API, seconds
     try:
         while True:
             if lines is not None:
@@ -489,11 +387,11 @@ def main():
             if command == "/agent" and not argument:
                 print("     (usage: /agent <text>)")
                 continue
-            seen = len(sink.messages)
+            seen = len(fakes.messages)
             started = time.monotonic()
             who = "bot"
             if command in ("/agent", "/assume", "/resolve"):
-                conversation = chatwoot.conversations.get(customer.number)
+                conversation = fakes.conversations.get(customer.number)
                 if conversation is None:
                     print("     (no desk conversation for this customer yet)")
                     continue
@@ -514,8 +412,8 @@ def main():
                 sent += 1
             if not progress.wait_for(sent):
                 raise SystemExit("the worker did not handle the message within 120 s; see .local/watch.log")
-            with sink.lock:
-                replies = sink.messages[seen:]
+            fakes.sync()
+            replies = fakes.messages[seen:]
             if replies:
                 latencies.append(time.monotonic() - started)
             replies_total += len(replies)
@@ -525,12 +423,13 @@ def main():
                 customer.show(reply, who)
     finally:
         stop.set()
+        fakes.close()
     print(f"{sent} message(s) sent, {replies_total} repl(ies) received")
     if latencies:
         ordered = sorted(latencies)
         median = ordered[len(ordered) // 2]
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        print(f"reply latency (line typed -> replies at the sink): median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print(f"reply latency (line typed -> replies at the Graph API): median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
     if args.expect_replies is not None and replies_total != args.expect_replies:
         raise SystemExit(f"expected {args.expect_replies} replies, got {replies_total}")
 

@@ -78,11 +78,17 @@ load_demo_tenant() {
     --chatwoot-token local-chatwoot-token --desk-token local-desk-token
 }
 
+# The local fakes of the Graph API, Chatwoot and Claude that chat.py starts (the black-box
+# tests' own, in the blackbox crate).
+build_local_fakes() {
+  cargo build -p blackbox --bin local_fakes
+}
+
 # The environment of a local conversation: the stack's, with the Graph API pointed at the
-# chat's local sink on $SINK_PORT and, without ANTHROPIC_API_KEY, Claude at the chat's
+# chat's local fake on $GRAPH_PORT and, without ANTHROPIC_API_KEY, Claude at the chat's
 # labelled local fake ($AI_ARGS passes its port to chat.py).
 write_chat_env() {
-  SINK_PORT=$(free_port)
+  GRAPH_PORT=$(free_port)
   AI_ARGS=()
   local ai_url=""
   if [ -z "${ANTHROPIC_API_KEY:-}" ]; then
@@ -93,7 +99,7 @@ write_chat_env() {
   fi
   {
     grep -v -e '^GRAPH_API_BASE_URL=' -e '^ANTHROPIC_BASE_URL=' "$ROOT/.local/stack.env"
-    echo "GRAPH_API_BASE_URL=http://127.0.0.1:$SINK_PORT"
+    echo "GRAPH_API_BASE_URL=http://127.0.0.1:$GRAPH_PORT"
     if [ -n "$ai_url" ]; then
       echo "ANTHROPIC_BASE_URL=$ai_url"
     else

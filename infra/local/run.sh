@@ -47,11 +47,12 @@ say_demo_hours() {
 install_toolchain
 say_demo_hours
 cargo build -p webhook -p worker -p desk -p sla-sweep -p ops
+build_local_fakes
 start_stack
 load_demo_tenant ${always_open:+--always-open}
 write_chat_env
 start_watch "$ROOT/.local/chat.env"
-echo "functions running under cargo lambda watch on 127.0.0.1:$WATCH_PORT; replies arrive at a local Graph API sink"
+echo "functions running under cargo lambda watch on 127.0.0.1:$WATCH_PORT; replies arrive at a local fake of the Graph API"
 echo
 say_demo_hours
 echo
@@ -60,5 +61,5 @@ script=${SCRIPT:-}
 if [ -z "$script" ] && [ ! -t 0 ]; then
   script=infra/local/demo-chat.txt
 fi
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --graph-port "$GRAPH_PORT" \
   --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" ${script:+--script "$script"}

@@ -35,9 +35,10 @@ start_watch
 kill -- "-$WATCH_PGID" 2>/dev/null || true
 
 stage "a scripted conversation through webhook, desk, queue, poller and worker under cargo lambda watch"
+# chat.py runs the local fakes, target/debug/local_fakes: built with the workspace's binaries.
 write_chat_env
 start_watch "$ROOT/.local/chat.env"
-.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --sink-port "$SINK_PORT" \
+.venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --graph-port "$GRAPH_PORT" \
   --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" --script infra/local/demo-chat.txt --expect-replies 19
 
 stage "SAM template"

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-/// The access token the fake accepts (`api_access_token`).
+/// The access token the fake accepts (`api_access_token`) unless started with another.
 pub const CHATWOOT_TOKEN: &str = "chatwoot-agent-token";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +40,19 @@ pub struct Conversation {
     pub additional_attributes: Value,
 }
 
+/// What the fake tells an observer, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    ConversationOpened(Conversation),
+    MessagePosted(Posted),
+}
+
+type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
+    token: String,
+    observer: Option<Observer>,
     contacts: Vec<Contact>,
     conversations: Vec<Conversation>,
     posts: Vec<Posted>,
@@ -58,7 +69,15 @@ pub struct FakeChatwoot {
 
 impl FakeChatwoot {
     pub async fn start() -> FakeChatwoot {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        FakeChatwoot::start_on(0, CHATWOOT_TOKEN).await
+    }
+
+    /// On this loopback port (0: a free one), accepting `token`.
+    pub async fn start_on(port: u16, token: &str) -> FakeChatwoot {
+        let inner = Arc::new(Mutex::new(Inner {
+            token: token.to_owned(),
+            ..Inner::default()
+        }));
         let app = Router::new()
             .route("/api/v1/accounts/{account}/contacts/search", get(search))
             .route("/api/v1/accounts/{account}/contacts", post(create_contact))
@@ -75,8 +94,14 @@ impl FakeChatwoot {
                 post(create_message),
             )
             .with_state(inner.clone());
-        let url = crate::serve(app).await;
+        let url = crate::serve_on(port, app).await;
         FakeChatwoot { inner, url }
+    }
+
+    /// `observer` is told of every conversation opened and message posted from now on, in
+    /// order, before the fake answers.
+    pub fn watch(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.lock().unwrap().observer = Some(Arc::new(observer));
     }
 
     pub fn contacts(&self) -> Vec<Contact> {
@@ -103,10 +128,18 @@ impl FakeChatwoot {
     }
 }
 
+impl Inner {
+    fn tell(&self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+}
+
 fn authorised(inner: &mut Inner, headers: &axum::http::HeaderMap) -> bool {
     let ok = headers
         .get("api_access_token")
-        .is_some_and(|v| v.as_bytes() == CHATWOOT_TOKEN.as_bytes());
+        .is_some_and(|v| v.as_bytes() == inner.token.as_bytes());
     if !ok {
         inner.refused += 1;
     }
@@ -180,6 +213,7 @@ async fn create_conversation(
         inbox_id: body["inbox_id"].as_u64().unwrap_or_default(),
         additional_attributes: body["additional_attributes"].clone(),
     };
+    inner.tell(Event::ConversationOpened(conversation.clone()));
     inner.conversations.push(conversation.clone());
     if std::mem::take(&mut inner.lose_next_conversation_answer) {
         return StatusCode::GATEWAY_TIMEOUT.into_response();
@@ -260,6 +294,7 @@ async fn create_message(
         posted.private = body["private"].as_bool().unwrap_or_default();
     }
     let mut inner = inner.lock().unwrap();
+    inner.tell(Event::MessagePosted(posted.clone()));
     inner.posts.push(posted);
     let message_id = inner.posts.len();
     axum::Json(json!({"id": message_id, "conversation_id": id})).into_response()

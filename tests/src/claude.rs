@@ -2,6 +2,10 @@
 //! a script, then with a plain text answer, so tests assert the exact requests the worker
 //! made. It models Anthropic's prompt cache ([`PromptCache`]): answers that do not fix their
 //! token counts report the input split into plain, cache-write and cache-read tokens.
+//! Started for the terminal chat, it answers as a labelled local attendant instead
+//! ([`local`]).
+
+pub mod local;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
@@ -87,6 +91,21 @@ impl Reply {
         }
     }
 
+    /// The local attendant's answer to `request` ([`local::answer`]), its input usage from
+    /// the cache model.
+    pub fn local(request: &Value) -> Reply {
+        let content = local::answer(request);
+        let stop_reason = match content.last() {
+            Some(block) if block["type"] == "tool_use" => "tool_use",
+            _ => "end_turn",
+        };
+        let output_tokens = Value::from(content.clone()).to_string().len() as u64 / BYTES_PER_TOKEN;
+        Reply {
+            input_usage_from_cache: true,
+            ..Reply::message(content.into(), stop_reason, 0, output_tokens)
+        }
+    }
+
     /// An Anthropic error response.
     pub fn error(status: u16, kind: &str, retry_after: Option<&str>) -> Reply {
         Reply {
@@ -107,6 +126,8 @@ struct Inner {
     requests: Vec<(std::time::Instant, Request)>,
     script: VecDeque<Reply>,
     cache: PromptCache,
+    /// With an empty script, answer as the local attendant rather than [`DEFAULT_ANSWER`].
+    local: bool,
 }
 
 #[derive(Clone)]
@@ -117,10 +138,21 @@ pub struct FakeClaude {
 
 impl FakeClaude {
     pub async fn start() -> FakeClaude {
+        FakeClaude::start_on(0).await
+    }
+
+    /// On this loopback port (0: a free one).
+    pub async fn start_on(port: u16) -> FakeClaude {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(answer).with_state(inner.clone());
-        let url = crate::serve(app).await;
+        let url = crate::serve_on(port, app).await;
         FakeClaude { inner, url }
+    }
+
+    /// From now on, requests the script does not answer get the local attendant's answer
+    /// ([`local::answer`]): FAQ lookups and handoffs by words, labelled replies.
+    pub fn answer_locally(&self) {
+        self.inner.lock().unwrap().local = true;
     }
 
     /// The next requests get these answers, in order.
@@ -167,10 +199,11 @@ async fn answer(
     };
     let mut inner = inner.lock().unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut reply = inner
-        .script
-        .pop_front()
-        .unwrap_or_else(|| Reply::answer(DEFAULT_ANSWER, DEFAULT_OUTPUT_TOKENS));
+    let mut reply = match inner.script.pop_front() {
+        Some(reply) => reply,
+        None if inner.local => Reply::local(&body),
+        None => Reply::answer(DEFAULT_ANSWER, DEFAULT_OUTPUT_TOKENS),
+    };
     // An error answer processed nothing: the cache is neither read nor written.
     let cache = if reply.status == 200 {
         inner.cache.process(&body)

@@ -1,5 +1,6 @@
 //! A fake WhatsApp Cloud API: records every request and answers from a script (then with
-//! success), so tests assert the exact requests the functions made.
+//! success), so tests assert the exact requests the functions made. Message sends get a
+//! wamid, other edges (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -14,15 +15,32 @@ use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub method: Method,
     pub path: String,
     pub authorization: String,
+    pub content_type: String,
+    /// The JSON body; `Null` when there was none.
     pub body: Value,
 }
+
+impl Request {
+    /// Anything but a mark-as-read (which carries a `status`): a message to a customer, or
+    /// a call to another edge.
+    pub fn is_message(&self) -> bool {
+        self.body.get("status").is_none()
+    }
+}
+
+/// Told of every POST the fake records, before it answers.
+type Observer = Arc<dyn Fn(&Request) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     requests: Vec<Request>,
     script: VecDeque<(u16, Value)>,
+    /// Answers for requests whose path ends with the key, before `script`.
+    path_scripts: Vec<(String, VecDeque<(u16, Value)>)>,
+    observer: Option<Observer>,
     sent: usize,
     downloads: Vec<String>,
     downloads_in_flight: usize,
@@ -45,12 +63,17 @@ pub struct FakeGraph {
 
 impl FakeGraph {
     pub async fn start() -> FakeGraph {
+        FakeGraph::start_on(0).await
+    }
+
+    /// On this loopback port (0: a free one).
+    pub async fn start_on(port: u16) -> FakeGraph {
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner::default())),
             downloads_open: Arc::new(watch::Sender::new(true)),
         };
         let app = Router::new().fallback(answer).with_state(shared.clone());
-        let url = crate::serve(app).await;
+        let url = crate::serve_on(port, app).await;
         shared.inner.lock().unwrap().url = url.clone();
         FakeGraph {
             inner: shared.inner,
@@ -78,6 +101,28 @@ impl FakeGraph {
         self.inner.lock().unwrap().script.extend(answers);
     }
 
+    /// Requests whose path ends with `path_suffix` get these answers, in order, before any
+    /// of [`FakeGraph::script`]'s.
+    pub fn script_path(&self, path_suffix: &str, answers: impl IntoIterator<Item = (u16, Value)>) {
+        let mut inner = self.inner.lock().unwrap();
+        match inner
+            .path_scripts
+            .iter_mut()
+            .find(|(p, _)| p == path_suffix)
+        {
+            Some((_, script)) => script.extend(answers),
+            None => inner
+                .path_scripts
+                .push((path_suffix.to_owned(), answers.into_iter().collect())),
+        }
+    }
+
+    /// `observer` is told of every POST from now on (mark-as-read included), in the order
+    /// received, before the fake answers it.
+    pub fn watch(&self, observer: impl Fn(&Request) + Send + Sync + 'static) {
+        self.inner.lock().unwrap().observer = Some(Arc::new(observer));
+    }
+
     /// Meta's error body for `code`.
     pub fn error(code: i64) -> Value {
         json!({"error": {"message": format!("error {code}"), "type": "OAuthException", "code": code, "fbtrace_id": "fake"}})
@@ -91,7 +136,7 @@ impl FakeGraph {
     pub fn messages(&self) -> Vec<Value> {
         self.requests()
             .into_iter()
-            .filter(|r| r.body.get("status").is_none())
+            .filter(Request::is_message)
             .map(|r| r.body)
             .collect()
     }
@@ -193,22 +238,42 @@ async fn answer(
         return axum::Json(json!({"url": url, "mime_type": "image/jpeg", "id": media_id}))
             .into_response();
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let is_read = body.get("status").is_some();
-    inner.requests.push(Request {
-        path: uri.path().to_owned(),
-        authorization: headers
-            .get("authorization")
+    let header = |name: &str| {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
-            .to_owned(),
-        body,
-    });
+            .to_owned()
+    };
+    let request = Request {
+        method,
+        path: uri.path().to_owned(),
+        authorization: header("authorization"),
+        content_type: header("content-type"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    if let Some(observer) = &inner.observer {
+        observer(&request);
+    }
+    let is_read = !request.is_message();
+    let path = request.path.clone();
+    inner.requests.push(request);
     if is_read {
         return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
     }
+    let scripted = inner
+        .path_scripts
+        .iter_mut()
+        .find(|(suffix, script)| path.ends_with(suffix.as_str()) && !script.is_empty())
+        .and_then(|(_, script)| script.pop_front());
+    if let Some((status, answer)) = scripted {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
+    }
     if let Some((status, answer)) = inner.script.pop_front() {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
+    }
+    if !path.ends_with("/messages") {
+        return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
     }
     inner.sent += 1;
     let wamid = format!("wamid.out.{}", inner.sent);

@@ -1,6 +1,7 @@
 //! Test tools for the black-box tests and benchmarks: a Lambda Runtime API that runs the
 //! real function binaries, the local stack, API Gateway events, Meta-shaped payloads and a
-//! fault-injecting proxy in front of the local stack.
+//! fault-injecting proxy in front of the local stack; and the fakes of Graph, Claude and
+//! Chatwoot, which the terminal chat runs too (`src/bin/local_fakes.rs`).
 
 pub mod chatwoot;
 pub mod claude;
@@ -14,7 +15,15 @@ pub mod stack;
 
 /// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
 pub async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(0, app).await
+}
+
+/// Serves `app` on this loopback port (0: a free one) for the rest of the process; returns
+/// its base URL.
+pub async fn serve_on(port: u16, app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}"));
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url

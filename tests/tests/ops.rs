@@ -6,13 +6,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
+use blackbox::graph::FakeGraph;
 use blackbox::runtime::binary;
 use blackbox::stack::{Received, Stack, unique};
 use serde_json::value::RawValue;
@@ -708,57 +705,6 @@ impl PayloadWamid for Envelope {
     }
 }
 
-/// One request the fake Graph API received.
-#[derive(Debug, Clone)]
-struct GraphRequest {
-    method: Method,
-    path: String,
-    authorization: String,
-    content_type: String,
-    body: String,
-}
-
-type Answer = fn(&str) -> (StatusCode, Value);
-
-#[derive(Clone)]
-struct FakeGraph {
-    requests: Arc<Mutex<Vec<GraphRequest>>>,
-    answer: Answer,
-}
-
-/// A Graph API on loopback that records every request and answers with `answer(path)`.
-async fn fake_graph(answer: Answer) -> (String, Arc<Mutex<Vec<GraphRequest>>>) {
-    async fn handle(
-        State(fake): State<FakeGraph>,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> (StatusCode, axum::Json<Value>) {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default()
-        };
-        fake.requests.lock().unwrap().push(GraphRequest {
-            method,
-            path: uri.path().to_owned(),
-            authorization: header("authorization"),
-            content_type: header("content-type"),
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        });
-        let (status, body) = (fake.answer)(uri.path());
-        (status, axum::Json(body))
-    }
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let app = Router::new().fallback(handle).with_state(FakeGraph {
-        requests: requests.clone(),
-        answer,
-    });
-    (blackbox::serve(app).await, requests)
-}
-
 /// A stack name whose tenant secret holds `token` as the WhatsApp token.
 async fn stack_with_token(stack: &Stack, token: &str) -> String {
     let stack_name = unique("ops-onboard");
@@ -775,12 +721,12 @@ async fn onboard_subscribes_the_app_and_registers_the_number() {
     let stack = Stack::connect().await;
     let token = unique("EAAG-token");
     let stack_name = stack_with_token(&stack, &token).await;
-    let (graph, requests) = fake_graph(|_| (StatusCode::OK, json!({"success": true}))).await;
+    let graph = FakeGraph::start().await;
 
     // GRAPH_API_VERSION is not set: the default version is used.
     let run = Ops::new(&stack.endpoint)
         .with("STACK_NAME", &stack_name)
-        .with("GRAPH_API_BASE_URL", &graph)
+        .with("GRAPH_API_BASE_URL", &graph.url)
         .run(&[
             "onboard",
             DEMO_NUMBER,
@@ -803,7 +749,7 @@ async fn onboard_subscribes_the_app_and_registers_the_number() {
         "{run:?}"
     );
 
-    let requests = requests.lock().unwrap().clone();
+    let requests = graph.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     let (subscribe, register) = (&requests[0], &requests[1]);
     assert_eq!(subscribe.method, Method::POST);
@@ -817,15 +763,15 @@ async fn onboard_subscribes_the_app_and_registers_the_number() {
     assert_eq!(register.authorization, format!("Bearer {token}"));
     assert_eq!(register.content_type, "application/json");
     assert_eq!(
-        serde_json::from_str::<Value>(&register.body).unwrap(),
+        register.body,
         json!({"messaging_product": "whatsapp", "pin": "123456"})
     );
 
     // Another version, from the environment.
-    let (graph, requests) = fake_graph(|_| (StatusCode::OK, json!({"success": true}))).await;
+    let graph = FakeGraph::start().await;
     let run = Ops::new(&stack.endpoint)
         .with("STACK_NAME", &stack_name)
-        .with("GRAPH_API_BASE_URL", &format!("{graph}/"))
+        .with("GRAPH_API_BASE_URL", &format!("{}/", graph.url))
         .with("GRAPH_API_VERSION", "v99.0")
         .run(&[
             "onboard",
@@ -837,12 +783,7 @@ async fn onboard_subscribes_the_app_and_registers_the_number() {
         ])
         .await;
     assert_eq!(run.code, 0, "{run:?}");
-    let paths: Vec<String> = requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.path.clone())
-        .collect();
+    let paths: Vec<String> = graph.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
         [
@@ -872,23 +813,20 @@ async fn onboard_reports_graph_errors_and_never_the_token() {
     ];
 
     // Registration refused: the subscription is reported done, then Meta's code and message.
-    let (graph, requests) = fake_graph(|path| {
-        if path.ends_with("/register") {
-            (
-                StatusCode::BAD_REQUEST,
-                json!({"error": {
-                    "message": "(#133005) Two step verification PIN Mismatch",
-                    "type": "OAuthException",
-                    "code": 133005,
-                    "fbtrace_id": "AbCdEf"
-                }}),
-            )
-        } else {
-            (StatusCode::OK, json!({"success": true}))
-        }
-    })
-    .await;
-    let run = ops(&graph).run(&args).await;
+    let graph = FakeGraph::start().await;
+    graph.script_path(
+        "/register",
+        [(
+            400,
+            json!({"error": {
+                "message": "(#133005) Two step verification PIN Mismatch",
+                "type": "OAuthException",
+                "code": 133005,
+                "fbtrace_id": "AbCdEf"
+            }}),
+        )],
+    );
+    let run = ops(&graph.url).run(&args).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("subscribed the app"), "{run:?}");
     assert!(!run.stdout.contains("registered"), "{run:?}");
@@ -898,41 +836,38 @@ async fn onboard_reports_graph_errors_and_never_the_token() {
         run.stderr.contains("Two step verification PIN Mismatch"),
         "{run:?}"
     );
-    assert_eq!(requests.lock().unwrap().len(), 2);
+    assert_eq!(graph.requests().len(), 2);
 
     // A bad token: stops at the first call, and Meta echoing the token does not print it.
-    let (graph, requests) = fake_graph(|_| {
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"error": {
-                "message": "Malformed access token EAAG-secret-token-0123456789",
-                "type": "OAuthException",
-                "code": 190,
-                "error_subcode": 463
-            }}),
-        )
-    })
-    .await;
-    let run = ops(&graph).run(&args).await;
+    let graph = FakeGraph::start().await;
+    let bad_token = json!({"error": {
+        "message": "Malformed access token EAAG-secret-token-0123456789",
+        "type": "OAuthException",
+        "code": 190,
+        "error_subcode": 463
+    }});
+    // Both calls would be refused, as Meta refuses a bad token.
+    graph.script([(401, bad_token.clone()), (401, bad_token)]);
+    let run = ops(&graph.url).run(&args).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("subscribed_apps"), "{run:?}");
     assert!(run.stderr.contains("code 190, subcode 463"), "{run:?}");
     assert!(!run.all_output().contains(token), "{run:?}");
-    assert_eq!(requests.lock().unwrap().len(), 1);
+    assert_eq!(graph.requests().len(), 1);
 
     // No token stored for the number: nothing is called.
-    let (graph, requests) = fake_graph(|_| (StatusCode::OK, json!({"success": true}))).await;
+    let graph = FakeGraph::start().await;
     let run = Ops::new(&stack.endpoint)
         .with("STACK_NAME", &unique("ops-no-secret"))
-        .with("GRAPH_API_BASE_URL", &graph)
+        .with("GRAPH_API_BASE_URL", &graph.url)
         .run(&args)
         .await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("whatsapp_token"), "{run:?}");
-    assert!(requests.lock().unwrap().is_empty());
+    assert!(graph.requests().is_empty());
 
     // A PIN that is not six digits is refused before anything is called.
-    let run = ops(&graph)
+    let run = ops(&graph.url)
         .run(&[
             "onboard",
             DEMO_NUMBER,
@@ -944,5 +879,5 @@ async fn onboard_reports_graph_errors_and_never_the_token() {
         .await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("6-digit"), "{run:?}");
-    assert!(requests.lock().unwrap().is_empty());
+    assert!(graph.requests().is_empty());
 }
