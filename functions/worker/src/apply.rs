@@ -36,15 +36,7 @@ impl<A: Adapters> Worker<A> {
         counts: &Mutex<Counts>,
     ) -> Result<EventRecord, WorkerError> {
         let (number, customer) = envelope.conversation();
-        let mut record = EventRecord {
-            at: now,
-            kind: String::new(),
-            inbound: false,
-            text: None,
-            effects: Vec::new(),
-            done: 0,
-            sent: Vec::new(),
-        };
+        let mut record = EventRecord::new(now, "", Vec::new());
         let event = match &envelope.payload {
             Payload::Message(message) => {
                 record.kind = message.message_type.clone();
@@ -301,21 +293,17 @@ impl<A: Adapters> Worker<A> {
         let record = match self.ports.store.load(number, customer, key).await?.record {
             Some(record) => record,
             None => {
-                let record = EventRecord {
-                    at: now,
-                    kind: "status".into(),
-                    inbound: false,
-                    text: None,
-                    effects: vec![Effect::Send {
+                let record = EventRecord::new(
+                    now,
+                    "status",
+                    vec![Effect::Send {
                         message: Outbound::Template {
                             name: template.name.clone(),
                             language: template.language.clone(),
                             components: Vec::new(),
                         },
                     }],
-                    done: 0,
-                    sent: Vec::new(),
-                };
+                );
                 self.ports
                     .store
                     .commit(Commit {

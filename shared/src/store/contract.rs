@@ -35,13 +35,9 @@ fn send(text: &str) -> Effect {
 
 fn record(at: DateTime<Utc>, text: &str, effects: Vec<Effect>) -> EventRecord {
     EventRecord {
-        at,
-        kind: "text".into(),
         inbound: true,
         text: Some(text.into()),
-        effects,
-        done: 0,
-        sent: Vec::new(),
+        ..EventRecord::new(at, "text", effects)
     }
 }
 

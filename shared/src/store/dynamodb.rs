@@ -257,14 +257,10 @@ impl DynamoStore {
             }
             effects.push(json::<Effect>(item, "effect")?);
         }
+        let done = if completed { effects.len() } else { done };
         let record = EventRecord {
-            at: Utc::now(),
-            kind: "migrated".into(),
-            inbound: false,
-            text: None,
-            done: if completed { effects.len() } else { done },
-            effects,
-            sent: Vec::new(),
+            done,
+            ..EventRecord::new(Utc::now(), "migrated", effects)
         };
         if !record.is_complete() {
             let expires = n((Utc::now() + chrono::Duration::days(LEGACY_KEPT_DAYS)).timestamp());

@@ -55,6 +55,20 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
+    /// A business-side event's record (nothing done yet); a customer's message also sets
+    /// `inbound` and `text`.
+    pub fn new(at: DateTime<Utc>, kind: impl Into<String>, effects: Vec<Effect>) -> Self {
+        Self {
+            at,
+            kind: kind.into(),
+            inbound: false,
+            text: None,
+            effects,
+            done: 0,
+            sent: Vec::new(),
+        }
+    }
+
     pub fn is_complete(&self) -> bool {
         self.done >= self.effects.len()
     }
