@@ -151,7 +151,8 @@ def create_resources(endpoint):
 
     for logical, resource in resources.items():
         if resource["Type"] == "AWS::SNS::Topic":
-            name = resolve(resource["Properties"])["TopicName"]
+            # Only the name: moto needs no key, and the topic's key is not created locally.
+            name = resolve(resource["Properties"]["TopicName"])
             resolve.refs[logical] = aws["sns"].create_topic(Name=name)["TopicArn"]
             continue
         if resource["Type"] not in ("AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"):
