@@ -120,7 +120,11 @@ fn the_alarm_topic_is_under_a_key_cloudwatch_may_use_for_this_stacks_alarms() {
         .iter()
         .filter(|statement| statement["Principal"]["Service"] == "cloudwatch.amazonaws.com")
         .collect();
-    assert_eq!(cloudwatch.len(), 1, "one grant to CloudWatch: {statements:?}");
+    assert_eq!(
+        cloudwatch.len(),
+        1,
+        "one grant to CloudWatch: {statements:?}"
+    );
     let grant = cloudwatch[0];
     assert_eq!(grant["Effect"], "Allow");
     let mut actions = strings(&grant["Action"]);
@@ -158,7 +162,11 @@ fn the_alarm_topic_is_under_a_key_cloudwatch_may_use_for_this_stacks_alarms() {
     // The grant covers an alarm only by its name: every alarm is named under the stack and
     // reports to the alarm topic.
     let alarms = of_type(&template, "AWS::CloudWatch::Alarm");
-    assert!(alarms.len() >= 10, "the template's alarms: {}", alarms.len());
+    assert!(
+        alarms.len() >= 10,
+        "the template's alarms: {}",
+        alarms.len()
+    );
     for (id, alarm) in alarms {
         let name = alarm["Properties"]["AlarmName"]["Fn::Sub"]
             .as_str()
@@ -286,7 +294,10 @@ fn the_schedules_retry_and_dead_letter_into_a_queue_of_their_own_with_an_alarm()
             let queue = properties["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
                 .as_str()
                 .unwrap_or_else(|| panic!("{id}.{name}: no dead-letter queue of the stack's"));
-            assert_ne!(queue, "InboundDeadLetterQueue", "{id}.{name}: its own queue");
+            assert_ne!(
+                queue, "InboundDeadLetterQueue",
+                "{id}.{name}: its own queue"
+            );
             let definition = &resources(&template)[queue];
             assert_eq!(definition["Type"], "AWS::SQS::Queue", "{queue}");
             assert_ne!(
