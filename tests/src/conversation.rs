@@ -215,7 +215,7 @@ impl Harness {
     pub fn message(&mut self, customer: &str, text: Option<&str>, reply: Option<&str>) -> Envelope {
         self.sequence += 1;
         self.clock += 5;
-        let wamid = format!("wamid.in.{}.{}", unique("m"), self.sequence);
+        let wamid = crate::meta::wamid(customer, &format!("{}.{}", unique("m"), self.sequence));
         Envelope::new(Payload::Message(InboundMessage {
             phone_number_id: NUMBER.into(),
             waba_id: Some("102290129340398".into()),

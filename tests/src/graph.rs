@@ -1,6 +1,7 @@
 //! A fake WhatsApp Cloud API: records every request and answers from a script (then with
 //! success), so tests assert the exact requests the functions made. Message sends get a
-//! wamid, other edges (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers.
+//! wamid shaped as Meta's (base64 that holds the recipient's number), other edges
+//! (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -157,6 +158,12 @@ impl FakeGraph {
         format!("JPEG-BYTES-OF-{media_id}").into_bytes()
     }
 
+    /// The wamid the fake gives the `sent`-th message (from 1) it accepts, sent to `to`:
+    /// shaped as Meta's, the number inside its base64.
+    pub fn wamid(to: &str, sent: usize) -> String {
+        crate::meta::wamid(to, &format!("3EB0{sent:016X}"))
+    }
+
     pub fn clear(&self) {
         self.inner.lock().unwrap().requests.clear();
     }
@@ -276,10 +283,14 @@ async fn answer(
         return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
     }
     inner.sent += 1;
-    let wamid = format!("wamid.out.{}", inner.sent);
+    let to = inner.requests.last().unwrap().body["to"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let wamid = FakeGraph::wamid(&to, inner.sent);
     (
         StatusCode::OK,
-        axum::Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": "x", "wa_id": "x"}], "messages": [{"id": wamid}]})),
+        axum::Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})),
     )
         .into_response()
 }

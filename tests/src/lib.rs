@@ -8,6 +8,7 @@ pub mod claude;
 pub mod conversation;
 pub mod graph;
 pub mod http;
+pub mod logs;
 pub mod meta;
 pub mod proxy;
 pub mod runtime;

@@ -264,35 +264,55 @@ fn status(wamid: &str, status: &str, codes: &[i64]) -> Envelope {
 async fn statuses_only_move_forward_and_outside_the_window_the_template_is_sent() {
     let mut bot = Harness::start(&[]).await;
     bot.say(MARIA, Some("oi"), None).await;
-    bot.invoke(&[&status("wamid.out.1", "read", &[])])
+    bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 1), "read", &[])])
         .await
         .unwrap();
-    bot.invoke(&[&status("wamid.out.1", "delivered", &[])])
+    bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 1), "delivered", &[])])
         .await
         .unwrap();
     assert_eq!(
-        bot.delivery("wamid.out.1").await,
+        bot.delivery(&FakeGraph::wamid(MARIA, 1)).await,
         "read",
         "a late `delivered` does not undo `read`"
     );
 
     let before = bot.graph.transcript().len();
-    bot.invoke(&[&status("wamid.out.2", "failed", &[131047])])
+    bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 2), "failed", &[131047])])
         .await
         .unwrap();
-    assert_eq!(bot.delivery("wamid.out.2").await, "failed");
+    assert_eq!(bot.delivery(&FakeGraph::wamid(MARIA, 2)).await, "failed");
     assert_eq!(
         bot.graph.transcript()[before..],
         ["template: retomar_atendimento"]
     );
-    bot.invoke(&[&status("wamid.out.2", "read", &[])])
+    bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 2), "read", &[])])
         .await
         .unwrap();
     assert_eq!(
-        bot.delivery("wamid.out.2").await,
+        bot.delivery(&FakeGraph::wamid(MARIA, 2)).await,
         "failed",
         "failed is final"
     );
+}
+
+#[tokio::test]
+async fn no_customer_number_reaches_the_info_logs_in_any_form() {
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    bot.say(MARIA, None, Some("financeiro")).await;
+    bot.say(MARIA, Some("Quero fazer uma RECLAMAÇÃO"), None)
+        .await;
+    bot.say(JOAO, Some("oi"), None).await;
+    bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 1), "read", &[])])
+        .await
+        .unwrap();
+    let output = bot.function.output();
+    assert!(
+        output.iter().any(|line| line.contains("message sent")),
+        "the sends are logged: {output:?}"
+    );
+    // The wamids the fake issued carry the numbers in base64, as Meta's do.
+    blackbox::logs::assert_no_leak(&output, &[MARIA, JOAO]);
 }
 
 #[tokio::test]

@@ -183,7 +183,9 @@ impl Sender for GraphClient {
             .map(|message| message.id);
         match wamid {
             Some(wamid) => {
-                tracing::info!(phone_number_id, kind, %wamid, "message sent");
+                // The wamid holds the recipient's number (base64): only its fingerprint at INFO.
+                let wamid_hash = crate::support::telemetry::fingerprint(&wamid);
+                tracing::info!(phone_number_id, kind, %wamid_hash, "message sent");
                 Ok(Sent { wamid })
             }
             // Meta took the request; sending it again could deliver it twice.
