@@ -18,6 +18,9 @@ use crate::desk::{
 use crate::support::text::truncate_chars;
 use crate::tenant::Chatwoot;
 
+#[cfg(test)]
+mod token_tests;
+
 /// Chatwoot answers in well under this; a stuck call fails and SQS redelivers.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -30,9 +33,32 @@ impl Default for ChatwootClient {
         Self {
             http: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
+                // The token travels in a custom header that a redirect would carry to
+                // wherever it points: a redirect is an error, never followed.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("the HTTP client (TLS backend) initialises"),
         }
+    }
+}
+
+/// The account's base URL may receive the token: https, or plain http to the loopback
+/// interface (the local stack), without user info. Tenant validation says the same; this
+/// checks the URL as the HTTP client itself parses it, on every call.
+fn check_base_url(account: &Chatwoot) -> Result<(), DeskError> {
+    let refused = || {
+        DeskError::Refused(
+            "the Chatwoot base URL must be https (plain http only to 127.0.0.1 or localhost)"
+                .into(),
+        )
+    };
+    let url = reqwest::Url::parse(&account.base_url).map_err(|_| refused())?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if secure && url.username().is_empty() && url.password().is_none() {
+        Ok(())
+    } else {
+        Err(refused())
     }
 }
 
@@ -224,6 +250,7 @@ impl Desk for ChatwootClient {
         customer: &Customer<'_>,
         ticket_at: DateTime<Utc>,
     ) -> Result<DeskLink, DeskError> {
+        check_base_url(account)?;
         let contact = self
             .find_or_create_contact(account, token, customer)
             .await?;
@@ -271,6 +298,7 @@ impl Desk for ChatwootClient {
         conversation_id: u64,
         post: DeskPost,
     ) -> Result<(), DeskError> {
+        check_base_url(account)?;
         let path = format!("conversations/{conversation_id}/messages");
         // A private note is an outgoing message only agents see; the customer's own
         // messages come in as `incoming` (allowed in API inboxes).

@@ -648,6 +648,10 @@ mod tests {
         assert_eq!(url.field, "desk.chatwoot.base_url");
         let plain = error_for(|y| y.replace("https://chatwoot.", "http://chatwoot."));
         assert!(plain.rule.contains("https"), "{}", plain.rule);
+        // User info would make `localhost` the user name and the next name the host.
+        let disguised =
+            error_for(|y| y.replace("https://chatwoot.", "http://localhost:80@chatwoot."));
+        assert_eq!(disguised.field, "desk.chatwoot.base_url");
         let priority = error_for(|y| y.replace("priority: baixa", "priority: urgente"));
         assert_eq!(priority.field, "departments[2].priority");
         assert!(

@@ -141,15 +141,10 @@ impl Tenant {
         let desk = &self.desk;
         if let Some(chatwoot) = &desk.chatwoot {
             // The access token travels with every call: plain HTTP only on loopback.
-            let url = chatwoot.base_url.trim_end_matches('/');
-            let loopback = ["http://127.0.0.1", "http://localhost"].iter().any(|host| {
-                url.strip_prefix(host)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-            });
-            if !(url.starts_with("https://") || loopback) || url.contains(' ') {
+            if !https_or_loopback(&chatwoot.base_url) {
                 return fail(
                     "chatwoot.base_url",
-                    "must be an https URL (http only for 127.0.0.1 or localhost)",
+                    "must be an https URL without user info (http only for 127.0.0.1 or localhost)",
                 );
             }
             if chatwoot.account_id == 0 || chatwoot.inbox_id == 0 {
@@ -341,4 +336,29 @@ fn unique<'a>(field: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), Lim
         }
     }
     Ok(())
+}
+
+/// `https://host[:port]...`, or `http://` to 127.0.0.1, localhost or [::1] (the local
+/// stack). User info is refused: it makes the text before `@` look like the host.
+fn https_or_loopback(url: &str) -> bool {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let (secure, rest) = match url.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        _ => return false,
+    };
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        // A bare IPv6 address: its colons are not a port.
+        Some((host, _)) if !host.ends_with(']') && host.contains(':') => (authority, ""),
+        Some((host, port)) => (host, port),
+        None => (authority, ""),
+    };
+    let port_ok = port.is_empty() || port.bytes().all(|b| b.is_ascii_digit());
+    if host.is_empty() || authority.contains('@') || !port_ok {
+        return false;
+    }
+    secure || matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }

@@ -271,10 +271,12 @@ impl Outbound {
                         rule: "must be image, audio, video or document".into(),
                     });
                 }
-                if !link.starts_with("https://") && !link.starts_with("http://") {
+                // Meta fetches the file from the link: over plain http anyone on the way
+                // could read or swap it.
+                if !link.starts_with("https://") || link.len() <= "https://".len() {
                     return Err(LimitError {
                         field: "media.link".into(),
-                        rule: "must be an http(s) URL".into(),
+                        rule: "must be an https URL".into(),
                     });
                 }
                 Ok(())
@@ -381,6 +383,28 @@ mod tests {
             rows: vec![choice("x", "Um"), choice("x", "Dois")],
         }]);
         assert!(duplicate.validate().unwrap_err().rule.contains("unique"));
+    }
+
+    #[test]
+    fn media_goes_only_by_https_link() {
+        let media = |link: &str| Outbound::Media {
+            kind: "document".into(),
+            link: link.into(),
+            filename: None,
+        };
+        assert_eq!(media("https://desk.example/files/a.pdf").validate(), Ok(()));
+        for link in [
+            "http://desk.example/files/a.pdf",
+            "https://",
+            "desk.example/a.pdf",
+        ] {
+            let error = media(link).validate().unwrap_err();
+            assert_eq!(
+                (error.field.as_str(), error.rule.as_str()),
+                ("media.link", "must be an https URL"),
+                "{link}"
+            );
+        }
     }
 
     #[test]

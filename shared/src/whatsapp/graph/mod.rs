@@ -4,6 +4,7 @@
 //! whether to fail the record (SQS redelivers it), record it, or wake a person.
 
 mod body;
+mod media;
 #[cfg(test)]
 mod tests;
 
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{MAX_MEDIA_BYTES, Media, SendError, Sender, Sent};
+use super::{Media, SendError, Sender, Sent};
 use crate::support::retry::RetryPolicy;
 use crate::support::text::truncate_chars;
 use crate::whatsapp::outbound::{Choice, LimitError, Outbound, Section, TemplateComponent};
@@ -55,6 +56,8 @@ impl GraphClient {
     pub fn new(base_url: impl Into<String>, version: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            // Redirects would carry the token to wherever they point (see `media`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client (TLS backend) initialises");
         Self {
@@ -218,75 +221,10 @@ impl Sender for GraphClient {
         Ok(())
     }
 
-    /// `GET /{version}/{media_id}` gives a short-lived URL; the file is fetched from it with
-    /// the same token. Each step is one call: SQS redelivery retries a failure.
+    /// `GET /{version}/{media_id}` gives a short-lived URL on Meta's media hosts; the file
+    /// is fetched from it with the same token (see `media`).
     async fn download_media(&self, token: &str, media_id: &str) -> Result<Media, SendError> {
-        #[derive(Deserialize)]
-        struct Location {
-            url: String,
-            mime_type: Option<String>,
-        }
-        check_id(media_id).map_err(|mut e| {
-            e.field = "media_id".into();
-            SendError::Invalid(e)
-        })?;
-        let url = format!("{}/{}/{media_id}", self.base_url, self.version);
-        let location = self.get(&url, token).await?;
-        let location: Location =
-            serde_json::from_slice(&location.1).map_err(|e| SendError::GiveUp {
-                code: 0,
-                message: format!("media location unreadable: {e}"),
-            })?;
-        let (content_type, bytes) = self.get(&location.url, token).await?;
-        let mime_type = location
-            .mime_type
-            .or(content_type)
-            .unwrap_or_else(|| "application/octet-stream".into());
-        Ok(Media { mime_type, bytes })
-    }
-}
-
-impl GraphClient {
-    /// One GET with the token; returns the content type and the body (at most
-    /// [`MAX_MEDIA_BYTES`]).
-    async fn get(&self, url: &str, token: &str) -> Result<(Option<String>, Vec<u8>), SendError> {
-        let failed = |error: &reqwest::Error| SendError::RetryLater {
-            code: None,
-            message: redact(crate::support::http::describe(error), token, &[]),
-        };
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| failed(&e))?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if response
-            .content_length()
-            .is_some_and(|length| length as usize > MAX_MEDIA_BYTES)
-        {
-            return Err(SendError::GiveUp {
-                code: i64::from(status),
-                message: format!("media larger than {MAX_MEDIA_BYTES} bytes"),
-            });
-        }
-        let bytes = response.bytes().await.map_err(|e| failed(&e))?.to_vec();
-        if !(200..300).contains(&status) {
-            return Err(classify(status, &bytes, token, &[]));
-        }
-        if bytes.len() > MAX_MEDIA_BYTES {
-            return Err(SendError::GiveUp {
-                code: i64::from(status),
-                message: format!("media larger than {MAX_MEDIA_BYTES} bytes"),
-            });
-        }
-        Ok((content_type, bytes))
+        self.download(token, media_id).await
     }
 }
 
