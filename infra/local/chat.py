@@ -31,6 +31,7 @@ nothing). Ends on /quit, Ctrl-D or the end of the script.
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -216,6 +217,12 @@ def webhook_event(raw):
     }
 
 
+def wamid(number, message_id):
+    """A wamid shaped as Meta's: base64 of a blob that holds the customer's number."""
+    blob = bytes([0x1C, 0x18, len(number)]) + number.encode() + bytes([0x15, 0x02, 0x00, 0x12, 0x18, len(message_id)])
+    return "wamid." + base64.b64encode(blob + message_id.encode() + b"\0").decode()
+
+
 class Customer:
     def __init__(self, port, number=CUSTOMER, name="Maria"):
         self.port = port
@@ -226,7 +233,7 @@ class Customer:
 
     def message(self, line):
         self.count += 1
-        message = {"from": self.number, "id": f"wamid.local.in.{time.time_ns()}", "timestamp": str(int(time.time()))}
+        message = {"from": self.number, "id": wamid(self.number, f"{time.time_ns():020X}"), "timestamp": str(int(time.time()))}
         picked = self.pick(line)
         if picked:
             kind = "button_reply" if self.kind == "button" else "list_reply"

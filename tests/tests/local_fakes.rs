@@ -71,7 +71,11 @@ async fn streams_what_the_fakes_receive_and_ends_with_stdin() {
         text.clone(),
     )
     .await;
-    assert_eq!(sent["messages"][0]["id"], "wamid.out.1");
+    assert_eq!(
+        sent["messages"][0]["id"],
+        blackbox::graph::FakeGraph::wamid("5511987654321", 1),
+        "a wamid shaped as Meta's, the number inside"
+    );
     // A mark-as-read is answered but not streamed.
     let read = json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.in"});
     post(
