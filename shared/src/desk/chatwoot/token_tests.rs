@@ -18,14 +18,15 @@ async fn serve(app: Router) -> String {
     format!("127.0.0.1:{port}")
 }
 
-/// A host that records every request it gets, with the token header if any.
-async fn recording_host() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+/// Requests a host saw: the URI and the token header, if any.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A host that records every request it gets.
+async fn recording_host() -> (String, Seen) {
+    let seen = Seen::default();
     let app = Router::new()
         .fallback(
-            |State(seen): State<Arc<Mutex<Vec<(String, Option<String>)>>>>,
-             uri: Uri,
-             headers: HeaderMap| async move {
+            |State(seen): State<Seen>, uri: Uri, headers: HeaderMap| async move {
                 let token = headers
                     .get("api_access_token")
                     .map(|v| v.to_str().unwrap().to_owned());
