@@ -42,6 +42,8 @@ impl ClaudeClient {
     pub fn new(base_url: &str) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // `x-api-key` is a custom header: a redirect would carry it to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client (TLS backend) initialises");
         Self {
@@ -242,6 +244,57 @@ mod tests {
         serde_json::json!({"type": "error", "error": error, "request_id": "req_1"})
             .to_string()
             .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_and_the_key_stays() {
+        use axum::http::{HeaderMap, StatusCode, header::LOCATION};
+        use std::sync::{Arc, Mutex};
+        async fn serve(app: axum::Router) -> String {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            url
+        }
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let recorded = seen.clone();
+        let elsewhere = serve(axum::Router::new().fallback(move |headers: HeaderMap| {
+            let key = headers
+                .get("x-api-key")
+                .map(|v| v.to_str().unwrap().to_owned());
+            recorded.lock().unwrap().push(key);
+            async { StatusCode::OK }
+        }))
+        .await;
+        // Another host by name, keeping the method and body (307).
+        let target = format!(
+            "{}/v1/messages",
+            elsewhere.replace("127.0.0.1", "localhost")
+        );
+        let redirecting = serve(axum::Router::new().fallback(move || {
+            let target = target.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, target)]) }
+        }))
+        .await;
+        let request = MessagesRequest {
+            model: "claude-test".into(),
+            max_tokens: 16,
+            system: Vec::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+        };
+        let client = ClaudeClient::new(&redirecting).with_retry(RetryPolicy {
+            attempts: 1,
+            base_delay: Duration::ZERO,
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        assert!(
+            client
+                .create_message("sk-ant-key", &request, until)
+                .await
+                .is_err()
+        );
+        assert_eq!(*seen.lock().unwrap(), [], "the other host got the key");
     }
 
     #[test]
