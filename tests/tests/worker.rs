@@ -302,6 +302,10 @@ async fn no_customer_number_reaches_the_info_logs_in_any_form() {
     bot.say(MARIA, None, Some("financeiro")).await;
     bot.say(MARIA, Some("Quero fazer uma RECLAMAÇÃO"), None)
         .await;
+    let mut desk = bot.start_desk().await;
+    let reply = blackbox::chatwoot::agent_reply(77, 1, NUMBER, MARIA, "Olá, Maria!", &[]);
+    let (_, told) = bot.agent(&mut desk, &reply, &[]).await;
+    assert_eq!(told, ["text: Olá, Maria!"]);
     bot.say(JOAO, Some("oi"), None).await;
     bot.invoke(&[&status(&FakeGraph::wamid(MARIA, 1), "read", &[])])
         .await
@@ -312,7 +316,9 @@ async fn no_customer_number_reaches_the_info_logs_in_any_form() {
         "the sends are logged: {output:?}"
     );
     // The wamids the fake issued carry the numbers in base64, as Meta's do.
-    blackbox::logs::assert_no_leak(&output, &[MARIA, JOAO]);
+    let private = [MARIA, JOAO, "RECLAMAÇÃO", "Olá, Maria!"];
+    blackbox::logs::assert_no_leak(&output, &private);
+    blackbox::logs::assert_no_leak(&desk.function.output(), &private);
 }
 
 #[tokio::test]
