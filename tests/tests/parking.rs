@@ -84,7 +84,10 @@ async fn a_message_parked_before_its_tenant_existed_is_answered_after_the_replay
 
     // The first customer writes before the tenant is set up: parked, nobody answered.
     let first = bot.message(MARIA, Some("oi"), None);
-    assert_eq!(bot.feed(std::slice::from_ref(&first)).await, Vec::<String>::new());
+    assert_eq!(
+        bot.feed(std::slice::from_ref(&first)).await,
+        Vec::<String>::new()
+    );
     assert_eq!(parked(&bot).await.len(), 1);
     // SQS drops, for five minutes, a message whose deduplication id it has seen; moto
     // forgets an id once its message is deleted, so that window is kept here: the webhook

@@ -158,7 +158,8 @@ async fn every_item_holding_customer_data_expires_with_the_tenant_retention() {
 
     // At night, Ana and João write while closed: both owed the opening follow-up.
     let night: DateTime<Utc> = "2026-11-24T01:00:00Z".parse().unwrap();
-    let joao_session_expiry = expires_at(&bot, keys::conversation(NUMBER, JOAO), keys::SESSION).await;
+    let joao_session_expiry =
+        expires_at(&bot, keys::conversation(NUMBER, JOAO), keys::SESSION).await;
     bot.restart_at(&night.to_rfc3339()).await;
     bot.clock = night.timestamp();
     bot.say(ANA, Some("oi"), None).await;
