@@ -165,7 +165,7 @@ impl Session {
                 // opens with the customer's turn.
                 let mut freed = 0;
                 let mut drop = 0;
-                while drop < ai.history.len() && current - freed > max_bytes {
+                while drop < ai.history.len() && current.saturating_sub(freed) > max_bytes {
                     freed += serde_json::to_vec(&ai.history[drop]).map_or(0, |m| m.len()) + 1;
                     drop += 1;
                 }
