@@ -100,7 +100,7 @@ fn describe(envelope: &Envelope) -> String {
     }
 }
 
-/// `ops parked list`: `<sk>  <group id>  <dedup id>  <kind>`, oldest first.
+/// `ops parked list`: `<sk>  <group id>  <idempotency key>  <kind>`, oldest first.
 pub async fn list_command(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
