@@ -471,7 +471,7 @@ async fn secret_updates_merge_keys_and_never_print_tokens() {
 }
 
 #[tokio::test]
-async fn dlq_redrive_moves_messages_with_their_group_and_dedup_ids() {
+async fn dlq_redrive_moves_messages_in_their_groups_under_new_dedup_ids() {
     let stack = Stack::connect().await;
     let dlq = stack.fifo_queue("ops-dlq").await;
     let inbound = stack.fifo_queue("ops-inbound").await;
@@ -509,27 +509,83 @@ async fn dlq_redrive_moves_messages_with_their_group_and_dedup_ids() {
     assert!(run.stdout.starts_with("moved 1 message(s)"), "{run:?}");
 
     let received = stack.drain(&inbound).await;
+    let groups_and_bodies: BTreeSet<_> = received
+        .iter()
+        .map(|r| (r.group_id.clone(), r.body.to_string()))
+        .collect();
     let expected: BTreeSet<_> = sent
         .iter()
         .enumerate()
-        .map(|(n, (g, d))| (g.to_string(), d.to_string(), json!({"n": n}).to_string()))
+        .map(|(n, (g, _))| (g.to_string(), json!({"n": n}).to_string()))
         .collect();
-    assert_eq!(ids(&received), expected);
-    let group_a: Vec<&str> = received
+    assert_eq!(groups_and_bodies, expected);
+    // Each under a dedup id the queue has not seen: SQS would drop its own within five
+    // minutes of its first send.
+    for r in &received {
+        let (_, original) = sent[r.body["n"].as_u64().unwrap() as usize];
+        assert_ne!(r.dedup_id, original);
+        assert!(
+            r.dedup_id.starts_with(&format!("{original}:redrive:")),
+            "{r:?}"
+        );
+    }
+    let group_a: Vec<u64> = received
         .iter()
         .filter(|r| r.group_id == "group-a")
-        .map(|r| r.dedup_id.as_str())
+        .map(|r| r.body["n"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        group_a,
-        ["dedup-1", "dedup-2"],
-        "order within a group is kept"
-    );
+    assert_eq!(group_a, [0, 1], "order within a group is kept");
     assert!(stack.drain(&dlq).await.is_empty());
 
     let run = ops.run(&["dlq", "redrive"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("moved 0 message(s)"), "{run:?}");
+}
+
+#[tokio::test]
+async fn a_redriven_envelope_gets_a_new_dedup_id_from_its_idempotency_key() {
+    let stack = Stack::connect().await;
+    let dlq = stack.fifo_queue("ops-dlq").await;
+    let inbound = stack.fifo_queue("ops-inbound").await;
+    let envelope = Envelope::new(Payload::Message(InboundMessage {
+        phone_number_id: DEMO_NUMBER.into(),
+        waba_id: Some(DEMO_WABA.into()),
+        customer: "5511999990001".into(),
+        profile_name: None,
+        wamid: format!("wamid.{}", unique("dlq")),
+        timestamp: 1_795_089_600,
+        message_type: "text".into(),
+        text: Some("oi".into()),
+        reply: None,
+        context_id: None,
+        raw: raw(r#"{"type":"text","text":{"body":"oi"}}"#),
+    }));
+    let key = envelope.idempotency_key();
+    // In the DLQ after an earlier redrive: its dedup id is that redrive's.
+    let earlier = format!("{key}:redrive:earlier-copy");
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(envelope.to_json())
+        .message_group_id(envelope.group_key())
+        .message_deduplication_id(&earlier)
+        .send()
+        .await
+        .unwrap();
+    let run = Ops::new(&stack.endpoint)
+        .with("INBOUND_QUEUE_URL", &inbound)
+        .with("INBOUND_DLQ_URL", &dlq)
+        .run(&["dlq", "redrive"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let received = stack.drain(&inbound).await;
+    assert_eq!(received.len(), 1, "{run:?}");
+    let dedup = &received[0].dedup_id;
+    assert_eq!(received[0].group_id, envelope.group_key());
+    assert!(dedup.starts_with(&format!("{key}:redrive:")), "{dedup}");
+    assert!(![key.as_str(), earlier.as_str()].contains(&dedup.as_str()));
+    assert!(dedup.len() <= 128);
 }
 
 fn raw(json: &str) -> Box<RawValue> {
@@ -648,30 +704,27 @@ async fn parked_messages_replay_only_once_the_tenant_exists() {
     );
 
     let received = setup.stack.drain(&inbound).await;
+    // In the conversation's group, under a dedup id of the parked item: not the one the
+    // webhook gave it, which SQS drops for five minutes after the first send.
     let expected: BTreeSet<_> = envelopes
         .iter()
-        .map(|e| {
+        .zip([now_ms, now_ms + 1])
+        .map(|(e, parked_at)| {
             let body: Value = serde_json::from_str(&e.to_json()).unwrap();
-            (e.group_key(), e.idempotency_key(), body.to_string())
+            let dedup = format!("{}:replay:{parked_at:013}", e.idempotency_key());
+            (e.group_key(), dedup, body.to_string())
         })
         .collect();
     assert_eq!(ids(&received), expected);
-    // As the design has them: group `<pn>:<customer>`, dedup the wamid (`:<status>`).
-    let groups: BTreeSet<(&str, String)> = received
-        .iter()
-        .map(|r| (r.group_id.as_str(), r.dedup_id.clone()))
-        .collect();
+    for (r, original) in received.iter().zip(&envelopes) {
+        assert_ne!(r.dedup_id, original.idempotency_key());
+    }
+    let groups: BTreeSet<&str> = received.iter().map(|r| r.group_id.as_str()).collect();
     assert_eq!(
         groups,
         BTreeSet::from([
-            (
-                format!("{DEMO_NUMBER}:5511999990001").as_str(),
-                envelopes[0].payload_wamid().to_owned()
-            ),
-            (
-                format!("{DEMO_NUMBER}:5511999990002").as_str(),
-                format!("{}:read", envelopes[1].payload_wamid())
-            ),
+            format!("{DEMO_NUMBER}:5511999990001").as_str(),
+            format!("{DEMO_NUMBER}:5511999990002").as_str(),
         ])
     );
     // Replayed items are gone; the expired one and the other number's are untouched.
@@ -686,23 +739,6 @@ async fn parked_messages_replay_only_once_the_tenant_exists() {
             .len(),
         1
     );
-}
-
-/// The wamid an envelope is about.
-trait PayloadWamid {
-    fn payload_wamid(&self) -> &str;
-}
-
-impl PayloadWamid for Envelope {
-    fn payload_wamid(&self) -> &str {
-        match &self.payload {
-            Payload::Message(m) => &m.wamid,
-            Payload::Status(s) => &s.wamid,
-            Payload::Echo(e) => &e.wamid,
-            Payload::Desk(d) => &d.id,
-            Payload::Timer(t) => &t.id,
-        }
-    }
 }
 
 /// A stack name whose tenant secret holds `token` as the WhatsApp token.

@@ -170,6 +170,25 @@ impl<A: Adapters> Worker<A> {
         if let Some(cached) = self.tenants.get(phone_number_id) {
             return Ok(cached);
         }
+        self.read_tenant(phone_number_id).await
+    }
+
+    /// The tenant of a customer's message. A number remembered as unknown is read again:
+    /// a message is parked only when the table says so, and a tenant put a moment ago (or
+    /// the replay of what was parked before it existed) is answered at once, not parked
+    /// again for the cache's minute. Parked messages are rare; known tenants still come
+    /// from the cache.
+    async fn message_tenant(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Option<Arc<Tenant>>, StoreError> {
+        match self.tenants.get(phone_number_id) {
+            Some(Some(tenant)) => Ok(Some(tenant)),
+            _ => self.read_tenant(phone_number_id).await,
+        }
+    }
+
+    async fn read_tenant(&self, phone_number_id: &str) -> Result<Option<Arc<Tenant>>, StoreError> {
         let tenant = self
             .ports
             .store

@@ -26,20 +26,35 @@ impl<A: Adapters> Worker<A> {
             return Ok(());
         }
         let (number, customer) = envelope.conversation();
-        let Some(tenant) = self.tenant(number).await? else {
+        let tenant = match &envelope.payload {
+            Payload::Message(_) => self.message_tenant(number).await?,
+            _ => self.tenant(number).await?,
+        };
+        let Some(tenant) = tenant else {
             if let Payload::Message(_) = envelope.payload {
                 tracing::warn!(phone_number_id = %number, "message for an unknown tenant parked");
-                self.ports
-                    .store
-                    .park(&envelope, now, now + Duration::days(PARKED_DAYS))
-                    .await?;
-                counts.lock().await.parked += 1;
+                self.park(&envelope, now, counts).await?;
             } else {
                 // Only a tenant's own desk or number produces these: it existed a moment ago.
                 tracing::warn!(phone_number_id = %number, "event for an unknown tenant dropped");
             }
             return Ok(());
         };
+        if let Payload::Message(message) = &envelope.payload
+            && message
+                .waba_id
+                .as_deref()
+                .is_some_and(|waba_id| waba_id != tenant.waba_id)
+        {
+            // The number is the tenant's but the account is not: a misconfigured or
+            // moved number must not be answered in the tenant's name.
+            tracing::warn!(
+                phone_number_id = %number,
+                "message from another WhatsApp Business Account than the tenant's parked"
+            );
+            self.park(&envelope, now, counts).await?;
+            return Ok(());
+        }
         let loaded = self.ports.store.load(number, customer, &key).await?;
         let record = match loaded.record {
             Some(record) if record.is_complete() => {
@@ -64,6 +79,22 @@ impl<A: Adapters> Worker<A> {
         self.run_outbox(number, customer, &key, &record, counts)
             .await?;
         counts.lock().await.handled += 1;
+        Ok(())
+    }
+
+    /// Keeps a message for `ops parked replay`. Nothing else is written: no event record,
+    /// so the replayed message is handled as new (its record then dedups it as usual).
+    async fn park(
+        &self,
+        envelope: &Envelope,
+        now: DateTime<Utc>,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        self.ports
+            .store
+            .park(envelope, now, now + Duration::days(PARKED_DAYS))
+            .await?;
+        counts.lock().await.parked += 1;
         Ok(())
     }
 }

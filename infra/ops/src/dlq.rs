@@ -1,16 +1,21 @@
 //! Redriving the inbound DLQ by hand: receive, send to the inbound queue with the same
-//! message group and deduplication ids (and message attributes), then delete from the DLQ.
-//! moto has no StartMessageMoveTask, and this keeps the FIFO ids, which a move task does too.
+//! message group (and message attributes) under a new deduplication id, then delete from
+//! the DLQ. moto has no StartMessageMoveTask.
 //!
-//! A message is deleted only after the inbound queue accepted it; if the run stops in
-//! between, the copy left in the DLQ carries the same dedup id, so a redrive within SQS's
-//! five-minute deduplication window does not queue it twice.
+//! The new dedup id matters: SQS silently drops a message whose dedup id it saw in the
+//! last five minutes, so a message that reached the DLQ quickly would be lost on the way
+//! back under its own id. The worker dedups on the envelope's idempotency key, never on the
+//! queue's id. The new id is fixed per DLQ copy (`<key>:redrive:<DLQ message id>`): a
+//! message is deleted only after the inbound queue accepted it, and if the run stops in
+//! between, the copy left in the DLQ is sent under the same id again, which a redrive
+//! within the five minutes does not queue twice.
 
 use std::io::Write;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use shared::envelope::Envelope;
+use shared::queue::sqs_safe_id;
 
 use crate::error::OpsError;
 
@@ -27,8 +32,9 @@ pub struct Redriven {
     pub left: usize,
 }
 
-/// The `(group id, dedup id)` a DLQ message is sent back with: its own, or, when the queue
-/// did not report them, the ones its envelope implies.
+/// The `(group id, dedup id)` a DLQ message is sent back with: its own group (or the one
+/// its envelope implies) and a dedup id the queue has not seen, built from its envelope's
+/// idempotency key (or, for a body that is no envelope, its dedup id) and the DLQ copy.
 pub fn ids_of(message: &Message) -> Option<(String, String)> {
     let attributes = message.attributes();
     let attribute = |name: MessageSystemAttributeName| {
@@ -39,10 +45,18 @@ pub fn ids_of(message: &Message) -> Option<(String, String)> {
     };
     let envelope = || Envelope::from_json(message.body()?).ok();
     let group = attribute(MessageSystemAttributeName::MessageGroupId)
-        .or_else(|| envelope().map(|e| e.group_key()))?;
-    let dedup = attribute(MessageSystemAttributeName::MessageDeduplicationId)
-        .or_else(|| envelope().map(|e| e.idempotency_key()))?;
-    Some((group, dedup))
+        .or_else(|| envelope().map(|e| sqs_safe_id(e.group_key())))?;
+    let key = envelope()
+        .map(|e| e.idempotency_key())
+        .or_else(|| attribute(MessageSystemAttributeName::MessageDeduplicationId))?;
+    let copy = message.message_id()?;
+    Some((group, resend_dedup_id(&key, "redrive", copy)))
+}
+
+/// A deduplication id for sending `key`'s event again (`<key>:<how>:<which copy>`), within
+/// SQS's 128 printable characters (a digest when longer).
+pub fn resend_dedup_id(key: &str, how: &str, copy: &str) -> String {
+    sqs_safe_id(format!("{key}:{how}:{copy}"))
 }
 
 /// Moves up to `max` messages (all when `None`) from `dlq_url` to `queue_url`.

@@ -1,14 +1,21 @@
 //! Messages the worker parked because their number had no tenant yet (`PARKED#<pn>` items,
 //! the envelope JSON in `envelope`, a TTL in `expires_at`). Once the tenant exists they are
-//! replayed: each envelope goes back to the inbound FIFO queue with the ids the webhook gave
-//! it (group `<pn>:<customer>`, dedup = idempotency key), then the item is deleted.
+//! replayed: each envelope goes back to the inbound FIFO queue in its conversation's group
+//! (`<pn>:<customer>`) under a dedup id of its own, `<idempotency key>:replay:<parked at
+//! ms>`, and the item is deleted once SQS accepted it. Not the webhook's dedup id: SQS
+//! silently drops a message whose dedup id it saw in the last five minutes, so a tenant
+//! set up right after its first customer wrote would lose that message. The worker dedups
+//! on the envelope's idempotency key. The id is fixed per parked item: a replay run again
+//! within those minutes (after a failed delete) does not queue it twice.
 
 use std::io::Write;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::envelope::{Envelope, Payload};
+use shared::queue::sqs_safe_id;
 use shared::store::keys;
 
+use crate::dlq::resend_dedup_id;
 use crate::error::OpsError;
 use crate::tenants;
 
@@ -29,7 +36,11 @@ impl Parked {
     /// `(group id, dedup id)` to send it with.
     pub fn ids(&self) -> Option<(String, String)> {
         let envelope = self.envelope.as_ref().ok()?;
-        Some((envelope.group_key(), envelope.idempotency_key()))
+        let parked_at = self.sk.split('#').next().filter(|at| !at.is_empty())?;
+        Some((
+            sqs_safe_id(envelope.group_key()),
+            resend_dedup_id(&envelope.idempotency_key(), "replay", parked_at),
+        ))
     }
 }
 
@@ -89,7 +100,7 @@ fn describe(envelope: &Envelope) -> String {
     }
 }
 
-/// `ops parked list`: `<sk>  <group id>  <dedup id>  <kind>`, oldest first.
+/// `ops parked list`: `<sk>  <group id>  <idempotency key>  <kind>`, oldest first.
 pub async fn list_command(
     client: &aws_sdk_dynamodb::Client,
     table: &str,

@@ -52,7 +52,8 @@ impl Turn<'_> {
                     turn.ask(&step, turn.tenant.texts.not_understood.clone())
                 });
             };
-            self.session.answers.insert(step.id.clone(), text.clone());
+            let answer = truncate_chars(text, MAX_ANSWER_CHARS).to_owned();
+            self.session.answers.insert(step.id.clone(), answer);
             let next = step.next.clone().unwrap_or(Target::Human);
             return self.go(&next);
         }

@@ -31,6 +31,12 @@ pub const SERVICE_WINDOW: Duration = Duration::hours(24);
 /// How long an assigned conversation outlives the session timeout while the customer is
 /// silent.
 pub const ASSIGNED_CONVERSATION_KEPT: Duration = Duration::days(7);
+/// Longest session the store is given, as JSON: DynamoDB refuses items over 400 KB, and a
+/// session must stay writable whatever customers type (4-byte characters and escaped
+/// control characters included).
+pub const MAX_SESSION_BYTES: usize = 300 * 1024;
+/// Longest flow answer kept: a pasted wall of text must not fill the session.
+pub const MAX_ANSWER_CHARS: usize = 1000;
 /// The private note agents get when a waiting customer's session timed out.
 const TIMED_OUT_NOTE: &str = "O cliente saiu da fila: a sessão expirou sem atendimento.";
 
@@ -135,6 +141,55 @@ impl Session {
             quiet_until: None,
             misunderstood: 0,
             profile_name: None,
+        }
+    }
+
+    /// A closed conversation keeps no more of what the customer said than it needs: the flow
+    /// answers and the AI history go (the spend stays, for the reports).
+    fn forget_what_was_said(&mut self) {
+        self.answers.clear();
+        if let Some(ai) = &mut self.ai {
+            ai.history.clear();
+            ai.handoff_reason = None;
+        }
+    }
+
+    /// Keeps the session's JSON within `max_bytes`: the oldest AI history goes first (the
+    /// newest is kept), then the longest flow answers are shortened.
+    pub fn fit(&mut self, max_bytes: usize) {
+        let size = |session: &Session| serde_json::to_vec(session).map_or(0, |json| json.len());
+        let mut current = size(self);
+        while current > max_bytes {
+            if let Some(ai) = self.ai.as_mut().filter(|ai| !ai.history.is_empty()) {
+                // Whole messages, oldest first, until enough is gone; the history still
+                // opens with the customer's turn.
+                let mut freed = 0;
+                let mut drop = 0;
+                while drop < ai.history.len() && current.saturating_sub(freed) > max_bytes {
+                    freed += serde_json::to_vec(&ai.history[drop]).map_or(0, |m| m.len()) + 1;
+                    drop += 1;
+                }
+                while ai
+                    .history
+                    .get(drop)
+                    .is_some_and(|m| m.role == crate::ai::Role::Assistant)
+                {
+                    drop += 1;
+                }
+                ai.history.drain(..drop);
+            } else if let Some(longest) = self
+                .answers
+                .values_mut()
+                .filter(|answer| !answer.is_empty())
+                .max_by_key(|answer| answer.len())
+            {
+                let half = longest.chars().count() / 2;
+                *longest = truncate_chars(longest, half).to_owned();
+            } else if self.profile_name.take().is_none() {
+                // Nothing a customer typed is left to trim.
+                break;
+            }
+            current = size(self);
         }
     }
 
@@ -358,8 +413,13 @@ pub fn step(
             }
         }
     }
+    let mut session = turn.session;
+    if matches!(session.state, State::Nps | State::Closed) {
+        session.forget_what_was_said();
+    }
+    session.fit(MAX_SESSION_BYTES);
     Outcome {
-        session: turn.session,
+        session,
         effects: turn.effects,
     }
 }

@@ -958,3 +958,111 @@ fn sessions_and_effects_round_trip_as_json() {
     let json = serde_json::to_string(&effects).unwrap();
     assert_eq!(serde_json::from_str::<Vec<Effect>>(&json).unwrap(), effects);
 }
+
+#[test]
+fn a_closed_conversation_forgets_the_flow_answers_and_the_ai_history() {
+    // A flow's answers (a CEP here) reach the agent, then go when the agent resolves.
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.text("2");
+    chat.text("600 mega");
+    chat.text("01310-100");
+    assert_eq!(chat.session.as_ref().unwrap().answers.len(), 2);
+    chat.event(Event::Desk(DeskAction::Resolved));
+    assert_eq!(chat.state(), "PESQUISA_NPS");
+    assert!(chat.session.as_ref().unwrap().answers.is_empty());
+    chat.text("10");
+    assert_eq!(chat.state(), "FINALIZADO");
+    assert!(chat.session.as_ref().unwrap().answers.is_empty());
+
+    // The attendant's history goes too; its spend stays for the reports.
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.tap("duvidas");
+    chat.text("Quanto custa?");
+    chat.event(answered("R$ 89,90.", 700));
+    chat.text("atendente");
+    assert!(
+        !chat
+            .session
+            .as_ref()
+            .unwrap()
+            .ai
+            .as_ref()
+            .unwrap()
+            .history
+            .is_empty()
+    );
+    chat.event(Event::Desk(DeskAction::Resolved));
+    let ai = chat.session.as_ref().unwrap().ai.clone().unwrap();
+    assert!(ai.history.is_empty());
+    assert_eq!(ai.handoff_reason, None);
+    assert_eq!((ai.answers, ai.usage.input_tokens), (1, 700));
+
+    // A customer who gives up in the queue closes the conversation too.
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.text("2");
+    chat.text("600 mega");
+    chat.text("01310-100");
+    chat.text("quero desistir");
+    assert_eq!(chat.state(), "FINALIZADO");
+    assert!(chat.session.as_ref().unwrap().answers.is_empty());
+}
+
+#[test]
+fn the_session_stays_storable_whatever_the_customer_types() {
+    // 4-byte characters and control characters (6 bytes each once escaped in JSON).
+    let heavy = |n: usize| "𝄞\u{1}".repeat(n);
+    let mut tenant = tenant();
+    tenant.ai.history_messages = 50;
+    tenant.ai.max_turns = 100;
+    tenant.ai.max_tokens_per_conversation = u32::MAX;
+    let mut chat = Chat::new(tenant);
+    chat.text("oi");
+    chat.tap("duvidas");
+    for turn in 0..40 {
+        assert_eq!(
+            chat.text(&format!("{turn} {}", heavy(2_000))),
+            [Effect::AskAi]
+        );
+        chat.event(answered(&format!("{turn} {}", heavy(2_000)), 1));
+    }
+    let session = chat.session.clone().unwrap();
+    let size = serde_json::to_vec(&session).unwrap().len();
+    assert!(size <= MAX_SESSION_BYTES, "{size} bytes");
+    assert!(size < 350 * 1024, "{size} bytes");
+    // The newest history is what is kept, still opening with the customer's turn.
+    let history = &session.ai.as_ref().unwrap().history;
+    assert!(
+        history.len() > 10 && history.len() < 50,
+        "{}",
+        history.len()
+    );
+    assert_eq!(history[0].role, Role::User);
+    assert!(history.last().unwrap().text.starts_with("39 "));
+    assert_eq!(history.last().unwrap().role, Role::Assistant);
+
+    // A flow answer is cut to its limit; the session keeps it.
+    let mut chat = Chat::new(crate::tenant::demo_always_open());
+    chat.text("oi");
+    chat.text("2");
+    chat.text("600 mega");
+    chat.text(&heavy(100_000));
+    let session = chat.session.clone().unwrap();
+    assert_eq!(session.answers["cep"].chars().count(), MAX_ANSWER_CHARS);
+    assert!(serde_json::to_vec(&session).unwrap().len() <= MAX_SESSION_BYTES);
+}
+
+#[test]
+fn fitting_a_session_shortens_the_answers_once_no_history_is_left() {
+    let mut session = Session::new("106540352242922", "5511987654321", monday_afternoon());
+    for step in ["a", "b", "c", "d"] {
+        session.answers.insert(step.into(), "\u{1}".repeat(20_000));
+    }
+    session.fit(100 * 1024);
+    let size = serde_json::to_vec(&session).unwrap().len();
+    assert!(size <= 100 * 1024, "{size} bytes");
+    assert_eq!(session.answers.len(), 4);
+    assert!(session.answers.values().all(|a| !a.is_empty()));
+}

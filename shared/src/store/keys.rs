@@ -15,6 +15,9 @@
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 //!
+//! Every item but the tenant config and `TENANTS` holds customer data and carries
+//! `expires_at` (see the design notes, "Data that expires").
+//!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
 //! `MSG#<epoch ms>#<wamid>` in the conversation's partition.

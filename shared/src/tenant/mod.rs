@@ -638,6 +638,18 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_at_least_the_dedup_window() {
+        let with =
+            |days: u32| DEMO.replace("retention_days: 90", &format!("retention_days: {days}"));
+        let short = Tenant::from_yaml("tenants/x.yaml", &with(MIN_RETENTION_DAYS - 1)).unwrap_err();
+        assert_eq!(short.field, "retention_days");
+        assert!(short.rule.contains("at least 8"), "{short}");
+        let tenant = Tenant::from_yaml("tenants/x.yaml", &with(MIN_RETENTION_DAYS)).unwrap();
+        assert_eq!(tenant.retention_days, 8);
+        assert!(Tenant::from_yaml("demo.yaml", DEMO).unwrap().retention_days >= MIN_RETENTION_DAYS);
+    }
+
+    #[test]
     fn desk_settings_are_checked_with_their_field() {
         let position = error_for(|y| y.replace("cerca de {minutes} min", "em breve"));
         assert_eq!(position.field, "desk.position");
