@@ -135,6 +135,11 @@ pub struct DeskEvent {
     /// The desk conversation it happened in: a customer may have an earlier one still open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<u64>,
+    /// The desk inbox of that conversation. With `conversation_id`, what the worker checks
+    /// before acting: only a conversation it opened, in the tenant's inbox, reaches the
+    /// customer. An event without both (queued by an older desk function) is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_id: Option<u64>,
     #[serde(flatten)]
     pub action: DeskAction,
 }
@@ -294,18 +299,20 @@ mod tests {
             customer: "5511".into(),
             id: "message:42".into(),
             conversation_id: Some(7),
+            inbox_id: Some(3),
             action: DeskAction::Assigned {
                 agent: "Ana".into(),
             },
         }));
         let json = desk.to_json();
-        assert!(json.contains(r#""desk":{"phone_number_id":"111","customer":"5511","id":"message:42","conversation_id":7,"action":"assigned","agent":"Ana"}"#), "{json}");
-        // Envelopes queued before the conversation id was carried still read.
-        let older = json.replace(r#""conversation_id":7,"#, "");
+        assert!(json.contains(r#""desk":{"phone_number_id":"111","customer":"5511","id":"message:42","conversation_id":7,"inbox_id":3,"action":"assigned","agent":"Ana"}"#), "{json}");
+        // Envelopes queued before the conversation and inbox ids were carried still read
+        // (the worker refuses to act on them).
+        let older = json.replace(r#""conversation_id":7,"inbox_id":3,"#, "");
         let Payload::Desk(older) = Envelope::from_json(&older).unwrap().payload else {
             panic!("a desk event")
         };
-        assert_eq!(older.conversation_id, None);
+        assert_eq!((older.conversation_id, older.inbox_id), (None, None));
         let desk = Envelope::from_json(&json).unwrap();
         assert_eq!(desk.group_key(), "111:5511");
         assert_eq!(desk.idempotency_key(), "desk:111:message:42");

@@ -28,6 +28,9 @@ struct Webhook {
     attachments: Vec<ChatwootAttachment>,
     #[serde(default)]
     conversation: Option<Conversation>,
+    /// A message's inbox (its conversation names it too).
+    #[serde(default)]
+    inbox: Option<Inbox>,
     // conversation events carry the conversation at the top level
     #[serde(default)]
     status: Option<String>,
@@ -46,6 +49,8 @@ struct Conversation {
     /// Set on a message's conversation; conversation events carry it as the webhook's id.
     #[serde(default)]
     id: Option<Value>,
+    #[serde(default)]
+    inbox_id: Option<Value>,
     #[serde(default)]
     meta: Option<Meta>,
     #[serde(default)]
@@ -70,6 +75,12 @@ struct Person {
     available_name: Option<String>,
     #[serde(default)]
     identifier: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Inbox {
+    #[serde(default)]
+    id: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -154,15 +165,25 @@ pub fn desk_event(phone_number_id: &str, body: &[u8]) -> Result<Option<DeskEvent
             )));
         }
     };
+    // The worker acts only on a conversation it opened, in the tenant's inbox: both ids
+    // travel with the event (the desk function cannot read the table).
     let conversation_id = match &action {
         DeskAction::AgentReply { .. } => conversation.id.as_ref().and_then(number),
         DeskAction::Assigned { .. } | DeskAction::Resolved => conversation_event_id,
     };
+    let inbox_id = conversation.inbox_id.as_ref().and_then(number).or_else(|| {
+        webhook
+            .inbox
+            .as_ref()
+            .and_then(|inbox| inbox.id.as_ref())
+            .and_then(number)
+    });
     Ok(Some(DeskEvent {
         phone_number_id: phone_number_id.to_owned(),
         customer,
         id: event_id,
         conversation_id,
+        inbox_id,
         action,
     }))
 }
@@ -263,6 +284,7 @@ mod tests {
     fn conversation() -> Value {
         json!({
             "id": 15,
+            "inbox_id": 4,
             "additional_attributes": {"whatsapp_customer": "5511987654321", "whatsapp_number": PN},
             "meta": {"sender": {"identifier": "whatsapp:106540352242922:5511987654321"}}
         })
@@ -292,10 +314,17 @@ mod tests {
         assert_eq!(event.customer, "5511987654321");
         assert_eq!(event.id, "message:9001");
         assert_eq!(
-            event.conversation_id,
-            Some(15),
-            "the message's conversation"
+            (event.conversation_id, event.inbox_id),
+            (Some(15), Some(4)),
+            "the message's conversation and its inbox"
         );
+        // Without the conversation's inbox id, the message's inbox names it.
+        body["conversation"]
+            .as_object_mut()
+            .unwrap()
+            .remove("inbox_id");
+        body["inbox"] = json!({"id": 5, "name": "WhatsApp"});
+        assert_eq!(read(&body).unwrap().inbox_id, Some(5));
         assert_eq!(
             event.action,
             DeskAction::AgentReply {
@@ -343,7 +372,7 @@ mod tests {
             }
         );
         assert_eq!(event.id, "conversation:15:assignee:3:1795453260.5");
-        assert_eq!(event.conversation_id, Some(15));
+        assert_eq!((event.conversation_id, event.inbox_id), (Some(15), Some(4)));
 
         let mut body = conversation();
         body["event"] = json!("conversation_status_changed");
@@ -352,7 +381,7 @@ mod tests {
         let event = read(&body).unwrap();
         assert_eq!(event.action, DeskAction::Resolved);
         assert_eq!(event.id, "conversation:15:resolved:1795453300");
-        assert_eq!(event.conversation_id, Some(15));
+        assert_eq!((event.conversation_id, event.inbox_id), (Some(15), Some(4)));
         // Without our attribute, the contact identifier still names the customer.
         body["additional_attributes"] = json!({});
         assert_eq!(read(&body).unwrap().customer, "5511987654321");

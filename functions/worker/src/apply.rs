@@ -6,13 +6,14 @@
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
 use shared::engine::{self, Effect, Event, Outcome};
-use shared::envelope::{DeskAction, DeskEvent, Envelope, Payload, StatusUpdate, Timer};
+use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
 use shared::store::{Commit, EventRecord, Store, StoredSession};
 use shared::tenant::Tenant;
 use shared::whatsapp::outbound::Outbound;
 use tokio::sync::Mutex;
 
 use crate::counters::Counts;
+use crate::desk::DeskOrigin;
 use crate::{Adapters, Worker, WorkerError};
 
 /// Meta error: the customer is outside the 24 h service window.
@@ -53,7 +54,8 @@ impl<A: Adapters> Worker<A> {
                         age_seconds = (now - sent_at).num_seconds(),
                         "stale message recorded, not answered"
                     );
-                    None
+                    // Still forwarded while a person has the conversation.
+                    stored.is_some().then(|| Event::late_message(message))
                 } else {
                     Some(Event::from_message(message))
                 }
@@ -73,14 +75,27 @@ impl<A: Adapters> Worker<A> {
                     DeskAction::Resolved => "desk_resolved",
                 }
                 .into();
-                if self.about_an_earlier_conversation(envelope, desk).await? {
-                    tracing::info!(
-                        event = record.kind,
-                        "desk event about an earlier conversation of this customer; ignored"
-                    );
-                    None
-                } else {
-                    Some(Event::Desk(desk.action.clone()))
+                match self.desk_origin(tenant, desk).await? {
+                    DeskOrigin::Current => Some(Event::Desk(desk.action.clone())),
+                    // An agent's reply still reaches the customer from an earlier
+                    // conversation; an assignment or resolution there must not act on the
+                    // current handoff.
+                    DeskOrigin::Earlier
+                        if matches!(desk.action, DeskAction::AgentReply { .. }) =>
+                    {
+                        Some(Event::Desk(desk.action.clone()))
+                    }
+                    DeskOrigin::Earlier => {
+                        tracing::info!(
+                            event = record.kind,
+                            "desk event about an earlier conversation of this customer; ignored"
+                        );
+                        None
+                    }
+                    DeskOrigin::Refused(refusal) => {
+                        record.effects = self.refuse(desk, &record.kind, refusal, counts).await;
+                        None
+                    }
                 }
             }
             Payload::Timer(timer) => {
@@ -98,6 +113,8 @@ impl<A: Adapters> Worker<A> {
             Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
         };
         let expected_version = stored.as_ref().map(|s| s.version);
+        // A late message changes no session: its record is written alone.
+        let late = matches!(event, Some(Event::LateMessage { .. }));
         let outcome = event.map(|event| {
             engine::step(
                 stored.map(|s| s.session),
@@ -141,7 +158,7 @@ impl<A: Adapters> Worker<A> {
                 key,
                 phone_number_id: number,
                 customer,
-                session: outcome.as_ref().map(|o| &o.session),
+                session: outcome.as_ref().filter(|_| !late).map(|o| &o.session),
                 expected_version,
                 record: &record,
                 expires_at: now + self.retention(number).await?,
@@ -327,28 +344,5 @@ impl<A: Adapters> Worker<A> {
         counts.lock().await.statuses += 1;
         self.run_outbox(number, customer, key, &record, counts)
             .await
-    }
-
-    /// Assignments and resolutions in a desk conversation other than the customer's
-    /// current one (an earlier one left open) must not act on the current handoff. An
-    /// agent's reply still reaches the customer, from whichever conversation.
-    async fn about_an_earlier_conversation(
-        &self,
-        envelope: &Envelope,
-        desk: &DeskEvent,
-    ) -> Result<bool, WorkerError> {
-        let Some(conversation_id) = desk.conversation_id else {
-            return Ok(false);
-        };
-        if matches!(desk.action, DeskAction::AgentReply { .. }) {
-            return Ok(false);
-        }
-        let (number, customer) = envelope.conversation();
-        Ok(self
-            .ports
-            .store
-            .desk_link(number, customer)
-            .await?
-            .is_some_and(|link| link.conversation_id != conversation_id))
     }
 }

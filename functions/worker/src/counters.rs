@@ -20,6 +20,8 @@ pub(crate) struct Counts {
     pub desk_events: usize,
     pub desk_posts: usize,
     pub desk_failures: usize,
+    /// Desk events not from a conversation this stack opened for the customer.
+    pub desk_refused: usize,
     pub echoes: usize,
     pub timers: usize,
     pub sla_alerts: usize,
@@ -55,6 +57,7 @@ impl Counts {
             .count("DeskEvents", self.desk_events)
             .count("DeskPosts", self.desk_posts)
             .count("DeskFailures", self.desk_failures)
+            .count("DeskEventsRefused", self.desk_refused)
             .count("BusinessEchoes", self.echoes)
             .count("Timers", self.timers)
             .count("SlaAlertsSent", self.sla_alerts)

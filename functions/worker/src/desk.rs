@@ -7,6 +7,8 @@ use shared::desk::{
     self, Customer, Desk, DeskError, DeskPost, File, Handoff, MediaRef, SlaLevel, Ticket,
     TranscriptLine,
 };
+use shared::engine::Effect;
+use shared::envelope::{DeskAction, DeskEvent};
 use shared::store::Store;
 use shared::support::text::truncate_chars;
 use shared::tenant::{Chatwoot, Tenant};
@@ -194,6 +196,12 @@ impl<A: Adapters> Worker<A> {
                     }
                     return Ok(());
                 };
+                // The earlier conversation stays this customer's: an agent's reply from it
+                // still reaches them.
+                let link = match &earlier {
+                    Some(previous) => link.after(previous),
+                    None => link,
+                };
                 let retention = Duration::days(i64::from(tenant.retention_days));
                 self.ports
                     .store
@@ -306,6 +314,88 @@ impl<A: Adapters> Worker<A> {
             .await
     }
 
+    /// Whether a desk event comes from a conversation this stack opened for the customer,
+    /// in the tenant's inbox. The desk function only knows what Chatwoot says (a contact
+    /// identifier anyone can set from a website widget); the link is the proof.
+    pub(crate) async fn desk_origin(
+        &self,
+        tenant: &Tenant,
+        event: &DeskEvent,
+    ) -> Result<DeskOrigin, WorkerError> {
+        let (Some(conversation_id), Some(inbox_id)) = (event.conversation_id, event.inbox_id)
+        else {
+            return Ok(DeskOrigin::Refused(Refusal::Unverifiable));
+        };
+        let Some(account) = &tenant.desk.chatwoot else {
+            return Ok(DeskOrigin::Refused(Refusal::NoDesk));
+        };
+        if inbox_id != account.inbox_id {
+            return Ok(DeskOrigin::Refused(Refusal::OtherInbox));
+        }
+        let link = self
+            .ports
+            .store
+            .desk_link(&event.phone_number_id, &event.customer)
+            .await?;
+        Ok(match link {
+            Some(link) if link.conversation_id == conversation_id => DeskOrigin::Current,
+            Some(link) if link.knows(conversation_id) => DeskOrigin::Earlier,
+            _ => DeskOrigin::Refused(Refusal::NotOpened),
+        })
+    }
+
+    /// A refused desk event: counted, logged without customer data, and the agents told in
+    /// the conversation it came from (a private note, through the outbox). Returns the
+    /// effects of its record.
+    pub(crate) async fn refuse(
+        &self,
+        event: &DeskEvent,
+        kind: &str,
+        refusal: Refusal,
+        counts: &Mutex<Counts>,
+    ) -> Vec<Effect> {
+        counts.lock().await.desk_refused += 1;
+        tracing::warn!(
+            event = kind,
+            reason = refusal.code(),
+            conversation_id = event.conversation_id,
+            inbox_id = event.inbox_id,
+            "desk event refused: not from a desk conversation opened for this customer"
+        );
+        let outcome = match event.action {
+            DeskAction::AgentReply { .. } => "not delivered",
+            DeskAction::Assigned { .. } | DeskAction::Resolved => "not applied",
+        };
+        match (event.conversation_id, refusal) {
+            (_, Refusal::NoDesk) | (None, _) => Vec::new(),
+            (Some(conversation_id), _) => vec![Effect::NoteInDesk {
+                conversation_id,
+                text: format!("{outcome}: {}", refusal.reason()),
+            }],
+        }
+    }
+
+    /// A private note in a named desk conversation.
+    pub(crate) async fn note_in_desk(
+        &self,
+        number: &str,
+        conversation_id: u64,
+        text: &str,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let Some(DeskAccess { account, token, .. }) = self.desk_access(number, counts).await?
+        else {
+            return Ok(());
+        };
+        let post = DeskPost {
+            content: text.to_owned(),
+            private: true,
+            file: None,
+        };
+        self.post_to_desk(&account, &token, conversation_id, post, counts)
+            .await
+    }
+
     async fn post_to_desk(
         &self,
         account: &Chatwoot,
@@ -369,6 +459,55 @@ impl<A: Adapters> Worker<A> {
                 counts.desk_failures += 1;
                 counts.needs_attention += 1;
                 Ok(None)
+            }
+        }
+    }
+}
+
+/// Where a desk event comes from, as far as this stack knows.
+pub(crate) enum DeskOrigin {
+    /// The customer's current desk conversation.
+    Current,
+    /// An earlier desk conversation this stack opened for the customer.
+    Earlier,
+    Refused(Refusal),
+}
+
+/// Why a desk event is not acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Queued without its conversation or inbox id (by a desk function older than the
+    /// check): nothing to check it against.
+    Unverifiable,
+    /// The tenant has no Chatwoot desk configured.
+    NoDesk,
+    /// From another inbox than the tenant's.
+    OtherInbox,
+    /// From a conversation this stack never opened for the customer (or none at all).
+    NotOpened,
+}
+
+impl Refusal {
+    /// For logs and alarms.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Unverifiable => "unverifiable",
+            Refusal::NoDesk => "no_desk",
+            Refusal::OtherInbox => "other_inbox",
+            Refusal::NotOpened => "not_opened",
+        }
+    }
+
+    /// For the agents, in the conversation the event came from; names no customer data.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Unverifiable => {
+                "the event reached the service without its conversation and inbox; send it again"
+            }
+            Refusal::NoDesk => "this number has no desk configured",
+            Refusal::OtherInbox => "this conversation is not in this number's WhatsApp inbox",
+            Refusal::NotOpened => {
+                "this conversation was not opened by the WhatsApp service for this contact"
             }
         }
     }

@@ -82,6 +82,10 @@ impl<A: Adapters> Worker<A> {
                     self.forward_to_desk(number, customer, text, media, *private, counts)
                         .await?
                 }
+                Effect::NoteInDesk {
+                    conversation_id,
+                    text,
+                } => self.note_in_desk(number, *conversation_id, text, counts).await?,
                 // Answered before the commit (`ask_ai`), never stored in the outbox.
                 Effect::AskAi => {}
             }

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
-use shared::envelope::{Envelope, InboundMessage, Payload, StatusUpdate};
+use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::secrets::AppSecretCache;
 use shared::secrets::memory::{StaticSecret, StaticTokens};
 use shared::store::memory::MemoryStore;
@@ -166,6 +166,113 @@ async fn an_older_message_delivered_late_is_recorded_not_answered() {
             .record(NUMBER, MARIA, &first.idempotency_key())
             .is_some()
     );
+}
+
+/// A message that reaches the worker more than `STALE_AFTER` after it was sent (a backlog
+/// after an outage, a redrive from the DLQ) gets no reply from the bot; while a person has
+/// the conversation it still reaches the desk, once.
+#[tokio::test]
+async fn a_late_message_still_reaches_the_agent_and_gets_no_reply() {
+    let mut bot = Harness::new();
+    let hours_ago = |envelope: &mut Envelope| {
+        if let Payload::Message(message) = &mut envelope.payload {
+            message.timestamp = Utc::now().timestamp() - 2 * 3600;
+        }
+    };
+    for text in ["oi", "falar com atendente"] {
+        let message = bot.says(MARIA, text);
+        assert!(bot.deliver(&[&message]).await.is_empty());
+    }
+    let version = bot.store.session(NUMBER, MARIA).unwrap().version;
+    let (texts, posts) = (bot.texts(MARIA), bot.desk.posts());
+    let conversation = posts[0].0;
+    let mut late = bot.says(MARIA, "o pedido é 4711");
+    hours_ago(&mut late);
+    assert!(bot.deliver(&[&late]).await.is_empty());
+    assert!(bot.deliver(&[&late]).await.is_empty(), "a duplicate");
+    assert_eq!(bot.texts(MARIA), texts, "no reply from the bot");
+    assert_eq!(
+        bot.desk.posts()[posts.len()..],
+        [(conversation, "o pedido é 4711".to_owned(), false)],
+        "the agent sees it, once"
+    );
+    assert_eq!(
+        bot.store.session(NUMBER, MARIA).unwrap().version,
+        version,
+        "the session is not rewritten"
+    );
+
+    // With the bot, a late message is recorded and nothing else.
+    let hello = bot.says(JOAO, "oi");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let (texts, posts) = (bot.texts(JOAO), bot.desk.posts());
+    let mut late = bot.says(JOAO, "suporte");
+    hours_ago(&mut late);
+    assert!(bot.deliver(&[&late]).await.is_empty());
+    assert_eq!(bot.texts(JOAO), texts);
+    assert_eq!(bot.desk.posts(), posts);
+    assert!(
+        bot.store
+            .record(NUMBER, JOAO, &late.idempotency_key())
+            .is_some()
+    );
+}
+
+fn agent_reply(id: &str, conversation_id: Option<u64>, inbox_id: Option<u64>) -> Envelope {
+    Envelope::new(Payload::Desk(DeskEvent {
+        phone_number_id: NUMBER.into(),
+        customer: MARIA.into(),
+        id: id.into(),
+        conversation_id,
+        inbox_id,
+        action: DeskAction::AgentReply {
+            text: Some("Olá!".into()),
+            attachments: Vec::new(),
+        },
+    }))
+}
+
+/// The desk function cannot see the table: the worker checks the conversation and the
+/// inbox a desk event names against the conversations it opened for the customer.
+#[tokio::test]
+async fn an_agent_reply_reaches_the_customer_only_from_a_conversation_opened_for_them() {
+    let mut bot = Harness::new();
+    let refused = |bot: &Harness, conversation: u64, why: &str| {
+        bot.desk
+            .posts()
+            .iter()
+            .any(|(id, text, private)| *id == conversation && *private && text.contains(why))
+    };
+    // No desk conversation yet: refused, with a note where the reply was written.
+    assert!(
+        bot.deliver(&[&agent_reply("message:1", Some(7), Some(1))])
+            .await
+            .is_empty()
+    );
+    assert!(bot.texts(MARIA).is_empty());
+    assert!(refused(&bot, 7, "not delivered: this conversation was not opened"));
+    assert!(bot.store.session(NUMBER, MARIA).is_none(), "no session made");
+
+    let handoff = bot.says(MARIA, "falar com atendente");
+    assert!(bot.deliver(&[&handoff]).await.is_empty());
+    let current = bot.desk.posts().last().unwrap().0; // the handoff note
+    let sent = bot.texts(MARIA).len();
+    for (id, conversation, inbox, why) in [
+        ("message:2", Some(current), Some(2), "not delivered: this conversation is not in"),
+        ("message:3", Some(current + 50), Some(1), "not delivered: this conversation was not opened"),
+        // Queued by a desk function that did not carry the inbox yet.
+        ("message:4", Some(current), None, "not delivered: the event reached the service without"),
+    ] {
+        assert!(bot.deliver(&[&agent_reply(id, conversation, inbox)]).await.is_empty());
+        assert_eq!(bot.texts(MARIA).len(), sent, "{id} sent nothing");
+        assert!(refused(&bot, conversation.unwrap(), why), "{id}: {:?}", bot.desk.posts());
+    }
+    assert!(
+        bot.deliver(&[&agent_reply("message:5", Some(current), Some(1))])
+            .await
+            .is_empty()
+    );
+    assert_eq!(bot.texts(MARIA)[sent..], ["Olá!"]);
 }
 
 /// A handoff runs several effects (the reply, the queue, the desk, the place in the

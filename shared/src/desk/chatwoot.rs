@@ -263,6 +263,7 @@ impl Desk for ChatwootClient {
                 contact_id: contact.id,
                 conversation_id,
                 ticket_at,
+                earlier: Vec::new(),
             });
         }
         let body = json!({
@@ -288,6 +289,7 @@ impl Desk for ChatwootClient {
             contact_id: contact.id,
             conversation_id: conversation.id,
             ticket_at,
+            earlier: Vec::new(),
         })
     }
 

@@ -65,6 +65,7 @@ impl Desk for MemoryDesk {
             contact_id: id,
             conversation_id: 100 + id,
             ticket_at,
+            earlier: Vec::new(),
         })
     }
 

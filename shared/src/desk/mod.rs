@@ -191,6 +191,10 @@ pub fn contact_identifier(phone_number_id: &str, customer: &str) -> String {
     format!("whatsapp:{phone_number_id}:{customer}")
 }
 
+/// How many earlier desk conversations of a customer a link remembers: an agent's reply
+/// from one of them still reaches the customer, from an older one it is refused.
+pub const EARLIER_CONVERSATIONS_KEPT: usize = 5;
+
 /// Where the desk conversation of a handoff lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeskLink {
@@ -198,6 +202,35 @@ pub struct DeskLink {
     pub conversation_id: u64,
     /// The ticket it was opened for.
     pub ticket_at: DateTime<Utc>,
+    /// The customer's earlier desk conversations this stack opened, newest first, at most
+    /// [`EARLIER_CONVERSATIONS_KEPT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<u64>,
+}
+
+impl DeskLink {
+    /// This link as the successor of `previous`: the previous conversation and those it
+    /// remembered become the earlier ones, newest first, bounded.
+    pub fn after(mut self, previous: &DeskLink) -> DeskLink {
+        let mut earlier = Vec::with_capacity(EARLIER_CONVERSATIONS_KEPT);
+        for id in std::iter::once(previous.conversation_id).chain(previous.earlier.iter().copied())
+        {
+            if id != self.conversation_id
+                && !earlier.contains(&id)
+                && earlier.len() < EARLIER_CONVERSATIONS_KEPT
+            {
+                earlier.push(id);
+            }
+        }
+        self.earlier = earlier;
+        self
+    }
+
+    /// Whether `conversation_id` is the current desk conversation or one of the earlier
+    /// ones this stack opened for the customer.
+    pub fn knows(&self, conversation_id: u64) -> bool {
+        self.conversation_id == conversation_id || self.earlier.contains(&conversation_id)
+    }
 }
 
 /// Who the desk conversation is about.
@@ -287,6 +320,32 @@ mod tests {
         assert_eq!(estimate_minutes(&[at(0)], 1), None);
         assert_eq!(estimate_minutes(&[], 1), None);
         assert_eq!(estimate_minutes(&[at(1), at(1)], 1), None);
+    }
+
+    #[test]
+    fn a_new_link_remembers_a_bounded_list_of_earlier_conversations() {
+        let link = |conversation_id| DeskLink {
+            contact_id: 1,
+            conversation_id,
+            ticket_at: at(0),
+            earlier: Vec::new(),
+        };
+        let mut current = link(1);
+        for next in 2..=8 {
+            current = link(next).after(&current);
+        }
+        assert_eq!(current.earlier, [7, 6, 5, 4, 3], "newest first, bounded");
+        assert!(current.knows(8) && current.knows(3));
+        assert!(!current.knows(2), "forgotten past the bound");
+        // A handoff that finds the same conversation again lists it once.
+        let again = link(8).after(&current);
+        assert_eq!(again.earlier, [7, 6, 5, 4, 3]);
+        // Links stored before the list existed read as having none.
+        let stored: DeskLink = serde_json::from_str(
+            r#"{"contact_id":1,"conversation_id":2,"ticket_at":"2026-11-23T17:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(stored.earlier, Vec::<u64>::new());
     }
 
     #[test]

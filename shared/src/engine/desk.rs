@@ -7,12 +7,7 @@ impl Turn<'_> {
     /// a waiting customer out of the queue.
     pub(super) fn while_with_a_person(&mut self, input: &Input, media: Option<&MediaRef>) {
         let desk = &self.tenant.desk;
-        let text = match input {
-            Input::Text(text) => Some(text.clone()),
-            Input::Choice { title, .. } => Some(title.clone()),
-            Input::Media(_) => media.and_then(|m| m.caption.clone()),
-            Input::Ignored(_) => None,
-        };
+        let text = desk_text(input, media);
         let gives_up = self.session.ticket.is_some()
             && text
                 .as_deref()
@@ -40,6 +35,24 @@ impl Turn<'_> {
                 text: Some("O cliente saiu da fila.".into()),
                 media: None,
                 private: true,
+            });
+        }
+    }
+
+    /// A message too late to answer, or older than one already handled: while a person
+    /// has the conversation it still reaches the desk; nothing else happens (no reply, no
+    /// give-up word, no change of state).
+    pub(super) fn late(&mut self, input: &Input, media: Option<&MediaRef>) {
+        if !matches!(self.session.state, State::Human { .. }) || self.tenant.desk.chatwoot.is_none()
+        {
+            return;
+        }
+        let text = desk_text(input, media);
+        if text.is_some() || media.is_some() {
+            self.effects.push(Effect::ForwardToDesk {
+                text,
+                media: media.cloned(),
+                private: false,
             });
         }
     }
@@ -187,5 +200,15 @@ impl Turn<'_> {
             };
             self.effects.push(Effect::OpenDesk { handoff });
         }
+    }
+}
+
+/// What of a customer's message is posted on the desk as text.
+fn desk_text(input: &Input, media: Option<&MediaRef>) -> Option<String> {
+    match input {
+        Input::Text(text) => Some(text.clone()),
+        Input::Choice { title, .. } => Some(title.clone()),
+        Input::Media(_) => media.and_then(|m| m.caption.clone()),
+        Input::Ignored(_) => None,
     }
 }

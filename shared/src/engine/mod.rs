@@ -243,6 +243,13 @@ pub enum Event {
         /// The media of an image, audio, video, document or sticker: forwarded to the desk.
         media: Option<MediaRef>,
     },
+    /// A message that arrived too late to answer (`STALE_AFTER_SECONDS` after it was sent:
+    /// a backlog after an outage, a redrive from the DLQ). The bot says nothing; a person
+    /// who has the conversation still sees it.
+    LateMessage {
+        input: Input,
+        media: Option<MediaRef>,
+    },
     /// An agent acted on the desk.
     Desk(DeskAction),
     /// The business wrote to the customer from the WhatsApp Business app.
@@ -262,6 +269,14 @@ impl Event {
             input: Input::from_message(message),
             sent_at: message.timestamp,
             profile_name: message.profile_name.clone(),
+            media: media_of(message),
+        }
+    }
+
+    /// The message as one that arrived too late to answer.
+    pub fn late_message(message: &InboundMessage) -> Self {
+        Event::LateMessage {
+            input: Input::from_message(message),
             media: media_of(message),
         }
     }
@@ -318,6 +333,13 @@ pub enum Effect {
         media: Option<MediaRef>,
         #[serde(default)]
         private: bool,
+    },
+    /// A private note in a named desk conversation, which need not be the customer's
+    /// current one: why a desk event from it was not acted on. The worker adds it to a
+    /// refused desk event's record; the engine never asks for it.
+    NoteInDesk {
+        conversation_id: u64,
+        text: String,
     },
     /// Record on the queue entry that an SLA alert went out (the sweep skips it after).
     MarkAlerted {
@@ -392,6 +414,7 @@ pub fn step(
             profile_name,
             media,
         } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
+        Event::LateMessage { input, media } => turn.late(input, media.as_ref()),
         Event::Desk(action) => turn.desk(action),
         Event::Timer(timer) => turn.timer(timer),
         Event::BusinessEcho { sent_at } => {
@@ -439,8 +462,12 @@ impl Turn<'_> {
         profile_name: Option<&str>,
         media: Option<&MediaRef>,
     ) {
-        if sent_at < self.session.last_message_at || matches!(input, Input::Ignored(_)) {
+        if matches!(input, Input::Ignored(_)) {
             return;
+        }
+        if sent_at < self.session.last_message_at {
+            // Older than one already handled: never an answer, but a person may read it.
+            return self.late(input, media);
         }
         let idle = self.now - self.session.last_activity_at;
         let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));

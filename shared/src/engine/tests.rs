@@ -342,6 +342,44 @@ fn older_messages_reactions_edits_and_revokes_are_never_answers() {
 }
 
 #[test]
+fn late_messages_reach_a_person_who_has_the_conversation_and_never_the_bot() {
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    let late = |text: &str| Event::LateMessage {
+        input: Input::Text(text.into()),
+        media: None,
+    };
+    // With the bot: nothing, whether too late or older than the last message.
+    let before = chat.session.clone();
+    assert!(chat.event(late("suporte")).is_empty());
+    assert_eq!(chat.session, before);
+
+    chat.text("atendente");
+    let forwarded = |text: &str| {
+        vec![Effect::ForwardToDesk {
+            text: Some(text.into()),
+            media: None,
+            private: false,
+        }]
+    };
+    let before = chat.session.clone();
+    // A give-up word in a late message neither answers nor leaves the queue.
+    assert_eq!(chat.event(late("quero desistir")), forwarded("quero desistir"));
+    assert_eq!(chat.session, before, "a late message changes no session");
+    let older = chat.event(Event::Message {
+        input: Input::Text("o pedido é 4711".into()),
+        sent_at: chat.clock - 60,
+        profile_name: None,
+        media: None,
+    });
+    assert_eq!(older, forwarded("o pedido é 4711"));
+    assert_eq!(chat.session, before);
+    // Without a desk there is no one to show it to.
+    chat.tenant.desk.chatwoot = None;
+    assert!(chat.event(late("alô")).is_empty());
+}
+
+#[test]
 fn off_hours_reply_goes_once_per_closed_period_and_keeps_the_conversation() {
     let mut tenant = tenant();
     tenant.business_hours = crate::tenant::demo().business_hours;
