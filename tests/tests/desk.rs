@@ -613,3 +613,157 @@ async fn events_from_an_earlier_desk_conversation_do_not_act_on_the_current_hand
     assert_eq!(told, ["text: Bia vai continuar o seu atendimento. 🙂"]);
     assert_eq!(queue(&bot, "geral").await, Vec::new());
 }
+
+/// The same webhook as if its conversation were in another Chatwoot inbox of the account
+/// (a website widget whose visitor set a WhatsApp contact's identifier).
+fn in_inbox(mut body: Value, inbox: u64) -> Value {
+    let conversation = if body.get("conversation").is_some() {
+        body["inbox"]["id"] = json!(inbox);
+        &mut body["conversation"]
+    } else {
+        &mut body
+    };
+    conversation["inbox_id"] = json!(inbox);
+    body
+}
+
+/// The private note the worker left in a desk conversation, if any.
+fn note_in(bot: &Harness, conversation: u64) -> Option<String> {
+    bot.chatwoot
+        .posts()
+        .into_iter()
+        .rev()
+        .find(|p| p.conversation_id == conversation && p.private)
+        .map(|p| p.content)
+}
+
+#[tokio::test]
+async fn an_agent_reply_from_another_inbox_is_refused_with_a_private_note() {
+    let mut bot = Harness::start(&[]).await;
+    let mut desk = bot.start_desk().await;
+    bot.say(MARIA, Some("atendente"), None).await;
+    let conversation = bot.chatwoot.conversations()[0].id;
+
+    // A widget conversation whose contact claims Maria's identifier.
+    let forged = in_inbox(
+        chatwoot::agent_reply(9101, 42, NUMBER, MARIA, "Seu código é 123456", &[]),
+        7,
+    );
+    let (code, told) = bot.agent(&mut desk, &forged, &[]).await;
+    assert_eq!((code, told), (200, Vec::<String>::new()), "nothing sent");
+    let note = note_in(&bot, 42).expect("a note where the agent wrote");
+    assert_eq!(
+        note,
+        "not delivered: this conversation is not in this number's WhatsApp inbox"
+    );
+    assert!(
+        bot.function
+            .wait_for_output(r#""DeskEventsRefused":1"#)
+            .await
+    );
+    let output = bot.function.output().join("\n");
+    let refused = output
+        .lines()
+        .find(|l| l.contains("desk event refused"))
+        .expect("logged");
+    assert!(refused.contains("other_inbox"), "{refused}");
+    assert!(
+        !refused.contains(MARIA),
+        "the customer reached a log: {refused}"
+    );
+
+    // Her own conversation still reaches her.
+    let reply = chatwoot::agent_reply(9102, conversation, NUMBER, MARIA, "Olá, Maria!", &[]);
+    let (_, told) = bot.agent(&mut desk, &reply, &[]).await;
+    assert_eq!(told, ["text: Olá, Maria!"]);
+}
+
+#[tokio::test]
+async fn an_agent_reply_for_a_customer_without_a_desk_conversation_is_refused() {
+    let mut bot = Harness::start(&[]).await;
+    let mut desk = bot.start_desk().await;
+    // João never wrote; Pedro talks to the bot and never asked for a person.
+    bot.say(PEDRO, Some("oi"), None).await;
+    for (message, conversation, customer) in [(9201, 5, JOAO), (9202, 6, PEDRO)] {
+        let reply = chatwoot::agent_reply(message, conversation, NUMBER, customer, "Oi!", &[]);
+        let (code, told) = bot.agent(&mut desk, &reply, &[]).await;
+        assert_eq!((code, told), (200, Vec::<String>::new()), "{customer}");
+        assert_eq!(
+            note_in(&bot, conversation).as_deref(),
+            Some(
+                "not delivered: this conversation was not opened by the WhatsApp service for this contact"
+            )
+        );
+    }
+    let joao = bot
+        .stack
+        .items(&bot.table, &shared::store::keys::conversation(NUMBER, JOAO))
+        .await;
+    assert!(
+        joao.iter()
+            .all(|item| item["sk"].as_s().unwrap() != "SESSION"),
+        "no session made for João"
+    );
+    assert_eq!(
+        bot.state(PEDRO).await,
+        "MENU_PRINCIPAL",
+        "Pedro's unchanged"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_reply_from_an_earlier_conversation_of_the_same_customer_still_reaches_her() {
+    let mut bot = Harness::start(&[]).await;
+    let mut desk = bot.start_desk().await;
+    bot.say(MARIA, Some("atendente"), None).await;
+    bot.agent(&mut desk, &chatwoot::resolved(1, NUMBER, MARIA), &[])
+        .await;
+    bot.say(MARIA, Some("9"), None).await;
+    assert_eq!(bot.state(MARIA).await, "FINALIZADO");
+    // She asks for a person again: a second desk conversation.
+    bot.say(MARIA, Some("atendente"), None).await;
+    let conversations = bot.chatwoot.conversations();
+    assert_eq!(conversations.len(), 2);
+    let (earlier, current) = (conversations[0].id, conversations[1].id);
+
+    let reply = chatwoot::agent_reply(9301, earlier, NUMBER, MARIA, "Esqueci de avisar", &[]);
+    let (_, told) = bot.agent(&mut desk, &reply, &[]).await;
+    assert_eq!(told, ["text: Esqueci de avisar"]);
+    let reply = chatwoot::agent_reply(9302, current, NUMBER, MARIA, "Olá de novo!", &[]);
+    let (_, told) = bot.agent(&mut desk, &reply, &[]).await;
+    assert_eq!(told, ["text: Olá de novo!"]);
+    assert!(
+        bot.chatwoot
+            .posts()
+            .iter()
+            .all(|p| !p.content.starts_with("not delivered")),
+        "nothing refused"
+    );
+}
+
+#[tokio::test]
+async fn an_assignment_or_resolution_from_a_conversation_not_opened_here_changes_nothing() {
+    let mut bot = Harness::start(&[]).await;
+    let mut desk = bot.start_desk().await;
+    bot.say(MARIA, Some("atendente"), None).await;
+    let conversation = bot.chatwoot.conversations()[0].id;
+    for (body, at) in [
+        (
+            in_inbox(chatwoot::resolved(conversation, NUMBER, MARIA), 7),
+            conversation,
+        ),
+        (chatwoot::resolved(9, NUMBER, MARIA), 9),
+        (chatwoot::assigned(9, NUMBER, MARIA, "Eva"), 9),
+    ] {
+        let (code, told) = bot.agent(&mut desk, &body, &[]).await;
+        assert_eq!((code, told), (200, Vec::<String>::new()));
+        assert!(
+            note_in(&bot, at).is_some_and(|n| n.starts_with("not applied: ")),
+            "{:?}",
+            bot.chatwoot.posts()
+        );
+    }
+    assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    assert_eq!(queue(&bot, "geral").await.len(), 1, "still waiting");
+    assert!(bot.session(MARIA).await.get("agent").is_none());
+}

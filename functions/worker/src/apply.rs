@@ -80,9 +80,7 @@ impl<A: Adapters> Worker<A> {
                     // An agent's reply still reaches the customer from an earlier
                     // conversation; an assignment or resolution there must not act on the
                     // current handoff.
-                    DeskOrigin::Earlier
-                        if matches!(desk.action, DeskAction::AgentReply { .. }) =>
-                    {
+                    DeskOrigin::Earlier if matches!(desk.action, DeskAction::AgentReply { .. }) => {
                         Some(Event::Desk(desk.action.clone()))
                     }
                     DeskOrigin::Earlier => {

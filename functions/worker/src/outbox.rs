@@ -85,7 +85,10 @@ impl<A: Adapters> Worker<A> {
                 Effect::NoteInDesk {
                     conversation_id,
                     text,
-                } => self.note_in_desk(number, *conversation_id, text, counts).await?,
+                } => {
+                    self.note_in_desk(number, *conversation_id, text, counts)
+                        .await?
+                }
                 // Answered before the commit (`ask_ai`), never stored in the outbox.
                 Effect::AskAi => {}
             }

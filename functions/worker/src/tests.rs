@@ -250,22 +250,52 @@ async fn an_agent_reply_reaches_the_customer_only_from_a_conversation_opened_for
             .is_empty()
     );
     assert!(bot.texts(MARIA).is_empty());
-    assert!(refused(&bot, 7, "not delivered: this conversation was not opened"));
-    assert!(bot.store.session(NUMBER, MARIA).is_none(), "no session made");
+    assert!(refused(
+        &bot,
+        7,
+        "not delivered: this conversation was not opened"
+    ));
+    assert!(
+        bot.store.session(NUMBER, MARIA).is_none(),
+        "no session made"
+    );
 
     let handoff = bot.says(MARIA, "falar com atendente");
     assert!(bot.deliver(&[&handoff]).await.is_empty());
     let current = bot.desk.posts().last().unwrap().0; // the handoff note
     let sent = bot.texts(MARIA).len();
     for (id, conversation, inbox, why) in [
-        ("message:2", Some(current), Some(2), "not delivered: this conversation is not in"),
-        ("message:3", Some(current + 50), Some(1), "not delivered: this conversation was not opened"),
+        (
+            "message:2",
+            Some(current),
+            Some(2),
+            "not delivered: this conversation is not in",
+        ),
+        (
+            "message:3",
+            Some(current + 50),
+            Some(1),
+            "not delivered: this conversation was not opened",
+        ),
         // Queued by a desk function that did not carry the inbox yet.
-        ("message:4", Some(current), None, "not delivered: the event reached the service without"),
+        (
+            "message:4",
+            Some(current),
+            None,
+            "not delivered: the event reached the service without",
+        ),
     ] {
-        assert!(bot.deliver(&[&agent_reply(id, conversation, inbox)]).await.is_empty());
+        assert!(
+            bot.deliver(&[&agent_reply(id, conversation, inbox)])
+                .await
+                .is_empty()
+        );
         assert_eq!(bot.texts(MARIA).len(), sent, "{id} sent nothing");
-        assert!(refused(&bot, conversation.unwrap(), why), "{id}: {:?}", bot.desk.posts());
+        assert!(
+            refused(&bot, conversation.unwrap(), why),
+            "{id}: {:?}",
+            bot.desk.posts()
+        );
     }
     assert!(
         bot.deliver(&[&agent_reply("message:5", Some(current), Some(1))])

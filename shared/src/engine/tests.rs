@@ -364,7 +364,10 @@ fn late_messages_reach_a_person_who_has_the_conversation_and_never_the_bot() {
     };
     let before = chat.session.clone();
     // A give-up word in a late message neither answers nor leaves the queue.
-    assert_eq!(chat.event(late("quero desistir")), forwarded("quero desistir"));
+    assert_eq!(
+        chat.event(late("quero desistir")),
+        forwarded("quero desistir")
+    );
     assert_eq!(chat.session, before, "a late message changes no session");
     let older = chat.event(Event::Message {
         input: Input::Text("o pedido é 4711".into()),
