@@ -366,13 +366,15 @@ impl<A: Adapters> Worker<A> {
             DeskAction::AgentReply { .. } => "not delivered",
             DeskAction::Assigned { .. } | DeskAction::Resolved => "not applied",
         };
-        match (event.conversation_id, refusal) {
-            (_, Refusal::NoDesk) | (None, _) => Vec::new(),
-            (Some(conversation_id), _) => vec![Effect::NoteInDesk {
+        // Without a desk of the tenant's, `note_in_desk` has nowhere to post and skips it.
+        event
+            .conversation_id
+            .map(|conversation_id| Effect::NoteInDesk {
                 conversation_id,
                 text: format!("{outcome}: {}", refusal.reason()),
-            }],
-        }
+            })
+            .into_iter()
+            .collect()
     }
 
     /// A private note in a named desk conversation.
