@@ -1,5 +1,5 @@
 //! Chatwoot's webhooks: `POST /desk/{phone_number_id}/{desk_token}`. The token (from the
-//! tenant secret) is compared in constant time; when the tenant also keeps Chatwoot's
+//! tenant's desk secret, `<stack>/desk/<phone_number_id>`) is compared in constant time; when the tenant also keeps Chatwoot's
 //! webhook secret, `X-Chatwoot-Signature` must match too. Anything unauthenticated gets 401
 //! and nothing is queued. An authenticated event is read ([`chatwoot::desk_event`]) and put
 //! on the inbound FIFO queue in its conversation's group: the worker applies it in order,
@@ -15,9 +15,9 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use shared::envelope::{Envelope, Payload};
 use shared::queue::{self, InboundQueue, QueueEntry};
-use shared::secrets::{SecretError, TenantSecrets, TenantTokens};
+use shared::secrets::{DeskSecrets, DeskTokens, SecretError};
 use shared::support::cache::TtlCache;
-use shared::support::config::{self, ConfigError, INBOUND_QUEUE_URL, TENANT_SECRET_PREFIX};
+use shared::support::config::{self, ConfigError, DESK_SECRET_PREFIX, INBOUND_QUEUE_URL};
 use shared::support::metrics::Metrics;
 use shared::support::retry::RetryPolicy;
 use shared::whatsapp::signature;
@@ -29,14 +29,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The desk function's configuration: the queue and where the tenants' desk secrets are.
 pub struct Settings {
     pub queue_url: String,
-    pub tenant_secret_prefix: String,
+    pub desk_secret_prefix: String,
 }
 
 impl Settings {
     pub fn from_env() -> Result<Settings, ConfigError> {
         Ok(Settings {
             queue_url: config::required(INBOUND_QUEUE_URL)?,
-            tenant_secret_prefix: config::required(TENANT_SECRET_PREFIX)?,
+            desk_secret_prefix: config::required(DESK_SECRET_PREFIX)?,
         })
     }
 }
@@ -44,8 +44,9 @@ pub const SIGNATURE_HEADER: &str = "x-chatwoot-signature";
 pub const TIMESTAMP_HEADER: &str = "x-chatwoot-timestamp";
 /// A signed request older (or newer) than this is a replay.
 pub const MAX_SIGNATURE_AGE_SECONDS: i64 = 300;
-/// Tenant secrets, and the absence of one, are kept this long per container: a number
-/// repeated in forged URLs costs one Secrets Manager call a minute at most.
+/// Desk secrets, and the absence of one, are kept this long per container (in a cache of
+/// bounded size): a number repeated in forged URLs costs one Secrets Manager call a minute
+/// at most, and a wrong token for a known number none.
 const SECRET_TTL: Duration = Duration::from_secs(60);
 /// Meta's phone number ids are about 15 digits; longer is not a number of ours.
 const MAX_NUMBER_DIGITS: usize = 20;
@@ -54,10 +55,10 @@ pub struct DeskWebhook<T, Q> {
     tokens: T,
     queue: Q,
     retry: RetryPolicy,
-    secrets: TtlCache<Option<Arc<TenantSecrets>>>,
+    secrets: TtlCache<Option<Arc<DeskSecrets>>>,
 }
 
-impl<T: TenantTokens, Q: InboundQueue> DeskWebhook<T, Q> {
+impl<T: DeskTokens, Q: InboundQueue> DeskWebhook<T, Q> {
     pub fn new(tokens: T, queue: Q) -> Self {
         Self {
             tokens,
@@ -92,7 +93,7 @@ impl<T: TenantTokens, Q: InboundQueue> DeskWebhook<T, Q> {
         let secrets = match self.tenant_secrets(number).await {
             Ok(secrets) => secrets,
             Err(error) => {
-                tracing::error!(%error, phone_number_id = number, "tenant secret unavailable: failing closed");
+                tracing::error!(%error, phone_number_id = number, "desk secret unavailable: failing closed");
                 metrics.count("SecretUnavailable", 1);
                 return reply(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable");
             }
@@ -130,17 +131,14 @@ impl<T: TenantTokens, Q: InboundQueue> DeskWebhook<T, Q> {
         }
     }
 
-    /// The tenant's secret, `None` when there is none for this number.
-    async fn tenant_secrets(
-        &self,
-        number: &str,
-    ) -> Result<Option<Arc<TenantSecrets>>, SecretError> {
+    /// The tenant's desk secret, `None` when there is none for this number.
+    async fn tenant_secrets(&self, number: &str) -> Result<Option<Arc<DeskSecrets>>, SecretError> {
         if let Some(cached) = self.secrets.get(number) {
             return Ok(cached);
         }
         let secrets = match self.tokens.tenant_secrets(number).await {
             Ok(secrets) => Some(Arc::new(secrets)),
-            Err(SecretError::Unavailable(reason)) if reason.contains("ResourceNotFound") => None,
+            Err(SecretError::NotFound(_)) => None,
             Err(error) => return Err(error),
         };
         self.secrets.insert(number, secrets.clone());
@@ -164,12 +162,12 @@ fn route(path: &str) -> Option<(&str, &str)> {
 /// The desk token in constant time, then Chatwoot's signature when the tenant keeps its
 /// webhook secret. Fails closed: no secret or no token configured is a refusal.
 fn authenticate(
-    secrets: Option<&TenantSecrets>,
+    secrets: Option<&DeskSecrets>,
     token: &str,
     request: &Request,
     body: &[u8],
 ) -> Result<(), &'static str> {
-    let secrets = secrets.ok_or("no tenant secret for this number")?;
+    let secrets = secrets.ok_or("no desk secret for this number")?;
     let expected = secrets
         .desk_token()
         .map_err(|_| "desk_token not configured")?;

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config::load_from_env().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let desk = Arc::new(DeskWebhook::new(
-        TenantSecretsManager::new(secrets, settings.tenant_secret_prefix),
+        TenantSecretsManager::new(secrets, settings.desk_secret_prefix),
         SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url),
     ));
     lambda_http::run(service_fn(move |request: Request| {

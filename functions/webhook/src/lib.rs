@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 /// Meta sends bodies of up to 3 MB.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// The webhook's configuration: the stack secret and the queue.
+/// The webhook's configuration: its secret (`<stack>/app`) and the queue.
 pub struct Settings {
     pub app_secret_id: String,
     pub queue_url: String,
@@ -305,6 +305,9 @@ mod tests {
     }
 
     impl SecretSource for &FakeSecrets {
+        fn secret_id(&self) -> &str {
+            "stack/app"
+        }
         async fn fetch(&self) -> Result<String, SecretError> {
             self.fetches.fetch_add(1, Ordering::SeqCst);
             Ok(self.json.lock().unwrap().clone())

@@ -206,7 +206,7 @@ impl<A: Adapters> Worker<A> {
         // The engine starts the AI history before it asks; nothing is cloned for the call.
         let no_history = AiConversation::default();
         let conversation = outcome.session.ai.as_ref().unwrap_or(&no_history);
-        let secrets = self.ports.app_secrets.get().await;
+        let secrets = self.ports.ai_secrets.get().await;
         let key = secrets
             .as_ref()
             .map_err(Clone::clone)
@@ -215,7 +215,7 @@ impl<A: Adapters> Worker<A> {
             Ok(key) => ai::answer(&self.ports.assistant, key, tenant, conversation, until).await,
             Err(error) => Answer {
                 outcome: AiOutcome::Failed {
-                    error: format!("stack secret: {error}"),
+                    error: format!("AI secret: {error}"),
                     needs_attention: true,
                 },
                 usage: Usage::default(),

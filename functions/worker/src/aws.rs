@@ -3,7 +3,7 @@
 use shared::ai::claude::ClaudeClient;
 use shared::desk::chatwoot::ChatwootClient;
 use shared::desk::sns::SnsTopic;
-use shared::secrets::AppSecretCache;
+use shared::secrets::AiSecretCache;
 use shared::secrets::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
 use shared::store::dynamodb::DynamoStore;
 use shared::whatsapp::graph::GraphClient;
@@ -19,7 +19,7 @@ impl Adapters for Aws {
     type Assistant = ClaudeClient;
     type Desk = ChatwootClient;
     type Alerts = SnsTopic;
-    type AppSecret = SecretsManagerSource;
+    type AiSecret = SecretsManagerSource;
 }
 
 /// The clients, built once per container.
@@ -35,10 +35,7 @@ pub async fn ports(settings: Settings) -> (Ports<Aws>, Config) {
         alerts: settings
             .alert_topic_arn
             .map(|arn| SnsTopic::new(aws_sdk_sns::Client::new(&aws), arn)),
-        app_secrets: AppSecretCache::new(SecretsManagerSource::new(
-            secrets,
-            settings.app_secret_id,
-        )),
+        ai_secrets: AiSecretCache::new(SecretsManagerSource::new(secrets, settings.ai_secret_id)),
     };
     (ports, settings.config)
 }

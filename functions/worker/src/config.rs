@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use shared::store::keys::TABLE_NAME;
-use shared::support::config::{self, APP_SECRET_ID, ConfigError, TENANT_SECRET_PREFIX};
+use shared::support::config::{self, AI_SECRET_ID, ConfigError, TENANT_SECRET_PREFIX};
 
 /// How the conversation is run.
 pub struct Config {
@@ -23,7 +23,7 @@ impl Default for Config {
 pub struct Settings {
     pub table: String,
     pub tenant_secret_prefix: String,
-    pub app_secret_id: String,
+    pub ai_secret_id: String,
     pub graph_base_url: String,
     pub graph_version: String,
     pub anthropic_base_url: String,
@@ -46,7 +46,7 @@ impl Settings {
         Ok(Settings {
             table: config::required(TABLE_NAME)?,
             tenant_secret_prefix: config::required(TENANT_SECRET_PREFIX)?,
-            app_secret_id: config::required(APP_SECRET_ID)?,
+            ai_secret_id: config::required(AI_SECRET_ID)?,
             graph_base_url: optional("GRAPH_API_BASE_URL")
                 .unwrap_or_else(|| shared::whatsapp::graph::DEFAULT_BASE_URL.into()),
             graph_version: optional("GRAPH_API_VERSION").unwrap_or_else(|| "v23.0".into()),

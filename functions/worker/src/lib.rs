@@ -28,7 +28,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::Assistant;
 use shared::desk::{AlertTopic, Desk, DeskError};
-use shared::secrets::{AppSecretCache, SecretSource, TenantSecrets, TenantTokens};
+use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
 use shared::support::cache::TtlCache;
 use shared::tenant::{MIN_RETENTION_DAYS, Tenant};
@@ -55,8 +55,8 @@ pub trait Adapters: Send + Sync + 'static {
     type Assistant: Assistant;
     type Desk: Desk;
     type Alerts: AlertTopic;
-    /// The stack secret's source, for the Anthropic key.
-    type AppSecret: SecretSource;
+    /// The source of `<stack>/ai`, the Anthropic key.
+    type AiSecret: SecretSource;
 }
 
 pub struct Ports<A: Adapters> {
@@ -67,7 +67,7 @@ pub struct Ports<A: Adapters> {
     pub desk: A::Desk,
     /// The SLA alert topic, when the stack has one.
     pub alerts: Option<A::Alerts>,
-    pub app_secrets: AppSecretCache<A::AppSecret>,
+    pub ai_secrets: AiSecretCache<A::AiSecret>,
 }
 
 /// Test hooks: a clock override and a crash point. Only a build with the `test-hooks`

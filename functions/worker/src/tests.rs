@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
-use shared::secrets::AppSecretCache;
+use shared::secrets::AiSecretCache;
 use shared::secrets::memory::{StaticSecret, StaticTokens};
 use shared::store::memory::MemoryStore;
 use shared::whatsapp::SendError;
@@ -30,7 +30,7 @@ impl Adapters for Twins {
     type Assistant = ScriptedAssistant;
     type Desk = MemoryDesk;
     type Alerts = MemoryAlerts;
-    type AppSecret = StaticSecret;
+    type AiSecret = StaticSecret;
 }
 
 struct Harness {
@@ -53,9 +53,7 @@ impl Harness {
             assistant: ScriptedAssistant::new(),
             desk: desk.clone(),
             alerts: Some(MemoryAlerts::default()),
-            app_secrets: AppSecretCache::new(StaticSecret(
-                r#"{"app_secret":"s","verify_token":"v","anthropic_api_key":"k"}"#.into(),
-            )),
+            ai_secrets: AiSecretCache::new(StaticSecret(r#"{"anthropic_api_key":"k"}"#.into())),
         };
         Self {
             worker: Worker::new(ports, Config::default(), Hooks::default()),

@@ -1,13 +1,17 @@
-//! In-memory twins of the secrets: the stack secret as a fixed JSON text, and the same
+//! In-memory twins of the secrets: a stack-wide secret as a fixed JSON text, and the same
 //! tenant secrets for every number.
 
-use super::{Secret, SecretError, SecretSource, TenantSecrets, TenantTokens};
+use super::{PerTenantSecrets, Secret, SecretError, SecretSource, TenantSecrets};
 
-/// The stack secret (`{"app_secret", "verify_token", "anthropic_api_key"}`) as given.
+/// A stack-wide secret (`{"anthropic_api_key"}`, ...) as given.
 #[derive(Clone)]
 pub struct StaticSecret(pub String);
 
 impl SecretSource for StaticSecret {
+    fn secret_id(&self) -> &str {
+        "static"
+    }
+
     async fn fetch(&self) -> Result<String, SecretError> {
         Ok(self.0.clone())
     }
@@ -23,12 +27,11 @@ impl StaticTokens {
         Self(TenantSecrets {
             whatsapp_token: Secret::new("local-token"),
             chatwoot_token: Secret::new("local-chatwoot-token"),
-            ..TenantSecrets::default()
         })
     }
 }
 
-impl TenantTokens for StaticTokens {
+impl PerTenantSecrets<TenantSecrets> for StaticTokens {
     async fn tenant_secrets(&self, _phone_number_id: &str) -> Result<TenantSecrets, SecretError> {
         Ok(self.0.clone())
     }

@@ -1,8 +1,19 @@
-//! The stack secret (`APP_SECRET_ID`): Meta app secret, verify token, Anthropic key.
+//! The secrets, one per reader (DESIGN.md, Decisions, "Secrets"): each function can read
+//! only the keys it needs, under a name prefix no other function's grant covers.
 //!
-//! Fetched once per container and cached. A signature or token mismatch may mean the secret
-//! was rotated, so callers can ask for a refresh, which is rate-limited: junk requests cannot
-//! drive Secrets Manager calls.
+//! | secret | keys | read by |
+//! |---|---|---|
+//! | `<stack>/app` (`APP_SECRET_ID`) | [`AppSecrets`]: `app_secret`, `verify_token` | webhook |
+//! | `<stack>/ai` (`AI_SECRET_ID`) | [`AiSecrets`]: `anthropic_api_key` | worker |
+//! | `<stack>/tenants/<pn>` (`TENANT_SECRET_PREFIX`) | [`TenantSecrets`]: `whatsapp_token`, `chatwoot_token` | worker |
+//! | `<stack>/desk/<pn>` (`DESK_SECRET_PREFIX`) | [`DeskSecrets`]: `desk_token`, `chatwoot_webhook_secret` | desk |
+//!
+//! A stack-wide secret is fetched once per container and cached ([`SecretCache`]). A
+//! signature or token mismatch may mean the secret was rotated, so callers can ask for a
+//! refresh, which is rate-limited: junk requests cannot drive Secrets Manager calls.
+//!
+//! A secret that is not a JSON object of strings is reported by its id and the kind of
+//! problem only: serde's messages can quote parts of the input, that is, of the secret.
 
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
@@ -15,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -49,15 +61,13 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The JSON object stored in the stack secret.
+/// The webhook's secret, `<stack>/app`: Meta's app secret and the verify token.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct AppSecrets {
     #[serde(default)]
     pub app_secret: Secret,
     #[serde(default)]
     pub verify_token: Secret,
-    #[serde(default)]
-    pub anthropic_api_key: Secret,
 }
 
 impl AppSecrets {
@@ -69,7 +79,16 @@ impl AppSecrets {
     pub fn verify_token(&self) -> Result<&str, SecretError> {
         non_empty(&self.verify_token, "verify_token")
     }
+}
 
+/// The worker's stack-wide secret, `<stack>/ai`: the Anthropic key of the AI attendant.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct AiSecrets {
+    #[serde(default)]
+    pub anthropic_api_key: Secret,
+}
+
+impl AiSecrets {
     pub fn anthropic_api_key(&self) -> Result<&str, SecretError> {
         non_empty(&self.anthropic_api_key, "anthropic_api_key")
     }
@@ -82,36 +101,71 @@ fn non_empty<'a>(secret: &'a Secret, key: &'static str) -> Result<&'a str, Secre
     }
 }
 
+/// What is wrong with a secret's text, never quoting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformation {
+    /// Not JSON at all (or cut short).
+    NotJson,
+    /// JSON, but not an object, or a key of the wrong type.
+    WrongShape,
+    /// A binary secret, or one without a value.
+    NoString,
+}
+
+impl fmt::Display for Malformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotJson => "is not JSON",
+            Self::WrongShape => "is not a JSON object of strings",
+            Self::NoString => "has no string value",
+        })
+    }
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SecretError {
     #[error("secret could not be read: {0}")]
     Unavailable(String),
-    #[error("secret is not a JSON object of strings: {0}")]
-    Malformed(String),
+    /// The secret does not exist (Secrets Manager's `ResourceNotFoundException`).
+    #[error("secret {0} does not exist")]
+    NotFound(String),
+    #[error("secret {secret_id} {problem}")]
+    Malformed {
+        secret_id: String,
+        problem: Malformation,
+    },
     #[error("secret has no value for `{0}`")]
     MissingKey(&'static str),
     #[error("secret not fetched: the last attempt failed less than {RETRY_INTERVAL:?} ago")]
     Backoff,
 }
 
-/// Port: where the stack secret's JSON string comes from.
+/// Reads a secret's JSON text into `T`. The error names the secret and the kind of problem,
+/// never the text: serde's own messages may quote it.
+pub fn parse<T: DeserializeOwned>(secret_id: &str, text: &str) -> Result<T, SecretError> {
+    serde_json::from_str(text).map_err(|error| SecretError::Malformed {
+        secret_id: secret_id.to_owned(),
+        problem: match error.classify() {
+            serde_json::error::Category::Data => Malformation::WrongShape,
+            _ => Malformation::NotJson,
+        },
+    })
+}
+
+/// Port: where a stack-wide secret's JSON text comes from.
 pub trait SecretSource: Send + Sync {
+    /// The secret's name or ARN, for errors.
+    fn secret_id(&self) -> &str;
     fn fetch(&self) -> impl Future<Output = Result<String, SecretError>> + Send;
 }
 
-/// A tenant's secret (`<stack>/tenants/<phone_number_id>`).
+/// The worker's per-tenant secret, `<stack>/tenants/<phone_number_id>`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct TenantSecrets {
     #[serde(default)]
     pub whatsapp_token: Secret,
     #[serde(default)]
     pub chatwoot_token: Secret,
-    #[serde(default)]
-    pub desk_token: Secret,
-    /// The Chatwoot webhook's signing secret, when the tenant's Chatwoot signs webhooks:
-    /// then `X-Chatwoot-Signature` is required too.
-    #[serde(default)]
-    pub chatwoot_webhook_secret: Secret,
 }
 
 impl TenantSecrets {
@@ -122,7 +176,20 @@ impl TenantSecrets {
     pub fn chatwoot_token(&self) -> Result<&str, SecretError> {
         non_empty(&self.chatwoot_token, "chatwoot_token")
     }
+}
 
+/// The desk function's per-tenant secret, `<stack>/desk/<phone_number_id>`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct DeskSecrets {
+    #[serde(default)]
+    pub desk_token: Secret,
+    /// The Chatwoot webhook's signing secret, when the tenant's Chatwoot signs webhooks:
+    /// then `X-Chatwoot-Signature` is required too.
+    #[serde(default)]
+    pub chatwoot_webhook_secret: Secret,
+}
+
+impl DeskSecrets {
     pub fn desk_token(&self) -> Result<&str, SecretError> {
         non_empty(&self.desk_token, "desk_token")
     }
@@ -132,25 +199,40 @@ impl TenantSecrets {
     }
 }
 
-/// Port: a tenant's secret (tokens for WhatsApp and Chatwoot, the desk webhook's token).
-pub trait TenantTokens: Send + Sync {
+/// Port: one secret per tenant, `T` the keys its reader may see ([`TenantSecrets`] for the
+/// worker, [`DeskSecrets`] for the desk).
+pub trait PerTenantSecrets<T>: Send + Sync {
     fn tenant_secrets(
         &self,
         phone_number_id: &str,
-    ) -> impl Future<Output = Result<TenantSecrets, SecretError>> + Send;
+    ) -> impl Future<Output = Result<T, SecretError>> + Send;
 }
 
-struct State {
-    current: Option<Arc<AppSecrets>>,
+/// The worker's port: WhatsApp and Chatwoot tokens.
+pub trait TenantTokens: PerTenantSecrets<TenantSecrets> {}
+impl<P: PerTenantSecrets<TenantSecrets>> TenantTokens for P {}
+
+/// The desk's port: the desk token and Chatwoot's webhook secret.
+pub trait DeskTokens: PerTenantSecrets<DeskSecrets> {}
+impl<P: PerTenantSecrets<DeskSecrets>> DeskTokens for P {}
+
+struct State<T> {
+    current: Option<Arc<T>>,
     last_fetch: Option<Instant>,
 }
 
-pub struct AppSecretCache<S> {
+/// A stack-wide secret, read once per container.
+pub struct SecretCache<T, S> {
     source: S,
-    state: Mutex<State>,
+    state: Mutex<State<T>>,
 }
 
-impl<S: SecretSource> AppSecretCache<S> {
+/// The webhook's cache of `<stack>/app`.
+pub type AppSecretCache<S> = SecretCache<AppSecrets, S>;
+/// The worker's cache of `<stack>/ai`.
+pub type AiSecretCache<S> = SecretCache<AiSecrets, S>;
+
+impl<T: DeserializeOwned + PartialEq, S: SecretSource> SecretCache<T, S> {
     pub fn new(source: S) -> Self {
         Self {
             source,
@@ -162,7 +244,7 @@ impl<S: SecretSource> AppSecretCache<S> {
     }
 
     /// The cached secrets, fetched on first use.
-    pub async fn get(&self) -> Result<Arc<AppSecrets>, SecretError> {
+    pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         let mut state = self.state.lock().await;
         if let Some(current) = &state.current {
             return Ok(current.clone());
@@ -180,7 +262,7 @@ impl<S: SecretSource> AppSecretCache<S> {
 
     /// Re-reads the secret after `stale` failed a check. Returns the new secrets when they
     /// differ from `stale`, `None` when nothing changed or the refresh is rate-limited.
-    pub async fn refresh(&self, stale: &Arc<AppSecrets>) -> Option<Arc<AppSecrets>> {
+    pub async fn refresh(&self, stale: &Arc<T>) -> Option<Arc<T>> {
         let mut state = self.state.lock().await;
         if let Some(current) = &state.current
             && !Arc::ptr_eq(current, stale)
@@ -201,16 +283,16 @@ impl<S: SecretSource> AppSecretCache<S> {
             }
             Ok(_) => None,
             Err(error) => {
-                tracing::warn!(%error, "stack secret refresh failed, keeping the cached one");
+                tracing::warn!(%error, "secret refresh failed, keeping the cached one");
                 None
             }
         }
     }
 
-    async fn fetch(&self, state: &mut State) -> Result<AppSecrets, SecretError> {
+    async fn fetch(&self, state: &mut State<T>) -> Result<T, SecretError> {
         state.last_fetch = Some(Instant::now());
         let json = self.source.fetch().await?;
-        serde_json::from_str(&json).map_err(|e| SecretError::Malformed(e.to_string()))
+        parse(self.source.secret_id(), &json)
     }
 }
 
@@ -238,6 +320,9 @@ mod tests {
     }
 
     impl SecretSource for &FakeSource {
+        fn secret_id(&self) -> &str {
+            "stack/app"
+        }
         async fn fetch(&self) -> Result<String, SecretError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.value.lock().unwrap().clone()
@@ -247,7 +332,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fetches_once_and_refreshes_at_most_once_a_minute() {
         let source = FakeSource::holding(r#"{"app_secret":"one","verify_token":"t"}"#);
-        let cache = AppSecretCache::new(&source);
+        let cache: AppSecretCache<_> = SecretCache::new(&source);
         let first = cache.get().await.unwrap();
         cache.get().await.unwrap();
         assert_eq!(source.calls.load(Ordering::SeqCst), 1);
@@ -270,7 +355,7 @@ mod tests {
     async fn a_failed_first_fetch_is_retried_after_a_backoff() {
         let source = FakeSource::holding("");
         source.set(Err(SecretError::Unavailable("down".into())));
-        let cache = AppSecretCache::new(&source);
+        let cache: AppSecretCache<_> = SecretCache::new(&source);
         assert_eq!(
             cache.get().await.unwrap_err(),
             SecretError::Unavailable("down".into())
@@ -295,5 +380,90 @@ mod tests {
             SecretError::MissingKey("app_secret")
         );
         assert!(!format!("{secrets:?}").contains("hunter2"));
+    }
+
+    /// A recognizable value that must never appear in an error.
+    const CANARY: &str = "sk-canary-7f3e9a";
+
+    fn assert_quiet(error: &SecretError) {
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains(CANARY), "{text}");
+            assert!(!text.contains("canary"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_secret_is_named_and_classified_never_quoted() {
+        let cases = [
+            (format!("{CANARY} not json"), Malformation::NotJson),
+            (
+                format!(r#"{{"app_secret": "{CANARY}"#),
+                Malformation::NotJson,
+            ),
+            (format!(r#"[["{CANARY}"]]"#), Malformation::WrongShape),
+            (format!(r#""{CANARY}""#), Malformation::WrongShape),
+            (
+                format!(r#"{{"app_secret": ["{CANARY}"], "verify_token": 1}}"#),
+                Malformation::WrongShape,
+            ),
+            (
+                format!(r#"{{"verify_token": "x", "app_secret": {{"{CANARY}": 1}}}}"#),
+                Malformation::WrongShape,
+            ),
+        ];
+        for (text, problem) in cases {
+            let error = parse::<AppSecrets>("stack/app", &text).unwrap_err();
+            assert_eq!(
+                error,
+                SecretError::Malformed {
+                    secret_id: "stack/app".into(),
+                    problem
+                },
+                "{text}"
+            );
+            assert_quiet(&error);
+            assert!(
+                error.to_string().starts_with("secret stack/app "),
+                "{error}"
+            );
+        }
+        let error = parse::<DeskSecrets>("stack/desk/1", &format!(r#"{{"desk_token": {CANARY}}}"#))
+            .unwrap_err();
+        assert_quiet(&error);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cache_reports_a_malformed_secret_without_its_value() {
+        let source = FakeSource::holding(&format!(r#"{{"app_secret": 1, "x": "{CANARY}"#));
+        let cache: AppSecretCache<_> = SecretCache::new(&source);
+        let error = cache.get().await.unwrap_err();
+        assert_quiet(&error);
+        assert!(matches!(error, SecretError::Malformed { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_secret_of_the_earlier_layout_still_reads_for_every_reader() {
+        let everything = r#"{"app_secret":"a","verify_token":"v","anthropic_api_key":"k",
+            "whatsapp_token":"w","chatwoot_token":"c","desk_token":"d","chatwoot_webhook_secret":"h"}"#;
+        let app: AppSecrets = parse("s", everything).unwrap();
+        let ai: AiSecrets = parse("s", everything).unwrap();
+        let tenant: TenantSecrets = parse("s", everything).unwrap();
+        let desk: DeskSecrets = parse("s", everything).unwrap();
+        assert_eq!(
+            (app.app_secret().unwrap(), app.verify_token().unwrap()),
+            (&b"a"[..], "v")
+        );
+        assert_eq!(ai.anthropic_api_key().unwrap(), "k");
+        assert_eq!(
+            (
+                tenant.whatsapp_token().unwrap(),
+                tenant.chatwoot_token().unwrap()
+            ),
+            ("w", "c")
+        );
+        assert_eq!(
+            (desk.desk_token().unwrap(), desk.chatwoot_webhook_secret()),
+            ("d", Some("h"))
+        );
     }
 }

@@ -4,10 +4,15 @@ use thiserror::Error;
 
 use crate::store::keys::TABLE_NAME;
 
+/// The webhook's secret, `<stack>/app`.
 pub const APP_SECRET_ID: &str = "APP_SECRET_ID";
+/// The worker's Anthropic key, `<stack>/ai`.
+pub const AI_SECRET_ID: &str = "AI_SECRET_ID";
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
-/// Each tenant's secret is `<prefix><phone_number_id>` (`<stack>/tenants/`).
+/// The worker's secret of each tenant is `<prefix><phone_number_id>` (`<stack>/tenants/`).
 pub const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
+/// The desk's secret of each tenant is `<prefix><phone_number_id>` (`<stack>/desk/`).
+pub const DESK_SECRET_PREFIX: &str = "DESK_SECRET_PREFIX";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ConfigError {
