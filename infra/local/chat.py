@@ -49,7 +49,7 @@ import stack  # noqa: E402
 APP_SECRET = stack.LOCAL_APP_SECRETS["app_secret"].encode()
 # The demo tenant's local secrets (common.sh load_demo_tenant): the desk URL carries the
 # desk token; the local Chatwoot accepts the Chatwoot token.
-DESK_TOKEN = "local-desk-token"
+DESK_TOKEN = "local-desk-token-0123456789abcdefghij"
 CHATWOOT_TOKEN = "local-chatwoot-token"
 PHONE_NUMBER_ID = "106540352242922"
 CUSTOMER = "5511987654321"

@@ -75,7 +75,7 @@ load_demo_tenant() {
   .venv/bin/python infra/local/local_tenant.py --chatwoot-port "$CHATWOOT_PORT" "$@"
   STACK_NAME=local target/debug/ops tenant put "$ROOT/.local/demo.yaml"
   STACK_NAME=local target/debug/ops tenant secret 106540352242922 --whatsapp-token local-token \
-    --chatwoot-token local-chatwoot-token --desk-token local-desk-token
+    --chatwoot-token local-chatwoot-token --desk-token local-desk-token-0123456789abcdefghij
 }
 
 # The local fakes of the Graph API, Chatwoot and Claude that chat.py starts (the black-box

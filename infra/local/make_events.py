@@ -5,7 +5,7 @@ events/sla-sweep/ and events/off-hours/ (EventBridge Scheduler's input).
 
 Signed events use the local stack's documented test secret (infra/local/stack.py):
 app secret `local-app-secret`, verify token `local-verify-token`; desk events the demo
-tenant's local desk token `local-desk-token` (common.sh load_demo_tenant).
+tenant's local desk token `local-desk-token-0123456789abcdefghij` (common.sh load_demo_tenant).
 Each folder's `expected.json` says what each event must produce.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 OUT = EVENTS / "webhook"
-DESK_TOKEN = "local-desk-token"
+DESK_TOKEN = "local-desk-token-0123456789abcdefghij"
 APP_SECRET = b"local-app-secret"
 VERIFY_TOKEN = "local-verify-token"
 PHONE_NUMBER_ID = "106540352242922"

@@ -34,9 +34,14 @@ ACCOUNT = "123456789012"
 LOCAL_APP_SECRETS = {
     "app_secret": "local-app-secret",
     "verify_token": "local-verify-token",
-    # A real key when one is given; otherwise the chat's local fake of Claude accepts this.
+}
+# The worker's secret: a real key when one is given; otherwise the chat's local fake of
+# Claude accepts this one.
+LOCAL_AI_SECRETS = {
     "anthropic_api_key": os.environ.get("ANTHROPIC_API_KEY") or "local-fake-anthropic-key",
 }
+# The template's secrets (by logical id) and their local values.
+LOCAL_SECRETS = {"AppSecret": LOCAL_APP_SECRETS, "AiSecret": LOCAL_AI_SECRETS}
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -172,8 +177,10 @@ def create_resources(endpoint):
                 aws["dynamodb"].update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             resolve.refs[logical] = name
         elif resource["Type"] == "AWS::SecretsManager::Secret":
+            if logical not in LOCAL_SECRETS:
+                raise SystemExit(f"stack.py has no local value for the template's secret {logical}")
             arn = aws["secretsmanager"].create_secret(
-                Name=props["Name"], SecretString=json.dumps(LOCAL_APP_SECRETS)
+                Name=props["Name"], SecretString=json.dumps(LOCAL_SECRETS[logical])
             )["ARN"]
             resolve.refs[logical] = arn
 

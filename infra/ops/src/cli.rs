@@ -28,7 +28,8 @@ pub struct Globals {
     /// The stack's DynamoDB table (output TableName)
     #[arg(long, env = "TABLE_NAME", global = true)]
     pub table: Option<String>,
-    /// The stack name; tenant secrets are named <stack>/tenants/<phone_number_id>
+    /// The stack name; secrets are named <stack>/app, <stack>/ai, <stack>/tenants/<phone_number_id>
+    /// and <stack>/desk/<phone_number_id>
     #[arg(
         long,
         env = "STACK_NAME",
@@ -84,6 +85,9 @@ pub enum Command {
     /// The inbound queue's dead-letter queue
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The stack's secrets
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Subscribe the app to a WhatsApp Business Account and register the number (Graph API)
     Onboard(OnboardArgs),
     /// The AI attendant's spend per conversation in a month: requests, tokens (cache writes and reads apart), cost
@@ -125,8 +129,10 @@ pub enum TenantCommand {
         #[arg(value_name = "PHONE_NUMBER_ID")]
         phone_number_id: String,
     },
-    /// Set tokens in the tenant's secret, keeping the keys not given. A value of `-` reads
-    /// the token from stdin, which keeps it out of the shell history.
+    /// Set tokens in the tenant's secrets, keeping the keys not given: WhatsApp and Chatwoot
+    /// tokens in <stack>/tenants/<phone_number_id> (the worker's), the desk token and
+    /// Chatwoot's webhook secret in <stack>/desk/<phone_number_id> (the desk's). A value of
+    /// `-` reads the token from stdin, which keeps it out of the shell history.
     Secret(SecretArgs),
 }
 
@@ -146,12 +152,27 @@ pub struct SecretArgs {
     /// The Chatwoot API access token
     #[arg(long, value_name = "TOKEN")]
     pub chatwoot_token: Option<String>,
-    /// The token in the desk webhook URL Chatwoot calls (/desk/<number>/<token>)
+    /// The token in the desk webhook URL Chatwoot calls (/desk/<number>/<token>): at least
+    /// 32 random characters from A-Z a-z 0-9 - . _ ~, or `generate` to have one made and
+    /// printed once
     #[arg(long, value_name = "TOKEN")]
     pub desk_token: Option<String>,
     /// Chatwoot's webhook signing secret: then X-Chatwoot-Signature is required too
     #[arg(long, value_name = "SECRET")]
     pub chatwoot_webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Copy an existing stack's secrets from the earlier layout (the Anthropic key in
+    /// <stack>/app, the desk's keys in <stack>/tenants/<pn>) into <stack>/ai and
+    /// <stack>/desk/<pn>, never overwriting a value already there; safe to repeat. Prints
+    /// secret and key names only.
+    Migrate {
+        /// Also remove the moved keys from the old secrets (once this version is deployed)
+        #[arg(long)]
+        remove_old: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod dlq;
 mod error;
+pub mod migrate;
 pub mod onboard;
 pub mod parked;
 pub mod secrets;
@@ -15,7 +16,7 @@ use std::io::Write;
 
 pub use error::OpsError;
 
-use cli::{Cli, Command, DlqCommand, ParkedCommand, TenantCommand};
+use cli::{Cli, Command, DlqCommand, ParkedCommand, SecretsCommand, TenantCommand};
 
 /// AWS configuration from the environment (AWS_REGION, AWS_ENDPOINT_URL, credentials...).
 async fn aws() -> aws_config::SdkConfig {
@@ -54,7 +55,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
         }
         Command::Tenant(TenantCommand::Secret(args)) => {
             tenants::check_id("phone_number_id", &args.phone_number_id)?;
-            let updates = secrets::collect_updates(
+            let mut updates = secrets::collect_updates(
                 [
                     (secrets::WHATSAPP_TOKEN, args.whatsapp_token),
                     (secrets::CHATWOOT_TOKEN, args.chatwoot_token),
@@ -66,9 +67,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                 ],
                 &mut std::io::stdin().lock(),
             )?;
-            let name = secrets::secret_name(&globals.stack, &args.phone_number_id);
+            let generated = secrets::prepare_desk_token(&mut updates)?;
             let client = aws_sdk_secretsmanager::Client::new(&aws().await);
-            secrets::command(&client, &name, &updates, out).await
+            secrets::command(
+                &client,
+                &globals.stack,
+                &args.phone_number_id,
+                &updates,
+                generated,
+                out,
+            )
+            .await
+        }
+        Command::Secrets(SecretsCommand::Migrate { remove_old }) => {
+            let client = aws_sdk_secretsmanager::Client::new(&aws().await);
+            migrate::command(&client, &globals.stack, remove_old, out).await
         }
         Command::Parked(ParkedCommand::List { phone_number_id }) => {
             tenants::check_id("phone_number_id", &phone_number_id)?;

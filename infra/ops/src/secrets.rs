@@ -1,6 +1,9 @@
-//! Each tenant's secret, `<stack>/tenants/<pn>`: a JSON object holding `whatsapp_token`,
-//! `chatwoot_token`, `desk_token` and, optionally, `chatwoot_webhook_secret`. Updates merge: keys not given keep their values.
-//! Values are never printed, only key names.
+//! The stack's secrets, one per reader (docs/configuration.md, "Secrets"). `ops tenant
+//! secret` writes a tenant's two: `<stack>/tenants/<pn>` (the worker's: `whatsapp_token`,
+//! `chatwoot_token`) and `<stack>/desk/<pn>` (the desk's: `desk_token` and, optionally,
+//! `chatwoot_webhook_secret`). Updates merge: keys not given keep their values. Values are
+//! never printed, only key names; the one exception is a desk token this CLI generated,
+//! shown once.
 
 use std::io::{BufRead, Write};
 
@@ -13,10 +16,77 @@ pub const WHATSAPP_TOKEN: &str = "whatsapp_token";
 pub const CHATWOOT_TOKEN: &str = "chatwoot_token";
 pub const DESK_TOKEN: &str = "desk_token";
 pub const CHATWOOT_WEBHOOK_SECRET: &str = "chatwoot_webhook_secret";
+pub const ANTHROPIC_API_KEY: &str = "anthropic_api_key";
 
-/// The secret's name for a tenant of a stack.
+/// The keys of the desk's secret; every other tenant key is the worker's.
+pub const DESK_KEYS: [&str; 2] = [DESK_TOKEN, CHATWOOT_WEBHOOK_SECRET];
+
+/// `--desk-token generate` makes one.
+pub const GENERATE: &str = "generate";
+/// The shortest desk token accepted: it is all that guards the desk's URL.
+pub const MIN_DESK_TOKEN_CHARS: usize = 32;
+/// Fewer distinct characters than this is not a random token ("aaaa...", "abab...").
+const MIN_DISTINCT_CHARS: usize = 8;
+
+/// The worker's secret of a tenant.
 pub fn secret_name(stack: &str, phone_number_id: &str) -> String {
     format!("{stack}/tenants/{phone_number_id}")
+}
+
+/// The desk's secret of a tenant.
+pub fn desk_secret_name(stack: &str, phone_number_id: &str) -> String {
+    format!("{stack}/desk/{phone_number_id}")
+}
+
+/// The webhook's secret (the template's `AppSecret`).
+pub fn app_secret_name(stack: &str) -> String {
+    format!("{stack}/app")
+}
+
+/// The worker's Anthropic key (the template's `AiSecret`).
+pub fn ai_secret_name(stack: &str) -> String {
+    format!("{stack}/ai")
+}
+
+/// A desk token given on the command line: at least [`MIN_DESK_TOKEN_CHARS`] characters a
+/// URL path carries as they are (`A-Z a-z 0-9 - . _ ~`), not a short repeated pattern.
+pub fn check_desk_token(token: &str) -> Result<(), OpsError> {
+    let rule = format!(
+        "at least {MIN_DESK_TOKEN_CHARS} random characters from A-Z a-z 0-9 - . _ ~ \
+         (or `--desk-token {GENERATE}` to have one made)"
+    );
+    let chars = token.chars().count();
+    if chars < MIN_DESK_TOKEN_CHARS {
+        return Err(OpsError::Invalid(format!(
+            "{DESK_TOKEN} is too short ({chars} characters): it must have {rule}"
+        )));
+    }
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
+        return Err(OpsError::Invalid(format!(
+            "{DESK_TOKEN} has characters a URL path would escape: it must have {rule}"
+        )));
+    }
+    let mut distinct: Vec<u8> = token.bytes().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_DISTINCT_CHARS {
+        return Err(OpsError::Invalid(format!(
+            "{DESK_TOKEN} does not look random (only {} distinct characters): it must have {rule}",
+            distinct.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A new desk token: 32 bytes from the operating system's random source, as 64 hex digits.
+pub fn generate_desk_token() -> Result<String, OpsError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| OpsError::Invalid(format!("no random source to make a desk token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The secret's keys and values, or `None` when the secret does not exist.
@@ -73,30 +143,54 @@ pub async fn set(
         .filter(|key| !updates.iter().any(|(k, _)| k == key))
         .cloned()
         .collect();
-    let text = Value::Object(secret).to_string();
     if created {
         client
             .create_secret()
             .name(name)
             .description("WhatsApp service desk tenant tokens (ops tenant secret)")
-            .secret_string(text)
+            .secret_string(Value::Object(secret).to_string())
             .send()
             .await
             .map_err(|e| OpsError::aws("Secrets Manager CreateSecret", e))?;
     } else {
-        client
-            .put_secret_value()
-            .secret_id(name)
-            .secret_string(text)
-            .send()
-            .await
-            .map_err(|e| OpsError::aws("Secrets Manager PutSecretValue", e))?;
+        put(client, name, &secret).await?;
     }
     Ok(SetReport {
         created,
         set: updates.iter().map(|(k, _)| (*k).to_owned()).collect(),
         kept,
     })
+}
+
+/// Removes `keys` from an existing secret; returns the ones it held.
+pub async fn remove_keys(
+    client: &Client,
+    name: &str,
+    keys: &[&str],
+) -> Result<Vec<String>, OpsError> {
+    let Some(mut secret) = read(client, name).await? else {
+        return Ok(Vec::new());
+    };
+    let removed: Vec<String> = keys
+        .iter()
+        .filter(|key| secret.remove(**key).is_some())
+        .map(|key| (*key).to_owned())
+        .collect();
+    if !removed.is_empty() {
+        put(client, name, &secret).await?;
+    }
+    Ok(removed)
+}
+
+async fn put(client: &Client, name: &str, secret: &Map<String, Value>) -> Result<(), OpsError> {
+    client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(Value::Object(secret.clone()).to_string())
+        .send()
+        .await
+        .map_err(|e| OpsError::aws("Secrets Manager PutSecretValue", e))?;
+    Ok(())
 }
 
 /// The tokens given on the command line; `-` is read from `stdin` (one line, one token).
@@ -129,24 +223,61 @@ pub fn collect_updates(
     Ok(updates)
 }
 
-/// `ops tenant secret`.
+/// Checks the desk token among `updates`, or makes one when it is [`GENERATE`]. Returns
+/// whether one was made (then [`command`] prints it once).
+pub fn prepare_desk_token(updates: &mut [(&str, String)]) -> Result<bool, OpsError> {
+    let Some((_, token)) = updates.iter_mut().find(|(key, _)| *key == DESK_TOKEN) else {
+        return Ok(false);
+    };
+    if token == GENERATE {
+        *token = generate_desk_token()?;
+        return Ok(true);
+    }
+    check_desk_token(token)?;
+    Ok(false)
+}
+
+/// `ops tenant secret`: the desk's keys go to the desk's secret, the others to the
+/// worker's; one line per secret written. A generated desk token is printed once, last.
 pub async fn command(
     client: &Client,
-    name: &str,
+    stack: &str,
+    phone_number_id: &str,
     updates: &[(&str, String)],
+    generated_desk_token: bool,
     out: &mut dyn Write,
 ) -> Result<(), OpsError> {
-    let report = set(client, name, updates).await?;
-    let verb = if report.created {
-        "created secret"
-    } else {
-        "updated secret"
-    };
-    write!(out, "{verb} {name}: set {}", report.set.join(", "))?;
-    if !report.kept.is_empty() {
-        write!(out, "; kept {}", report.kept.join(", "))?;
+    let (desk, worker): (Vec<_>, Vec<_>) = updates
+        .iter()
+        .cloned()
+        .partition(|(key, _)| DESK_KEYS.contains(key));
+    for (name, updates) in [
+        (secret_name(stack, phone_number_id), worker),
+        (desk_secret_name(stack, phone_number_id), desk),
+    ] {
+        if updates.is_empty() {
+            continue;
+        }
+        let report = set(client, &name, &updates).await?;
+        let verb = if report.created {
+            "created secret"
+        } else {
+            "updated secret"
+        };
+        write!(out, "{verb} {name}: set {}", report.set.join(", "))?;
+        if !report.kept.is_empty() {
+            write!(out, "; kept {}", report.kept.join(", "))?;
+        }
+        writeln!(out)?;
     }
-    writeln!(out)?;
+    if generated_desk_token
+        && let Some((_, token)) = updates.iter().find(|(key, _)| *key == DESK_TOKEN)
+    {
+        writeln!(
+            out,
+            "desk token (shown only now; Chatwoot's webhook URL is <api>/desk/{phone_number_id}/<token>): {token}"
+        )?;
+    }
     Ok(())
 }
 
@@ -194,5 +325,32 @@ mod tests {
             &mut "".as_bytes(),
         );
         assert!(matches!(empty, Err(OpsError::Invalid(_))));
+    }
+
+    #[test]
+    fn desk_tokens_are_long_url_safe_and_random_looking() {
+        for weak in [
+            "short-token",
+            "local-desk-token",
+            &"a".repeat(64),
+            &"ab".repeat(32),
+            "has a space in it 0123456789abcdefghij",
+            "slash/in/it/0123456789abcdefghijklmnop",
+        ] {
+            let error = check_desk_token(weak).unwrap_err().to_string();
+            assert!(error.contains("desk_token"), "{error}");
+            assert!(!error.contains(weak), "the token is not echoed: {error}");
+        }
+        assert!(
+            check_desk_token("short")
+                .unwrap_err()
+                .to_string()
+                .contains("too short (5 characters)")
+        );
+        check_desk_token("local-desk-token-0123456789abcdefghij").unwrap();
+        let generated = generate_desk_token().unwrap();
+        assert_eq!(generated.len(), 64);
+        check_desk_token(&generated).unwrap();
+        assert_ne!(generated, generate_desk_token().unwrap());
     }
 }
