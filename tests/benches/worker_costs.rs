@@ -275,16 +275,14 @@ async fn main() {
             r#"{"whatsapp_token":"bench"}"#,
         )
         .await;
-    let app_secret = stack
-        .secret(r#"{"app_secret":"bench","verify_token":"bench","anthropic_api_key":"bench"}"#)
-        .await;
+    let ai_secret = stack.secret(r#"{"anthropic_api_key":"bench"}"#).await;
     let env = stack.function_env(
         &stack.endpoint,
         &[
             ("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url),
             ("TABLE_NAME", &table),
             ("TENANT_SECRET_PREFIX", &prefix),
-            ("APP_SECRET_ID", &app_secret),
+            ("AI_SECRET_ID", &ai_secret),
             ("GRAPH_API_BASE_URL", &graph.url),
             ("ANTHROPIC_BASE_URL", &claude.url),
             // INFO for the worker's own "AI attendant answered" timing.

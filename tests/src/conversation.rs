@@ -13,20 +13,21 @@ use crate::graph::FakeGraph;
 use crate::runtime::{Function, binary};
 use crate::stack::{Stack, unique};
 
-/// The Anthropic key in the stack secret of every harness.
+/// The Anthropic key in the AI secret (`<stack>/ai`) of every harness.
 pub const ANTHROPIC_KEY: &str = "sk-ant-local-test";
 pub const NUMBER: &str = "106540352242922";
 pub const MARIA: &str = "5511987654321";
 pub const JOAO: &str = "5511912345678";
 /// Monday 23 Nov 2026, 14:00 in São Paulo: the demo tenant is open.
 pub const MONDAY_AFTERNOON: &str = "2026-11-23T17:00:00Z";
-/// The desk token in every harness's tenant secret (the desk webhook URL carries it).
-pub const DESK_TOKEN: &str = "desk-token-0123456789abcdef";
+/// The desk token in every harness's desk secret (the desk webhook URL carries it).
+pub const DESK_TOKEN: &str = "desk-token-0123456789abcdefghijklmn";
 
 pub use shared::tenant::demo;
 
-/// The worker binary with its own table, tenant secret, stack secret, fake Graph API and
-/// fake Claude; the demo tenant (or another) loaded.
+/// The worker binary with its own table, secrets (as `ops` writes them: the tenant's
+/// `<stack>/tenants/<pn>` and `<stack>/desk/<pn>`, the stack's `<stack>/ai`), fake Graph
+/// API and fake Claude; the demo tenant (or another) loaded.
 pub struct Harness {
     pub stack: Stack,
     pub table: String,
@@ -34,7 +35,10 @@ pub struct Harness {
     pub claude: FakeClaude,
     pub chatwoot: FakeChatwoot,
     pub env: Vec<(String, String)>,
+    /// The worker's tenant secrets, `<stack>/tenants/`.
     pub secret_prefix: String,
+    /// The desk's tenant secrets, `<stack>/desk/`.
+    pub desk_secret_prefix: String,
     pub function: Function,
     pub clock: i64,
     sequence: usize,
@@ -55,21 +59,33 @@ impl Harness {
             account.base_url = chatwoot.url.clone();
         }
         stack.put_tenant(&table, &tenant).await;
-        let app_secret = stack
-            .secret(&json!({"app_secret": "local-app-secret", "verify_token": "local-verify-token", "anthropic_api_key": ANTHROPIC_KEY}).to_string())
+        let stack_name = unique("stack");
+        let ai_secret = stack
+            .named_secret(
+                &format!("{stack_name}/ai"),
+                &json!({"anthropic_api_key": ANTHROPIC_KEY}).to_string(),
+            )
             .await;
-        let prefix = format!("{}/tenants/", unique("stack"));
+        let prefix = format!("{stack_name}/tenants/");
         stack
             .named_secret(
                 &format!("{prefix}{NUMBER}"),
-                &json!({"whatsapp_token": "token-demo", "chatwoot_token": CHATWOOT_TOKEN, "desk_token": DESK_TOKEN}).to_string(),
+                &json!({"whatsapp_token": "token-demo", "chatwoot_token": CHATWOOT_TOKEN})
+                    .to_string(),
+            )
+            .await;
+        let desk_prefix = format!("{stack_name}/desk/");
+        stack
+            .named_secret(
+                &format!("{desk_prefix}{NUMBER}"),
+                &json!({"desk_token": DESK_TOKEN}).to_string(),
             )
             .await;
         let graph = FakeGraph::start().await;
         let claude = FakeClaude::start().await;
         let mut settings = vec![
             ("TABLE_NAME", table.as_str()),
-            ("APP_SECRET_ID", app_secret.as_str()),
+            ("AI_SECRET_ID", ai_secret.as_str()),
             ("ANTHROPIC_BASE_URL", claude.url.as_str()),
             ("TENANT_SECRET_PREFIX", prefix.as_str()),
             ("GRAPH_API_BASE_URL", graph.url.as_str()),
@@ -92,23 +108,28 @@ impl Harness {
             chatwoot,
             env,
             secret_prefix: prefix,
+            desk_secret_prefix: desk_prefix,
             function,
             clock,
             sequence: 0,
         }
     }
 
-    /// The desk function in front of this worker: its own FIFO queue, the same tenant
-    /// secrets.
+    /// The desk function in front of this worker: its own FIFO queue, the tenant's desk
+    /// secret.
     pub async fn start_desk(&self) -> DeskFunction {
+        self.start_desk_with(&[]).await
+    }
+
+    /// [`Harness::start_desk`] with more (or other) environment variables.
+    pub async fn start_desk_with(&self, extra: &[(&str, &str)]) -> DeskFunction {
         let queue_url = self.stack.fifo_queue("desk").await;
-        let env = self.stack.function_env(
-            &self.stack.endpoint,
-            &[
-                ("INBOUND_QUEUE_URL", &queue_url),
-                ("TENANT_SECRET_PREFIX", &self.secret_prefix),
-            ],
-        );
+        let mut settings = vec![
+            ("INBOUND_QUEUE_URL", queue_url.as_str()),
+            ("DESK_SECRET_PREFIX", self.desk_secret_prefix.as_str()),
+        ];
+        settings.extend_from_slice(extra);
+        let env = self.stack.function_env(&self.stack.endpoint, &settings);
         let function = Function::start(&binary("desk", "debug"), &env).await;
         DeskFunction {
             function,

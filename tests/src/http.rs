@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 pub const TEST_APP_SECRET: &str = "test-app-secret";
 pub const TEST_VERIFY_TOKEN: &str = "test-verify-token";
 
-/// The stack secret JSON holding the test app secret and verify token.
+/// The webhook's secret JSON holding the test app secret and verify token.
 pub fn app_secrets_json() -> String {
-    json!({"app_secret": TEST_APP_SECRET, "verify_token": TEST_VERIFY_TOKEN, "anthropic_api_key": ""}).to_string()
+    json!({"app_secret": TEST_APP_SECRET, "verify_token": TEST_VERIFY_TOKEN}).to_string()
 }
 
 fn event(

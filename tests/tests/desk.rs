@@ -2,10 +2,11 @@
 //! a fake Graph API and a fake Chatwoot. Chatwoot's webhooks go through the desk function
 //! and the inbound queue to the worker, as in AWS.
 
-use blackbox::chatwoot::{self, CHATWOOT_TOKEN};
+use blackbox::chatwoot;
 use blackbox::conversation::{DESK_TOKEN, Harness, JOAO, MARIA, NUMBER, demo, failures, sqs_event};
 use blackbox::graph::FakeGraph;
 use blackbox::http::{desk_post, status};
+use blackbox::proxy::FaultProxy;
 use blackbox::stack::unique;
 use serde_json::{Value, json};
 use shared::envelope::{BusinessEcho, Envelope, InboundMessage, Payload};
@@ -36,7 +37,7 @@ async fn revoke_chatwoot_token(bot: &mut Harness) {
     bot.stack
         .put_secret(
             &format!("{}{NUMBER}", bot.secret_prefix),
-            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked", "desk_token": DESK_TOKEN}).to_string(),
+            &json!({"whatsapp_token": "token-demo", "chatwoot_token": "revoked"}).to_string(),
         )
         .await;
     bot.restart("NONE").await;
@@ -284,6 +285,48 @@ async fn the_queue_serves_by_priority_then_arrival_and_tells_each_customer_their
     );
 }
 
+/// Junk at the desk's URL (an unknown number, or a known one with a wrong token) costs at
+/// most one Secrets Manager read per number a minute in a container, however often it comes.
+#[tokio::test]
+async fn junk_desk_requests_cannot_drive_secret_reads() {
+    let bot = Harness::start(&[]).await;
+    let proxy = FaultProxy::start(&bot.stack.endpoint).await;
+    let mut desk = bot
+        .start_desk_with(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", &proxy.url)])
+        .await;
+    let reads = || {
+        proxy
+            .calls()
+            .iter()
+            .filter(|call| call.target == "secretsmanager.GetSecretValue")
+            .count()
+    };
+    let body = serde_json::to_vec(&chatwoot::resolved(1, NUMBER, MARIA)).unwrap();
+    let mut call = async |path: &str| {
+        let response = desk
+            .function
+            .invoke(&desk_post(path, &body, &[]))
+            .await
+            .unwrap();
+        status(&response)
+    };
+    for _ in 0..25 {
+        assert_eq!(call(&format!("/desk/999/{DESK_TOKEN}")).await, 401);
+    }
+    assert_eq!(reads(), 1, "an unknown number is remembered as unknown");
+    for attempt in 0..25 {
+        assert_eq!(call(&format!("/desk/{NUMBER}/guess-{attempt}")).await, 401);
+    }
+    assert_eq!(
+        reads(),
+        2,
+        "wrong tokens for a known number read its secret once"
+    );
+    assert_eq!(call(&format!("/desk/{NUMBER}/{DESK_TOKEN}")).await, 200);
+    assert_eq!(reads(), 2);
+    assert_eq!(bot.stack.drain(&desk.queue_url).await.len(), 1);
+}
+
 #[tokio::test]
 async fn forged_or_unsigned_desk_webhooks_are_refused_and_queue_nothing() {
     let bot = Harness::start(&[]).await;
@@ -318,8 +361,9 @@ async fn forged_or_unsigned_desk_webhooks_are_refused_and_queue_nothing() {
     // With the webhook secret configured, the signature is required too.
     bot.stack
         .put_secret(
-            &format!("{}{NUMBER}", bot.secret_prefix),
-            &json!({"whatsapp_token": "t", "chatwoot_token": CHATWOOT_TOKEN, "desk_token": DESK_TOKEN, "chatwoot_webhook_secret": "hook-secret"}).to_string(),
+            &format!("{}{NUMBER}", bot.desk_secret_prefix),
+            &json!({"desk_token": DESK_TOKEN, "chatwoot_webhook_secret": "hook-secret"})
+                .to_string(),
         )
         .await;
     let mut desk = bot.start_desk().await;

@@ -370,28 +370,37 @@ async fn put_of_an_invalid_file_writes_nothing() {
     assert!(setup.items().await.is_empty());
 }
 
+/// A secret's JSON value, `None` when it does not exist.
+async fn secret_value(stack: &Stack, name: &str) -> Option<Value> {
+    let output = stack
+        .secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .ok()?;
+    Some(serde_json::from_str(&output.secret_string.unwrap()).unwrap())
+}
+
 #[tokio::test]
-async fn secret_updates_merge_keys_and_never_print_tokens() {
+async fn secret_updates_merge_keys_into_each_readers_secret_and_never_print_tokens() {
     let stack = Stack::connect().await;
     let stack_name = unique("ops-stack");
     let ops = Ops::new(&stack.endpoint).with("STACK_NAME", &stack_name);
     let secret_name = format!("{stack_name}/tenants/{DEMO_NUMBER}");
-    let read = || async {
-        let value = stack
-            .secrets
-            .get_secret_value()
-            .secret_id(&secret_name)
-            .send()
-            .await
-            .expect("the tenant secret exists")
-            .secret_string
-            .unwrap();
-        serde_json::from_str::<Value>(&value).unwrap()
-    };
-    let tokens: Vec<String> = ["wa-1", "cw-1", "desk-1", "wa-2", "desk-2"]
-        .iter()
-        .map(|t| format!("{t}-{}", unique("token")))
-        .collect();
+    let desk_name = format!("{stack_name}/desk/{DEMO_NUMBER}");
+    let read = async |name: &str| secret_value(&stack, name).await.expect("the secret exists");
+    // Desk tokens are long enough to be accepted.
+    let tokens: Vec<String> = [
+        "wa-1",
+        "cw-1",
+        "desk-1-abcdefghijklmn",
+        "wa-2",
+        "desk-2-opqrstuvwxyz",
+    ]
+    .iter()
+    .map(|t| format!("{t}-{}", unique("token")))
+    .collect();
     let mut runs = Vec::new();
 
     let run = ops
@@ -408,7 +417,11 @@ async fn secret_updates_merge_keys_and_never_print_tokens() {
         run.stdout,
         format!("created secret {secret_name}: set whatsapp_token\n")
     );
-    assert_eq!(read().await, json!({"whatsapp_token": tokens[0]}));
+    assert_eq!(
+        read(&secret_name).await,
+        json!({"whatsapp_token": tokens[0]})
+    );
+    assert_eq!(secret_value(&stack, &desk_name).await, None);
     runs.push(run);
 
     let run = ops
@@ -426,13 +439,15 @@ async fn secret_updates_merge_keys_and_never_print_tokens() {
     assert_eq!(
         run.stdout,
         format!(
-            "updated secret {secret_name}: set chatwoot_token, desk_token; kept whatsapp_token\n"
+            "updated secret {secret_name}: set chatwoot_token; kept whatsapp_token\n\
+             created secret {desk_name}: set desk_token\n"
         )
     );
     assert_eq!(
-        read().await,
-        json!({"whatsapp_token": tokens[0], "chatwoot_token": tokens[1], "desk_token": tokens[2]})
+        read(&secret_name).await,
+        json!({"whatsapp_token": tokens[0], "chatwoot_token": tokens[1]})
     );
+    assert_eq!(read(&desk_name).await, json!({"desk_token": tokens[2]}));
     runs.push(run);
 
     // The stack as a flag, and a token read from stdin.
@@ -454,9 +469,10 @@ async fn secret_updates_merge_keys_and_never_print_tokens() {
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
-        read().await,
-        json!({"whatsapp_token": tokens[3], "chatwoot_token": tokens[1], "desk_token": tokens[4]})
+        read(&secret_name).await,
+        json!({"whatsapp_token": tokens[3], "chatwoot_token": tokens[1]})
     );
+    assert_eq!(read(&desk_name).await, json!({"desk_token": tokens[4]}));
     runs.push(run);
 
     let run = ops.run(&["tenant", "secret", DEMO_NUMBER]).await;
@@ -468,6 +484,236 @@ async fn secret_updates_merge_keys_and_never_print_tokens() {
             assert!(!run.all_output().contains(token.as_str()), "{run:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_weak_desk_token_is_refused_and_a_generated_one_is_shown_once() {
+    let stack = Stack::connect().await;
+    let stack_name = unique("ops-desk-token");
+    let ops = Ops::new(&stack.endpoint).with("STACK_NAME", &stack_name);
+    let desk_name = format!("{stack_name}/desk/{DEMO_NUMBER}");
+    for weak in [
+        "local-desk-token",
+        "0123456789012345678901234567890",
+        &"ab".repeat(20),
+    ] {
+        let run = ops
+            .run(&["tenant", "secret", DEMO_NUMBER, "--desk-token", weak])
+            .await;
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("desk_token"), "{run:?}");
+        assert!(run.stderr.contains("at least 32"), "{run:?}");
+        assert!(!run.all_output().contains(weak), "{run:?}");
+    }
+    assert_eq!(
+        secret_value(&stack, &desk_name).await,
+        None,
+        "nothing written"
+    );
+
+    let run = ops
+        .run(&["tenant", "secret", DEMO_NUMBER, "--desk-token", "generate"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let stored = secret_value(&stack, &desk_name).await.unwrap()["desk_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(stored.len(), 64);
+    assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()), "{stored}");
+    assert_eq!(run.stdout.matches(&stored).count(), 1, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!("/desk/{DEMO_NUMBER}/")),
+        "{run:?}"
+    );
+
+    // Another run keeps it and never shows it again.
+    let run = ops
+        .run(&["tenant", "secret", DEMO_NUMBER, "--whatsapp-token", "wa"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.all_output().contains(&stored), "{run:?}");
+    assert_eq!(
+        secret_value(&stack, &desk_name).await.unwrap()["desk_token"],
+        stored.as_str()
+    );
+}
+
+#[tokio::test]
+async fn secrets_migrate_moves_the_earlier_layout_once_and_never_prints_values() {
+    let stack = Stack::connect().await;
+    let stack_name = unique("ops-migrate");
+    let ops = Ops::new(&stack.endpoint).with("STACK_NAME", &stack_name);
+    let app = format!("{stack_name}/app");
+    let ai = format!("{stack_name}/ai");
+    let tenant = |n: &str| format!("{stack_name}/tenants/{n}");
+    let desk = |n: &str| format!("{stack_name}/desk/{n}");
+    let value = |name: &str| unique(&format!("value-of-{}", name.replace('/', "-")));
+    let (anthropic, desk_1, hook_1, wa_1, desk_2, own_desk_2) = (
+        value("anthropic"),
+        value("desk-1"),
+        value("hook-1"),
+        value("wa-1"),
+        value("desk-2"),
+        value("own-desk-2"),
+    );
+    let values = [&anthropic, &desk_1, &hook_1, &wa_1, &desk_2, &own_desk_2];
+    // The earlier layout: the Anthropic key in the app secret, the desk's keys in the
+    // tenants' secrets; the template already created <stack>/ai (empty); one tenant's desk
+    // secret was set by hand since.
+    stack
+        .named_secret(
+            &app,
+            &json!({"app_secret": "a", "verify_token": "v", "anthropic_api_key": anthropic})
+                .to_string(),
+        )
+        .await;
+    stack
+        .named_secret(&ai, &json!({"anthropic_api_key": ""}).to_string())
+        .await;
+    stack
+        .named_secret(
+            &tenant("111"),
+            &json!({"whatsapp_token": wa_1, "chatwoot_token": "c", "desk_token": desk_1, "chatwoot_webhook_secret": hook_1})
+                .to_string(),
+        )
+        .await;
+    stack
+        .named_secret(
+            &tenant("222"),
+            &json!({"whatsapp_token": "w", "desk_token": desk_2}).to_string(),
+        )
+        .await;
+    stack
+        .named_secret(&desk("222"), &json!({"desk_token": own_desk_2}).to_string())
+        .await;
+    let mut runs = Vec::new();
+
+    let first = ops.run(&["secrets", "migrate"]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(
+        secret_value(&stack, &ai).await.unwrap(),
+        json!({"anthropic_api_key": anthropic})
+    );
+    assert_eq!(
+        secret_value(&stack, &desk("111")).await.unwrap(),
+        json!({"desk_token": desk_1, "chatwoot_webhook_secret": hook_1})
+    );
+    assert_eq!(
+        secret_value(&stack, &desk("222")).await.unwrap(),
+        json!({"desk_token": own_desk_2}),
+        "a value set since is never overwritten"
+    );
+    // The old keys stay until --remove-old: the functions of the earlier version still read them.
+    assert_eq!(
+        secret_value(&stack, &tenant("111")).await.unwrap()["desk_token"],
+        desk_1.as_str()
+    );
+    assert!(
+        first.stdout.contains(&format!(
+            "{ai}: updated, copied anthropic_api_key from {app}"
+        )),
+        "{first:?}"
+    );
+    assert!(
+        first.stdout.contains(&format!(
+            "{}: created, copied desk_token, chatwoot_webhook_secret from {}",
+            desk("111"),
+            tenant("111")
+        )),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .stdout
+            .contains("3 key(s) copied, 1 already in place, 0 old key(s) removed, 4 left"),
+        "{first:?}"
+    );
+    assert!(first.stdout.contains("--remove-old"), "{first:?}");
+    runs.push(first);
+
+    // Again: nothing new is written.
+    let again = ops.run(&["secrets", "migrate"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains("0 key(s) copied, 4 already in place, 0 old key(s) removed"),
+        "{again:?}"
+    );
+    runs.push(again);
+
+    let remove = ops.run(&["secrets", "migrate", "--remove-old"]).await;
+    assert_eq!(remove.code, 0, "{remove:?}");
+    assert!(
+        remove
+            .stdout
+            .contains("0 key(s) copied, 4 already in place, 4 old key(s) removed, 0 left"),
+        "{remove:?}"
+    );
+    assert_eq!(
+        secret_value(&stack, &app).await.unwrap(),
+        json!({"app_secret": "a", "verify_token": "v"})
+    );
+    assert_eq!(
+        secret_value(&stack, &tenant("111")).await.unwrap(),
+        json!({"whatsapp_token": wa_1, "chatwoot_token": "c"})
+    );
+    assert_eq!(
+        secret_value(&stack, &tenant("222")).await.unwrap(),
+        json!({"whatsapp_token": "w"})
+    );
+    assert_eq!(
+        secret_value(&stack, &ai).await.unwrap(),
+        json!({"anthropic_api_key": anthropic})
+    );
+    runs.push(remove);
+
+    let done = ops.run(&["secrets", "migrate", "--remove-old"]).await;
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        done.stdout
+            .contains("0 key(s) copied, 0 already in place, 0 old key(s) removed, 0 left"),
+        "{done:?}"
+    );
+    runs.push(done);
+
+    for run in &runs {
+        for value in values {
+            assert!(!run.all_output().contains(value.as_str()), "{run:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn secrets_migrate_waits_for_the_template_to_create_the_ai_secret() {
+    let stack = Stack::connect().await;
+    let stack_name = unique("ops-migrate-early");
+    let ops = Ops::new(&stack.endpoint).with("STACK_NAME", &stack_name);
+    let app = format!("{stack_name}/app");
+    stack
+        .named_secret(
+            &app,
+            &json!({"app_secret": "a", "anthropic_api_key": "sk-early"}).to_string(),
+        )
+        .await;
+    let run = ops.run(&["secrets", "migrate", "--remove-old"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("deploy this version, then run again"),
+        "{run:?}"
+    );
+    assert_eq!(
+        secret_value(&stack, &format!("{stack_name}/ai")).await,
+        None,
+        "the template's secret is not created here"
+    );
+    assert_eq!(
+        secret_value(&stack, &app).await.unwrap()["anthropic_api_key"],
+        "sk-early",
+        "kept until it has a new home"
+    );
+    assert!(!run.all_output().contains("sk-early"), "{run:?}");
 }
 
 #[tokio::test]
