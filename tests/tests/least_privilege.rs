@@ -1,0 +1,179 @@
+//! template.yaml's secret grants: each function can read only its own secrets, and no
+//! grant's pattern matches another function's secret (IAM's `*` spans `/`, and Secrets
+//! Manager appends `-XXXXXX` to every secret's ARN).
+
+use std::collections::BTreeMap;
+
+use serde_yaml_ng::Value;
+
+const SECRET_ARN: &str =
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:";
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A value as written in the template: `!Ref X`, `!Sub text`, or the plain string.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => format!("{} {}", tagged.tag, text(&tagged.value)),
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other).unwrap().trim().to_owned(),
+    }
+}
+
+fn list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// Every resource of a function's policies that a Secrets Manager action (or `*`) is
+/// allowed on, as written.
+fn secret_grants(function: &Value) -> Vec<String> {
+    let mut grants = Vec::new();
+    for policy in list(&function["Properties"]["Policies"]) {
+        assert!(
+            policy.is_mapping(),
+            "only inline statements, no managed policy: {policy:?}"
+        );
+        for statement in list(&policy["Statement"]) {
+            let reads_secrets = list(&statement["Action"]).iter().any(|action| {
+                let action = text(action);
+                action == "*" || action.starts_with("secretsmanager:")
+            });
+            if reads_secrets {
+                assert_eq!(text(&statement["Effect"]), "Allow");
+                grants.extend(list(&statement["Resource"]).into_iter().map(text));
+            }
+        }
+    }
+    grants.sort();
+    grants
+}
+
+/// IAM's wildcard match: `*` is any run of characters, `/` included.
+fn matches(pattern: &str, arn: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = arn.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+#[test]
+fn each_function_reads_only_its_own_secrets() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let functions: BTreeMap<String, Vec<String>> = resources
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::Serverless::Function")
+        .map(|(id, r)| (text(id), secret_grants(r)))
+        .collect();
+    let tenants = format!("!Sub {SECRET_ARN}${{AWS::StackName}}/tenants/*");
+    let desk = format!("!Sub {SECRET_ARN}${{AWS::StackName}}/desk/*");
+    for (function, grants) in &functions {
+        let expected: Vec<String> = match function.as_str() {
+            "WebhookFunction" => vec!["!Ref AppSecret".into()],
+            "WorkerFunction" => vec!["!Ref AiSecret".into(), tenants.clone()],
+            "DeskFunction" => vec![desk.clone()],
+            _ => Vec::new(),
+        };
+        assert_eq!(grants, &expected, "{function}");
+    }
+    assert!(functions.contains_key("DeskFunction") && functions.contains_key("WebhookFunction"));
+
+    assert_eq!(
+        text(&resources[&Value::from("AppSecret")]["Properties"]["Name"]),
+        "!Sub ${AWS::StackName}/app"
+    );
+    assert_eq!(
+        text(&resources[&Value::from("AiSecret")]["Properties"]["Name"]),
+        "!Sub ${AWS::StackName}/ai"
+    );
+}
+
+#[test]
+fn no_wildcard_grant_covers_another_readers_secret() {
+    let stack = "${AWS::StackName}";
+    let arn = |name: &str| format!("{SECRET_ARN}{stack}/{name}-AbCdEf");
+    let tenants = format!("{SECRET_ARN}{stack}/tenants/*");
+    let desk = format!("{SECRET_ARN}{stack}/desk/*");
+    assert!(matches(&tenants, &arn("tenants/106540352242922")));
+    assert!(matches(&desk, &arn("desk/106540352242922")));
+    for other in ["app", "ai", "desk/106540352242922", "tenantsx/1"] {
+        assert!(!matches(&tenants, &arn(other)), "{other}");
+    }
+    for other in ["app", "ai", "tenants/106540352242922", "desk-other/1"] {
+        assert!(!matches(&desk, &arn(other)), "{other}");
+    }
+    // The template's grants are exactly these patterns (the other test), so the worker
+    // cannot read a desk secret and the desk cannot read a tenant's tokens.
+}
+
+#[test]
+fn each_function_is_told_only_its_own_secrets() {
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let global_secrets: Vec<String> = globals
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(text)
+        .filter(|name| name.contains("SECRET"))
+        .collect();
+    assert_eq!(
+        global_secrets,
+        Vec::<String>::new(),
+        "no secret for every function"
+    );
+    let variables = |function: &str| {
+        let variables = &template["Resources"][function]["Properties"]["Environment"]["Variables"];
+        let mut secrets: Vec<(String, String)> = variables
+            .as_mapping()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (text(k), text(v)))
+                    .filter(|(k, _)| k.contains("SECRET"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        secrets.sort();
+        secrets
+    };
+    assert_eq!(
+        variables("WebhookFunction"),
+        [("APP_SECRET_ID".to_owned(), "!Ref AppSecret".to_owned())]
+    );
+    assert_eq!(
+        variables("WorkerFunction"),
+        [
+            ("AI_SECRET_ID".to_owned(), "!Ref AiSecret".to_owned()),
+            (
+                "TENANT_SECRET_PREFIX".to_owned(),
+                "!Sub ${AWS::StackName}/tenants/".to_owned()
+            )
+        ]
+    );
+    assert_eq!(
+        variables("DeskFunction"),
+        [(
+            "DESK_SECRET_PREFIX".to_owned(),
+            "!Sub ${AWS::StackName}/desk/".to_owned()
+        )]
+    );
+}
