@@ -265,7 +265,7 @@ def describe(messages):
         attrs = message["Attributes"]
         envelope = json.loads(message["Body"])
         kind, event = next(iter(envelope["event"].items()))
-        detail = event.get("type") or event.get("status")
+        detail = event.get("type") or event.get("status") or "-"
         extra = f"text={event['text']!r}" if event.get("text") else ""
         if event.get("reply"):
             extra = f"reply={event['reply']['id']}"
