@@ -630,6 +630,13 @@ async fn secrets_migrate_moves_the_earlier_layout_once_and_never_prints_values()
         "{first:?}"
     );
     assert!(first.stdout.contains("--remove-old"), "{first:?}");
+    assert!(
+        first.stdout.contains(&format!(
+            "{}: its desk_token is weaker than `ops tenant secret` accepts now",
+            desk("111")
+        )),
+        "{first:?}"
+    );
     runs.push(first);
 
     // Again: nothing new is written.

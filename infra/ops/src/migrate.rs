@@ -15,7 +15,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use serde_json::{Map, Value};
 
 use crate::error::OpsError;
-use crate::secrets::{self, ANTHROPIC_API_KEY, DESK_KEYS};
+use crate::secrets::{self, ANTHROPIC_API_KEY, DESK_KEYS, DESK_TOKEN};
 
 /// What one run did, by key.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -183,6 +183,22 @@ async fn migrate(
             in_place.join(", ")
         )?;
         total.in_place += in_place.len();
+    }
+    // A desk token from before the length rule still works: say so, never what it is.
+    let desk_token = copy
+        .iter()
+        .find(|(key, _)| *key == DESK_TOKEN)
+        .map(|(_, value)| value.as_str())
+        .or_else(|| non_empty(&target, DESK_TOKEN));
+    if let Some(token) = desk_token
+        && secrets::check_desk_token(token).is_err()
+    {
+        let number = step.to.rsplit('/').next().unwrap_or_default();
+        writeln!(
+            out,
+            "{}: its desk_token is weaker than `ops tenant secret` accepts now; replace it with `ops tenant secret {number} --desk-token generate` and update Chatwoot's webhook URL",
+            step.to
+        )?;
     }
     // An old key goes only once its new home holds a value, or when it held nothing.
     let removable: Vec<&str> = present
