@@ -195,6 +195,9 @@ pub struct StatusUpdate {
     /// Meta's error codes when the status is `failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_codes: Vec<i64>,
+    /// The `biz_opaque_callback_data` the message was sent with: which send it settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_data: Option<String>,
     pub raw: Box<RawValue>,
 }
 
@@ -234,10 +237,15 @@ impl Envelope {
         serde_json::to_string(self).expect("an envelope always serialises")
     }
 
-    /// The conversation: FIFO message group `<phone_number_id>:<customer>`.
+    /// The FIFO message group: the conversation, `<phone_number_id>:<customer>`; its
+    /// delivery statuses apart, `<phone_number_id>:<customer>:status`, so a status can
+    /// settle a send while the conversation's record waits for it.
     pub fn group_key(&self) -> String {
         let (number, customer) = self.conversation();
-        format!("{number}:{customer}")
+        match self.payload {
+            Payload::Status(_) => format!("{number}:{customer}:status"),
+            _ => format!("{number}:{customer}"),
+        }
     }
 
     /// The tenant's number and the customer the event belongs to.
@@ -276,6 +284,7 @@ mod tests {
             status: "read".into(),
             timestamp: 1,
             error_codes: vec![],
+            callback_data: None,
             raw: RawValue::from_string("{}".into()).unwrap(),
         }))
     }
@@ -283,7 +292,7 @@ mod tests {
     #[test]
     fn round_trips_and_keys_follow_the_design() {
         let envelope = Envelope::from_json(&status().to_json()).unwrap();
-        assert_eq!(envelope.group_key(), "111:5511999999999");
+        assert_eq!(envelope.group_key(), "111:5511999999999:status");
         assert_eq!(envelope.idempotency_key(), "wamid.A:read");
         assert!(
             status()

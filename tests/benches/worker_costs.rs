@@ -337,6 +337,7 @@ async fn main() {
                 status: status.into(),
                 timestamp: now,
                 error_codes: Vec::new(),
+                callback_data: None,
                 raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
             }));
             worker.invoke(&sqs_event(&update)).await.unwrap();

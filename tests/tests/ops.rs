@@ -872,6 +872,7 @@ async fn parked_messages_replay_only_once_the_tenant_exists() {
             status: "read".into(),
             timestamp: 1_795_089_601,
             error_codes: vec![],
+            callback_data: None,
             raw: raw(r#"{"status":"read"}"#),
         })),
     ];
@@ -909,6 +910,7 @@ async fn parked_messages_replay_only_once_the_tenant_exists() {
         status: "sent".into(),
         timestamp: 1,
         error_codes: vec![],
+        callback_data: None,
         raw: raw("{}"),
     }));
     park(DEMO_NUMBER, 1_000, &expired, 1).await.unwrap();

@@ -70,6 +70,7 @@ fn status(customer: &str, wamid: &str, status: &str, codes: &[i64]) -> Envelope 
         status: status.into(),
         timestamp: 1_795_453_200,
         error_codes: codes.to_vec(),
+        callback_data: None,
         raw: RawValue::from_string("{}".into()).unwrap(),
     }))
 }

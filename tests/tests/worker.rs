@@ -256,6 +256,7 @@ fn status(wamid: &str, status: &str, codes: &[i64]) -> Envelope {
         status: status.into(),
         timestamp: 1_795_453_200,
         error_codes: codes.to_vec(),
+        callback_data: None,
         raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
     }))
 }

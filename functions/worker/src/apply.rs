@@ -3,11 +3,12 @@
 //! statuses move their delivery record forward and need no event record, unless a failure
 //! outside the 24 h window calls for the tenant's fallback template.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
 use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
-use shared::store::{Commit, EventRecord, Store, StoredSession};
+use shared::store::{Commit, EventRecord, StatusChange, Store, StoredSession, parse_callback_data};
+use shared::support::deadline::Deadline;
 use shared::tenant::Tenant;
 use shared::whatsapp::outbound::Outbound;
 use tokio::sync::Mutex;
@@ -20,7 +21,7 @@ use crate::{Adapters, Worker, WorkerError};
 const OUTSIDE_WINDOW: i64 = 131047;
 /// Kept free for the commit and the sends after the AI attendant answers: this much, or a
 /// quarter of the time left when the invocation is shorter.
-const AFTER_AI: Duration = Duration::seconds(15);
+const AFTER_AI: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl<A: Adapters> Worker<A> {
     /// Steps the conversation with a new event, commits the session and the event's
@@ -33,7 +34,7 @@ impl<A: Adapters> Worker<A> {
         stored: Option<StoredSession>,
         tenant: &Tenant,
         now: DateTime<Utc>,
-        deadline: DateTime<Utc>,
+        deadline: Deadline,
         counts: &Mutex<Counts>,
     ) -> Result<EventRecord, WorkerError> {
         let (number, customer) = envelope.conversation();
@@ -188,19 +189,15 @@ impl<A: Adapters> Worker<A> {
         wamid: &str,
         tenant: &Tenant,
         now: DateTime<Utc>,
-        deadline: DateTime<Utc>,
+        deadline: Deadline,
         counts: &Mutex<Counts>,
     ) -> (Outcome, bool) {
         if outcome.effects.last() != Some(&Effect::AskAi) {
             return (outcome, false);
         }
         outcome.effects.pop();
-        // The customer sees "typing..." while Claude thinks.
-        self.mark_read(number, wamid).await;
-        let remaining = deadline - Utc::now();
-        let left = (remaining - AFTER_AI.min(remaining / 4))
-            .to_std()
-            .unwrap_or_default();
+        let remaining = deadline.remaining();
+        let left = remaining.saturating_sub(AFTER_AI.min(remaining / 4));
         let until = tokio::time::Instant::now() + left;
         let started = std::time::Instant::now();
         // The engine starts the AI history before it asks; nothing is cloned for the call.
@@ -212,7 +209,11 @@ impl<A: Adapters> Worker<A> {
             .map_err(Clone::clone)
             .and_then(|secrets| secrets.anthropic_api_key());
         let answer = match key {
-            Ok(key) => ai::answer(&self.ports.assistant, key, tenant, conversation, until).await,
+            // The customer sees "typing..." while Claude thinks; the mark runs alongside.
+            Ok(key) => {
+                let answering = ai::answer(&self.ports.assistant, key, tenant, conversation, until);
+                tokio::join!(self.mark_read(number, wamid), answering).1
+            }
             Err(error) => Answer {
                 outcome: AiOutcome::Failed {
                     error: format!("AI secret: {error}"),
@@ -298,12 +299,13 @@ impl<A: Adapters> Worker<A> {
             .and_then(|t| t.templates.window_fallback.as_ref())
             .filter(|_| status.status == "failed" && status.error_codes.contains(&OUTSIDE_WINDOW));
         let Some(template) = fallback else {
-            self.ports
+            let change = self
+                .ports
                 .store
                 .update_status(status, now, expires_at)
                 .await?;
             counts.lock().await.statuses += 1;
-            return Ok(());
+            return self.settle_send(status, &change).await;
         };
         let record = match self.ports.store.load(number, customer, key).await?.record {
             Some(record) => record,
@@ -335,12 +337,46 @@ impl<A: Adapters> Worker<A> {
                 record
             }
         };
-        self.ports
+        let change = self
+            .ports
             .store
             .update_status(status, now, expires_at)
             .await?;
         counts.lock().await.statuses += 1;
+        self.settle_send(status, &change).await?;
         self.run_outbox(number, customer, key, &record, counts)
             .await
+    }
+
+    /// A message's first status proves Meta took it: when its send (named by the callback
+    /// data) is not done yet, its outcome may be unknown to the worker, so the record keeps
+    /// the wamid and the send is not made again. One read per message sent; a write only
+    /// on that rare path.
+    async fn settle_send(
+        &self,
+        status: &StatusUpdate,
+        change: &StatusChange,
+    ) -> Result<(), WorkerError> {
+        let first = matches!(change, StatusChange::Applied { previous: None });
+        let Some((key, sequence)) = status
+            .callback_data
+            .as_deref()
+            .filter(|_| first)
+            .and_then(parse_callback_data)
+        else {
+            return Ok(());
+        };
+        let (number, customer) = (&status.phone_number_id, &status.customer);
+        let store = &self.ports.store;
+        match store.event_record(number, customer, key).await? {
+            Some(record) if record.done <= sequence => {
+                tracing::info!(sequence, "status settles a send not marked done");
+                store
+                    .settle(number, customer, key, sequence, &status.wamid)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }

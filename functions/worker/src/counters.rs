@@ -26,6 +26,11 @@ pub(crate) struct Counts {
     pub timers: usize,
     pub sla_alerts: usize,
     pub sla_alert_failures: usize,
+    /// Sends Meta may have taken without saying so.
+    pub unknown_sends: usize,
+    /// Of those, settled by a status (no second send), and sent again after the wait.
+    pub unknown_sends_settled: usize,
+    pub unknown_sends_resent: usize,
 }
 
 impl Counts {
@@ -61,7 +66,10 @@ impl Counts {
             .count("BusinessEchoes", self.echoes)
             .count("Timers", self.timers)
             .count("SlaAlertsSent", self.sla_alerts)
-            .count("SlaAlertFailures", self.sla_alert_failures);
+            .count("SlaAlertFailures", self.sla_alert_failures)
+            .count("UnknownSends", self.unknown_sends)
+            .count("UnknownSendsSettled", self.unknown_sends_settled)
+            .count("UnknownSendsResent", self.unknown_sends_resent);
         metrics.emit();
     }
 }

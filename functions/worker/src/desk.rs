@@ -188,7 +188,7 @@ impl<A: Adapters> Worker<A> {
                 let opened = self
                     .ports
                     .desk
-                    .open(&account, &token, &who, handoff.ticket_at)
+                    .open(&account, &token, &who, handoff.ticket_at, self.deadline())
                     .await;
                 let Some(link) = self.desk_result(opened, counts).await? else {
                     if earlier.is_some() {
@@ -282,7 +282,7 @@ impl<A: Adapters> Worker<A> {
             Some(media) => match self
                 .ports
                 .sender
-                .download_media(secrets.whatsapp_token()?, &media.id)
+                .download_media(secrets.whatsapp_token()?, &media.id, self.deadline())
                 .await
             {
                 Ok(downloaded) => Some(File {
@@ -409,7 +409,7 @@ impl<A: Adapters> Worker<A> {
         let posted = self
             .ports
             .desk
-            .post(account, token, conversation_id, post)
+            .post(account, token, conversation_id, post, self.deadline())
             .await;
         if self.desk_result(posted, counts).await?.is_some() {
             counts.lock().await.desk_posts += 1;

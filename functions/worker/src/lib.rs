@@ -21,7 +21,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration as StdDuration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -31,8 +31,9 @@ use shared::desk::{AlertTopic, Desk, DeskError};
 use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
 use shared::support::cache::TtlCache;
+use shared::support::deadline::Deadline;
 use shared::tenant::{MIN_RETENTION_DAYS, Tenant};
-use shared::whatsapp::{SendError, Sender};
+use shared::whatsapp::{CALL_TIMEOUT, SendError, Sender};
 use thiserror::Error;
 use tokio::sync::{Mutex, Semaphore};
 
@@ -40,6 +41,9 @@ pub use config::{Config, Settings};
 use counters::Counts;
 
 const CACHE_TTL: StdDuration = StdDuration::from_secs(60);
+/// A record starts only with room for one call to Meta and the store's reads and writes
+/// around it; later records of the batch are reported failed, unprocessed.
+pub const RECORD_NEEDS: StdDuration = CALL_TIMEOUT.saturating_add(StdDuration::from_secs(1));
 const PARKED_DAYS: i64 = 14;
 
 /// Media forwarded to the desk at once per container: each holds its file (up to 16 MB)
@@ -118,6 +122,11 @@ pub enum WorkerError {
     Store(#[from] StoreError),
     #[error("send failed, retry later: {0}")]
     Send(SendError),
+    #[error("{0}")]
+    SendUnknown(SendError),
+    /// A send Meta may have taken waits for its status: the redelivery looks again.
+    #[error("a send's outcome is unknown since {since}; waiting for its status")]
+    Unsettled { since: DateTime<Utc> },
     #[error("tenant secret: {0}")]
     Secret(#[from] shared::secrets::SecretError),
     #[error("desk: {0}")]
@@ -134,6 +143,8 @@ pub struct Worker<A: Adapters> {
     secret_cache: TtlCache<Arc<TenantSecrets>>,
     effects_run: Mutex<usize>,
     media_permits: Semaphore,
+    /// The current invocation's deadline (one invocation at a time per container).
+    deadline: std::sync::Mutex<Deadline>,
 }
 
 impl<A: Adapters> Worker<A> {
@@ -146,19 +157,29 @@ impl<A: Adapters> Worker<A> {
             secret_cache: TtlCache::new(CACHE_TTL),
             effects_run: Mutex::new(0),
             media_permits: Semaphore::new(MEDIA_FORWARDS_AT_ONCE),
+            deadline: std::sync::Mutex::new(Deadline::after(StdDuration::ZERO)),
         }
+    }
+
+    /// The deadline of the invocation under way: every call elsewhere fits before it.
+    fn deadline(&self) -> Deadline {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.hooks.clock_offset
     }
 
-    /// Handles a batch; conversations run concurrently, each in arrival order.
-    pub async fn handle(&self, event: SqsEvent, deadline: DateTime<Utc>) -> SqsBatchResponse {
+    /// Handles a batch; conversations run concurrently, each in arrival order. A record
+    /// starts only while [`RECORD_NEEDS`] fits before `deadline`.
+    pub async fn handle(&self, event: SqsEvent, deadline: Deadline) -> SqsBatchResponse {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
         let counts = Mutex::new(Counts::default());
-        let response = batch::process_fifo_batch(&event, |record| {
-            self.handle_record(record, deadline, &counts)
-        })
+        let response = batch::process_fifo_batch(
+            &event,
+            || deadline.fits(RECORD_NEEDS),
+            |record| self.handle_record(record, deadline, &counts),
+        )
         .await;
         let mut counts = counts.into_inner();
         counts.failed = response.batch_item_failures.len();

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::support::deadline::Deadline;
 use shared::support::lambda::fail_every_invocation;
 use worker::{Settings, Worker, aws};
 
 /// The worker's `Timeout` in template.yaml.
-const FUNCTION_TIMEOUT_SECONDS: i64 = 60;
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,9 +25,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         let worker = worker.clone();
         // A local emulator may send no usable deadline: assume the template's timeout.
-        let deadline = DateTime::<Utc>::from_timestamp_millis(event.context.deadline as i64)
-            .filter(|deadline| *deadline > Utc::now())
-            .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(FUNCTION_TIMEOUT_SECONDS));
+        let deadline = Deadline::from_epoch_millis(event.context.deadline)
+            .unwrap_or_else(|| Deadline::after(FUNCTION_TIMEOUT));
         async move { Ok::<_, Error>(worker.handle(event.payload, deadline).await) }
     }))
     .await

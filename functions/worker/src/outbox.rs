@@ -1,18 +1,28 @@
 //! Running an event's outbox: each pending effect in order, each marked done as soon as it
 //! is carried out, so a redelivery resumes at the first one not done. Only the effect in
 //! flight when a container dies can be repeated (the Graph API takes no idempotency key).
+//!
+//! A send whose outcome is unknown (Meta may have taken it) is recorded on the event's
+//! record and fails the record; a status webhook carrying the send's callback data settles
+//! it (a redelivery then moves on with that wamid), and only when none came within
+//! [`SETTLE_WAIT`] is it sent again.
 
 use chrono::Duration;
 use shared::engine::Effect;
-use shared::store::{EventRecord, Store};
-use shared::whatsapp::SendError;
-use shared::whatsapp::Sender;
+use shared::store::{EventRecord, Store, callback_data};
+use shared::support::deadline::AFTER_CALL;
 use shared::whatsapp::outbound::Outbound;
+use shared::whatsapp::{CALL_TIMEOUT, MARK_READ_TIMEOUT, SendError, Sender};
 use tokio::sync::Mutex;
 
 use crate::counters::Counts;
 use crate::desk::SlaAlert;
 use crate::{Adapters, PARKED_DAYS, Worker, WorkerError};
+
+/// How long a send with an unknown outcome waits for a status before it is sent again:
+/// Meta's statuses follow an accepted send within seconds. Under the queue's visibility
+/// timeout, so the record's first redelivery is past it.
+pub const SETTLE_WAIT: Duration = Duration::minutes(5);
 
 impl<A: Adapters> Worker<A> {
     /// A send that should be retried stops here and fails the record: the redelivery
@@ -30,7 +40,9 @@ impl<A: Adapters> Worker<A> {
             let mut sent = None;
             match effect {
                 Effect::Send { message } => {
-                    sent = self.send(number, customer, message, counts).await?
+                    sent = self
+                        .send_effect(number, customer, key, record, sequence, message, counts)
+                        .await?
                 }
                 Effect::EnqueueHuman { ticket } => {
                     let expires_at = self.now() + self.retention(number).await?;
@@ -100,8 +112,74 @@ impl<A: Adapters> Worker<A> {
         Ok(())
     }
 
-    /// Sends one message; returns the wamid Meta gave it, or `None` when Meta refused it
-    /// for good (recorded and counted, never retried).
+    /// The outbox's send `sequence`, tagged with its callback data: sent, settled by a
+    /// status, or (outcome unknown) recorded and failing the record until settled or past
+    /// [`SETTLE_WAIT`].
+    #[allow(clippy::too_many_arguments)]
+    async fn send_effect(
+        &self,
+        number: &str,
+        customer: &str,
+        key: &str,
+        record: &EventRecord,
+        sequence: usize,
+        message: &Outbound,
+        counts: &Mutex<Counts>,
+    ) -> Result<Option<String>, WorkerError> {
+        let store = &self.ports.store;
+        if let Some(wamid) = record.settled.get(&sequence) {
+            counts.lock().await.unknown_sends_settled += 1;
+            tracing::info!(sequence, "send settled by its status; not sent again");
+            return Ok(Some(wamid.clone()));
+        }
+        if let Some(unsettled) = record.unsettled.filter(|u| u.sequence == sequence) {
+            if self.now() < unsettled.since + SETTLE_WAIT {
+                return Err(WorkerError::Unsettled {
+                    since: unsettled.since,
+                });
+            }
+            // Settled in the meantime, or cleared for the second send.
+            if let Some(wamid) = store
+                .mark_unsettled(number, customer, key, sequence, None)
+                .await?
+            {
+                counts.lock().await.unknown_sends_settled += 1;
+                return Ok(Some(wamid));
+            }
+            counts.lock().await.unknown_sends_resent += 1;
+            tracing::warn!(
+                sequence,
+                waited_minutes = (self.now() - unsettled.since).num_minutes(),
+                "no status settled an unknown send; sending it again"
+            );
+        }
+        let tag = callback_data(key, sequence);
+        match self
+            .send_tagged(number, customer, message, &tag, counts)
+            .await
+        {
+            Err(WorkerError::SendUnknown(error)) => {
+                counts.lock().await.unknown_sends += 1;
+                tracing::warn!(%error, sequence, "send outcome unknown; waiting for its status before sending again");
+                let since = self.now();
+                match store
+                    .mark_unsettled(number, customer, key, sequence, Some(since))
+                    .await?
+                {
+                    Some(wamid) => {
+                        counts.lock().await.unknown_sends_settled += 1;
+                        Ok(Some(wamid))
+                    }
+                    None => Err(WorkerError::Unsettled { since }),
+                }
+            }
+            sent => sent,
+        }
+    }
+
+    /// Sends one message outside the outbox's sends (alerts, queue positions); returns the
+    /// wamid Meta gave it, or `None` when Meta refused it for good or its outcome is
+    /// unknown (recorded and counted, never retried).
     pub(crate) async fn send(
         &self,
         number: &str,
@@ -109,11 +187,38 @@ impl<A: Adapters> Worker<A> {
         message: &Outbound,
         counts: &Mutex<Counts>,
     ) -> Result<Option<String>, WorkerError> {
+        match self.send_tagged(number, to, message, "", counts).await {
+            Err(WorkerError::SendUnknown(error)) => {
+                counts.lock().await.unknown_sends += 1;
+                tracing::warn!(%error, "send outcome unknown; not sent again");
+                Ok(None)
+            }
+            sent => sent,
+        }
+    }
+
+    /// Sends one message with its callback data; returns the wamid Meta gave it, or `None`
+    /// when Meta refused it for good (recorded and counted, never retried).
+    async fn send_tagged(
+        &self,
+        number: &str,
+        to: &str,
+        message: &Outbound,
+        callback_data: &str,
+        counts: &Mutex<Counts>,
+    ) -> Result<Option<String>, WorkerError> {
         let secrets = self.secrets(number).await?;
         match self
             .ports
             .sender
-            .send(number, secrets.whatsapp_token()?, to, message)
+            .send(
+                number,
+                secrets.whatsapp_token()?,
+                to,
+                message,
+                callback_data,
+                self.deadline(),
+            )
             .await
         {
             Ok(sent) => {
@@ -125,6 +230,7 @@ impl<A: Adapters> Worker<A> {
                 counts.lock().await.permanent_send_failures += 1;
                 Ok(None)
             }
+            Err(error @ SendError::Unknown { .. }) => Err(WorkerError::SendUnknown(error)),
             Err(error @ SendError::Alarm { .. }) => {
                 tracing::error!(%error, phone_number_id = %number, "send needs a person (token or policy)");
                 counts.lock().await.needs_attention += 1;
@@ -134,14 +240,20 @@ impl<A: Adapters> Worker<A> {
         }
     }
 
-    /// Best effort: the customer sees the blue ticks and "typing..." while we answer.
+    /// Best effort: the customer sees the blue ticks and "typing..." while we answer. Skipped
+    /// unless a reply still fits after it.
     pub(crate) async fn mark_read(&self, number: &str, wamid: &str) {
+        let deadline = self.deadline();
+        if !deadline.fits(MARK_READ_TIMEOUT + AFTER_CALL + CALL_TIMEOUT) {
+            tracing::info!("too little time left to mark as read; skipped");
+            return;
+        }
         let result = match self.secrets(number).await {
             Ok(secrets) => match secrets.whatsapp_token() {
                 Ok(token) => self
                     .ports
                     .sender
-                    .mark_read(number, token, wamid, true)
+                    .mark_read(number, token, wamid, true, deadline)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(error) => Err(error.to_string()),

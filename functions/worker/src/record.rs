@@ -5,6 +5,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use chrono::{DateTime, Duration, Utc};
 use shared::envelope::{Envelope, Payload};
 use shared::store::Store;
+use shared::support::deadline::Deadline;
 use tokio::sync::Mutex;
 
 use crate::counters::Counts;
@@ -14,7 +15,7 @@ impl<A: Adapters> Worker<A> {
     pub(crate) async fn handle_record(
         &self,
         record: &SqsMessage,
-        deadline: DateTime<Utc>,
+        deadline: Deadline,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
         let envelope = Envelope::from_json(record.body.as_deref().unwrap_or_default())?;

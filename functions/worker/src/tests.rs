@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use std::time::Duration as StdDuration;
+
 use chrono::{Duration, Utc};
 use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
@@ -11,7 +13,9 @@ use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::secrets::AiSecretCache;
 use shared::secrets::memory::{StaticSecret, StaticTokens};
+use shared::store::callback_data;
 use shared::store::memory::MemoryStore;
+use shared::support::deadline::Deadline;
 use shared::whatsapp::SendError;
 use shared::whatsapp::memory::MemorySender;
 
@@ -85,6 +89,12 @@ impl Harness {
 
     /// Delivers one batch; returns the ids reported failed.
     async fn deliver(&self, envelopes: &[&Envelope]) -> Vec<String> {
+        self.deliver_within(envelopes, StdDuration::from_secs(60))
+            .await
+    }
+
+    /// Delivers one batch to an invocation with `left` before its deadline.
+    async fn deliver_within(&self, envelopes: &[&Envelope], left: StdDuration) -> Vec<String> {
         let mut event = SqsEvent::default();
         event.records = envelopes
             .iter()
@@ -98,9 +108,8 @@ impl Harness {
                 record
             })
             .collect();
-        let deadline = Utc::now() + Duration::seconds(60);
         self.worker
-            .handle(event, deadline)
+            .handle(event, Deadline::after(left))
             .await
             .batch_item_failures
             .into_iter()
@@ -386,8 +395,172 @@ fn status(wamid: &str, name: &str, codes: Vec<i64>) -> Envelope {
         status: name.into(),
         timestamp: 1,
         error_codes: codes,
+        callback_data: None,
         raw: RawValue::from_string("{}".into()).unwrap(),
     }))
+}
+
+/// Ten customers in the menu write to a Meta that answers in 8 s, in one batch with 20 s
+/// left: each first record finishes (its reply fits), the second records of five of them
+/// cannot start and come back failed, and their redelivery answers each once.
+#[tokio::test(start_paused = true)]
+async fn records_that_cannot_finish_before_the_deadline_are_failed_unstarted() {
+    let mut bot = Harness::new();
+    let customers: Vec<String> = (0..10).map(|i| format!("55119000000{i:02}")).collect();
+    for customer in &customers {
+        let hello = bot.says(customer, "oi");
+        assert!(bot.deliver(&[&hello]).await.is_empty());
+    }
+    let before: Vec<usize> = customers.iter().map(|c| bot.texts(c).len()).collect();
+    let mut batch = Vec::new();
+    let mut seconds = Vec::new();
+    for (i, customer) in customers.iter().enumerate() {
+        batch.push(bot.says(customer, "suporte"));
+        if i >= 5 {
+            let second = bot.says(customer, "lenta");
+            seconds.push(second.clone());
+            batch.push(second);
+        }
+    }
+    bot.sender.slow_down(StdDuration::from_secs(8));
+    let failed = bot
+        .deliver_within(
+            &batch.iter().collect::<Vec<_>>(),
+            StdDuration::from_secs(20),
+        )
+        .await;
+    let mut expected: Vec<String> = seconds.iter().map(Envelope::idempotency_key).collect();
+    let mut failed_keys: Vec<String> = failed
+        .iter()
+        .map(|id| id.split_once(':').unwrap().1.to_owned())
+        .collect();
+    expected.sort();
+    failed_keys.sort();
+    assert_eq!(
+        failed_keys, expected,
+        "only the records that could not start"
+    );
+    for second in &seconds {
+        let (number, customer) = second.conversation();
+        assert!(
+            bot.store
+                .record(number, customer, &second.idempotency_key())
+                .is_none(),
+            "not started: nothing of it ran"
+        );
+    }
+    let answered: Vec<usize> = customers.iter().map(|c| bot.texts(c).len()).collect();
+    for i in 0..10 {
+        assert_eq!(answered[i], before[i] + 1, "each first record's one reply");
+    }
+
+    bot.sender.slow_down(StdDuration::ZERO);
+    assert!(
+        bot.deliver(&seconds.iter().collect::<Vec<_>>())
+            .await
+            .is_empty()
+    );
+    assert!(
+        bot.deliver(&batch.iter().collect::<Vec<_>>())
+            .await
+            .is_empty()
+    );
+    for (i, customer) in customers.iter().enumerate() {
+        let texts = bot.texts(customer);
+        let replies = if i >= 5 { 2 } else { 1 };
+        assert!(
+            texts.len() > before[i] + replies - 1,
+            "{customer}: {texts:?}"
+        );
+        let mut unique = texts.clone();
+        unique.dedup();
+        assert_eq!(unique, texts, "{customer}: nothing answered twice");
+    }
+}
+
+/// An unknown send's index among the outbox's effects: the first send of `oi`.
+fn first_send(bot: &Harness, message: &Envelope) -> usize {
+    let record = bot
+        .store
+        .record(NUMBER, MARIA, &message.idempotency_key())
+        .unwrap();
+    record
+        .effects
+        .iter()
+        .position(|e| matches!(e, shared::engine::Effect::Send { .. }))
+        .unwrap()
+}
+
+fn unknown() -> SendError {
+    SendError::Unknown {
+        message: "timed out".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_send_waits_for_its_status_and_is_never_sent_twice() {
+    let mut bot = Harness::new();
+    let hello = bot.says(MARIA, "oi");
+    bot.sender.deliver_but_fail_next(unknown());
+    assert_eq!(bot.deliver(&[&hello]).await.len(), 1, "the record waits");
+    let greeting = bot.texts(MARIA);
+    assert_eq!(greeting.len(), 1, "Meta took the greeting");
+    let sequence = first_send(&bot, &hello);
+    let record = bot
+        .store
+        .record(NUMBER, MARIA, &hello.idempotency_key())
+        .unwrap();
+    assert_eq!(record.unsettled.map(|u| u.sequence), Some(sequence));
+    assert!(!record.is_complete(), "not complete until settled");
+
+    // An early redelivery, within the wait: nothing is sent.
+    assert_eq!(bot.deliver(&[&hello]).await.len(), 1);
+    assert_eq!(bot.texts(MARIA), greeting);
+
+    // Meta's status names the send by its callback data.
+    let tag = bot.sender.callbacks()[0].clone();
+    assert_eq!(tag, callback_data(&hello.idempotency_key(), sequence));
+    let mut sent = status("wamid.memory.1", "sent", Vec::new());
+    if let Payload::Status(update) = &mut sent.payload {
+        update.callback_data = Some(tag);
+    }
+    assert!(bot.deliver(&[&sent]).await.is_empty());
+
+    // The redelivery moves on with that wamid: the rest of the reply, the greeting once.
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let texts = bot.texts(MARIA);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts[0], greeting[0]);
+    let record = bot
+        .store
+        .record(NUMBER, MARIA, &hello.idempotency_key())
+        .unwrap();
+    assert!(record.is_complete());
+    assert_eq!(record.sent[0], "wamid.memory.1");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), texts);
+}
+
+#[tokio::test]
+async fn an_unknown_send_with_no_status_is_sent_again_once_after_the_wait() {
+    let mut bot = Harness::new();
+    let hello = bot.says(MARIA, "oi");
+    bot.sender.fail_next(unknown());
+    assert_eq!(bot.deliver(&[&hello]).await.len(), 1);
+    assert!(bot.texts(MARIA).is_empty(), "Meta never took it");
+    assert_eq!(bot.deliver(&[&hello]).await.len(), 1, "still waiting");
+    assert!(bot.texts(MARIA).is_empty());
+
+    bot.worker.hooks.clock_offset += crate::outbox::SETTLE_WAIT + Duration::seconds(1);
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let texts = bot.texts(MARIA);
+    assert_eq!(
+        texts.len(),
+        2,
+        "the greeting once, then the menu: {texts:?}"
+    );
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), texts, "and never again");
 }
 
 #[tokio::test]

@@ -15,13 +15,15 @@ use crate::desk::{
     CUSTOMER_ATTRIBUTE, Customer, Desk, DeskError, DeskLink, DeskPost, NUMBER_ATTRIBUTE,
     TICKET_ATTRIBUTE, contact_identifier, ticket_attribute,
 };
+use crate::support::deadline::Deadline;
 use crate::support::text::truncate_chars;
 use crate::tenant::Chatwoot;
 
 #[cfg(test)]
 mod token_tests;
 
-/// Chatwoot answers in well under this; a stuck call fails and SQS redelivers.
+/// Chatwoot answers in well under this; a stuck call fails and SQS redelivers. A call
+/// starts only when this fits before the invocation's deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ChatwootClient {
@@ -131,7 +133,19 @@ impl ChatwootClient {
     }
 
     /// Sends and reads the JSON answer, sorting failures into retry-later or refused.
-    async fn call(&self, request: RequestBuilder, token: &str) -> Result<Value, DeskError> {
+    async fn call(
+        &self,
+        request: RequestBuilder,
+        token: &str,
+        deadline: Deadline,
+    ) -> Result<Value, DeskError> {
+        if !deadline.fits(REQUEST_TIMEOUT) {
+            return Err(DeskError::Unavailable(format!(
+                "not started: {} ms left, a call may take {} ms",
+                deadline.remaining().as_millis(),
+                REQUEST_TIMEOUT.as_millis()
+            )));
+        }
         let response = request.send().await.map_err(|error| {
             DeskError::Unavailable(crate::support::http::describe(&error).replace(token, "<token>"))
         })?;
@@ -166,6 +180,7 @@ impl ChatwootClient {
         account: &Chatwoot,
         token: &str,
         customer: &Customer<'_>,
+        deadline: Deadline,
     ) -> Result<FoundContact, DeskError> {
         let identifier = contact_identifier(customer.phone_number_id, customer.customer);
         let found = self
@@ -176,6 +191,7 @@ impl ChatwootClient {
                         ("include_contact_inboxes", "false"),
                     ]),
                 token,
+                deadline,
             )
             .await?;
         let found: SearchResult = serde_json::from_value(found)
@@ -205,6 +221,7 @@ impl ChatwootClient {
                 self.request(Method::POST, account, "contacts", token)
                     .json(&body),
                 token,
+                deadline,
             )
             .await?;
         let created: Created = serde_json::from_value(created)
@@ -224,10 +241,15 @@ impl ChatwootClient {
         token: &str,
         contact_id: u64,
         ticket: &str,
+        deadline: Deadline,
     ) -> Result<Option<u64>, DeskError> {
         let path = format!("contacts/{contact_id}/conversations");
         let listed = self
-            .call(self.request(Method::GET, account, &path, token), token)
+            .call(
+                self.request(Method::GET, account, &path, token),
+                token,
+                deadline,
+            )
             .await?;
         let listed: ContactConversations = serde_json::from_value(listed)
             .map_err(|e| DeskError::Refused(format!("contact conversations answer: {e}")))?;
@@ -249,15 +271,17 @@ impl Desk for ChatwootClient {
         token: &str,
         customer: &Customer<'_>,
         ticket_at: DateTime<Utc>,
+        deadline: Deadline,
     ) -> Result<DeskLink, DeskError> {
         check_base_url(account)?;
         let contact = self
-            .find_or_create_contact(account, token, customer)
+            .find_or_create_contact(account, token, customer, deadline)
             .await?;
         let ticket = ticket_attribute(ticket_at);
         if !contact.created
-            && let Some(conversation_id) =
-                self.opened_for(account, token, contact.id, &ticket).await?
+            && let Some(conversation_id) = self
+                .opened_for(account, token, contact.id, &ticket, deadline)
+                .await?
         {
             return Ok(DeskLink {
                 contact_id: contact.id,
@@ -281,6 +305,7 @@ impl Desk for ChatwootClient {
                 self.request(Method::POST, account, "conversations", token)
                     .json(&body),
                 token,
+                deadline,
             )
             .await?;
         let conversation: Conversation = serde_json::from_value(created)
@@ -299,6 +324,7 @@ impl Desk for ChatwootClient {
         token: &str,
         conversation_id: u64,
         post: DeskPost,
+        deadline: Deadline,
     ) -> Result<(), DeskError> {
         check_base_url(account)?;
         let path = format!("conversations/{conversation_id}/messages");
@@ -326,7 +352,7 @@ impl Desk for ChatwootClient {
                 request.multipart(form)
             }
         };
-        self.call(request, token).await?;
+        self.call(request, token, deadline).await?;
         Ok(())
     }
 }

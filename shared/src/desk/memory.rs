@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::{AlertError, AlertTopic, Customer, Desk, DeskError, DeskLink, DeskPost};
+use crate::support::deadline::Deadline;
 use crate::tenant::Chatwoot;
 
 #[derive(Default)]
@@ -54,6 +55,7 @@ impl Desk for MemoryDesk {
         _token: &str,
         customer: &Customer<'_>,
         ticket_at: DateTime<Utc>,
+        _deadline: Deadline,
     ) -> Result<DeskLink, DeskError> {
         let mut log = self.lock();
         if let Some(error) = log.failures.pop_front() {
@@ -75,6 +77,7 @@ impl Desk for MemoryDesk {
         _token: &str,
         conversation_id: u64,
         post: DeskPost,
+        _deadline: Deadline,
     ) -> Result<(), DeskError> {
         let mut log = self.lock();
         if let Some(error) = log.failures.pop_front() {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::support::deadline::Deadline;
 use crate::tenant::{Chatwoot, Priority};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,7 +268,8 @@ pub enum DeskError {
     Refused(String),
 }
 
-/// The agents' desk (Chatwoot): open a conversation for a handoff, post into it.
+/// The agents' desk (Chatwoot): open a conversation for a handoff, post into it. Each
+/// call to the desk starts only when its timeout fits before `deadline`.
 pub trait Desk: Send + Sync {
     fn open(
         &self,
@@ -275,6 +277,7 @@ pub trait Desk: Send + Sync {
         token: &str,
         customer: &Customer<'_>,
         ticket_at: DateTime<Utc>,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<DeskLink, DeskError>> + Send;
 
     fn post(
@@ -283,6 +286,7 @@ pub trait Desk: Send + Sync {
         token: &str,
         conversation_id: u64,
         post: DeskPost,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<(), DeskError>> + Send;
 }
 

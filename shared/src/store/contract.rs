@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use crate::desk::{HandoffReason, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::StatusUpdate;
-use crate::store::{Commit, EventRecord, StatusChange, Store, StoreError};
+use crate::store::{Commit, EventRecord, StatusChange, Store, StoreError, Unsettled};
 use crate::tenant::Priority;
 use crate::whatsapp::outbound::Outbound;
 
@@ -21,6 +21,7 @@ pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
     statuses_only_move_forward(store, phone_number_id, "5511900000003").await;
     the_transcript_reads_what_was_said_in_order(store, phone_number_id, "5511900000004").await;
     the_queue_serves_priority_then_arrival(store, phone_number_id, "5511900000005").await;
+    unknown_sends_are_settled_by_a_status_or_cleared(store, phone_number_id, "5511900000006").await;
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -211,6 +212,7 @@ pub async fn statuses_only_move_forward<S: Store>(store: &S, number: &str, custo
         } else {
             Vec::new()
         },
+        callback_data: None,
         raw: RawValue::from_string("{}".into()).unwrap(),
     };
     let now = Utc::now();
@@ -351,4 +353,111 @@ pub async fn the_queue_serves_priority_then_arrival<S: Store>(
         .await
         .unwrap();
     assert_eq!(takes, [at(600)]);
+}
+
+pub async fn unknown_sends_are_settled_by_a_status_or_cleared<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let key = format!("wamid.contract.{customer}.unknown");
+    let first = record(at(0), "oi", vec![send("Olá!"), send("Menu"), send("Fim")]);
+    store
+        .commit(commit(&key, number, customer, None, None, &first))
+        .await
+        .unwrap();
+    // The first send's outcome is unknown; no status has come.
+    let since = at(10);
+    assert_eq!(
+        store
+            .mark_unsettled(number, customer, &key, 0, Some(since))
+            .await
+            .unwrap(),
+        None
+    );
+    let read = store
+        .event_record(number, customer, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.unsettled, Some(Unsettled { sequence: 0, since }));
+    assert_eq!(read.done, 0);
+    // Its status comes: the record keeps the wamid; recording it again returns it.
+    store
+        .settle(number, customer, &key, 0, "wamid.settled.0")
+        .await
+        .unwrap();
+    let read = store
+        .event_record(number, customer, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.settled.get(&0).map(String::as_str),
+        Some("wamid.settled.0")
+    );
+    assert_eq!(
+        store
+            .mark_unsettled(number, customer, &key, 0, None)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("wamid.settled.0")
+    );
+    store
+        .effect_done(number, customer, &key, 0, Some("wamid.settled.0"))
+        .await
+        .unwrap();
+    let read = store
+        .event_record(number, customer, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.done, read.unsettled), (1, None), "done is settled");
+    // A status for a send already done changes nothing.
+    store
+        .settle(number, customer, &key, 0, "wamid.late")
+        .await
+        .unwrap();
+    let read = store
+        .event_record(number, customer, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.settled.get(&0).map(String::as_str),
+        Some("wamid.settled.0")
+    );
+    // The second send: unknown, then cleared for sending again with no status.
+    store
+        .mark_unsettled(number, customer, &key, 1, Some(at(20)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mark_unsettled(number, customer, &key, 1, None)
+            .await
+            .unwrap(),
+        None
+    );
+    let read = store
+        .event_record(number, customer, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.unsettled, None);
+    // Marking a send that is not the next one is a conflict: another delivery moved on.
+    assert!(matches!(
+        store
+            .mark_unsettled(number, customer, &key, 2, Some(at(30)))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(
+        store
+            .event_record(number, customer, "wamid.contract.none")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -13,7 +13,7 @@ use crate::envelope::{Envelope, StatusUpdate};
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
     Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
-    StoredSession, Waiting, status_rank,
+    StoredSession, Unsettled, Waiting, status_rank,
 };
 use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
@@ -300,8 +300,28 @@ fn record_item(
             AttributeValue::L(record.sent.iter().map(s).collect()),
         );
     }
+    if let Some(unsettled) = &record.unsettled {
+        item.insert(UNSETTLED_SEQUENCE.into(), n(unsettled.sequence));
+        item.insert(
+            UNSETTLED_SINCE.into(),
+            n(unsettled.since.timestamp_millis()),
+        );
+    }
+    for (sequence, wamid) in &record.settled {
+        item.insert(settled_attribute(*sequence), s(wamid));
+    }
     item.insert(EXPIRES_AT.into(), expires.clone());
     item
+}
+
+/// The record's send with an unknown outcome: its effect sequence and since when (ms).
+const UNSETTLED_SEQUENCE: &str = "unsettled_sequence";
+const UNSETTLED_SINCE: &str = "unsettled_since";
+const SETTLED_PREFIX: &str = "settled_";
+
+/// The record's attribute holding the wamid a status settled effect `sequence` with.
+fn settled_attribute(sequence: usize) -> String {
+    format!("{SETTLED_PREFIX}{sequence}")
 }
 
 /// An event's record read back (the inverse of `record_item`).
@@ -326,6 +346,21 @@ fn event_record(item: &Item) -> Result<EventRecord, StoreError> {
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         },
+        unsettled: match item.get(UNSETTLED_SEQUENCE) {
+            Some(_) => Some(Unsettled {
+                sequence: number(item, UNSETTLED_SEQUENCE)? as usize,
+                since: DateTime::from_timestamp_millis(number(item, UNSETTLED_SINCE)?)
+                    .ok_or_else(|| StoreError::Corrupt(UNSETTLED_SINCE.into()))?,
+            }),
+            None => None,
+        },
+        settled: item
+            .iter()
+            .filter_map(|(name, value)| {
+                let sequence = name.strip_prefix(SETTLED_PREFIX)?.parse().ok()?;
+                Some((sequence, value.as_s().ok()?.clone()))
+            })
+            .collect(),
     })
 }
 
@@ -465,12 +500,14 @@ impl Store for DynamoStore {
             )))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":done", n(sequence + 1));
+        // A send done is settled.
+        let remove = format!(" REMOVE {UNSETTLED_SEQUENCE}, {UNSETTLED_SINCE}");
         let update = match sent {
-            None => update.update_expression("SET done = :done"),
+            None => update.update_expression(format!("SET done = :done{remove}")),
             Some(wamid) => update
-                .update_expression(
-                    "SET done = :done, sent = list_append(if_not_exists(sent, :none), :wamid)",
-                )
+                .update_expression(format!(
+                    "SET done = :done, sent = list_append(if_not_exists(sent, :none), :wamid){remove}"
+                ))
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":wamid", AttributeValue::L(vec![s(wamid)])),
         };
@@ -480,6 +517,88 @@ impl Store for DynamoStore {
                 "no record of event {key_text} to mark"
             ))),
         }
+    }
+
+    async fn event_record(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        let conversation = keys::conversation(phone_number_id, customer);
+        self.get(key(conversation, keys::event(key_text)))
+            .await?
+            .map(|item| event_record(&item))
+            .transpose()
+    }
+
+    async fn mark_unsettled(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+        sequence: usize,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<String>, StoreError> {
+        let record_key = key(
+            keys::conversation(phone_number_id, customer),
+            keys::event(key_text),
+        );
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key.clone()))
+            .condition_expression(
+                "attribute_exists(pk) AND done = :sequence AND attribute_not_exists(#settled)",
+            )
+            .expression_attribute_names("#settled", settled_attribute(sequence))
+            .expression_attribute_values(":sequence", n(sequence));
+        let update = match since {
+            Some(since) => update
+                .update_expression(format!(
+                    "SET {UNSETTLED_SEQUENCE} = :sequence, {UNSETTLED_SINCE} = :since"
+                ))
+                .expression_attribute_values(":since", n(since.timestamp_millis())),
+            None => {
+                update.update_expression(format!("REMOVE {UNSETTLED_SEQUENCE}, {UNSETTLED_SINCE}"))
+            }
+        };
+        if applied(update.send().await)? {
+            return Ok(None);
+        }
+        let record = self.get(record_key).await?;
+        match record.as_ref().map(event_record).transpose()? {
+            Some(record) if record.settled.contains_key(&sequence) => {
+                Ok(record.settled.get(&sequence).cloned())
+            }
+            _ => Err(StoreError::Conflict { expected: None }),
+        }
+    }
+
+    async fn settle(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+        sequence: usize,
+        wamid: &str,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::conversation(phone_number_id, customer),
+                keys::event(key_text),
+            )))
+            .update_expression("SET #settled = :wamid")
+            .condition_expression("attribute_exists(pk) AND done <= :sequence")
+            .expression_attribute_names("#settled", settled_attribute(sequence))
+            .expression_attribute_values(":wamid", s(wamid))
+            .expression_attribute_values(":sequence", n(sequence));
+        // Done already: nothing left to settle.
+        applied(update.send().await).map(|_| ())
     }
 
     async fn update_status(

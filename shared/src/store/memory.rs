@@ -12,7 +12,7 @@ use crate::envelope::{Envelope, StatusUpdate};
 use crate::store::keys;
 use crate::store::{
     Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
-    StoredSession, Waiting, status_rank,
+    StoredSession, Unsettled, Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -189,6 +189,56 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::Corrupt(format!("no record of event {key} to mark")))?;
         record.done = sequence + 1;
         record.sent.extend(sent.map(str::to_owned));
+        record.unsettled = None;
+        Ok(())
+    }
+
+    async fn event_record(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self.record(phone_number_id, customer, key))
+    }
+
+    async fn mark_unsettled(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tables = self.write()?;
+        let record = tables
+            .records
+            .get_mut(&(phone_number_id.into(), customer.into(), key.into()))
+            .filter(|record| record.done == sequence)
+            .ok_or(StoreError::Conflict { expected: None })?;
+        if let Some(wamid) = record.settled.get(&sequence) {
+            return Ok(Some(wamid.clone()));
+        }
+        record.unsettled = since.map(|since| Unsettled { sequence, since });
+        Ok(None)
+    }
+
+    async fn settle(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        wamid: &str,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        if let Some(record) = tables
+            .records
+            .get_mut(&(phone_number_id.into(), customer.into(), key.into()))
+            .filter(|record| record.done <= sequence)
+        {
+            record.settled.insert(sequence, wamid.to_owned());
+        }
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -52,6 +53,31 @@ pub struct EventRecord {
     pub done: usize,
     /// The wamids Meta gave the messages sent so far, in order.
     pub sent: Vec<String>,
+    /// The send in `effects[done]` whose outcome is unknown (Meta may have taken it): it is
+    /// not sent again until a status settles it or the wait for one is over.
+    pub unsettled: Option<Unsettled>,
+    /// Sends a status webhook proved Meta took (effect sequence -> wamid), written while
+    /// the worker did not know yet.
+    pub settled: BTreeMap<usize, String>,
+}
+
+/// A send with an unknown outcome: effect `sequence`, since `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsettled {
+    pub sequence: usize,
+    pub since: DateTime<Utc>,
+}
+
+/// `biz_opaque_callback_data` of an outbox send: `<event key>#<effect sequence>`, so its
+/// status webhooks find the effect.
+pub fn callback_data(key: &str, sequence: usize) -> String {
+    format!("{key}#{sequence}")
+}
+
+/// The event key and effect sequence a status's callback data names.
+pub fn parse_callback_data(data: &str) -> Option<(&str, usize)> {
+    let (key, sequence) = data.rsplit_once('#')?;
+    Some((key, sequence.parse().ok()?)).filter(|(key, _)| !key.is_empty())
 }
 
 impl EventRecord {
@@ -66,6 +92,8 @@ impl EventRecord {
             effects,
             done: 0,
             sent: Vec::new(),
+            unsettled: None,
+            settled: BTreeMap::new(),
         }
     }
 
@@ -193,6 +221,37 @@ pub trait Store: Send + Sync {
         key: &str,
         sequence: usize,
         sent: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The event's record alone (a status settling a send).
+    fn event_record(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
+
+    /// Records that effect `sequence`'s send has had an unknown outcome since `since`, or
+    /// with `None` that it is about to be sent again; either only while no status settled
+    /// it. Returns the wamid of the status that did. ([`Store::effect_done`] clears it.)
+    fn mark_unsettled(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// A status webhook proves Meta took effect `sequence`'s message as `wamid`: kept on
+    /// the record while the effect is not done, ignored after.
+    fn settle(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        wamid: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn tenant(

@@ -1,8 +1,9 @@
-//! Plumbing every layer may use: retries, text helpers, the per-container cache,
+//! Plumbing every layer may use: deadlines, retries, text helpers, the per-container cache,
 //! configuration from the environment, metrics and logs; the HTTP transport for adapters.
 
 pub mod cache;
 pub mod config;
+pub mod deadline;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;

@@ -1,18 +1,26 @@
 //! The in-memory twin of the Cloud API sender: records what was sent, gives each message a
-//! wamid, and fails the sends a test scripts.
+//! wamid, fails the sends a test scripts, and keeps the port's deadline rule (a call starts
+//! only when its timeout fits) with an optional delay per call.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::outbound::Outbound;
-use super::{Media, SendError, Sender, Sent};
+use super::{CALL_TIMEOUT, MARK_READ_TIMEOUT, Media, SendError, Sender, Sent};
+use crate::support::deadline::Deadline;
 
 #[derive(Default)]
 struct Log {
     sent: Vec<(String, Outbound)>,
+    /// Each sent message's `biz_opaque_callback_data`, in the order of `sent`.
+    callbacks: Vec<String>,
     read: Vec<String>,
-    /// Answers for the next sends, before any succeed.
-    failures: VecDeque<SendError>,
+    /// Answers for the next sends, before any succeed: the error, and whether Meta took
+    /// the message all the same (the answer was lost on the way back).
+    failures: VecDeque<(SendError, bool)>,
+    /// How long each call takes.
+    delay: Duration,
 }
 
 /// Cheap to clone: clones share the log.
@@ -32,7 +40,43 @@ impl MemorySender {
 
     /// The next send fails with `error` (queued: call again for the one after).
     pub fn fail_next(&self, error: SendError) {
-        self.lock().failures.push_back(error);
+        self.lock().failures.push_back((error, false));
+    }
+
+    /// The next send is delivered, but the caller gets `error` (a timeout after Meta took it).
+    pub fn deliver_but_fail_next(&self, error: SendError) {
+        self.lock().failures.push_back((error, true));
+    }
+
+    /// Every call takes `delay` from now on (a slow Meta).
+    pub fn slow_down(&self, delay: Duration) {
+        self.lock().delay = delay;
+    }
+
+    /// The callback data of every message sent, in order.
+    pub fn callbacks(&self) -> Vec<String> {
+        self.lock().callbacks.clone()
+    }
+
+    /// Waits the scripted delay, after the port's rule that a call starts only when its
+    /// timeout fits.
+    async fn call(&self, timeout: Duration, deadline: Deadline) -> Result<(), SendError> {
+        if !deadline.fits(timeout) {
+            return Err(SendError::RetryLater {
+                code: None,
+                message: "not started: too little time left".into(),
+            });
+        }
+        let delay = self.lock().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay.min(timeout)).await;
+        }
+        if delay > timeout {
+            return Err(SendError::Unknown {
+                message: "timed out".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Every message sent, with its recipient, in order.
@@ -63,13 +107,21 @@ impl Sender for MemorySender {
         _token: &str,
         to: &str,
         message: &Outbound,
+        callback_data: &str,
+        deadline: Deadline,
     ) -> Result<Sent, SendError> {
         message.validate()?;
+        self.call(CALL_TIMEOUT, deadline).await?;
         let mut log = self.lock();
-        if let Some(error) = log.failures.pop_front() {
+        if let Some((error, delivered)) = log.failures.pop_front() {
+            if delivered {
+                log.sent.push((to.to_owned(), message.clone()));
+                log.callbacks.push(callback_data.to_owned());
+            }
             return Err(error);
         }
         log.sent.push((to.to_owned(), message.clone()));
+        log.callbacks.push(callback_data.to_owned());
         Ok(Sent {
             wamid: format!("wamid.memory.{}", log.sent.len()),
         })
@@ -81,12 +133,33 @@ impl Sender for MemorySender {
         _token: &str,
         wamid: &str,
         _typing: bool,
+        deadline: Deadline,
     ) -> Result<(), SendError> {
+        if let Err(error) = self.call(MARK_READ_TIMEOUT, deadline).await {
+            return Err(match error {
+                SendError::Unknown { message } => SendError::RetryLater {
+                    code: None,
+                    message,
+                },
+                other => other,
+            });
+        }
         self.lock().read.push(wamid.to_owned());
         Ok(())
     }
 
-    async fn download_media(&self, _token: &str, media_id: &str) -> Result<Media, SendError> {
+    async fn download_media(
+        &self,
+        _token: &str,
+        media_id: &str,
+        deadline: Deadline,
+    ) -> Result<Media, SendError> {
+        self.call(CALL_TIMEOUT, deadline)
+            .await
+            .map_err(|_| SendError::RetryLater {
+                code: None,
+                message: "download not finished".into(),
+            })?;
         Ok(Media {
             mime_type: "image/jpeg".into(),
             bytes: media_id.as_bytes().to_vec(),

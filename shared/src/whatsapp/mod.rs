@@ -3,8 +3,11 @@
 //! feature.
 
 use std::future::Future;
+use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::support::deadline::Deadline;
 
 use outbound::{LimitError, Outbound};
 
@@ -16,6 +19,14 @@ pub mod webhook;
 pub mod graph;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+
+/// The longest one call to Meta may take, connecting included; a call starts only when
+/// this fits before the invocation's deadline.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A mark-as-read is best effort: it gets this much, once, and never holds up a reply.
+pub const MARK_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Meta's limit on `biz_opaque_callback_data`.
+pub const MAX_CALLBACK_DATA: usize = 512;
 
 /// What Meta accepted: the id its status webhooks will refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +50,11 @@ pub enum SendError {
     /// HTTP status when the response carried none.
     #[error("Graph API refused the message (code {code}): {message}")]
     GiveUp { code: i64, message: String },
+    /// Meta may have accepted the message (the call timed out after the request was
+    /// written, or Meta answered 5xx or without a message id): sending it again could
+    /// deliver it twice. Settled by a status webhook carrying the send's callback data.
+    #[error("Graph API outcome unknown, not retried: {message}")]
+    Unknown { message: String },
     /// Nothing will be sent until a person acts (token expired, account locked or blocked,
     /// permission removed). Same `code` rule as `GiveUp`.
     #[error("Graph API needs attention (code {code}): {message}")]
@@ -54,6 +70,7 @@ impl SendError {
         match self {
             SendError::Invalid(_) => None,
             SendError::RetryLater { code, .. } => *code,
+            SendError::Unknown { .. } => None,
             SendError::GiveUp { code, .. } | SendError::Alarm { code, .. } => Some(*code),
         }
     }
@@ -64,23 +81,31 @@ impl SendError {
 }
 
 /// Port: sends WhatsApp messages for one business phone number.
+/// Every call starts only when its whole timeout fits before `deadline`; one that cannot
+/// fails as [`SendError::RetryLater`] with nothing sent.
 pub trait Sender: Send + Sync {
+    /// `callback_data` comes back in the message's status webhooks
+    /// (`biz_opaque_callback_data`; empty: none).
     fn send(
         &self,
         phone_number_id: &str,
         token: &str,
         to: &str,
         message: &Outbound,
+        callback_data: &str,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<Sent, SendError>> + Send;
 
     /// Marks a received message read (blue ticks) and, with `typing`, shows the customer a
-    /// typing indicator until the reply is sent (or 25 s pass).
+    /// typing indicator until the reply is sent (or 25 s pass). One call of at most
+    /// [`MARK_READ_TIMEOUT`].
     fn mark_read(
         &self,
         phone_number_id: &str,
         token: &str,
         wamid: &str,
         typing: bool,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
 
     /// Downloads a customer's media by its id (to forward it to the desk).
@@ -88,6 +113,7 @@ pub trait Sender: Send + Sync {
         &self,
         token: &str,
         media_id: &str,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<Media, SendError>> + Send;
 }
 

@@ -158,6 +158,8 @@ struct StatusFields {
     timestamp: Option<Timestamp>,
     #[serde(default)]
     errors: Vec<MetaError>,
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
 }
 
 /// Meta sends timestamps as strings of seconds; accept numbers too.
@@ -366,6 +368,9 @@ fn status(raw: &RawValue, number: &str) -> Option<StatusUpdate> {
         status: fields.status,
         timestamp: fields.timestamp.and_then(|t| t.seconds()).unwrap_or(0),
         error_codes: fields.errors.iter().filter_map(|e| e.code).collect(),
+        callback_data: fields
+            .biz_opaque_callback_data
+            .filter(|data| !data.is_empty()),
         raw: raw.to_owned(),
     })
 }
@@ -447,6 +452,22 @@ mod tests {
             ("failed", &[131047][..])
         );
         assert_eq!(split.envelopes[0].idempotency_key(), "wamid.9:failed");
+        assert_eq!(s.callback_data, None);
+    }
+
+    #[test]
+    fn statuses_carry_the_callback_data_their_message_was_sent_with() {
+        let split = split(&body(&format!(
+            r#"{{{META},"statuses":[{{"id":"wamid.9","status":"sent","timestamp":"5","recipient_id":"c","biz_opaque_callback_data":"wamid.in.1#2"}}]}}"#
+        )))
+        .unwrap();
+        let Payload::Status(s) = &split.envelopes[0].payload else {
+            panic!("expected a status")
+        };
+        assert_eq!(s.callback_data.as_deref(), Some("wamid.in.1#2"));
+        let json = split.envelopes[0].to_json();
+        assert!(json.contains(r#""callback_data":"wamid.in.1#2""#));
+        assert_eq!(Envelope::from_json(&json).unwrap().to_json(), json);
     }
 
     #[test]

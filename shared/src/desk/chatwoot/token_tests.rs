@@ -69,6 +69,7 @@ async fn a_redirect_to_another_host_is_an_error_and_the_token_does_not_follow() 
             TOKEN,
             &customer,
             Utc::now(),
+            a_minute(),
         )
         .await;
     let posted = client
@@ -81,6 +82,7 @@ async fn a_redirect_to_another_host_is_an_error_and_the_token_does_not_follow() 
                 private: false,
                 file: None,
             },
+            a_minute(),
         )
         .await;
 
@@ -122,4 +124,8 @@ fn only_an_https_or_loopback_base_url_gets_the_token() {
             "{url}"
         );
     }
+}
+
+fn a_minute() -> crate::support::deadline::Deadline {
+    crate::support::deadline::Deadline::after(std::time::Duration::from_secs(60))
 }

@@ -8,7 +8,8 @@ use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde::Deserialize;
 
-use super::{GraphClient, check_id, classify, redact};
+use super::{GraphClient, REQUEST_TIMEOUT, check_id, classify, not_started, redact};
+use crate::support::deadline::Deadline;
 use crate::whatsapp::{MAX_MEDIA_BYTES, Media, SendError};
 
 /// Where Meta serves media files: `lookaside.fbsbx.com` (the URLs the media endpoint
@@ -29,8 +30,14 @@ enum Fetched {
 }
 
 impl GraphClient {
-    /// Each step is one call: SQS redelivery retries a failure.
-    pub(super) async fn download(&self, token: &str, media_id: &str) -> Result<Media, SendError> {
+    /// Each step is one call, started only when its timeout fits before `deadline`: SQS
+    /// redelivery retries a failure.
+    pub(super) async fn download(
+        &self,
+        token: &str,
+        media_id: &str,
+        deadline: Deadline,
+    ) -> Result<Media, SendError> {
         #[derive(Deserialize)]
         struct Location {
             url: String,
@@ -42,7 +49,9 @@ impl GraphClient {
         })?;
         let url = format!("{}/{}/{media_id}", self.base_url, self.version);
         let url = Url::parse(&url).map_err(|e| give_up(format!("media endpoint URL: {e}")))?;
-        let Fetched::Body { bytes, .. } = self.fetch(url, Some(token), MAX_LOCATION_BYTES).await?
+        let Fetched::Body { bytes, .. } = self
+            .fetch(url, Some(token), MAX_LOCATION_BYTES, deadline)
+            .await?
         else {
             return Err(give_up(
                 "the media endpoint answered with a redirect".into(),
@@ -60,7 +69,7 @@ impl GraphClient {
                     url.host_str().unwrap_or("no host")
                 )));
             }
-            match self.fetch(url, token, MAX_MEDIA_BYTES).await? {
+            match self.fetch(url, token, MAX_MEDIA_BYTES, deadline).await? {
                 Fetched::Body {
                     content_type,
                     bytes,
@@ -102,7 +111,11 @@ impl GraphClient {
         url: Url,
         token: Option<&str>,
         limit: usize,
+        deadline: Deadline,
     ) -> Result<Fetched, SendError> {
+        if !deadline.fits(REQUEST_TIMEOUT) {
+            return Err(not_started(deadline, REQUEST_TIMEOUT));
+        }
         let secret = token.unwrap_or_default();
         let failed = |error: &reqwest::Error| SendError::RetryLater {
             code: None,

@@ -136,7 +136,10 @@ fn bearer() -> Option<String> {
 #[tokio::test]
 async fn a_file_is_fetched_from_the_url_the_media_endpoint_gives() {
     let (client, fake, _) = start().await;
-    let media = client.download_media(TOKEN, "photo").await.unwrap();
+    let media = client
+        .download_media(TOKEN, "photo", a_minute())
+        .await
+        .unwrap();
     assert_eq!(
         (media.mime_type.as_str(), media.bytes.as_slice()),
         ("image/jpeg", b"JPEG".as_slice())
@@ -153,7 +156,10 @@ async fn a_file_is_fetched_from_the_url_the_media_endpoint_gives() {
 #[tokio::test]
 async fn a_media_url_on_a_foreign_host_is_refused_without_a_request() {
     let (client, _, foreign_seen) = start().await;
-    let error = client.download_media(TOKEN, "foreign").await.unwrap_err();
+    let error = client
+        .download_media(TOKEN, "foreign", a_minute())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, SendError::GiveUp { message, .. } if message.contains("not on Meta's media hosts")),
         "{error:?}"
@@ -168,7 +174,10 @@ async fn a_media_url_on_a_foreign_host_is_refused_without_a_request() {
 #[tokio::test]
 async fn a_redirect_is_followed_without_the_token_and_only_to_an_allowed_host() {
     let (client, fake, foreign_seen) = start().await;
-    client.download_media(TOKEN, "hop").await.unwrap();
+    client
+        .download_media(TOKEN, "hop", a_minute())
+        .await
+        .unwrap();
     assert_eq!(
         fake.seen.lock().unwrap()[1..],
         [
@@ -178,7 +187,10 @@ async fn a_redirect_is_followed_without_the_token_and_only_to_an_allowed_host() 
         "the redirect's target got no token"
     );
 
-    let error = client.download_media(TOKEN, "away").await.unwrap_err();
+    let error = client
+        .download_media(TOKEN, "away", a_minute())
+        .await
+        .unwrap_err();
     assert!(matches!(error, SendError::GiveUp { .. }), "{error:?}");
     assert_eq!(
         *foreign_seen.lock().unwrap(),
@@ -190,7 +202,10 @@ async fn a_redirect_is_followed_without_the_token_and_only_to_an_allowed_host() 
 #[tokio::test]
 async fn a_file_over_the_cap_is_cut_off_while_it_streams() {
     let (client, fake, _) = start().await;
-    let error = client.download_media(TOKEN, "huge").await.unwrap_err();
+    let error = client
+        .download_media(TOKEN, "huge", a_minute())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, SendError::GiveUp { message, .. } if message.contains("larger than")),
         "{error:?}"
@@ -239,4 +254,8 @@ fn only_meta_media_hosts_over_https_or_the_base_origin_get_the_token() {
             "{url}"
         );
     }
+}
+
+fn a_minute() -> crate::support::deadline::Deadline {
+    crate::support::deadline::Deadline::after(std::time::Duration::from_secs(60))
 }

@@ -1,7 +1,9 @@
 //! The WhatsApp Cloud API sender: turns an [`Outbound`] into a Graph API request, paces
-//! requests to Meta's per-number throughput, retries in process what Meta says is
-//! transient, and sorts every other failure into give-up or alarm so the SQS worker knows
-//! whether to fail the record (SQS redelivers it), record it, or wake a person.
+//! requests to Meta's per-number throughput, retries in process only what Meta clearly did
+//! not accept, and sorts every other failure into unknown, give-up or alarm so the SQS
+//! worker knows whether to fail the record (SQS redelivers it), wait for a status, record
+//! it, or wake a person. Each call starts only when its whole timeout fits before the
+//! invocation's deadline.
 
 mod body;
 mod media;
@@ -18,16 +20,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Media, SendError, Sender, Sent};
+use super::{CALL_TIMEOUT, MARK_READ_TIMEOUT, MAX_CALLBACK_DATA, Media, SendError, Sender, Sent};
+use crate::support::deadline::Deadline;
 use crate::support::retry::RetryPolicy;
 use crate::support::text::truncate_chars;
 use crate::whatsapp::outbound::{Choice, LimitError, Outbound, Section, TemplateComponent};
 use body::message_body;
 
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-/// Per call, connecting included: a stuck call fails, and is retried, well inside the
-/// worker's own timeout.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per call, connecting included: a stuck call fails well inside the worker's own timeout.
+pub const REQUEST_TIMEOUT: Duration = CALL_TIMEOUT;
 /// Meta's default throughput per business phone number.
 pub const MESSAGES_PER_SECOND: u32 = 80;
 /// Longest wait between attempts in process. When Meta's `Retry-After` asks for longer,
@@ -48,6 +50,8 @@ pub struct GraphClient {
     base_url: String,
     version: String,
     retry: RetryPolicy,
+    /// A send's timeout per call ([`REQUEST_TIMEOUT`]; shorter in tests).
+    timeout: Duration,
     pacer: Pacer,
 }
 
@@ -65,6 +69,7 @@ impl GraphClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             version: version.into().trim_matches('/').to_owned(),
             retry: DEFAULT_RETRY,
+            timeout: REQUEST_TIMEOUT,
             pacer: Pacer::new(MESSAGES_PER_SECOND),
         }
     }
@@ -74,32 +79,49 @@ impl GraphClient {
         self
     }
 
-    /// POSTs `body` to the number's `/messages` edge, retrying transient failures, and
-    /// returns the status and body of the accepted response. Strings in `hide` (the token,
-    /// the recipient) are removed from any error text.
+    /// A send's timeout per call, at most [`REQUEST_TIMEOUT`] (the port's promise).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.min(REQUEST_TIMEOUT);
+        self
+    }
+
+    /// POSTs `body` to the number's `/messages` edge, retrying what Meta clearly did not
+    /// accept while another attempt fits before `deadline`, and returns the status and body
+    /// of the accepted response. Strings in `hide` (the token, the recipient) are removed
+    /// from any error text.
     async fn post(
         &self,
         phone_number_id: &str,
         body: &Value,
         token: &str,
         hide: &[&str],
+        kind: Post,
+        deadline: Deadline,
     ) -> Result<(u16, Vec<u8>), SendError> {
         check_id(phone_number_id)?;
         let url = format!(
             "{}/{}/{phone_number_id}/messages",
             self.base_url, self.version
         );
-        let attempts = self.retry.attempts.max(1);
+        let (timeout, attempts) = match kind {
+            Post::Message => (self.timeout, self.retry.attempts.max(1)),
+            Post::Read => (MARK_READ_TIMEOUT, 1),
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if !deadline.fits(timeout) {
+                return Err(not_started(deadline, timeout));
+            }
             self.pacer.wait(phone_number_id).await;
-            let Failure { error, retry_after } = match self.call(&url, token, body, hide).await {
+            let call = self.call(&url, token, body, hide, kind, timeout);
+            let Failure { error, retry_after } = match call.await {
                 Ok(accepted) => return Ok(accepted),
                 Err(failure) => failure,
             };
             let delay = if error.is_retryable() && attempt < attempts {
                 retry_delay(&self.retry, attempt, retry_after)
+                    .filter(|delay| deadline.fits(*delay + timeout))
             } else {
                 None
             };
@@ -122,26 +144,26 @@ impl GraphClient {
         }
     }
 
-    /// One HTTP call.
+    /// One HTTP call of at most `timeout`.
     async fn call(
         &self,
         url: &str,
         token: &str,
         body: &Value,
         hide: &[&str],
+        kind: Post,
+        timeout: Duration,
     ) -> Result<(u16, Vec<u8>), Failure> {
         let response = self
             .http
             .post(url)
+            .timeout(timeout)
             .bearer_auth(token)
             .json(body)
             .send()
             .await
             .map_err(|error| Failure {
-                error: SendError::RetryLater {
-                    code: None,
-                    message: redact(crate::support::http::describe(&error), token, hide),
-                },
+                error: network_failure(&error, kind, token, hide),
                 retry_after: None,
             })?;
         let status = response.status().as_u16();
@@ -157,13 +179,51 @@ impl GraphClient {
             .map(|bytes| bytes.to_vec())
             .unwrap_or_default();
         if (200..300).contains(&status) {
-            Ok((status, bytes))
-        } else {
-            Err(Failure {
-                error: classify(status, &bytes, token, hide),
-                retry_after,
-            })
+            return Ok((status, bytes));
         }
+        let error = match classify(status, &bytes, token, hide) {
+            // A 5xx may come after Meta took the message; a throttling answer says it did not.
+            SendError::RetryLater { code, message }
+                if kind == Post::Message && status >= 500 && !code.is_some_and(is_throttling) =>
+            {
+                SendError::Unknown { message }
+            }
+            error => error,
+        };
+        Err(Failure { error, retry_after })
+    }
+}
+
+/// A message may be delivered by a call Meta answered badly; a mark-as-read only marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Post {
+    Message,
+    Read,
+}
+
+/// A call that got no answer. Only a failure to connect proves the request never reached
+/// Meta; after that (a timeout, a reset, a cut answer) a message may have been taken.
+fn network_failure(error: &reqwest::Error, kind: Post, token: &str, hide: &[&str]) -> SendError {
+    let message = redact(crate::support::http::describe(error), token, hide);
+    if kind == Post::Message && !error.is_connect() {
+        SendError::Unknown { message }
+    } else {
+        SendError::RetryLater {
+            code: None,
+            message,
+        }
+    }
+}
+
+/// Nothing was sent: the call's timeout does not fit before the deadline.
+fn not_started(deadline: Deadline, timeout: Duration) -> SendError {
+    SendError::RetryLater {
+        code: None,
+        message: format!(
+            "not started: {} ms left, a call may take {} ms",
+            deadline.remaining().as_millis(),
+            timeout.as_millis()
+        ),
     }
 }
 
@@ -174,11 +234,30 @@ impl Sender for GraphClient {
         token: &str,
         to: &str,
         message: &Outbound,
+        callback_data: &str,
+        deadline: Deadline,
     ) -> Result<Sent, SendError> {
         message.validate()?;
+        if callback_data.chars().count() > MAX_CALLBACK_DATA {
+            return Err(SendError::Invalid(LimitError {
+                field: "biz_opaque_callback_data".into(),
+                rule: format!("at most {MAX_CALLBACK_DATA} characters"),
+            }));
+        }
         let kind = message.kind();
+        let mut body = message_body(to, message);
+        if !callback_data.is_empty() {
+            body["biz_opaque_callback_data"] = json!(callback_data);
+        }
         let (status, body) = self
-            .post(phone_number_id, &message_body(to, message), token, &[to])
+            .post(
+                phone_number_id,
+                &body,
+                token,
+                &[to],
+                Post::Message,
+                deadline,
+            )
             .await?;
         let wamid = serde_json::from_slice::<SendResponse>(&body)
             .ok()
@@ -192,11 +271,8 @@ impl Sender for GraphClient {
                 Ok(Sent { wamid })
             }
             // Meta took the request; sending it again could deliver it twice.
-            None => Err(SendError::GiveUp {
-                code: i64::from(status),
-                message: format!(
-                    "HTTP {status} without a message id; not retried as it may have been delivered"
-                ),
+            None => Err(SendError::Unknown {
+                message: format!("HTTP {status} without a message id"),
             }),
         }
     }
@@ -207,6 +283,7 @@ impl Sender for GraphClient {
         token: &str,
         wamid: &str,
         typing: bool,
+        deadline: Deadline,
     ) -> Result<(), SendError> {
         let mut body = json!({
             "messaging_product": "whatsapp",
@@ -216,15 +293,21 @@ impl Sender for GraphClient {
         if typing {
             body["typing_indicator"] = json!({ "type": "text" });
         }
-        self.post(phone_number_id, &body, token, &[]).await?;
+        self.post(phone_number_id, &body, token, &[], Post::Read, deadline)
+            .await?;
         tracing::debug!(phone_number_id, typing, "message marked read");
         Ok(())
     }
 
     /// `GET /{version}/{media_id}` gives a short-lived URL on Meta's media hosts; the file
     /// is fetched from it with the same token (see `media`).
-    async fn download_media(&self, token: &str, media_id: &str) -> Result<Media, SendError> {
-        self.download(token, media_id).await
+    async fn download_media(
+        &self,
+        token: &str,
+        media_id: &str,
+        deadline: Deadline,
+    ) -> Result<Media, SendError> {
+        self.download(token, media_id, deadline).await
     }
 }
 
@@ -302,6 +385,11 @@ enum Class {
     RetryLater,
     GiveUp,
     Alarm,
+}
+
+/// Meta's answers that say "too many, slow down": the message was not taken.
+fn is_throttling(code: i64) -> bool {
+    matches!(code, 4 | 80007 | 130429 | 131056)
 }
 
 /// What to do about a Graph error: by its code when Meta documents it, by HTTP status

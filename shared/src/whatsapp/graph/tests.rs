@@ -1,6 +1,8 @@
-//! The Graph adapter against an in-process fake: bodies, errors by code, retries, pacing.
+//! The Graph adapter against an in-process fake: bodies, errors by code, retries (only of
+//! what Meta did not take), deadlines, pacing.
 
 use super::*;
+use crate::support::deadline::AFTER_CALL;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -62,6 +64,8 @@ struct FakeState {
     requests: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Reply>>,
     otherwise: Reply,
+    /// How long each answer takes.
+    delay: Mutex<Duration>,
 }
 
 /// A Graph API on 127.0.0.1 that records each request and answers from a script, then
@@ -77,6 +81,7 @@ impl FakeGraph {
             requests: Mutex::new(Vec::new()),
             script: Mutex::new(script.into()),
             otherwise,
+            delay: Mutex::new(Duration::ZERO),
         });
         let router = Router::new().fallback(answer).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -94,6 +99,11 @@ impl FakeGraph {
             attempts: 4,
             base_delay: Duration::from_millis(1),
         })
+    }
+
+    /// Every answer takes `delay` from now on (after the request was read).
+    fn slow_down(&self, delay: Duration) {
+        *self.state.delay.lock().unwrap() = delay;
     }
 
     fn requests(&self) -> Vec<Recorded> {
@@ -129,6 +139,8 @@ async fn answer(
             .into(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
+    let delay = *state.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let reply = state
         .script
         .lock()
@@ -150,8 +162,12 @@ async fn answer(
 
 async fn send(fake: &FakeGraph, message: &Outbound) -> Result<Sent, SendError> {
     fake.client()
-        .send(PHONE_NUMBER_ID, TOKEN, TO, message)
+        .send(PHONE_NUMBER_ID, TOKEN, TO, message, "", a_minute())
         .await
+}
+
+fn a_minute() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
 }
 
 fn choice(id: &str, title: &str, description: Option<&str>) -> Choice {
@@ -375,11 +391,11 @@ async fn marks_read_with_and_without_the_typing_indicator() {
     let fake = FakeGraph::start(Vec::new(), accepted_read()).await;
     let client = fake.client();
     client
-        .mark_read(PHONE_NUMBER_ID, TOKEN, "wamid.IN", true)
+        .mark_read(PHONE_NUMBER_ID, TOKEN, "wamid.IN", true, a_minute())
         .await
         .unwrap();
     client
-        .mark_read(PHONE_NUMBER_ID, TOKEN, "wamid.IN2", false)
+        .mark_read(PHONE_NUMBER_ID, TOKEN, "wamid.IN2", false, a_minute())
         .await
         .unwrap();
     let requests = fake.requests();
@@ -428,31 +444,160 @@ async fn throttling_is_retried_after_retry_after() {
 }
 
 #[tokio::test]
-async fn server_errors_are_retried_until_accepted() {
+async fn a_server_error_makes_the_send_unknown_and_it_is_not_retried() {
     let failed = Reply {
         status: 500,
         retry_after: None,
         body: json!("Internal Server Error"),
     };
-    let fake = FakeGraph::start(vec![failed.clone(), failed], accepted("wamid.THIRD")).await;
-    let sent = send(&fake, &Outbound::text("oi")).await.unwrap();
-    assert_eq!(sent.wamid, "wamid.THIRD");
-    let requests = fake.requests();
-    assert_eq!(requests.len(), 3);
-    assert!(requests.iter().all(|r| r.body == requests[0].body));
+    for reply in [
+        failed,
+        graph_error(503, 131016, "(#131016) Service unavailable"),
+    ] {
+        let fake = FakeGraph::start(vec![reply], accepted("wamid.SECOND")).await;
+        let error = send(&fake, &Outbound::text("oi")).await.unwrap_err();
+        assert!(matches!(error, SendError::Unknown { .. }), "{error:?}");
+        assert!(!error.is_retryable());
+        assert_eq!(fake.requests().len(), 1, "Meta may have taken it");
+    }
 }
 
 #[tokio::test]
-async fn persistent_unavailability_is_retry_later_after_every_attempt() {
+async fn throttling_in_a_server_error_is_still_retried() {
+    let fake = FakeGraph::start(
+        vec![graph_error(503, 130429, "(#130429) Rate limit hit")],
+        accepted("wamid.SECOND"),
+    )
+    .await;
+    let sent = send(&fake, &Outbound::text("oi")).await.unwrap();
+    assert_eq!(sent.wamid, "wamid.SECOND");
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_request_was_written_makes_the_send_unknown() {
+    let fake = FakeGraph::accepting().await;
+    fake.slow_down(Duration::from_secs(5));
+    let error = fake
+        .client()
+        .with_timeout(Duration::from_millis(200))
+        .send(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            "",
+            a_minute(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SendError::Unknown { .. }), "{error:?}");
+    assert_eq!(fake.requests().len(), 1, "written once, never again");
+}
+
+#[tokio::test]
+async fn a_mark_as_read_that_fails_is_retry_later_after_one_call() {
     let fake = FakeGraph::start(
         Vec::new(),
         graph_error(503, 131016, "(#131016) Service unavailable"),
     )
     .await;
-    let error = send(&fake, &Outbound::text("oi")).await.unwrap_err();
-    assert!(error.is_retryable());
-    assert_eq!(error.code(), Some(131016));
-    assert_eq!(fake.requests().len(), 4);
+    let error = fake
+        .client()
+        .mark_read(PHONE_NUMBER_ID, TOKEN, "wamid.IN", true, a_minute())
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert_eq!(fake.requests().len(), 1, "best effort: one call");
+}
+
+#[tokio::test]
+async fn every_send_carries_its_callback_data() {
+    let fake = FakeGraph::accepting().await;
+    fake.client()
+        .send(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            "wamid.IN#0",
+            a_minute(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fake.only_body()["biz_opaque_callback_data"], "wamid.IN#0");
+    let too_long = "x".repeat(MAX_CALLBACK_DATA + 1);
+    let error = fake
+        .client()
+        .send(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            &too_long,
+            a_minute(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SendError::Invalid(_)), "{error:?}");
+    assert_eq!(fake.requests().len(), 1, "refused before any request");
+}
+
+#[tokio::test]
+async fn a_call_starts_only_when_its_timeout_fits_before_the_deadline() {
+    let fake = FakeGraph::accepting().await;
+    let short = Deadline::after(REQUEST_TIMEOUT + AFTER_CALL - Duration::from_millis(100));
+    let error = fake
+        .client()
+        .send(PHONE_NUMBER_ID, TOKEN, TO, &Outbound::text("oi"), "", short)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "nothing was sent: {error:?}");
+    let error = fake
+        .client()
+        .mark_read(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            "wamid.IN",
+            true,
+            Deadline::after(AFTER_CALL),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    let error = fake
+        .client()
+        .download_media(TOKEN, "123", short)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_retry_starts_that_would_not_fit_before_the_deadline() {
+    let throttled = Reply {
+        retry_after: Some("1"),
+        ..graph_error(429, 130429, "(#130429) Rate limit hit")
+    };
+    let fake = FakeGraph::start(vec![throttled], accepted("wamid.LATER")).await;
+    // Room for one call, and not for Meta's wait and a second.
+    let deadline = Deadline::after(REQUEST_TIMEOUT + AFTER_CALL + Duration::from_millis(500));
+    let error = fake
+        .client()
+        .send(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            "",
+            deadline,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert_eq!(error.code(), Some(130429));
+    assert_eq!(fake.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -514,7 +659,14 @@ async fn an_unsafe_phone_number_id_is_refused_before_any_request() {
     let fake = FakeGraph::accepting().await;
     let error = fake
         .client()
-        .send("123/../me", TOKEN, TO, &Outbound::text("oi"))
+        .send(
+            "123/../me",
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            "",
+            a_minute(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, SendError::Invalid(_)), "{error:?}");
@@ -522,18 +674,15 @@ async fn an_unsafe_phone_number_id_is_refused_before_any_request() {
 }
 
 #[tokio::test]
-async fn an_accepted_send_without_a_wamid_is_not_retried() {
+async fn an_accepted_send_without_a_wamid_is_unknown_and_not_retried() {
     let fake = FakeGraph::start(Vec::new(), accepted_read()).await;
     let error = send(&fake, &Outbound::text("oi")).await.unwrap_err();
-    assert!(
-        matches!(error, SendError::GiveUp { code: 200, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, SendError::Unknown { .. }), "{error:?}");
     assert_eq!(fake.requests().len(), 1);
 }
 
 #[tokio::test]
-async fn network_failures_are_retry_later() {
+async fn a_refused_connection_is_retried_as_nothing_was_sent() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
@@ -542,13 +691,21 @@ async fn network_failures_are_retry_later() {
         base_delay: Duration::from_millis(1),
     });
     let error = client
-        .send(PHONE_NUMBER_ID, TOKEN, TO, &Outbound::text("oi"))
+        .send(
+            PHONE_NUMBER_ID,
+            TOKEN,
+            TO,
+            &Outbound::text("oi"),
+            "",
+            a_minute(),
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(error, SendError::RetryLater { code: None, .. }),
         "{error:?}"
     );
+    assert!(error.is_retryable(), "the loop retries it, as throttling");
 }
 
 #[test]
