@@ -46,6 +46,8 @@ struct Inner {
     downloads: Vec<String>,
     downloads_in_flight: usize,
     url: String,
+    /// How long each POST's answer takes (after the request is recorded).
+    delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -164,6 +166,20 @@ impl FakeGraph {
         crate::meta::wamid(to, &format!("3EB0{sent:016X}"))
     }
 
+    /// Every POST is answered `delay` after it arrived, from now on (a slow Meta).
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.inner.lock().unwrap().delay = delay;
+    }
+
+    /// The messages sent to `customer`, as [`FakeGraph::transcript`] reads them.
+    pub fn transcript_to(&self, customer: &str) -> Vec<String> {
+        self.messages()
+            .iter()
+            .filter(|m| m["to"] == customer)
+            .map(describe)
+            .collect()
+    }
+
     pub fn clear(&self) {
         self.inner.lock().unwrap().requests.clear();
     }
@@ -214,6 +230,21 @@ pub fn describe(message: &Value) -> String {
 
 async fn answer(
     State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let delay = (method == Method::POST)
+        .then(|| shared.inner.lock().unwrap().delay)
+        .unwrap_or_default();
+    let response = answer_now(shared, method, uri, headers, body).await;
+    tokio::time::sleep(delay).await;
+    response
+}
+
+async fn answer_now(
+    shared: Shared,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

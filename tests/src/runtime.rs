@@ -21,10 +21,15 @@ use tokio::sync::{mpsc, oneshot};
 /// What a function answered: its response, or the error it reported to the runtime.
 pub type Outcome = Result<Value, Value>;
 
+/// The time an invocation is given unless a test says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Shared {
     next: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
+    /// The time each invocation is given (Lambda's deadline header).
+    timeout: Mutex<Duration>,
 }
 
 /// One function process under its own Runtime API.
@@ -58,6 +63,7 @@ impl Function {
             next: tokio::sync::Mutex::new(receiver),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            timeout: Mutex::new(DEFAULT_TIMEOUT),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -107,6 +113,11 @@ impl Function {
             output,
             counter: 0,
         }
+    }
+
+    /// The next invocations get `timeout` before their deadline.
+    pub fn set_timeout(&self, timeout: Duration) {
+        *self.shared.timeout.lock().unwrap() = timeout;
     }
 
     /// Sends one event and waits for the function's answer; a process that dies instead
@@ -182,7 +193,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let Some((id, body)) = shared.next.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), Vec::new());
     };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(30);
+    let timeout = *shared.timeout.lock().unwrap();
+    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + timeout;
     let mut headers = HeaderMap::new();
     headers.insert(
         "lambda-runtime-aws-request-id",

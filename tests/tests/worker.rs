@@ -542,3 +542,75 @@ async fn sales_and_finance_flows_collect_their_answers_and_queue_for_their_depar
         .await;
     assert_eq!(finance[0]["customer"].as_s().unwrap(), JOAO);
 }
+
+/// Ten customers write to a Meta that answers every call in 8 s, in one batch with 20 s
+/// left: each first record (mark-as-read given up after its short timeout, one reply)
+/// finishes; the second records of five of them cannot start in time and come back failed
+/// rather than being cut off mid-call. Redelivered, every message is answered exactly once.
+#[tokio::test]
+async fn a_slow_meta_fails_only_the_records_that_cannot_finish_in_time_and_loses_none() {
+    let mut bot = Harness::start(&[]).await;
+    let customers: Vec<String> = (0..10).map(|i| format!("55119700000{i:02}")).collect();
+    let mut greeted = Vec::new();
+    for customer in &customers {
+        greeted.push(bot.say(customer, Some("oi"), None).await.len());
+    }
+    let mut batch = Vec::new();
+    let mut seconds = Vec::new();
+    for (i, customer) in customers.iter().enumerate() {
+        batch.push(bot.message(customer, None, Some("suporte")));
+        if i >= 5 {
+            let second = bot.message(customer, None, Some("lenta"));
+            seconds.push(second.idempotency_key());
+            batch.push(second);
+        }
+    }
+    bot.graph.slow_down(std::time::Duration::from_secs(8));
+    bot.function.set_timeout(std::time::Duration::from_secs(20));
+    let response = bot.invoke(&batch.iter().collect::<Vec<_>>()).await.unwrap();
+    let mut failed: Vec<String> = failures(&response)
+        .iter()
+        .map(|id| {
+            id.split_once('-')
+                .unwrap()
+                .1
+                .split_once('-')
+                .unwrap()
+                .1
+                .to_owned()
+        })
+        .collect();
+    failed.sort();
+    let mut expected = seconds.clone();
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "only the records that could not start in time"
+    );
+    for (i, customer) in customers.iter().enumerate() {
+        let said = bot.graph.transcript_to(customer);
+        assert_eq!(said.len(), greeted[i] + 1, "{customer}: {said:?}");
+        assert!(said[greeted[i]].starts_with("button: Qual é o problema"));
+    }
+
+    // SQS redelivers the failed records (and, at least once, the rest of the batch).
+    bot.graph.slow_down(std::time::Duration::ZERO);
+    bot.function.set_timeout(blackbox::runtime::DEFAULT_TIMEOUT);
+    let redelivered: Vec<&Envelope> = batch
+        .iter()
+        .filter(|e| seconds.contains(&e.idempotency_key()))
+        .collect();
+    let response = bot.invoke(&redelivered).await.unwrap();
+    assert!(failures(&response).is_empty());
+    let response = bot.invoke(&batch.iter().collect::<Vec<_>>()).await.unwrap();
+    assert!(failures(&response).is_empty());
+    for (i, customer) in customers.iter().enumerate() {
+        let said = bot.graph.transcript_to(customer);
+        let replies = if i >= 5 { 2 } else { 1 };
+        assert_eq!(said.len(), greeted[i] + replies, "{customer}: {said:?}");
+        assert!(said[greeted[i]].starts_with("button: Qual é o problema"));
+        if i >= 5 {
+            assert_ne!(said[greeted[i] + 1], said[greeted[i]], "answered once");
+        }
+    }
+}

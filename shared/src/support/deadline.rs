@@ -15,10 +15,6 @@ pub const AFTER_CALL: Duration = Duration::from_secs(2);
 pub struct Deadline(Instant);
 
 impl Deadline {
-    pub fn at(instant: Instant) -> Self {
-        Self(instant)
-    }
-
     /// `left` from now.
     pub fn after(left: Duration) -> Self {
         Self(Instant::now() + left)
@@ -34,10 +30,6 @@ impl Deadline {
             .map(Self::after)
     }
 
-    pub fn instant(&self) -> Instant {
-        self.0
-    }
-
     pub fn remaining(&self) -> Duration {
         self.0.saturating_duration_since(Instant::now())
     }
@@ -46,15 +38,6 @@ impl Deadline {
     /// [`AFTER_CALL`] for recording what it did.
     pub fn fits(&self, timeout: Duration) -> bool {
         self.remaining() >= timeout + AFTER_CALL
-    }
-
-    /// The same deadline moved `reserve` earlier (time kept for what follows).
-    pub fn less(&self, reserve: Duration) -> Self {
-        Self(
-            self.0
-                .checked_sub(reserve)
-                .unwrap_or(self.0.min(Instant::now())),
-        )
     }
 }
 
