@@ -337,7 +337,8 @@ async fn main() {
                 status: status.into(),
                 timestamp: now,
                 error_codes: Vec::new(),
-                callback_data: None,
+                // As Meta returns it: the event and the send the message came from.
+                callback_data: Some(format!("wamid.bench.in.{customer}#0")),
                 raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
             }));
             worker.invoke(&sqs_event(&update)).await.unwrap();

@@ -298,10 +298,12 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
             _ => format!("{wamid}:{}", event["status"].as_str().unwrap()),
         };
         assert_eq!(received.dedup_id, shared::queue::sqs_safe_id(want_dedup));
+        // Statuses queue apart from their conversation, so one can settle a waiting send.
         let want_group = format!(
-            "{}:{}",
+            "{}:{}{}",
             event["phone_number_id"].as_str().unwrap(),
-            event["customer"].as_str().unwrap()
+            event["customer"].as_str().unwrap(),
+            if kind == "status" { ":status" } else { "" }
         );
         assert_eq!(received.group_id, shared::queue::sqs_safe_id(want_group));
         if kind == "echo" {
@@ -486,7 +488,7 @@ async fn a_duplicate_post_reuses_the_dedup_ids_and_is_queued_once() {
     assert_eq!(got, want);
     assert_eq!(
         queued["wamid.out.1:read"],
-        format!("{}:5511900000001", meta::PHONE_NUMBER_ID)
+        format!("{}:5511900000001:status", meta::PHONE_NUMBER_ID)
     );
 }
 

@@ -185,10 +185,11 @@ async fn graph_throttling_is_retried_and_answered_once() {
 }
 
 #[tokio::test]
-async fn a_graph_outage_fails_the_record_and_the_rest_of_its_conversation_then_resumes() {
+async fn a_throttled_graph_fails_the_record_and_the_rest_of_its_conversation_then_resumes() {
     let mut bot = Harness::start(&[]).await;
+    // Throttled at every attempt: Meta took nothing, so the record fails for a redelivery.
     bot.graph
-        .script((0..4).map(|_| (500, json!({"error": {"message": "down", "code": 1}}))));
+        .script((0..4).map(|_| (429, FakeGraph::error(130429))));
     let hello = bot.message(MARIA, Some("oi"), None);
     let next = bot.message(MARIA, None, Some("suporte"));
     let response = bot.invoke(&[&hello, &next]).await.unwrap();
@@ -613,4 +614,49 @@ async fn a_slow_meta_fails_only_the_records_that_cannot_finish_in_time_and_loses
             assert_ne!(said[greeted[i] + 1], said[greeted[i]], "answered once");
         }
     }
+}
+
+/// Meta answers a send with a 500: it may have taken the message. The send is not repeated
+/// (neither in process nor on an early redelivery); the message's status, carrying the
+/// send's callback data, settles it, and the redelivery goes on with the rest of the reply.
+#[tokio::test]
+async fn a_send_meta_may_have_taken_is_not_repeated_and_its_status_settles_it() {
+    let mut bot = Harness::start(&[]).await;
+    bot.graph
+        .script([(500, json!({"error": {"message": "oops", "code": 1}}))]);
+    let hello = bot.message(MARIA, Some("oi"), None);
+    let response = bot.invoke(&[&hello]).await.unwrap();
+    assert_eq!(
+        failures(&response).len(),
+        1,
+        "the record waits for a status"
+    );
+    assert_eq!(bot.graph.transcript().len(), 1, "one attempt only");
+    assert!(bot.function.wait_for_output(r#""UnknownSends":1"#).await);
+
+    let response = bot.invoke(&[&hello]).await.unwrap();
+    assert_eq!(failures(&response).len(), 1, "still waiting");
+    assert_eq!(bot.graph.transcript().len(), 1, "nothing sent again");
+
+    let tag = bot.graph.messages()[0]["biz_opaque_callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tag.starts_with(&format!("{}#", hello.idempotency_key())),
+        "{tag}"
+    );
+    let mut sent = status("wamid.out.taken", "sent", &[]);
+    if let Payload::Status(update) = &mut sent.payload {
+        update.callback_data = Some(tag);
+    }
+    assert!(failures(&bot.invoke(&[&sent]).await.unwrap()).is_empty());
+
+    assert!(failures(&bot.invoke(&[&hello]).await.unwrap()).is_empty());
+    let transcript = bot.graph.transcript();
+    assert_eq!(transcript.len(), 2, "{transcript:?}");
+    assert!(transcript[0].starts_with("text: Olá, Maria!"));
+    assert!(transcript[1].starts_with("list: Como podemos ajudar hoje?"));
+    assert!(failures(&bot.invoke(&[&hello]).await.unwrap()).is_empty());
+    assert_eq!(bot.graph.transcript().len(), 2, "a duplicate sends nothing");
 }

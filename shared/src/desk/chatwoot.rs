@@ -356,3 +356,46 @@ impl Desk for ChatwootClient {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A post into a desk that would answer: none is made when its timeout does not fit.
+    #[tokio::test]
+    async fn a_call_starts_only_when_its_timeout_fits_before_the_deadline() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(json!({"id": 1})) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let account = Chatwoot {
+            base_url,
+            account_id: 1,
+            inbox_id: 1,
+        };
+        let post = || DeskPost {
+            content: "oi".into(),
+            private: true,
+            file: None,
+        };
+        let client = ChatwootClient::default();
+        let short = Deadline::after(REQUEST_TIMEOUT);
+        let refused = client.post(&account, "t", 7, post(), short).await;
+        assert!(
+            matches!(refused, Err(DeskError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing posted");
+        let ample = Deadline::after(Duration::from_secs(60));
+        client.post(&account, "t", 7, post(), ample).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

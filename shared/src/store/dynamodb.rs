@@ -525,11 +525,20 @@ impl Store for DynamoStore {
         customer: &str,
         key_text: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
-        let conversation = keys::conversation(phone_number_id, customer);
-        self.get(key(conversation, keys::event(key_text)))
-            .await?
-            .map(|item| event_record(&item))
-            .transpose()
+        // Eventually consistent (half a read unit): an older copy shows fewer effects done,
+        // which at worst costs a `settle` whose condition then fails.
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::conversation(phone_number_id, customer),
+                keys::event(key_text),
+            )))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item.as_ref().map(event_record).transpose()
     }
 
     async fn mark_unsettled(

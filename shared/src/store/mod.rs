@@ -223,7 +223,7 @@ pub trait Store: Send + Sync {
         sent: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The event's record alone (a status settling a send).
+    /// The event's record alone (a status settling a send), possibly a moment old.
     fn event_record(
         &self,
         phone_number_id: &str,
