@@ -235,9 +235,11 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let delay = (method == Method::POST)
-        .then(|| shared.inner.lock().unwrap().delay)
-        .unwrap_or_default();
+    let delay = if method == Method::POST {
+        shared.inner.lock().unwrap().delay
+    } else {
+        std::time::Duration::ZERO
+    };
     let response = answer_now(shared, method, uri, headers, body).await;
     tokio::time::sleep(delay).await;
     response
