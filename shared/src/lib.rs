@@ -17,6 +17,8 @@ pub mod ai;
 pub mod desk;
 pub mod engine;
 pub mod envelope;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod queue;
 pub mod secrets;
 pub mod store;

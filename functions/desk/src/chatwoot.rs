@@ -274,6 +274,29 @@ fn plain(value: &Value) -> String {
     }
 }
 
+/// The fuzz target (`fuzz/fuzz_targets/chatwoot_desk_event.rs`) and the corpus replay below:
+/// any body is read without a panic, and an event read names its customer, has every part
+/// of its id (two events must not share a dedup key) and reads back in the worker.
+#[cfg(any(test, fuzzing))]
+pub fn fuzz_desk_event(body: &[u8]) {
+    const NUMBER: &str = "106540352242922";
+    let Ok(Some(event)) = desk_event(NUMBER, body) else {
+        return;
+    };
+    assert_eq!(event.phone_number_id, NUMBER);
+    assert!(
+        !event.customer.is_empty(),
+        "a desk event without its customer: {event:?}"
+    );
+    assert!(
+        event.id.split(':').all(|part| !part.is_empty()),
+        "a desk event id with a part missing: {:?}",
+        event.id
+    );
+    let envelope = shared::envelope::Envelope::new(shared::envelope::Payload::Desk(event));
+    shared::fuzzing::queued_and_read_back(&envelope);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +320,13 @@ mod tests {
             "sender": {"id": 3, "name": "Ana", "type": sender},
             "conversation": conversation(),
         })
+    }
+
+    #[test]
+    fn the_fuzz_corpus_replays() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/chatwoot_desk_event");
+        shared::fuzzing::replay_corpus(&corpus, fuzz_desk_event);
     }
 
     fn read(body: &Value) -> Option<DeskEvent> {

@@ -20,7 +20,7 @@ use crate::support::retry::RetryPolicy;
 pub const MAX_BATCH_ENTRIES: usize = 10;
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Longest group or deduplication id SQS takes.
-const MAX_ID_LEN: usize = 128;
+pub const MAX_ID_LEN: usize = 128;
 /// Conversations are spread over this many lanes sent concurrently; each lane is sent in
 /// order, so messages of one conversation keep their order.
 const LANES: usize = 8;
