@@ -249,6 +249,10 @@ fn split_messages(value: &RawValue, waba_id: Option<&str>, split: &mut Split) {
         split.skipped += 1;
         return;
     };
+    if value.metadata.phone_number_id.is_empty() {
+        split.skipped += 1;
+        return;
+    }
     let number = value.metadata.phone_number_id;
     let contacts = value.contacts.unwrap_or_default();
     split
@@ -294,8 +298,13 @@ fn split_echoes(value: &RawValue, split: &mut Split) {
         split.skipped += 1;
         return;
     };
+    if value.metadata.phone_number_id.is_empty() {
+        split.skipped += 1;
+        return;
+    }
     for echo in value.message_echoes.into_iter().flatten() {
-        let Some(customer) = echo.to.or(echo.to_user_id) else {
+        let customer = present(echo.to).or(present(echo.to_user_id));
+        let (Some(customer), false) = (customer, echo.id.is_empty()) else {
             split.skipped += 1;
             continue;
         };
@@ -317,7 +326,10 @@ fn message(
     contacts: &[Contact],
 ) -> Option<InboundMessage> {
     let fields: MessageFields = serde_json::from_str(raw.get()).ok()?;
-    let customer = fields.from.or(fields.from_user_id)?;
+    let customer = present(fields.from).or(present(fields.from_user_id))?;
+    if fields.id.is_empty() {
+        return None;
+    }
     let profile_name = contacts
         .iter()
         .find(|c| c.wa_id.as_deref() == Some(&customer) || c.user_id.as_deref() == Some(&customer))
@@ -361,6 +373,12 @@ fn message(
 
 fn status(raw: &RawValue, number: &str) -> Option<StatusUpdate> {
     let fields: StatusFields = serde_json::from_str(raw.get()).ok()?;
+    if [&fields.id, &fields.status, &fields.recipient_id]
+        .iter()
+        .any(|field| field.is_empty())
+    {
+        return None;
+    }
     Some(StatusUpdate {
         phone_number_id: number.to_owned(),
         customer: fields.recipient_id,
@@ -373,6 +391,11 @@ fn status(raw: &RawValue, number: &str) -> Option<StatusUpdate> {
             .filter(|data| !data.is_empty()),
         raw: raw.to_owned(),
     })
+}
+
+/// An empty id routes nowhere and would share its dedup id with every other empty one.
+fn present(id: Option<String>) -> Option<String> {
+    id.filter(|id| !id.is_empty())
 }
 
 #[cfg(test)]
@@ -482,6 +505,31 @@ mod tests {
         let split = super::split(other).unwrap();
         assert_eq!(split.ignored_fields, ["account_update"]);
         assert!(split.envelopes.is_empty());
+    }
+
+    /// Found by fuzzing (fuzz/corpus/webhook_split/crash-empty-wamid.json): an empty id
+    /// became an envelope whose dedup id every other empty one shares.
+    #[test]
+    fn empty_ids_and_customers_are_skipped_not_routed() {
+        let split = split(&body(&format!(
+            r#"{{{META},"messages":[{{"from":"c","id":""}},{{"from":"","id":"w1"}},{{"from":"","from_user_id":"US.1","id":"w2"}}],
+            "statuses":[{{"id":"","status":"read","recipient_id":"c"}},{{"id":"w","status":"","recipient_id":"c"}},{{"id":"w","status":"read","recipient_id":""}}]}}"#
+        )))
+        .unwrap();
+        assert_eq!((split.messages(), split.statuses(), split.skipped), (1, 0, 5));
+        assert_eq!(split.envelopes[0].idempotency_key(), "w2");
+
+        let nowhere = split_of(r#""metadata":{"phone_number_id":""},"messages":[{"from":"c","id":"w"}]"#);
+        assert_eq!((nowhere.envelopes.len(), nowhere.skipped), (0, 1));
+
+        let echoes = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"smb_message_echoes","value":{"metadata":{"phone_number_id":"PN1"},"message_echoes":[{"to":"","id":"e1"},{"to":"c","id":""},{"to":"","to_user_id":"US.1","id":"e2"}]}}]}]}"#;
+        let echoes = super::split(echoes).unwrap();
+        assert_eq!((echoes.echoes(), echoes.skipped), (1, 2));
+        assert_eq!(echoes.envelopes[0].idempotency_key(), "echo:e2");
+    }
+
+    fn split_of(value: &str) -> Split {
+        split(&body(&format!("{{{value}}}"))).unwrap()
     }
 
     #[test]
