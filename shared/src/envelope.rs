@@ -209,6 +209,9 @@ pub enum EnvelopeError {
     UnsupportedVersion { found: u64 },
     #[error("envelope version {VERSION} does not match its schema: {0}")]
     Invalid(#[source] serde_json::Error),
+    /// Routes nowhere, or shares its dedup id with every other envelope like it.
+    #[error("envelope has an empty `{field}`")]
+    Empty { field: &'static str },
 }
 
 #[derive(Deserialize)]
@@ -230,7 +233,25 @@ impl Envelope {
         if version.v != u64::from(VERSION) {
             return Err(EnvelopeError::UnsupportedVersion { found: version.v });
         }
-        serde_json::from_str(body).map_err(EnvelopeError::Invalid)
+        let envelope: Envelope = serde_json::from_str(body).map_err(EnvelopeError::Invalid)?;
+        match envelope.keys().into_iter().find(|(_, value)| value.is_empty()) {
+            Some((field, _)) => Err(EnvelopeError::Empty { field }),
+            None => Ok(envelope),
+        }
+    }
+
+    /// The fields the queue keys are made of: the conversation and the event's own id.
+    fn keys(&self) -> Vec<(&'static str, &str)> {
+        let (number, customer) = self.conversation();
+        let mut keys = vec![("phone_number_id", number), ("customer", customer)];
+        match &self.payload {
+            Payload::Message(m) => keys.push(("wamid", &m.wamid)),
+            Payload::Status(s) => keys.extend([("wamid", &*s.wamid), ("status", &s.status)]),
+            Payload::Echo(e) => keys.push(("wamid", &e.wamid)),
+            Payload::Desk(d) => keys.push(("id", &d.id)),
+            Payload::Timer(t) => keys.push(("id", &t.id)),
+        }
+        keys
     }
 
     pub fn to_json(&self) -> String {
@@ -333,6 +354,27 @@ mod tests {
         }));
         assert_eq!(echo.idempotency_key(), "echo:wamid.E");
         assert_eq!(echo.group_key(), "111:5511");
+    }
+
+    /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker
+    /// took an echo for customer "" as a conversation.
+    #[test]
+    fn refuses_an_envelope_with_an_empty_key() {
+        let echo = r#"{"v":1,"event":{"echo":{"phone_number_id":"111","customer":"","wamid":"wamid.E","timestamp":1}}}"#;
+        assert!(matches!(
+            Envelope::from_json(echo),
+            Err(EnvelopeError::Empty { field: "customer" })
+        ));
+        for (field, body) in [
+            ("phone_number_id", status().to_json().replace(r#""111""#, r#""""#)),
+            ("wamid", status().to_json().replace(r#""wamid.A""#, r#""""#)),
+            ("status", status().to_json().replace(r#""read""#, r#""""#)),
+        ] {
+            match Envelope::from_json(&body) {
+                Err(EnvelopeError::Empty { field: empty }) => assert_eq!(empty, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
 //! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
 //! | twins | `store::memory`, `whatsapp::memory`, `desk::memory`, `secrets::memory` (feature `testing`) | yes |
+//! | fuzzing | `fuzzing`: one function per fuzz target of `fuzz/`, and the corpus replay (feature `fuzzing`) | yes |
 
 pub mod ai;
 pub mod desk;
