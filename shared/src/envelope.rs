@@ -234,7 +234,11 @@ impl Envelope {
             return Err(EnvelopeError::UnsupportedVersion { found: version.v });
         }
         let envelope: Envelope = serde_json::from_str(body).map_err(EnvelopeError::Invalid)?;
-        match envelope.keys().into_iter().find(|(_, value)| value.is_empty()) {
+        match envelope
+            .keys()
+            .into_iter()
+            .find(|(_, value)| value.is_empty())
+        {
             Some((field, _)) => Err(EnvelopeError::Empty { field }),
             None => Ok(envelope),
         }
@@ -366,7 +370,10 @@ mod tests {
             Err(EnvelopeError::Empty { field: "customer" })
         ));
         for (field, body) in [
-            ("phone_number_id", status().to_json().replace(r#""111""#, r#""""#)),
+            (
+                "phone_number_id",
+                status().to_json().replace(r#""111""#, r#""""#),
+            ),
             ("wamid", status().to_json().replace(r#""wamid.A""#, r#""""#)),
             ("status", status().to_json().replace(r#""read""#, r#""""#)),
         ] {

@@ -83,7 +83,11 @@ pub fn queued_and_read_back(envelope: &Envelope) {
         .unwrap_or_else(|e| panic!("the worker cannot read a queued envelope: {e}: {entry:?}"));
     assert_eq!(read.idempotency_key(), envelope.idempotency_key());
     assert_eq!(read.group_key(), envelope.group_key());
-    assert_eq!(read.to_json(), entry.body, "an envelope reads back unchanged");
+    assert_eq!(
+        read.to_json(),
+        entry.body,
+        "an envelope reads back unchanged"
+    );
 }
 
 /// The id Meta or the desk gave the event itself.

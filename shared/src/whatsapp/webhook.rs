@@ -516,10 +516,14 @@ mod tests {
             "statuses":[{{"id":"","status":"read","recipient_id":"c"}},{{"id":"w","status":"","recipient_id":"c"}},{{"id":"w","status":"read","recipient_id":""}}]}}"#
         )))
         .unwrap();
-        assert_eq!((split.messages(), split.statuses(), split.skipped), (1, 0, 5));
+        assert_eq!(
+            (split.messages(), split.statuses(), split.skipped),
+            (1, 0, 5)
+        );
         assert_eq!(split.envelopes[0].idempotency_key(), "w2");
 
-        let nowhere = split_of(r#""metadata":{"phone_number_id":""},"messages":[{"from":"c","id":"w"}]"#);
+        let nowhere =
+            split_of(r#""metadata":{"phone_number_id":""},"messages":[{"from":"c","id":"w"}]"#);
         assert_eq!((nowhere.envelopes.len(), nowhere.skipped), (0, 1));
 
         let echoes = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"smb_message_echoes","value":{"metadata":{"phone_number_id":"PN1"},"message_echoes":[{"to":"","id":"e1"},{"to":"c","id":""},{"to":"","to_user_id":"US.1","id":"e2"}]}}]}]}"#;
