@@ -39,7 +39,10 @@ for target in "${TARGETS[@]}"; do
   fi
   if [ "$CMIN" = 1 ]; then
     stage "$target: minimise the corpus"
-    nice -n 19 cargo +nightly fuzz cmin "$target" "corpus/$target" >/dev/null 2>&1
+    # On coverage edges only: far fewer files than with hit counts, for the same coverage.
+    nice -n 19 cargo +nightly fuzz cmin "$target" "corpus/$target" -- -use_counters=0 >/dev/null 2>&1
+    # The inputs that once crashed stay, whatever coverage they add.
+    git checkout -- "corpus/$target/crash-*" 2>/dev/null || true
     echo "$(ls "corpus/$target" | wc -l) inputs, $(du -sh "corpus/$target" | cut -f1)"
   fi
 done
