@@ -43,7 +43,7 @@ for target in "${TARGETS[@]}"; do
     nice -n 19 cargo +nightly fuzz cmin "$target" "corpus/$target" -- -use_counters=0 >/dev/null 2>&1
     # The inputs that once crashed stay, whatever coverage they add.
     git checkout -- "corpus/$target/crash-*" 2>/dev/null || true
-    echo "$(ls "corpus/$target" | wc -l) inputs, $(du -sh "corpus/$target" | cut -f1)"
+    echo "$(ls "corpus/$target" | wc -l) inputs, $(du -sh --apparent-size "corpus/$target" | cut -f1)"
   fi
 done
 stage "fuzzing done"
