@@ -63,8 +63,14 @@ start_daemon() {
   fi
   mkdir -p "$STATE/data" "$STATE/exec"
   log "starting dockerd (data in $STATE)"
-  # No iptables: the containers talk only to the host, on the bridge's gateway address.
-  as_root setsid dockerd --iptables=false --ip-forward=false --ip-masq=false \
+  # No forwarding or masquerading: the containers talk only to the host, on the bridge's
+  # gateway address. Published ports by iptables, not the userland proxy: the proxy accepts
+  # before the emulated runtime listens, and SAM gives up after three quick tries.
+  if ! as_root iptables -t nat -L -n >/dev/null 2>&1; then
+    log "iptables (nat table) is not usable here; dockerd needs it to publish the functions' ports"
+    exit 1
+  fi
+  as_root setsid dockerd --ip-forward=false --ip-masq=false --userland-proxy=false \
     --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$STATE/dockerd.pid" \
     --host "$DOCKER_HOST" >"$STATE/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 60); do
@@ -87,7 +93,7 @@ build_base_image() {
   if [ ! -s "$BASE/rootfs-arm64.tar" ]; then
     log "debootstrap of Debian $SUITE arm64 (about 2 to 3 minutes, once)"
     as_root rm -rf "$BASE/rootfs-arm64"
-    as_root debootstrap --arch=arm64 --variant=minbase "$SUITE" "$BASE/rootfs-arm64" "$MIRROR" \
+    as_root debootstrap --arch=arm64 --variant=minbase --include=ca-certificates "$SUITE" "$BASE/rootfs-arm64" "$MIRROR" \
       >"$BASE/debootstrap.log" 2>&1 || { tail -20 "$BASE/debootstrap.log" >&2; exit 1; }
     as_root tar -C "$BASE/rootfs-arm64" -cf "$BASE/rootfs-arm64.tar.partial" .
     mv "$BASE/rootfs-arm64.tar.partial" "$BASE/rootfs-arm64.tar"

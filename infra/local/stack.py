@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The local stack: moto server standing in for DynamoDB, SQS and Secrets Manager.
 
-    stack.py up [--port N]   start moto, create the template's queues, table and secret,
+    stack.py up [--port N] [--host A]  start moto (on 127.0.0.1 or A), create the template's
+                             queues, table and secrets,
                              write .local/stack.env (the functions' environment)
     stack.py down            stop moto
     stack.py queued          print (and delete) what the inbound queue holds
@@ -69,6 +70,9 @@ def load_template():
         return yaml.load(f, Loader=CfnLoader)
 
 
+NO_VALUE = object()
+
+
 class Resolver:
     """Resolves the intrinsics the template uses, against what the local stack created."""
 
@@ -81,16 +85,25 @@ class Resolver:
             for name, spec in template.get("Parameters", {}).items()
         }
 
+    def condition(self, name):
+        """The template's conditions are `!Not [!Equals [!Ref Parameter, ""]]`."""
+        (equals,) = self.template["Conditions"][name]["Fn::Not"]
+        left, right = self(equals["Fn::Equals"])
+        return left != right
+
     def __call__(self, value):
         if isinstance(value, list):
             return [self(v) for v in value]
         if not isinstance(value, dict):
             return value
+        if "Fn::If" in value:
+            condition, then, otherwise = value["Fn::If"]
+            return self(then if self.condition(condition) else otherwise)
         if "Ref" in value:
             name = value["Ref"]
             if name in self.params:
                 return self.params[name]
-            return {"AWS::StackName": STACK_NAME, "AWS::Region": REGION}.get(name) or self.refs[name]
+            return {"AWS::StackName": STACK_NAME, "AWS::Region": REGION, "AWS::NoValue": NO_VALUE}.get(name) or self.refs[name]
         if "Fn::Sub" in value:
             text = value["Fn::Sub"]
             for key, replacement in {
@@ -191,6 +204,7 @@ def create_resources(endpoint):
         if resource["Type"] == "AWS::Serverless::Function":
             variables = resource["Properties"].get("Environment", {}).get("Variables", {})
             env.update(resolve(variables))
+    env = {k: v for k, v in env.items() if v != NO_VALUE}
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
     return env
 
@@ -200,10 +214,10 @@ def up(args):
     if (STATE / "moto.pid").exists():
         down(args)
     port = args.port or free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{args.host}:{port}"
     log = open(STATE / "moto.log", "w")
     moto = subprocess.Popen(
-        [str(ROOT / ".venv/bin/python"), str(ROOT / "infra/local/moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "infra/local/moto_server.py"), "-H", args.host, "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -290,6 +304,10 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up")
     p_up.add_argument("--port", type=int, default=0)
+    p_up.add_argument(
+        "--host", default="127.0.0.1",
+        help="the address moto listens on: loopback, or the docker bridge's gateway for containers (sam local)",
+    )
     p_up.set_defaults(run=up)
     sub.add_parser("down").set_defaults(run=down)
     sub.add_parser("queued").set_defaults(run=queued)
