@@ -69,11 +69,11 @@ pub struct FakeChatwoot {
 
 impl FakeChatwoot {
     pub async fn start() -> FakeChatwoot {
-        FakeChatwoot::start_on(0, CHATWOOT_TOKEN).await
+        FakeChatwoot::start_on(crate::LOOPBACK, CHATWOOT_TOKEN).await
     }
 
     /// On this loopback port (0: a free one), accepting `token`.
-    pub async fn start_on(port: u16, token: &str) -> FakeChatwoot {
+    pub async fn start_on(address: std::net::SocketAddr, token: &str) -> FakeChatwoot {
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_owned(),
             ..Inner::default()
@@ -94,7 +94,7 @@ impl FakeChatwoot {
                 post(create_message),
             )
             .with_state(inner.clone());
-        let url = crate::serve_on(port, app).await;
+        let url = crate::serve_on(address, app).await;
         FakeChatwoot { inner, url }
     }
 

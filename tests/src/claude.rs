@@ -138,14 +138,14 @@ pub struct FakeClaude {
 
 impl FakeClaude {
     pub async fn start() -> FakeClaude {
-        FakeClaude::start_on(0).await
+        FakeClaude::start_on(crate::LOOPBACK).await
     }
 
     /// On this loopback port (0: a free one).
-    pub async fn start_on(port: u16) -> FakeClaude {
+    pub async fn start_on(address: std::net::SocketAddr) -> FakeClaude {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(answer).with_state(inner.clone());
-        let url = crate::serve_on(port, app).await;
+        let url = crate::serve_on(address, app).await;
         FakeClaude { inner, url }
     }
 

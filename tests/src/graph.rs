@@ -66,17 +66,17 @@ pub struct FakeGraph {
 
 impl FakeGraph {
     pub async fn start() -> FakeGraph {
-        FakeGraph::start_on(0).await
+        FakeGraph::start_on(crate::LOOPBACK).await
     }
 
     /// On this loopback port (0: a free one).
-    pub async fn start_on(port: u16) -> FakeGraph {
+    pub async fn start_on(address: std::net::SocketAddr) -> FakeGraph {
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner::default())),
             downloads_open: Arc::new(watch::Sender::new(true)),
         };
         let app = Router::new().fallback(answer).with_state(shared.clone());
-        let url = crate::serve_on(port, app).await;
+        let url = crate::serve_on(address, app).await;
         shared.inner.lock().unwrap().url = url.clone();
         FakeGraph {
             inner: shared.inner,

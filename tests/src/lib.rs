@@ -14,17 +14,22 @@ pub mod proxy;
 pub mod runtime;
 pub mod stack;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// A free port on loopback, where the tests' fakes listen.
+pub const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
 /// Serves `app` on a free loopback port for the rest of the test; returns its base URL.
 pub async fn serve(app: axum::Router) -> String {
-    serve_on(0, app).await
+    serve_on(LOOPBACK, app).await
 }
 
-/// Serves `app` on this loopback port (0: a free one) for the rest of the process; returns
+/// Serves `app` on this address (port 0: a free one) for the rest of the process; returns
 /// its base URL.
-pub async fn serve_on(port: u16, app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+pub async fn serve_on(address: SocketAddr, app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind(address)
         .await
-        .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot listen on {address}: {e}"));
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url

@@ -1,5 +1,5 @@
 //! The fakes of the Graph API, Chatwoot and (unless `--no-claude`) the Anthropic Messages
-//! API, on loopback, for the terminal chat (`infra/local/chat.py`): the same fakes the
+//! API, on loopback (or `--host`), for the terminal chat (`infra/local/chat.py`): the same fakes the
 //! black-box tests use, Claude's answering as the labelled local attendant
 //! (`blackbox::claude::local`).
 //!
@@ -33,6 +33,10 @@ use tokio::signal::unix::{SignalKind, signal};
     about = "Local fakes of the Graph API, Chatwoot and Claude, with their traffic as JSON lines on stdout"
 )]
 struct Args {
+    /// The address the fakes listen on: loopback, or the docker bridge's gateway for the
+    /// functions in `sam local` containers.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
     /// The Graph API's port (0: a free one).
     #[arg(long, default_value_t = 0)]
     graph_port: u16,
@@ -61,12 +65,12 @@ fn emit(event: Value) {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let graph = FakeGraph::start_on(args.graph_port).await;
-    let desk = FakeChatwoot::start_on(args.chatwoot_port, &args.chatwoot_token).await;
+    let graph = FakeGraph::start_on((args.host, args.graph_port).into()).await;
+    let desk = FakeChatwoot::start_on((args.host, args.chatwoot_port).into(), &args.chatwoot_token).await;
     let claude = if args.no_claude {
         None
     } else {
-        let claude = FakeClaude::start_on(args.claude_port).await;
+        let claude = FakeClaude::start_on((args.host, args.claude_port).into()).await;
         claude.answer_locally();
         Some(claude)
     };
