@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
-"""Sends every sample event in events/<function>/ to that function running under
-`cargo lambda watch`, with `cargo lambda invoke --data-file`, and checks each answer and what
-reached the inbound queue against the folder's expected.json: the webhook's and the desk's
-HTTP answers, the schedules' reports.
+"""Sends every sample event in events/<function>/ to its function and checks each answer and
+what reached the inbound queue against the folder's expected.json: the webhook's and the
+desk's HTTP answers, the schedules' reports, the worker's batch item failures and the
+replies it sent to the local Graph API.
 
-    invoke_events.py --port N [--show]
+    invoke_events.py --port N [--show]           under `cargo lambda watch` (cargo lambda invoke)
+    invoke_events.py --sam --host GATEWAY [--show]
+                                                 each event in its own container, with
+                                                 `sam local invoke` on the `sam build` output
+
+With --sam the local stack (moto) must listen on GATEWAY, the docker bridge's gateway
+(`stack.py up --host`), and the demo tenant must be loaded always-open; this script starts the
+local fakes (Graph, Claude) on GATEWAY too and points the functions at them. The worker's
+events run only with --sam (under `cargo lambda watch` the worker is exercised by the chat).
+Messages in worker events get the current time and fresh wamids, so they are neither stale
+nor duplicates of an earlier run.
 
 --show prints every queued envelope (the local demo); without it, only the verdicts.
 Ends with "N passed, N failed" and exits non-zero on any failure.
@@ -12,8 +22,10 @@ Ends with "N passed, N failed" and exits non-zero on any failure.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,9 +33,17 @@ import stack  # noqa: E402
 
 EVENTS = stack.ROOT / "events"
 FUNCTIONS = ("webhook", "desk", "sla-sweep", "off-hours")
+SAM_FUNCTIONS = {
+    "webhook": "WebhookFunction",
+    "desk": "DeskFunction",
+    "sla-sweep": "SlaSweepFunction",
+    "off-hours": "OffHoursFunction",
+    "worker": "WorkerFunction",
+}
+FAKES = Path(os.environ.get("CARGO_TARGET_DIR") or stack.ROOT / "target") / "debug" / "local_fakes"
 
 
-def invoke(port, function, path):
+def invoke_watch(port, function, path):
     result = subprocess.run(
         [
             str(stack.ROOT / ".venv/bin/cargo-lambda"), "lambda", "invoke", function,
@@ -36,45 +56,175 @@ def invoke(port, function, path):
     return json.loads(result.stdout), None
 
 
+class Fakes:
+    """The local fakes of Graph and Claude on the bridge's gateway, for the containers."""
+
+    def __init__(self, host):
+        try:
+            self.process = subprocess.Popen(
+                [str(FAKES), "--host", host], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True, encoding="utf-8", bufsize=1,
+            )
+        except FileNotFoundError:
+            raise SystemExit(f"{FAKES} is missing: cargo build -p blackbox --bin local_fakes") from None
+        self.ready = json.loads(self.process.stdout.readline() or "{}")
+        if "graph" not in self.ready:
+            raise SystemExit(f"{FAKES} did not start")
+        self.synced = 0
+
+    def sent_since_last_call(self):
+        """What reached the Graph API since the last call: each recipient's message count."""
+        self.synced += 1
+        self.process.stdin.write(f"{self.synced}\n")
+        self.process.stdin.flush()
+        counts = {}
+        for line in self.process.stdout:
+            event = json.loads(line)
+            if event["event"] == "sync" and event["id"] == str(self.synced):
+                return counts
+            if event["event"] == "graph_message":
+                to = event["body"].get("to")
+                counts[to] = counts.get(to, 0) + 1
+        raise SystemExit("the local fakes stopped")
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+class Sam:
+    """`sam local invoke` on the `sam build` output, against the local stack on the gateway."""
+
+    def __init__(self, env, fakes):
+        variables = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+        variables["GRAPH_API_BASE_URL"] = fakes.ready["graph"]
+        variables["ANTHROPIC_BASE_URL"] = fakes.ready["claude"]
+        self.env_file = stack.STATE / "sam-env.json"
+        self.env_file.write_text(json.dumps({"Parameters": variables}, indent=1))
+        self.endpoint = env["AWS_ENDPOINT_URL"]
+        self.timings = []
+
+    def invoke(self, function, path):
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                str(stack.ROOT / ".venv/bin/sam"), "local", "invoke", SAM_FUNCTIONS[function],
+                "--event", str(path), "--skip-pull-image", "--env-vars", str(self.env_file),
+                "--parameter-overrides", f"LocalEndpointUrl={self.endpoint}",
+            ],
+            cwd=stack.ROOT, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        )
+        self.timings.append(time.monotonic() - started)
+        # SAM exits 0 even when the function failed: the answer is the last line on stdout,
+        # and a failure is a JSON error object (or nothing at all).
+        lines = [line for line in result.stdout.splitlines() if line.strip()]
+        try:
+            response = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            return None, "no answer: " + (result.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        if isinstance(response, dict) and "errorType" in response:
+            return None, f"{response['errorType']}: {response.get('errorMessage')}"
+        return response, None
+
+
+def freshen(event, run):
+    """The worker's batch with the current time and wamids of this run."""
+    now = int(time.time())
+    for record in event["Records"]:
+        envelope = json.loads(record["body"])
+        message = envelope.get("event", {}).get("message")
+        if envelope.get("v") == 1 and message:
+            message["timestamp"] = now
+            message["wamid"] = f"{message['wamid']}.{run}"
+            message["raw"]["id"] = message["wamid"]
+            message["raw"]["timestamp"] = str(now)
+            record["attributes"]["MessageDeduplicationId"] = message["wamid"]
+        record["body"] = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return event
+
+
+def check(want, response, queued, sent):
+    problems = []
+    if "report" in want:
+        missing = [key for key in want["report"] if key not in (response or {})]
+        if missing:
+            problems.append(f"report lacks {missing}: {response}")
+    elif "failures" in want:
+        failed = sorted(item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", []))
+        if failed != sorted(want["failures"]):
+            problems.append(f"batch item failures {failed}, want {want['failures']}")
+        for customer, count in want["replies"].items():
+            if sent.get(customer, 0) < count:
+                problems.append(f"{sent.get(customer, 0)} sent to customer …{customer[-4:]}, want at least {count}")
+    else:
+        if response.get("statusCode") != want["status"]:
+            problems.append(f"status {response.get('statusCode')}, want {want['status']}")
+        if "body" in want and response.get("body") != want["body"]:
+            problems.append(f"body {response.get('body')!r}, want {want['body']!r}")
+    if len(queued) != want["queued"]:
+        problems.append(f"{len(queued)} queued, want {want['queued']}")
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, required=True)
+    runner = parser.add_mutually_exclusive_group(required=True)
+    runner.add_argument("--port", type=int, help="cargo lambda watch's invoke port")
+    runner.add_argument("--sam", action="store_true", help="sam local invoke, one container per event")
+    parser.add_argument("--host", help="with --sam: the docker bridge's gateway address")
     parser.add_argument("--show", action="store_true")
     args = parser.parse_args()
+    if args.sam and not args.host:
+        parser.error("--sam needs --host (the docker bridge's gateway)")
 
     env = stack.read_env()
     sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
+    fakes = Fakes(args.host) if args.sam else None
+    if args.sam:
+        sam = Sam(env, fakes)
+        functions = (*FUNCTIONS, "worker")
+        invoke = sam.invoke
+    else:
+        functions = FUNCTIONS
+        invoke = lambda function, path: invoke_watch(args.port, function, path)  # noqa: E731
+    run = str(int(time.time()))
     passed = failed = 0
-    for function, name, want in (
-        (function, name, want)
-        for function in FUNCTIONS
-        for name, want in json.loads((EVENTS / function / "expected.json").read_text()).items()
-    ):
-        response, error = invoke(args.port, function, EVENTS / function / name)
-        queued = stack.drain(sqs, env["INBOUND_QUEUE_URL"])
-        problems = []
-        name = f"{function}/{name}"
-        if error:
-            problems.append(f"invoke failed: {error}")
-        elif "report" in want:
-            missing = [key for key in want["report"] if key not in (response or {})]
-            if missing:
-                problems.append(f"report lacks {missing}: {response}")
-        else:
-            if response.get("statusCode") != want["status"]:
-                problems.append(f"status {response.get('statusCode')}, want {want['status']}")
-            if "body" in want and response.get("body") != want["body"]:
-                problems.append(f"body {response.get('body')!r}, want {want['body']!r}")
-        if len(queued) != want["queued"]:
-            problems.append(f"{len(queued)} queued, want {want['queued']}")
-        verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
-        status = response.get("statusCode", "report") if response else "-"
-        print(f"{name:36} -> {status}, {len(queued):2} queued  {verdict}")
-        if args.show:
-            for line in stack.describe(queued):
-                print("      " + line)
-        passed += not problems
-        failed += bool(problems)
+    try:
+        for function, name, want in (
+            (function, name, want)
+            for function in functions
+            for name, want in json.loads((EVENTS / function / "expected.json").read_text()).items()
+        ):
+            path = EVENTS / function / name
+            if function == "worker":
+                path = stack.STATE / f"worker-{name}"
+                path.write_text(json.dumps(freshen(json.loads((EVENTS / function / name).read_text()), run)))
+            response, error = invoke(function, path)
+            queued = stack.drain(sqs, env["INBOUND_QUEUE_URL"])
+            sent = fakes.sent_since_last_call() if fakes else {}
+            name = f"{function}/{name}"
+            problems = [f"invoke failed: {error}"] if error else check(want, response, queued, sent)
+            verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+            if response and "statusCode" in response:
+                answer = response["statusCode"]
+            elif response and "batchItemFailures" in response:
+                answer = f"{len(response['batchItemFailures'])} failed, {sum(sent.values())} sent"
+            else:
+                answer = "report" if response else "-"
+            print(f"{name:36} -> {answer}, {len(queued):2} queued  {verdict}", flush=True)
+            if args.show:
+                for line in stack.describe(queued):
+                    print("      " + line)
+            passed += not problems
+            failed += bool(problems)
+    finally:
+        if fakes:
+            fakes.stop()
+    if args.sam and sam.timings:
+        timings = sam.timings
+        print(f"sam local invoke: first {timings[0]:.1f} s, later ones {min(timings[1:] or timings):.1f}"
+              f"-{max(timings[1:] or timings):.1f} s each")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Writes the sample events, as `sam local invoke -e` and `cargo lambda invoke --data-file`
 take them: events/webhook/ and events/desk/ (API Gateway HTTP API, payload v2, requests),
-events/sla-sweep/ and events/off-hours/ (EventBridge Scheduler's input).
+events/sla-sweep/ and events/off-hours/ (EventBridge Scheduler's input), events/worker/ (SQS
+batches from the inbound queue, as the event source mapping delivers them).
 
 Signed events use the local stack's documented test secret (infra/local/stack.py):
 app secret `local-app-secret`, verify token `local-verify-token`; desk events the demo
 tenant's local desk token `local-desk-token-0123456789abcdefghij` (common.sh load_demo_tenant).
-Each folder's `expected.json` says what each event must produce.
+Each folder's `expected.json` says what each event must produce. The worker's messages go
+stale after an hour, so the runners (invoke_events.py) give them the current time when they
+send them; the timestamps written here are placeholders.
 """
 
 import base64
@@ -164,9 +167,64 @@ def main():
     write(EVENTS / "sla-sweep", {
         "scheduled.json": ({"time": "2026-11-23T17:01:00Z"}, {"report": report, "queued": 0}),
     })
+    write(EVENTS / "worker", worker_events())
     write(EVENTS / "off-hours", {
         "scheduled.json": ({"time": "2026-11-23T17:05:00Z"}, {"report": ["tenants", "open", "follow_ups"], "queued": 0}),
     })
+
+
+def sqs_record(message_id, group, dedup, envelope):
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"receipt-{message_id}",
+        "body": json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1795089600000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795089600000",
+            "SequenceNumber": f"1880000000000000000{message_id[-4:]}",
+            "MessageGroupId": group,
+            "MessageDeduplicationId": dedup,
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
+        "awsRegion": "us-east-1",
+    }
+
+
+def worker_events():
+    """SQS batches for the worker: two customers greeting the bot of the always-open demo
+    tenant, each answered on the Graph API; and a record of an envelope version this build
+    does not know, which the worker reports failed (and only that one)."""
+
+    def greeting(message_id, customer, name, wamid):
+        envelope = {"v": 1, "event": {"message": {
+            "phone_number_id": PHONE_NUMBER_ID, "waba_id": "102290129340398",
+            "customer": customer, "profile_name": name, "wamid": wamid,
+            "timestamp": 1795089600, "type": "text", "text": "Oi",
+            "raw": text(customer, wamid, "Oi"),
+        }}}
+        return sqs_record(message_id, f"{PHONE_NUMBER_ID}:{customer}", wamid, envelope)
+
+    poison = sqs_record(
+        "00000000-0000-4000-8000-000000000003", f"{PHONE_NUMBER_ID}:5511900000303", "poison-1",
+        {"v": 99, "event": {"message": {"phone_number_id": PHONE_NUMBER_ID}}},
+    )
+    batch = {"Records": [
+        greeting("00000000-0000-4000-8000-000000000001", "5511900000301", "Ana", "wamid.sample.worker.1"),
+        greeting("00000000-0000-4000-8000-000000000002", "5511900000302", "Bruno", "wamid.sample.worker.2"),
+        poison,
+    ]}
+    return {
+        "batch.json": (batch, {
+            "failures": [poison["messageId"]],
+            "replies": {"5511900000301": 1, "5511900000302": 1},
+            "queued": 0,
+        }),
+    }
 
 
 def write(folder, events):
