@@ -6,12 +6,16 @@ cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 WATCH_PGID=""
+SAM_DOCKER=""
 
 cleanup() {
   if [ -n "$WATCH_PGID" ]; then
     kill -- "-$WATCH_PGID" 2>/dev/null || true
   fi
   .venv/bin/python infra/local/stack.py down >/dev/null 2>&1 || true
+  if [ -n "$SAM_DOCKER" ]; then
+    bash infra/local/sam-docker.sh down || true
+  fi
 }
 trap cleanup EXIT INT TERM
 
@@ -35,8 +39,9 @@ install_toolchain() {
   bash infra/local/install.sh
 }
 
+# start_stack [--host ADDRESS]: moto on loopback, or where containers reach it.
 start_stack() {
-  .venv/bin/python infra/local/stack.py up
+  .venv/bin/python infra/local/stack.py up "$@"
   set -a
   # shellcheck disable=SC1091
   . "$ROOT/.local/stack.env"
@@ -45,6 +50,15 @@ start_stack() {
 
 free_port() {
   .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Docker and SAM's base image for `sam local` (infra/local/sam-docker.sh): sets DOCKER_HOST
+# and GATEWAY, the docker bridge's address where the containers reach moto and the fakes.
+# The daemon is stopped on exit if it was started here.
+start_sam_docker() {
+  SAM_DOCKER=1
+  eval "$(bash infra/local/sam-docker.sh up)"
+  export DOCKER_HOST
 }
 
 # Runs the functions under `cargo lambda watch` on a free port ($WATCH_PORT) with the local

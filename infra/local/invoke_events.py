@@ -8,6 +8,8 @@ replies it sent to the local Graph API.
     invoke_events.py --sam --host GATEWAY [--show]
                                                  each event in its own container, with
                                                  `sam local invoke` on the `sam build` output
+    invoke_events.py --start-api --host GATEWAY  the webhook's and the desk's HTTP events
+                                                 as requests to `sam local start-api`
 
 With --sam the local stack (moto) must listen on GATEWAY, the docker bridge's gateway
 (`stack.py up --host`), and the demo tenant must be loaded always-open; this script starts the
@@ -21,11 +23,15 @@ Ends with "N passed, N failed" and exits non-zero on any failure.
 """
 
 import argparse
+import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -128,6 +134,54 @@ class Sam:
         return response, None
 
 
+class StartApi:
+    """`sam local start-api` on a free loopback port: the HTTP API's routes, each request
+    answered by its function in a container."""
+
+    def __init__(self, sam):
+        self.port = stack.free_port()
+        self.log = open(stack.STATE / "start-api.log", "w")
+        self.process = subprocess.Popen(
+            [
+                str(stack.ROOT / ".venv/bin/sam"), "local", "start-api", "--port", str(self.port),
+                "--skip-pull-image", "--env-vars", str(sam.env_file),
+                "--parameter-overrides", f"LocalEndpointUrl={sam.endpoint}",
+            ],
+            cwd=stack.ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        )
+        deadline = time.monotonic() + 120
+        while "Running on http" not in (stack.STATE / "start-api.log").read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("sam local start-api did not start; see .local/start-api.log")
+            time.sleep(0.2)
+
+    def invoke(self, _function, path):
+        """Sends the API Gateway event at `path` as the HTTP request it describes."""
+        event = json.loads(path.read_text())
+        body = event.get("body")
+        if body is not None and event.get("isBase64Encoded"):
+            body = base64.b64decode(body)
+        elif body is not None:
+            body = body.encode()
+        query = f"?{event['rawQueryString']}" if event.get("rawQueryString") else ""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{event['rawPath']}{query}", data=body,
+            headers=event.get("headers", {}), method=event["requestContext"]["http"]["method"],
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return {"statusCode": answer.status, "body": answer.read().decode()}, None
+        except urllib.error.HTTPError as answer:
+            return {"statusCode": answer.code, "body": answer.read().decode()}, None
+        except OSError as error:
+            return None, str(error)
+
+    def stop(self):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
 def freshen(event, run):
     """The worker's batch with the current time and wamids of this run."""
     now = int(time.time())
@@ -172,19 +226,26 @@ def main():
     runner = parser.add_mutually_exclusive_group(required=True)
     runner.add_argument("--port", type=int, help="cargo lambda watch's invoke port")
     runner.add_argument("--sam", action="store_true", help="sam local invoke, one container per event")
-    parser.add_argument("--host", help="with --sam: the docker bridge's gateway address")
+    runner.add_argument("--start-api", action="store_true", help="requests to sam local start-api")
+    parser.add_argument("--host", help="with --sam or --start-api: the docker bridge's gateway address")
     parser.add_argument("--show", action="store_true")
     args = parser.parse_args()
-    if args.sam and not args.host:
-        parser.error("--sam needs --host (the docker bridge's gateway)")
+    containers = args.sam or args.start_api
+    if containers and not args.host:
+        parser.error("--sam and --start-api need --host (the docker bridge's gateway)")
 
     env = stack.read_env()
     sqs = stack.clients(env["AWS_ENDPOINT_URL"])["sqs"]
-    fakes = Fakes(args.host) if args.sam else None
+    fakes = Fakes(args.host) if containers else None
+    api = None
     if args.sam:
         sam = Sam(env, fakes)
         functions = (*FUNCTIONS, "worker")
         invoke = sam.invoke
+    elif args.start_api:
+        api = StartApi(Sam(env, fakes))
+        functions = ("webhook", "desk")
+        invoke = api.invoke
     else:
         functions = FUNCTIONS
         invoke = lambda function, path: invoke_watch(args.port, function, path)  # noqa: E731
@@ -219,6 +280,8 @@ def main():
             passed += not problems
             failed += bool(problems)
     finally:
+        if api:
+            api.stop()
         if fakes:
             fakes.stop()
     if args.sam and sam.timings:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, unit and property tests, black-box tests of the real
 # binaries on the local stack, the sample events and a scripted conversation through
-# `cargo lambda watch`, the SAM template (validate --lint, arm64 build), and benchmarks
-# compiled (not run).
+# `cargo lambda watch`, the SAM template (validate --lint, arm64 build), every sample event
+# through `sam local invoke` and `sam local start-api` in the arm64 containers, and
+# benchmarks compiled (not run).
 # Installs what it needs and stops what it started.
 source "$(dirname "$0")/common.sh"
 
@@ -46,6 +47,14 @@ sam validate --lint
 # The arm64 build checks the template and the cross-compilation; thin LTO makes it quicker
 # here. A deploy's own `sam build` uses the release profile (fat LTO).
 CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 sam build --beta-features
+
+stage "sam local invoke and start-api: every sample event in the functions' arm64 containers (qemu), against the local stack"
+# Docker, and SAM's base image built from debootstrap once (cached in .local/sam-base).
+start_sam_docker
+start_stack --host "$GATEWAY"
+load_demo_tenant --always-open
+.venv/bin/python infra/local/invoke_events.py --sam --host "$GATEWAY"
+.venv/bin/python infra/local/invoke_events.py --start-api --host "$GATEWAY"
 
 stage "benchmarks compile (with the dev profile: this checks they build, bench.sh runs them optimised)"
 cargo bench --workspace --no-run --locked --profile dev
