@@ -66,7 +66,8 @@ fn emit(event: Value) {
 async fn main() {
     let args = Args::parse();
     let graph = FakeGraph::start_on((args.host, args.graph_port).into()).await;
-    let desk = FakeChatwoot::start_on((args.host, args.chatwoot_port).into(), &args.chatwoot_token).await;
+    let desk =
+        FakeChatwoot::start_on((args.host, args.chatwoot_port).into(), &args.chatwoot_token).await;
     let claude = if args.no_claude {
         None
     } else {
