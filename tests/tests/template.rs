@@ -322,3 +322,29 @@ fn the_schedules_retry_and_dead_letter_into_a_queue_of_their_own_with_an_alarm()
     }
     assert_eq!(schedules, 2, "the SLA sweep and the off-hours run");
 }
+
+/// `sam local` needs every function's SDK pointed at the local stack, and `--env-vars` only
+/// overrides variables the template declares: the endpoint is declared, behind a parameter
+/// whose empty default removes it, so a deploy sets no endpoint at all.
+#[test]
+fn the_local_endpoint_is_declared_for_sam_local_and_absent_from_a_deploy() {
+    let template = template();
+    let parameter = &template["Parameters"]["LocalEndpointUrl"];
+    assert_eq!(parameter["Default"], "", "empty by default: {parameter}");
+    assert_eq!(
+        template["Conditions"]["UsesLocalEndpoint"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "LocalEndpointUrl"}, ""]}]})
+    );
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"],
+        json!({"Fn::If": ["UsesLocalEndpoint", {"Ref": "LocalEndpointUrl"}, {"Ref": "AWS::NoValue"}]}),
+        "every function gets the endpoint only when the parameter is set"
+    );
+    for (name, function) in of_type(&template, "AWS::Serverless::Function") {
+        let own = &function["Properties"]["Environment"]["Variables"];
+        assert!(
+            own.get("AWS_ENDPOINT_URL").is_none(),
+            "{name} sets its own AWS_ENDPOINT_URL"
+        );
+    }
+}
