@@ -10,6 +10,7 @@
 //! | contract | `envelope` (the versioned queue contract: depends on no other module) | yes |
 //! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `store` | yes |
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
+//! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights; feature `platform`) | no |
 //! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
 //! | twins | `store::memory`, `whatsapp::memory`, `desk::memory`, `secrets::memory` (feature `testing`) | yes |
 //! | fuzzing | `fuzzing`: one function per fuzz target of `fuzz/`, and the corpus replay (feature `fuzzing`) | yes |
@@ -18,6 +19,8 @@ pub mod ai;
 pub mod desk;
 pub mod engine;
 pub mod envelope;
+#[cfg(feature = "platform")]
+pub mod platform;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod queue;
