@@ -2,6 +2,12 @@
 //! share, one code path for both. Everything here works on the stack's table (and queue)
 //! through the AWS SDK; its tests run against the local stack, not a twin.
 
+pub mod access;
+pub mod apikeys;
+pub mod audit;
+pub mod members;
+pub mod ratelimit;
+
 use aws_sdk_dynamodb::Client;
 
 /// The stack's table, as the platform code reads and writes it.
