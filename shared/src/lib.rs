@@ -19,10 +19,10 @@ pub mod ai;
 pub mod desk;
 pub mod engine;
 pub mod envelope;
-#[cfg(feature = "platform")]
-pub mod platform;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[cfg(feature = "platform")]
+pub mod platform;
 pub mod queue;
 pub mod secrets;
 pub mod store;

@@ -90,8 +90,69 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// Subscribe the app to a WhatsApp Business Account and register the number (Graph API)
     Onboard(OnboardArgs),
+    /// Platform API keys: the provider's (default) or a tenant's (--tenant)
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// People: platform admins (default) or a tenant's members (--tenant) with a role
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// The AI attendant's spend per conversation in a month: requests, tokens (cache writes and reads apart), cost
     AiUsage(AiUsageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (shown only this once; stored as a hash)
+    Create {
+        /// The tenant the key is for; without it, a provider key
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+        /// What the key is for
+        #[arg(long)]
+        name: String,
+        /// read, send, admin or campaigns:write; repeat for several
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List keys by id, with scopes, state and last use
+    List {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+    },
+    /// Revoke a key at once
+    Revoke {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+        #[arg(value_name = "KEY_ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add a person by e-mail (invited when the user pool does not know it), or change a role
+    Add {
+        /// The tenant; without it, the person becomes a platform admin
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+        /// agent, supervisor or admin (tenant members only)
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// The stack's Cognito user pool (output UserPoolId)
+        #[arg(long, env = "COGNITO_USER_POOL_ID")]
+        user_pool_id: String,
+        email: String,
+    },
+    List {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+    },
+    /// Remove a person (by Cognito sub) from the tenant or the platform admins
+    Remove {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: Option<String>,
+        sub: String,
+    },
 }
 
 #[derive(Debug, Args)]

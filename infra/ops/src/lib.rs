@@ -8,6 +8,7 @@ mod error;
 pub mod migrate;
 pub mod onboard;
 pub mod parked;
+pub mod people;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;
@@ -16,7 +17,12 @@ use std::io::Write;
 
 pub use error::OpsError;
 
-use cli::{Cli, Command, DlqCommand, ParkedCommand, SecretsCommand, TenantCommand};
+use cli::{
+    Cli, Command, DlqCommand, KeysCommand, MembersCommand, ParkedCommand, SecretsCommand,
+    TenantCommand,
+};
+use shared::platform::Db;
+use shared::platform::members::Directory;
 
 /// AWS configuration from the environment (AWS_REGION, AWS_ENDPOINT_URL, credentials...).
 async fn aws() -> aws_config::SdkConfig {
@@ -27,6 +33,58 @@ async fn aws() -> aws_config::SdkConfig {
 pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), OpsError> {
     let globals = cli.globals;
     match cli.command {
+        Command::Keys(command) => {
+            let db = Db::new(
+                aws_sdk_dynamodb::Client::new(&aws().await),
+                globals.table()?,
+            );
+            match command {
+                KeysCommand::Create {
+                    tenant,
+                    name,
+                    scopes,
+                } => {
+                    people::create_key(&db, people::owner(tenant)?, &name, &scopes, out, err).await
+                }
+                KeysCommand::List { tenant } => {
+                    people::list_keys(&db, people::owner(tenant)?, out).await
+                }
+                KeysCommand::Revoke { tenant, id } => {
+                    people::revoke_key(&db, people::owner(tenant)?, &id, out).await
+                }
+            }
+        }
+        Command::Members(command) => {
+            let aws = aws().await;
+            let db = Db::new(aws_sdk_dynamodb::Client::new(&aws), globals.table()?);
+            match command {
+                MembersCommand::Add {
+                    tenant,
+                    role,
+                    user_pool_id,
+                    email,
+                } => {
+                    let owner = people::owner(tenant)?;
+                    let role = match owner {
+                        shared::platform::access::Owner::Platform => {
+                            shared::platform::access::Role::Admin
+                        }
+                        _ => role.parse().map_err(OpsError::Invalid)?,
+                    };
+                    let directory = Directory {
+                        client: aws_sdk_cognitoidentityprovider::Client::new(&aws),
+                        user_pool_id,
+                    };
+                    people::add_member(&db, &directory, owner, &email, role, out).await
+                }
+                MembersCommand::List { tenant } => {
+                    people::list_members(&db, people::owner(tenant)?, out).await
+                }
+                MembersCommand::Remove { tenant, sub } => {
+                    people::remove_member(&db, people::owner(tenant)?, &sub, out).await
+                }
+            }
+        }
         Command::Tenant(TenantCommand::Validate { files }) => {
             tenants::validate_all(&files, out, err).map(drop)
         }

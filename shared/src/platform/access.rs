@@ -25,7 +25,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Send, Scope::Admin, Scope::CampaignsWrite];
+    pub const ALL: [Scope; 4] = [
+        Scope::Read,
+        Scope::Send,
+        Scope::Admin,
+        Scope::CampaignsWrite,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -177,7 +182,8 @@ impl Principal {
         match self {
             Principal::Key { owner, scopes, .. } => {
                 let allows = |scope: Scope| {
-                    scopes.contains(&scope) || (scope != Scope::CampaignsWrite && scopes.contains(&Scope::Admin))
+                    scopes.contains(&scope)
+                        || (scope != Scope::CampaignsWrite && scopes.contains(&Scope::Admin))
                 };
                 let permitted = match need {
                     Need::Read => allows(Scope::Read) || allows(Scope::Send),
@@ -245,7 +251,10 @@ mod tests {
         Principal::Person {
             sub: "s".into(),
             platform_admin,
-            memberships: memberships.iter().map(|(t, r)| (t.to_string(), *r)).collect(),
+            memberships: memberships
+                .iter()
+                .map(|(t, r)| (t.to_string(), *r))
+                .collect(),
         }
     }
 
@@ -268,15 +277,30 @@ mod tests {
         assert_eq!(reader.access(Some("111"), Need::Admin), Access::Forbidden);
         let sender = key(Owner::Tenant("111".into()), &[Scope::Send]);
         assert_eq!(sender.access(Some("111"), Need::Send), Access::Allowed);
-        assert_eq!(sender.access(Some("111"), Need::CampaignsWrite), Access::Forbidden);
+        assert_eq!(
+            sender.access(Some("111"), Need::CampaignsWrite),
+            Access::Forbidden
+        );
         let admin = key(Owner::Tenant("111".into()), &[Scope::Admin]);
-        assert_eq!(admin.access(Some("111"), Need::CampaignsWrite), Access::Forbidden);
+        assert_eq!(
+            admin.access(Some("111"), Need::CampaignsWrite),
+            Access::Forbidden
+        );
         let platform = key(Owner::Platform, &Scope::ALL);
-        assert_eq!(platform.access(Some("111"), Need::Approve), Access::Forbidden);
+        assert_eq!(
+            platform.access(Some("111"), Need::Approve),
+            Access::Forbidden
+        );
         assert_eq!(platform.access(None, Need::Platform), Access::Allowed);
         let platform_reader = key(Owner::Platform, &[Scope::Read]);
-        assert_eq!(platform_reader.access(Some("222"), Need::Read), Access::Allowed);
-        assert_eq!(platform_reader.access(None, Need::Platform), Access::Forbidden);
+        assert_eq!(
+            platform_reader.access(Some("222"), Need::Read),
+            Access::Allowed
+        );
+        assert_eq!(
+            platform_reader.access(None, Need::Platform),
+            Access::Forbidden
+        );
     }
 
     #[test]
@@ -289,8 +313,14 @@ mod tests {
         assert_eq!(agent.access(Some("222"), Need::Read), Access::Hidden);
         assert_eq!(agent.access(None, Need::Platform), Access::Forbidden);
         let supervisor = person(false, &[("111", Role::Supervisor)]);
-        assert_eq!(supervisor.access(Some("111"), Need::Approve), Access::Allowed);
-        assert_eq!(supervisor.access(Some("111"), Need::Admin), Access::Forbidden);
+        assert_eq!(
+            supervisor.access(Some("111"), Need::Approve),
+            Access::Allowed
+        );
+        assert_eq!(
+            supervisor.access(Some("111"), Need::Admin),
+            Access::Forbidden
+        );
         let admin = person(true, &[]);
         assert_eq!(admin.access(Some("222"), Need::Admin), Access::Allowed);
         assert_eq!(admin.access(None, Need::Platform), Access::Allowed);

@@ -83,7 +83,12 @@ fn metadata(key: &ApiKey, hashed: &str) -> std::collections::HashMap<String, Att
         ("name", AttributeValue::S(key.name.clone())),
         (
             "scopes",
-            AttributeValue::L(key.scopes.iter().map(|s| AttributeValue::S(s.as_str().into())).collect()),
+            AttributeValue::L(
+                key.scopes
+                    .iter()
+                    .map(|s| AttributeValue::S(s.as_str().into()))
+                    .collect(),
+            ),
         ),
         ("created_by", AttributeValue::S(key.created_by.clone())),
         ("created_at", AttributeValue::S(key.created_at.to_rfc3339())),
@@ -98,11 +103,18 @@ fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) ->
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn time(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
-    text(item, name).and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc))
+fn time(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<DateTime<Utc>> {
+    text(item, name)
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
-fn from_item(item: &std::collections::HashMap<String, AttributeValue>) -> Result<ApiKey, PlatformError> {
+fn from_item(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Result<ApiKey, PlatformError> {
     let corrupt = || PlatformError::Database("an API key item is not readable".into());
     let scopes = item
         .get("scopes")
@@ -127,7 +139,10 @@ fn from_item(item: &std::collections::HashMap<String, AttributeValue>) -> Result
 /// Checks a new key's name and scopes: the field at fault is named.
 pub fn validate(name: &str, scopes: &[Scope]) -> Result<(), PlatformError> {
     if name.trim().is_empty() || name.chars().count() > MAX_NAME {
-        return Err(PlatformError::invalid("/name", format!("1 to {MAX_NAME} characters")));
+        return Err(PlatformError::invalid(
+            "/name",
+            format!("1 to {MAX_NAME} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(PlatformError::invalid("/name", "no control characters"));
@@ -153,7 +168,10 @@ pub async fn create(
     scopes.dedup();
     let id = new_id();
     let kind = if owner == Owner::Platform { "p" } else { "t" };
-    let secret = format!("sdk_{kind}_{id}_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()));
+    let secret = format!(
+        "sdk_{kind}_{id}_{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    );
     let hashed = hash(&secret);
     let key = ApiKey {
         id: id.clone(),
@@ -188,7 +206,11 @@ pub async fn create(
 
 /// The key `secret` names, unless it is unknown or revoked. Refreshes `last_used_at` at most
 /// once an hour.
-pub async fn authenticate(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<Option<ApiKey>, PlatformError> {
+pub async fn authenticate(
+    db: &Db,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ApiKey>, PlatformError> {
     if !looks_like_key(secret) || secret.len() > 200 {
         return Ok(None);
     }
@@ -209,7 +231,10 @@ pub async fn authenticate(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<O
     if key.revoked_at.is_some() {
         return Ok(None);
     }
-    if key.last_used_at.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
+    if key
+        .last_used_at
+        .is_none_or(|at| now - at > LAST_USED_GRANULARITY)
+    {
         touch(db, &key, &hashed, now).await;
     }
     Ok(Some(key))
@@ -234,7 +259,14 @@ async fn touch(db: &Db, key: &ApiKey, hashed: &str, now: DateTime<Utc>) {
     ) else {
         return;
     };
-    if let Err(error) = db.client.transact_write_items().transact_items(own).transact_items(listed).send().await {
+    if let Err(error) = db
+        .client
+        .transact_write_items()
+        .transact_items(own)
+        .transact_items(listed)
+        .send()
+        .await
+    {
         tracing::warn!(key_id = %key.id, error = %PlatformError::database(error), "could not record the key's last use");
     }
 }
@@ -258,14 +290,23 @@ pub async fn list(
         .await
         .map_err(PlatformError::database)?;
     Ok(Page {
-        items: page.items().iter().map(from_item).collect::<Result<_, _>>()?,
+        items: page
+            .items()
+            .iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?,
         next: Continuation::from_last_evaluated(page.last_evaluated_key()),
     })
 }
 
 /// Revokes the owner's key `id`: [`PlatformError::NotFound`] when the owner has no such key.
 /// Revoking twice keeps the first time.
-pub async fn revoke(db: &Db, owner: &Owner, id: &str, now: DateTime<Utc>) -> Result<ApiKey, PlatformError> {
+pub async fn revoke(
+    db: &Db,
+    owner: &Owner,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<ApiKey, PlatformError> {
     let listed = db
         .client
         .get_item()
@@ -281,7 +322,8 @@ pub async fn revoke(db: &Db, owner: &Owner, id: &str, now: DateTime<Utc>) -> Res
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let hashed = text(&listed, "hash").ok_or_else(|| PlatformError::Database("an API key item has no hash".into()))?;
+    let hashed = text(&listed, "hash")
+        .ok_or_else(|| PlatformError::Database("an API key item has no hash".into()))?;
     let stamp = AttributeValue::S(now.to_rfc3339());
     let update = |pk: String, sk: &str| -> Result<TransactWriteItem, PlatformError> {
         let update = Update::builder()

@@ -44,7 +44,10 @@ pub async fn record(db: &Db, owner: &Owner, entry: &Entry) -> Result<(), Platfor
         ("action", AttributeValue::S(entry.action.clone())),
         ("target", AttributeValue::S(entry.target.clone())),
         ("detail", AttributeValue::S(entry.detail.to_string())),
-        (EXPIRES_AT, AttributeValue::N((entry.at + KEPT).timestamp().to_string())),
+        (
+            EXPIRES_AT,
+            AttributeValue::N((entry.at + KEPT).timestamp().to_string()),
+        ),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))
@@ -60,7 +63,12 @@ pub async fn record(db: &Db, owner: &Owner, entry: &Entry) -> Result<(), Platfor
 }
 
 /// The owner's entries, newest first.
-pub async fn list(db: &Db, owner: &Owner, limit: i32, from: Option<&Continuation>) -> Result<Page<Entry>, PlatformError> {
+pub async fn list(
+    db: &Db,
+    owner: &Owner,
+    limit: i32,
+    from: Option<&Continuation>,
+) -> Result<Page<Entry>, PlatformError> {
     let page = db
         .client
         .query()
@@ -74,7 +82,10 @@ pub async fn list(db: &Db, owner: &Owner, limit: i32, from: Option<&Continuation
         .await
         .map_err(PlatformError::database)?;
     let text = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
     };
     let items = page
         .items()
@@ -90,7 +101,8 @@ pub async fn list(db: &Db, owner: &Owner, limit: i32, from: Option<&Continuation
                 actor: text(item, "actor"),
                 action: text(item, "action"),
                 target: text(item, "target"),
-                detail: serde_json::from_str(&text(item, "detail")).unwrap_or(serde_json::Value::Null),
+                detail: serde_json::from_str(&text(item, "detail"))
+                    .unwrap_or(serde_json::Value::Null),
             })
         })
         .collect::<Result<_, PlatformError>>()?;

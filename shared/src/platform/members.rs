@@ -41,7 +41,11 @@ fn own_key(owner: &Owner) -> String {
 }
 
 fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
-    [(PK.to_owned(), AttributeValue::S(pk)), (SK.to_owned(), AttributeValue::S(sk))].into()
+    [
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ]
+    .into()
 }
 
 pub async fn memberships(db: &Db, sub: &str) -> Result<Memberships, PlatformError> {
@@ -57,8 +61,15 @@ pub async fn memberships(db: &Db, sub: &str) -> Result<Memberships, PlatformErro
         .map_err(PlatformError::database)?;
     let mut memberships = Memberships::default();
     for item in found.items() {
-        let sk = item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("");
-        let role = item.get("role").and_then(|v| v.as_s().ok()).and_then(|r| r.parse::<Role>().ok());
+        let sk = item
+            .get(SK)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            .unwrap_or("");
+        let role = item
+            .get("role")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|r| r.parse::<Role>().ok());
         match (sk, role) {
             ("PLATFORM", Some(Role::Admin)) => memberships.platform_admin = true,
             (sk, Some(role)) => {
@@ -80,19 +91,27 @@ pub async fn put(db: &Db, owner: &Owner, member: &Member) -> Result<(), Platform
         ("added_by", AttributeValue::S(member.added_by.clone())),
         ("added_at", AttributeValue::S(member.added_at.to_rfc3339())),
     ];
-    let put = |mut item: HashMap<String, AttributeValue>| -> Result<TransactWriteItem, PlatformError> {
-        item.extend(fields.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-        let put = Put::builder()
-            .table_name(&db.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(PlatformError::database)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    };
+    let put =
+        |mut item: HashMap<String, AttributeValue>| -> Result<TransactWriteItem, PlatformError> {
+            item.extend(
+                fields
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), value.clone())),
+            );
+            let put = Put::builder()
+                .table_name(&db.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(PlatformError::database)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
     db.client
         .transact_write_items()
         .transact_items(put(key(format!("MEMBER#{}", member.sub), own_key(owner)))?)
-        .transact_items(put(key(format!("MEMBERS#{}", owner.key()), member.sub.clone()))?)
+        .transact_items(put(key(
+            format!("MEMBERS#{}", owner.key()),
+            member.sub.clone(),
+        ))?)
         .send()
         .await
         .map_err(PlatformError::database)?;
@@ -101,30 +120,41 @@ pub async fn put(db: &Db, owner: &Owner, member: &Member) -> Result<(), Platform
 
 /// Removes `sub` from `owner`: [`PlatformError::NotFound`] when it was not a member.
 pub async fn remove(db: &Db, owner: &Owner, sub: &str) -> Result<(), PlatformError> {
-    let delete = |key: HashMap<String, AttributeValue>| -> Result<TransactWriteItem, PlatformError> {
-        let delete = Delete::builder()
-            .table_name(&db.table)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(PlatformError::database)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    };
+    let delete =
+        |key: HashMap<String, AttributeValue>| -> Result<TransactWriteItem, PlatformError> {
+            let delete = Delete::builder()
+                .table_name(&db.table)
+                .set_key(Some(key))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(PlatformError::database)?;
+            Ok(TransactWriteItem::builder().delete(delete).build())
+        };
     let result = db
         .client
         .transact_write_items()
         .transact_items(delete(key(format!("MEMBER#{sub}"), own_key(owner)))?)
-        .transact_items(delete(key(format!("MEMBERS#{}", owner.key()), sub.to_owned()))?)
+        .transact_items(delete(key(
+            format!("MEMBERS#{}", owner.key()),
+            sub.to_owned(),
+        ))?)
         .send()
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(error) if format!("{error:?}").contains("ConditionalCheckFailed") => Err(PlatformError::NotFound),
+        Err(error) if format!("{error:?}").contains("ConditionalCheckFailed") => {
+            Err(PlatformError::NotFound)
+        }
         Err(error) => Err(PlatformError::database(error)),
     }
 }
 
-pub async fn list(db: &Db, owner: &Owner, limit: i32, from: Option<&Continuation>) -> Result<Page<Member>, PlatformError> {
+pub async fn list(
+    db: &Db,
+    owner: &Owner,
+    limit: i32,
+    from: Option<&Continuation>,
+) -> Result<Page<Member>, PlatformError> {
     let page = db
         .client
         .query()
@@ -136,18 +166,22 @@ pub async fn list(db: &Db, owner: &Owner, limit: i32, from: Option<&Continuation
         .send()
         .await
         .map_err(PlatformError::database)?;
-    let text = |item: &HashMap<String, AttributeValue>, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name).and_then(|v| v.as_s().ok()).cloned()
+    };
     let items = page
         .items()
         .iter()
         .map(|item| {
             let read = || {
                 Some(Member {
-                sub: text(item, SK)?,
-                email: text(item, "email").unwrap_or_default(),
-                role: text(item, "role")?.parse().ok()?,
-                added_by: text(item, "added_by").unwrap_or_default(),
-                added_at: DateTime::parse_from_rfc3339(&text(item, "added_at")?).ok()?.with_timezone(&Utc),
+                    sub: text(item, SK)?,
+                    email: text(item, "email").unwrap_or_default(),
+                    role: text(item, "role")?.parse().ok()?,
+                    added_by: text(item, "added_by").unwrap_or_default(),
+                    added_at: DateTime::parse_from_rfc3339(&text(item, "added_at")?)
+                        .ok()?
+                        .with_timezone(&Utc),
                 })
             };
             read().ok_or_else(|| PlatformError::Database("a member item is not readable".into()))
@@ -173,7 +207,10 @@ pub fn validate_email(email: &str) -> Result<String, PlatformError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= MAX_EMAIL
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid {
@@ -200,8 +237,20 @@ impl Directory {
                 .admin_create_user()
                 .user_pool_id(&self.user_pool_id)
                 .username(email)
-                .user_attributes(AttributeType::builder().name("email").value(email).build().map_err(PlatformError::database)?)
-                .user_attributes(AttributeType::builder().name("email_verified").value("true").build().map_err(PlatformError::database)?)
+                .user_attributes(
+                    AttributeType::builder()
+                        .name("email")
+                        .value(email)
+                        .build()
+                        .map_err(PlatformError::database)?,
+                )
+                .user_attributes(
+                    AttributeType::builder()
+                        .name("email_verified")
+                        .value("true")
+                        .build()
+                        .map_err(PlatformError::database)?,
+                )
                 .desired_delivery_mediums(DeliveryMediumType::Email)
                 .send()
                 .await

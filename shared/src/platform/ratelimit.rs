@@ -14,14 +14,23 @@ const WINDOW_SECONDS: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Allowed { remaining: u32 },
+    Allowed {
+        remaining: u32,
+    },
     /// Over the limit until the window ends.
-    Limited { retry_after_seconds: i64 },
+    Limited {
+        retry_after_seconds: i64,
+    },
 }
 
 /// Counts one call of `subject` (`key:<id>`, `person:<sub>`, `ip:<address>`) against `limit`
 /// calls a minute.
-pub async fn hit(db: &Db, subject: &str, limit: u32, now: DateTime<Utc>) -> Result<Verdict, PlatformError> {
+pub async fn hit(
+    db: &Db,
+    subject: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<Verdict, PlatformError> {
     let window = now.timestamp().div_euclid(WINDOW_SECONDS);
     let window_end = (window + 1) * WINDOW_SECONDS;
     let answer = db
@@ -35,7 +44,10 @@ pub async fn hit(db: &Db, subject: &str, limit: u32, now: DateTime<Utc>) -> Resu
         .expression_attribute_names("#count", "count")
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-        .expression_attribute_values(":expires", AttributeValue::N((window_end + WINDOW_SECONDS).to_string()))
+        .expression_attribute_values(
+            ":expires",
+            AttributeValue::N((window_end + WINDOW_SECONDS).to_string()),
+        )
         .return_values(ReturnValue::UpdatedNew)
         .send()
         .await;
@@ -51,7 +63,12 @@ pub async fn hit(db: &Db, subject: &str, limit: u32, now: DateTime<Utc>) -> Resu
                 remaining: limit.saturating_sub(count),
             })
         }
-        Err(SdkError::ServiceError(error)) if matches!(error.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+        Err(SdkError::ServiceError(error))
+            if matches!(
+                error.err(),
+                UpdateItemError::ConditionalCheckFailedException(_)
+            ) =>
+        {
             Ok(Verdict::Limited {
                 retry_after_seconds: (window_end - now.timestamp()).max(1),
             })

@@ -18,6 +18,8 @@ pub const DESK_SECRET_PREFIX: &str = "DESK_SECRET_PREFIX";
 pub enum ConfigError {
     #[error("environment variable {0} is not set (template.yaml sets it for every function)")]
     Missing(&'static str),
+    #[error("environment variable {name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
 }
 
 /// The scheduled functions' configuration: the table they read, the queue they feed.

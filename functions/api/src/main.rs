@@ -1,0 +1,44 @@
+//! Lambda entry point: builds the clients and reads the API's secret once per container,
+//! then serves every request with [`api::router`].
+
+use std::sync::Arc;
+
+use api::auth::Verifier;
+use api::cursor::Cursors;
+use api::{App, Settings};
+use lambda_http::Error;
+use shared::platform::Db;
+use shared::platform::members::Directory;
+use shared::support::lambda::fail_every_invocation;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::support::telemetry::init();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => return fail_every_invocation("api", error).await,
+    };
+    let aws = aws_config::load_from_env().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let cursors = match api::config::cursor_key(&secrets, &settings.secret_id).await {
+        Ok(key) => Cursors::new(&key).map_err(|reason| reason.to_string()),
+        Err(error) => Err(error),
+    };
+    let cursors = match cursors {
+        Ok(cursors) => cursors,
+        Err(error) => return fail_every_invocation("api", error).await,
+    };
+    let app = Arc::new(App {
+        db: Db::new(aws_sdk_dynamodb::Client::new(&aws), settings.table),
+        sqs: aws_sdk_sqs::Client::new(&aws),
+        queue_url: settings.queue_url,
+        verifier: Verifier::new(settings.issuer, settings.client_id, settings.jwks_url),
+        cursors,
+        directory: Directory {
+            client: aws_sdk_cognitoidentityprovider::Client::new(&aws),
+            user_pool_id: settings.user_pool_id,
+        },
+        limits: settings.limits,
+    });
+    lambda_http::run(api::router(app)).await
+}
