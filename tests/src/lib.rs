@@ -3,6 +3,7 @@
 //! fault-injecting proxy in front of the local stack; and the fakes of Graph, Claude and
 //! Chatwoot, which the terminal chat runs too (`src/bin/local_fakes.rs`).
 
+pub mod api;
 pub mod chatwoot;
 pub mod claude;
 pub mod conversation;

@@ -13,13 +13,24 @@ use crate::problem::Problem;
 /// are the largest thing sent.
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// A JSON body; errors point into it (`/scopes/1`).
-pub struct Json<T>(pub T);
+/// A JSON body, read but not yet judged: the handler takes it with `body?` after it checked
+/// the caller, so a caller without access learns nothing from a validation error. Errors
+/// point into the body (`/scopes/1`).
+pub struct Json<T>(pub Result<T, Problem>);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = Problem;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Json(read(request, state).await))
+    }
+}
+
+async fn read<T: DeserializeOwned, S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<T, Problem> {
+    {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -41,7 +52,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             let pointer = pointer(&error.path().to_string());
             Problem::invalid(pointer, error.inner().to_string())
         })?;
-        Ok(Json(value))
+        Ok(value)
     }
 }
 

@@ -181,6 +181,7 @@ async fn create_platform_key(
     Json(body): Json<NewKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
     caller.require_platform()?;
+    let body = body?;
     create(&app, &caller, Owner::Platform, body).await
 }
 
@@ -221,6 +222,7 @@ async fn create_tenant_key(
     Json(body): Json<NewKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let body = body?;
     create(&app, &caller, Owner::Tenant(tenant), body).await
 }
 

@@ -143,6 +143,7 @@ async fn add_platform_admin(
     Json(body): Json<NewPlatformAdmin>,
 ) -> ApiResult<(StatusCode, axum::Json<MemberView>)> {
     caller.require_platform()?;
+    let body = body?;
     put(&app, &caller, Owner::Platform, &body.email, Role::Admin).await
 }
 
@@ -183,6 +184,7 @@ async fn put_tenant_member(
     Json(body): Json<NewMember>,
 ) -> ApiResult<(StatusCode, axum::Json<MemberView>)> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let body = body?;
     put(
         &app,
         &caller,
