@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks: the webhook's in-process cost beside its floor (criterion), and the release
 # binary's cold start, peak RSS and size, the arm64 size as deployed; engine::step per
-# event. Prints figures.
+# event; the platform API's cold start, CPU per call and memory. Prints figures.
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
-cargo build --release -p webhook -p worker -p sla-sweep
+cargo build --release -p webhook -p worker -p sla-sweep -p api
 stage "in-process: verify + parse + build entries vs HMAC + serde_json floor"
 cargo bench -p webhook --bench ingress -- --noplot
 stage "engine::step per event (pure, demo tenant)"
@@ -17,10 +17,12 @@ stage "worker: DynamoDB calls and capacity per message, time per invocation"
 cargo bench -p blackbox --bench worker_costs
 stage "AI attendant: cost-weighted input tokens per question, with and without prompt caching"
 cargo bench -p blackbox --bench ai_cache
+stage "platform API: cold start, CPU per call (a list, a send, a report), peak memory"
+cargo bench -p blackbox --bench api_costs
 stage "SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
 cargo bench -p blackbox --bench sweep_costs
 stage "arm64 build as deployed"
-cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours >/dev/null
-for function in webhook worker desk sla-sweep off-hours; do
+cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api >/dev/null
+for function in webhook worker desk sla-sweep off-hours api; do
   ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'
 done

@@ -148,6 +148,8 @@ impl Pool {
 /// The api function with its own table, queue, secret and user pool.
 pub struct Api {
     pub function: Function,
+    /// The function's environment, to start more processes like it.
+    pub env: Vec<(String, String)>,
     pub db: Db,
     pub table: String,
     pub queue_url: String,
@@ -156,6 +158,11 @@ pub struct Api {
 
 impl Api {
     pub async fn start(stack: &Stack, extra_env: &[(&str, &str)]) -> Api {
+        Self::start_with(stack, extra_env, "debug").await
+    }
+
+    /// With the binary of a build `profile` (`debug`, `release`).
+    pub async fn start_with(stack: &Stack, extra_env: &[(&str, &str)], profile: &str) -> Api {
         let table = stack.table().await;
         let queue_url = stack.fifo_queue("api-inbound").await;
         let secret = stack
@@ -171,13 +178,11 @@ impl Api {
             ("COGNITO_JWKS_URL", pool.jwks_url.as_str()),
         ];
         env.extend_from_slice(extra_env);
-        let function = Function::start(
-            &binary("api", "debug"),
-            &stack.function_env(&stack.endpoint, &env),
-        )
-        .await;
+        let env = stack.function_env(&stack.endpoint, &env);
+        let function = Function::start(&binary("api", profile), &env).await;
         Api {
             function,
+            env,
             db: Db::new(stack.dynamodb.clone(), &table),
             table,
             queue_url,
@@ -227,69 +232,80 @@ impl Api {
         headers: Value,
         body: Option<String>,
     ) -> Response {
-        let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": "ANY /v1/{proxy+}",
-            "rawPath": raw_path,
-            "rawQueryString": raw_query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "local",
-                "domainName": "api.local",
-                "domainPrefix": "api",
-                "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "blackbox"},
-                "requestId": unique("request"),
-                "routeKey": "ANY /v1/{proxy+}",
-                "stage": "$default",
-                "time": "03/Dec/2026:12:00:00 +0000",
-                "timeEpoch": 1_796_300_000_000_u64
-            },
-            "isBase64Encoded": false
-        });
-        if let Some(body) = body {
-            event["body"] = Value::String(body);
-        }
+        let event = event(method, path, headers, body);
         let answer = self
             .function
             .invoke(&event)
             .await
             .unwrap_or_else(|error| panic!("the api failed: {error}"));
-        let status = answer["statusCode"].as_u64().expect("a status") as u16;
-        let headers: HashMap<String, String> = answer["headers"]
-            .as_object()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.to_ascii_lowercase(),
-                            value.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let text = match answer["body"].as_str() {
-            Some(body) if answer["isBase64Encoded"].as_bool() == Some(true) => String::from_utf8(
-                base64::engine::general_purpose::STANDARD
-                    .decode(body)
-                    .expect("base64"),
-            )
-            .expect("utf-8"),
-            Some(body) => body.to_owned(),
-            None => String::new(),
-        };
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Response {
-            status,
-            headers,
-            body,
-        }
+        response(&answer)
+    }
+}
+
+/// The HTTP API (payload v2) event of a request; `path` may carry a query string.
+pub fn event(method: &str, path: &str, headers: Value, body: Option<String>) -> Value {
+    let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "ANY /v1/{proxy+}",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "api.local",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "blackbox"},
+            "requestId": unique("request"),
+            "routeKey": "ANY /v1/{proxy+}",
+            "stage": "$default",
+            "time": "03/Dec/2026:12:00:00 +0000",
+            "timeEpoch": 1_796_300_000_000_u64
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        event["body"] = Value::String(body);
+    }
+    event
+}
+
+/// The function's answer as a response.
+pub fn response(answer: &Value) -> Response {
+    let status = answer["statusCode"].as_u64().expect("a status") as u16;
+    let headers: HashMap<String, String> = answer["headers"]
+        .as_object()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.to_ascii_lowercase(),
+                        value.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = match answer["body"].as_str() {
+        Some(body) if answer["isBase64Encoded"].as_bool() == Some(true) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .expect("base64"),
+        )
+        .expect("utf-8"),
+        Some(body) => body.to_owned(),
+        None => String::new(),
+    };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Response {
+        status,
+        headers,
+        body,
     }
 }

@@ -175,6 +175,18 @@ impl Function {
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time the process has used so far (user and system), from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start after its ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // The kernel's USER_HZ is 100 on every Linux Lambda and CI runs on.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     /// Waits until the process has written a line containing `needle`; used to observe log
     /// output that is written after the response was returned.
     pub async fn wait_for_output(&self, needle: &str) -> bool {
