@@ -223,10 +223,11 @@ fn statements(function: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 }
 
 /// The api function works on the table's items (no scan, no table or stream administration),
-/// queues to the inbound queue only, and reads its own secret only: a leaked API process
-/// cannot read a tenant's WhatsApp or Chatwoot tokens, Meta's app secret or the AI key.
+/// queues to the inbound queue only, reads its own secret only, and may only look up and
+/// invite people in the pool (no password, MFA or deletion): a leaked API process cannot
+/// read a tenant's WhatsApp or Chatwoot tokens, Meta's app secret or the AI key.
 #[test]
-fn the_api_function_gets_item_access_to_the_table_the_inbound_queue_and_its_own_secret_only() {
+fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invitations_only() {
     let template = template();
     let granted = statements(&template["Resources"]["ApiFunction"]);
     let item_actions = [
@@ -253,6 +254,13 @@ fn the_api_function_gets_item_access_to_the_table_the_inbound_queue_and_its_own_
         (
             vec!["secretsmanager:GetSecretValue".to_owned()],
             vec!["!Ref ApiSecret".to_owned()],
+        ),
+        (
+            vec![
+                "cognito-idp:AdminCreateUser".to_owned(),
+                "cognito-idp:AdminGetUser".to_owned(),
+            ],
+            vec!["!GetAtt UserPool.Arn".to_owned()],
         ),
     ];
     assert_eq!(granted, expected);
