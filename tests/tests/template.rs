@@ -460,10 +460,6 @@ fn the_api_function_serves_v1_and_trusts_only_this_stacks_pool_and_client() {
         variables["COGNITO_CLIENT_ID"],
         json!({"Ref": "UserPoolClient"})
     );
-    assert_eq!(
-        variables["COGNITO_USER_POOL_ID"],
-        json!({"Ref": "UserPool"})
-    );
     assert_eq!(variables["TABLE_NAME"], json!({"Ref": "Table"}));
     assert!(
         variables.get("COGNITO_JWKS_URL").is_none(),
