@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""The contract test: schemathesis against the OpenAPI document the api binary serves.
+
+    contract.py seed --out FILE                  tenants, keys and members for the run, made
+                                                 with the ops CLI on the local stack
+    contract.py run --base-url URL --seeds FILE [--max-examples N] [--seed N]
+
+Runs schemathesis once per caller, each with its own valid credentials as an
+`Authorization` header: every tenant route with the key of the first tenant, again with the
+key of the second, and the provider's routes with the platform key. Each run pins the path
+parameters that name stored things (the tenant, a customer with a conversation, keys and
+members made for the run) to what was seeded, so generated and negative data reach the
+handlers instead of stopping at a 404. The checks: no server error, statuses, content
+types and bodies as the document says, and invalid data rejected.
+
+Fails when a check fails, and when an operation of the document was never answered with a
+2xx in any run: a run where everything is refused proves nothing. Prints the operation
+count and the time taken.
+
+FILE (written by contract.sh from what the ops CLI created) is JSON:
+    {"platform_key": "...", "provider": {"tenant": "<pn>", ...path parameters},
+     "tenants": [{"key": "...", "parameters": {"tenant": "<pn>", "customer": "...", ...}}, ...]}
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".local" / "contract"
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+    ]
+)
+METHODS = ("get", "put", "post", "delete", "patch")
+# Routes of one tenant: everything under /v1/tenants/{tenant}/. The tenant itself
+# (/v1/tenants/{tenant}) and everything else belong to the provider.
+TENANT_PREFIX = "/v1/tenants/{tenant}/"
+
+
+def operations(document):
+    return sorted(
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in METHODS
+    )
+
+
+def parameter_names(document, label):
+    method, path = label.split(" ", 1)
+    item = document["paths"][path]
+    declared = item.get("parameters", []) + item[method.lower()].get("parameters", [])
+    return {p["name"] for p in declared if p.get("in") == "path"}
+
+
+def toml_value(value):
+    return json.dumps(value)  # a JSON string or number is a TOML one
+
+
+def run(name, args, document, labels, key, parameters, statuses):
+    """One schemathesis run over `labels` as one caller; returns (exit code, seconds)."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    used = set().union(*(parameter_names(document, label) for label in labels))
+    missing = {p for p in used if p not in parameters}
+    if missing:
+        raise SystemExit(f"{name}: no seeded value for the path parameters {sorted(missing)}")
+    config = STATE / f"{name}.toml"
+    config.write_text(
+        "[parameters]\n"
+        + "".join(f'"path.{p}" = {toml_value(parameters[p])}\n' for p in sorted(used))
+    )
+    command = [
+        str(ROOT / ".venv/bin/schemathesis"), "--config-file", str(config), "--no-color",
+        "run", f"{args.base_url}/v1/openapi.json", "--url", args.base_url,
+        "--checks", CHECKS,
+        "--max-examples", str(args.max_examples),
+        "--seed", str(args.seed),
+        "--workers", "1",
+        "--header", f"Authorization: Bearer {key}",
+        "--report", "junit", "--report-junit-path", str(STATE / f"{name}.junit.xml"),
+    ]
+    # The operations of this run, by their labels ("GET /v1/...").
+    command += ["--include-name-regex", "^(" + "|".join(re.escape(label) for label in labels) + ")$"]
+    env = dict(os.environ, SCHEMATHESIS_HOOKS="contract_hooks", CONTRACT_STATUSES=str(statuses),
+               PYTHONPATH=str(Path(__file__).resolve().parent))
+    print(f"--- {name}: {len(labels)} operations", flush=True)
+    started = time.monotonic()
+    log = STATE / f"{name}.log"
+    with open(log, "w") as out:
+        code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    elapsed = time.monotonic() - started
+    text = log.read_text()
+    if code != 0:
+        print(text)
+    else:
+        summary = [line for line in text.splitlines() if "generated" in line or "No issues found" in line]
+        print("\n".join(f"    {line.strip()}" for line in summary))
+    return code, elapsed
+
+
+def seed(args):
+    raise SystemExit("contract.py seed: not written yet")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_seed = sub.add_parser("seed")
+    p_seed.add_argument("--out", type=Path, required=True)
+    p_seed.set_defaults(handler=seed)
+    p_run = sub.add_parser("run")
+    p_run.add_argument("--base-url", required=True, help="where the api serves /v1")
+    p_run.add_argument("--seeds", type=Path, required=True)
+    p_run.add_argument("--max-examples", type=int, default=int(os.environ.get("CONTRACT_MAX_EXAMPLES", 25)))
+    p_run.add_argument("--seed", type=int, default=int(os.environ.get("CONTRACT_SEED", 13)),
+                       help="schemathesis's random seed (fixed: the same cases every run)")
+    p_run.set_defaults(handler=check)
+    args = parser.parse_args()
+    args.handler(args)
+
+
+def check(args):
+    args.base_url = args.base_url.rstrip("/")
+
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{args.base_url}/v1/openapi.json", timeout=30) as answer:
+        document = json.load(answer)
+    seeds = json.loads(args.seeds.read_text())
+    everything = operations(document)
+    of_tenant = [label for label in everything if label.split(" ", 1)[1].startswith(TENANT_PREFIX)]
+    of_provider = [label for label in everything if label not in of_tenant]
+
+    statuses = STATE / "statuses.jsonl"
+    STATE.mkdir(parents=True, exist_ok=True)
+    statuses.write_text("")
+    runs = []
+    for number, tenant in enumerate(seeds["tenants"], 1):
+        if of_tenant:
+            runs.append((f"tenant-{number}", of_tenant, tenant["key"], tenant["parameters"]))
+    if of_provider:
+        runs.append(("provider", of_provider, seeds["platform_key"], seeds["provider"]))
+
+    failed = []
+    for name, labels, key, parameters in runs:
+        code, _ = run(name, args, document, labels, key, parameters, statuses)
+        if code != 0:
+            failed.append(name)
+
+    answered = {}
+    cases = 0
+    for line in statuses.read_text().splitlines():
+        call = json.loads(line)
+        cases += 1
+        if call["method"] == call["operation"].split(" ", 1)[0]:
+            answered.setdefault(call["operation"], set()).add(call["status"])
+    never_2xx = [label for label in everything if not any(200 <= s < 300 for s in answered.get(label, ()))]
+    elapsed = time.monotonic() - started
+    print(f"contract: {len(everything)} operations ({len(of_tenant)} per tenant x {len(seeds['tenants'])} tenants, "
+          f"{len(of_provider)} of the provider), {cases} requests, {elapsed:.0f} s")
+    for label in never_2xx:
+        print(f"    never answered with a 2xx: {label} (statuses seen: {sorted(answered.get(label, ()))})")
+    if failed:
+        raise SystemExit(f"contract: checks failed in {', '.join(failed)} (logs in {STATE})")
+    if never_2xx:
+        raise SystemExit(f"contract: {len(never_2xx)} operation(s) never answered with a 2xx")
+    print("contract: every check passed; every operation answered at least once with a 2xx")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
