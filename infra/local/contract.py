@@ -72,10 +72,9 @@ def toml_value(value):
 def run(name, args, document, labels, key, parameters, statuses):
     """One schemathesis run over `labels` as one caller; returns (exit code, seconds)."""
     STATE.mkdir(parents=True, exist_ok=True)
-    used = set().union(*(parameter_names(document, label) for label in labels))
-    missing = {p for p in used if p not in parameters}
-    if missing:
-        raise SystemExit(f"{name}: no seeded value for the path parameters {sorted(missing)}")
+    # Path parameters naming something seeded are pinned; the others are generated (an
+    # operation whose stored things were not seeded then finds nothing, and never gets its 2xx).
+    used = set().union(*(parameter_names(document, label) for label in labels)) & set(parameters)
     config = STATE / f"{name}.toml"
     config.write_text(
         "[parameters]\n"
@@ -112,8 +111,81 @@ def run(name, args, document, labels, key, parameters, statuses):
     return code, elapsed
 
 
+# The tenants of the run: the demo tenant (loaded by contract.sh, with a conversation of
+# CUSTOMER), a second tenant, and one the provider's run may change and disable.
+FIRST_TENANT = "106540352242922"
+SECOND_TENANT = "106540352242923"
+PROVIDERS_TENANT = "106540352242924"
+CUSTOMER = "5511987654321"  # chat.py's customer
+ALL_SCOPES = ["read", "send", "admin", "campaigns:write"]
+
+
+def ops(*arguments):
+    """The ops CLI on the local stack (its environment is the stack's, from contract.sh)."""
+    binary = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "ops"
+    result = subprocess.run([str(binary), *arguments], env=dict(os.environ, STACK_NAME="local"),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"ops {' '.join(arguments)} failed:\n{result.stderr}")
+    return result.stdout.strip()
+
+
+def tenant_flag(tenant):
+    return ["--tenant", tenant] if tenant else []
+
+
+def create_key(tenant, name, scopes):
+    """A new key (`sdk_<kind>_<id>_<secret>`) and its id."""
+    arguments = ["keys", "create", *tenant_flag(tenant), "--name", name]
+    for scope in scopes:
+        arguments += ["--scope", scope]
+    secret = ops(*arguments)
+    return secret, secret.split("_")[2]
+
+
+def add_member(tenant, email, role):
+    """A person (invited into the local user pool) as a tenant's member with `role`, or a
+    platform admin; returns the person's sub."""
+    role_flag = ["--role", role] if tenant else []
+    return ops("members", "add", *tenant_flag(tenant), *role_flag, email).split("\t")[0]
+
+
+def tenant_copy(phone_number_id, name):
+    """The demo tenant as the local stack runs it, under another number and name."""
+    import yaml
+
+    tenant = yaml.safe_load((ROOT / ".local/demo.yaml").read_text())
+    tenant.update({"phone_number_id": phone_number_id, "name": name})
+    path = STATE / f"tenant-{phone_number_id}.yaml"
+    path.write_text(yaml.safe_dump(tenant, allow_unicode=True, sort_keys=False))
+    return path
+
+
 def seed(args):
-    raise SystemExit("contract.py seed: not written yet")
+    """What the runs pin their path parameters to, made with the ops CLI: per tenant a key
+    with every scope, a key to revoke and a member to remove; the platform's the same."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    ops("tenant", "put", str(tenant_copy(SECOND_TENANT, "Contract Second Tenant")),
+        str(tenant_copy(PROVIDERS_TENANT, "Contract Provider's Tenant")))
+    tenants = []
+    for tenant in (FIRST_TENANT, SECOND_TENANT):
+        key, _ = create_key(tenant, "contract", ALL_SCOPES)
+        _, revocable = create_key(tenant, "contract: to revoke", ["read"])
+        member = add_member(tenant, f"agent-{tenant}@contract.example.com", "agent")
+        tenants.append({"key": key, "parameters": {
+            "tenant": tenant, "key_id": revocable, "sub": member, "customer": CUSTOMER,
+        }})
+    platform_key, _ = create_key(None, "contract", ALL_SCOPES)
+    _, revocable = create_key(None, "contract: to revoke", ["read"])
+    admin = add_member(None, "admin@contract.example.com", None)
+    seeds = {
+        "platform_key": platform_key,
+        "provider": {"tenant": PROVIDERS_TENANT, "key_id": revocable, "sub": admin},
+        "tenants": tenants,
+    }
+    args.out.write_text(json.dumps(seeds, indent=1))
+    print(f"contract: seeded tenants {FIRST_TENANT}, {SECOND_TENANT}, {PROVIDERS_TENANT}, "
+          f"their keys and members, and the platform's")
 
 
 def main():
