@@ -205,12 +205,25 @@ def main():
     args.handler(args)
 
 
+def fetch_document(base_url, seconds=600):
+    """The document the api serves. The first request under `cargo lambda watch` starts the
+    function (building it first when it is not up to date), so it may take a while."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base_url}/v1/openapi.json", timeout=seconds) as answer:
+                return json.load(answer)
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the api did not serve its document within {seconds} s: {error}")
+            time.sleep(1)
+
+
 def check(args):
     args.base_url = args.base_url.rstrip("/")
 
     started = time.monotonic()
-    with urllib.request.urlopen(f"{args.base_url}/v1/openapi.json", timeout=30) as answer:
-        document = json.load(answer)
+    document = fetch_document(args.base_url)
     seeds = json.loads(args.seeds.read_text())
     everything = operations(document)
     of_tenant = [label for label in everything if label.split(" ", 1)[1].startswith(TENANT_PREFIX)]
