@@ -12,6 +12,7 @@ pins=(
   "ziglang==0.17.1"
   "aws-sam-cli==1.170.0"
   "cfn-lint==1.58.0"
+  "schemathesis==4.32.5"
 )
 stamp="$venv/.pins"
 want=$(printf '%s\n' "${pins[@]}")

@@ -4,10 +4,18 @@ moto 5.2.5 computes every FIFO queue attribute on each send, reading the clock t
 datetime arithmetic once per queued message; with a thousand messages queued a single
 SendMessageBatch takes over a second. The same clock in milliseconds from time.time()
 keeps moto's behaviour and makes it usable for bulk tests.
+
+The user pool's and app client's ids are hashes of their names and settings (moto's `HASH`
+strategy), not random: the same on every start, so `.local/stack.env` and a signed-in
+person's configuration stay valid across restarts of the local stack.
 """
 
+import os
 import sys
 import time
+
+os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY", "HASH")
+os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY", "HASH")
 
 import moto.sqs.models
 from moto.core.utils import unix_time_millis as _unix_time_millis

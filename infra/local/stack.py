@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The local stack: moto server standing in for DynamoDB, SQS and Secrets Manager.
+"""The local stack: moto server standing in for DynamoDB, SQS, Secrets Manager and Cognito.
 
     stack.py up [--port N] [--host A]  start moto (on 127.0.0.1 or A), create the template's
-                             queues, table and secrets,
+                             queues, table, secrets, user pool and app client,
                              write .local/stack.env (the functions' environment)
     stack.py down            stop moto
     stack.py queued          print (and delete) what the inbound queue holds
@@ -14,6 +14,8 @@ local stack uses exactly what the template defines (with the stack name `local`)
 import argparse
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -41,8 +43,10 @@ LOCAL_APP_SECRETS = {
 LOCAL_AI_SECRETS = {
     "anthropic_api_key": os.environ.get("ANTHROPIC_API_KEY") or "local-fake-anthropic-key",
 }
+# The api function's: its cursor key, random like the template's generated one.
+LOCAL_API_SECRETS = {"cursor_key": secrets.token_hex(32)}
 # The template's secrets (by logical id) and their local values.
-LOCAL_SECRETS = {"AppSecret": LOCAL_APP_SECRETS, "AiSecret": LOCAL_AI_SECRETS}
+LOCAL_SECRETS = {"AppSecret": LOCAL_APP_SECRETS, "AiSecret": LOCAL_AI_SECRETS, "ApiSecret": LOCAL_API_SECRETS}
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -113,7 +117,12 @@ class Resolver:
                 "${AWS::URLSuffix}": "amazonaws.com",
             }.items():
                 text = text.replace(key, replacement)
-            return text
+            # ${Resource} is its Ref, ${Resource.Attribute} its GetAtt.
+            return re.sub(
+                r"\$\{([A-Za-z0-9]+)(?:\.([A-Za-z0-9.]+))?\}",
+                lambda m: self.attrs[(m[1], m[2])] if m[2] else self.refs[m[1]],
+                text,
+            )
         if "Fn::GetAtt" in value:
             logical, attribute = value["Fn::GetAtt"]
             return self.attrs[(logical, attribute)]
@@ -144,8 +153,40 @@ def clients(endpoint):
     )
     return {
         name: session.client(name, endpoint_url=endpoint)
-        for name in ("sqs", "dynamodb", "secretsmanager", "sns")
+        for name in ("sqs", "dynamodb", "secretsmanager", "sns", "cognito-idp")
     }
+
+
+# CloudFormation's names for CreateUserPool's parameters, where they differ.
+USER_POOL_PARAMETERS = {"UserPoolName": "PoolName"}
+
+
+def create_people_pool(cognito, resolve, resources):
+    """The template's user pool and app client, and nothing else: who may do what is kept in
+    the table, not in Cognito groups."""
+    pools = [k for k, r in resources.items() if r["Type"] == "AWS::Cognito::UserPool"]
+    for logical in pools:
+        props = resolve(resources[logical]["Properties"])
+        mfas = props.pop("EnabledMfas", [])
+        params = {USER_POOL_PARAMETERS.get(k, k): v for k, v in props.items()}
+        pool = cognito.create_user_pool(**params)["UserPool"]
+        if "SOFTWARE_TOKEN_MFA" in mfas:
+            cognito.set_user_pool_mfa_config(
+                UserPoolId=pool["Id"],
+                SoftwareTokenMfaConfiguration={"Enabled": True},
+                MfaConfiguration=props.get("MfaConfiguration", "OFF"),
+            )
+        resolve.refs[logical] = pool["Id"]
+        resolve.attrs[(logical, "Arn")] = pool["Arn"]
+        resolve.attrs[(logical, "ProviderURL")] = f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}"
+    for logical, resource in resources.items():
+        if resource["Type"] == "AWS::Cognito::UserPoolClient":
+            props = resolve(resource["Properties"])
+            client = cognito.create_user_pool_client(**props)["UserPoolClient"]
+            resolve.refs[logical] = client["ClientId"]
+    if len(pools) != 1:
+        raise SystemExit(f"stack.py expects one user pool in the template, found {len(pools)}")
+    return resolve.refs[pools[0]]
 
 
 def create_resources(endpoint):
@@ -166,6 +207,8 @@ def create_resources(endpoint):
         resolve.refs[logical] = url
         resolve.attrs[(logical, "Arn")] = arn
         resolve.attrs[(logical, "QueueName")] = name
+
+    pool_id = create_people_pool(aws["cognito-idp"], resolve, resources)
 
     for logical, resource in resources.items():
         if resource["Type"] == "AWS::SNS::Topic":
@@ -206,6 +249,10 @@ def create_resources(endpoint):
             env.update(resolve(variables))
     env = {k: v for k, v in env.items() if v != NO_VALUE}
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
+    # On AWS the api derives the keys' URL from the issuer; moto serves them at its own address
+    # (and signs every pool's tokens with one public key, so only the issuer tells pools apart).
+    env["COGNITO_USER_POOL_ID"] = pool_id
+    env["COGNITO_JWKS_URL"] = f"{endpoint}/{pool_id}/.well-known/jwks.json"
     return env
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, unit and property tests, black-box tests of the real
 # binaries on the local stack, the sample events and a scripted conversation through
-# `cargo lambda watch`, the SAM template (validate --lint, arm64 build), every sample event
+# `cargo lambda watch`, the platform API's contract (schemathesis against the real api
+# binary), the SAM template (validate --lint, arm64 build), every sample event
 # through `sam local invoke` and `sam local start-api` in the arm64 containers, and
 # benchmarks compiled (not run).
 # Installs what it needs and stops what it started.
@@ -41,6 +42,11 @@ write_chat_env
 start_watch "$ROOT/.local/chat.env"
 .venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --graph-port "$GRAPH_PORT" \
   --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" --script infra/local/demo-chat.txt --expect-replies 19
+
+stage "the platform API's contract: schemathesis against the real api binary with two tenants' keys and the platform key"
+kill -- "-$WATCH_PGID" 2>/dev/null || true
+WATCH_PGID=""
+CONTRACT_IN_TEST_SH=1 bash infra/local/contract.sh
 
 stage "SAM template"
 sam validate --lint

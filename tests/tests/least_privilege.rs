@@ -91,11 +91,19 @@ fn each_function_reads_only_its_own_secrets() {
             "WebhookFunction" => vec!["!Ref AppSecret".into()],
             "WorkerFunction" => vec!["!Ref AiSecret".into(), tenants.clone()],
             "DeskFunction" => vec![desk.clone()],
+            "ApiFunction" => vec!["!Ref ApiSecret".into()],
             _ => Vec::new(),
         };
         assert_eq!(grants, &expected, "{function}");
     }
-    assert!(functions.contains_key("DeskFunction") && functions.contains_key("WebhookFunction"));
+    for function in [
+        "DeskFunction",
+        "WebhookFunction",
+        "WorkerFunction",
+        "ApiFunction",
+    ] {
+        assert!(functions.contains_key(function), "{function}");
+    }
 
     assert_eq!(
         text(&resources[&Value::from("AppSecret")]["Properties"]["Name"]),
@@ -104,6 +112,10 @@ fn each_function_reads_only_its_own_secrets() {
     assert_eq!(
         text(&resources[&Value::from("AiSecret")]["Properties"]["Name"]),
         "!Sub ${AWS::StackName}/ai"
+    );
+    assert_eq!(
+        text(&resources[&Value::from("ApiSecret")]["Properties"]["Name"]),
+        "!Sub ${AWS::StackName}/api"
     );
 }
 
@@ -115,10 +127,16 @@ fn no_wildcard_grant_covers_another_readers_secret() {
     let desk = format!("{SECRET_ARN}{stack}/desk/*");
     assert!(matches(&tenants, &arn("tenants/106540352242922")));
     assert!(matches(&desk, &arn("desk/106540352242922")));
-    for other in ["app", "ai", "desk/106540352242922", "tenantsx/1"] {
+    for other in ["app", "ai", "api", "desk/106540352242922", "tenantsx/1"] {
         assert!(!matches(&tenants, &arn(other)), "{other}");
     }
-    for other in ["app", "ai", "tenants/106540352242922", "desk-other/1"] {
+    for other in [
+        "app",
+        "ai",
+        "api",
+        "tenants/106540352242922",
+        "desk-other/1",
+    ] {
         assert!(!matches(&desk, &arn(other)), "{other}");
     }
     // The template's grants are exactly these patterns (the other test), so the worker
@@ -170,10 +188,94 @@ fn each_function_is_told_only_its_own_secrets() {
         ]
     );
     assert_eq!(
+        variables("ApiFunction"),
+        [("API_SECRET_ID".to_owned(), "!Ref ApiSecret".to_owned())]
+    );
+    assert_eq!(
         variables("DeskFunction"),
         [(
             "DESK_SECRET_PREFIX".to_owned(),
             "!Sub ${AWS::StackName}/desk/".to_owned()
         )]
     );
+}
+
+/// Every statement of a function's inline policies: (actions, resources), as written.
+fn statements(function: &Value) -> Vec<(Vec<String>, Vec<String>)> {
+    list(&function["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(|policy| list(&policy["Statement"]))
+        .map(|statement| {
+            assert_eq!(text(&statement["Effect"]), "Allow", "{statement:?}");
+            assert!(
+                statement.get("NotAction").is_none() && statement.get("NotResource").is_none(),
+                "{statement:?}"
+            );
+            let mut actions: Vec<String> =
+                list(&statement["Action"]).into_iter().map(text).collect();
+            actions.sort();
+            let mut resources: Vec<String> =
+                list(&statement["Resource"]).into_iter().map(text).collect();
+            resources.sort();
+            (actions, resources)
+        })
+        .collect()
+}
+
+/// The api function works on the table's items (no scan, no table or stream administration),
+/// queues to the inbound queue only, reads its own secret only, and may only look up and
+/// invite people in the pool (no password, MFA or deletion): a leaked API process cannot
+/// read a tenant's WhatsApp or Chatwoot tokens, Meta's app secret or the AI key.
+#[test]
+fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invitations_only() {
+    let template = template();
+    let granted = statements(&template["Resources"]["ApiFunction"]);
+    let item_actions = [
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ];
+    let expected: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            item_actions.iter().map(|a| a.to_string()).collect(),
+            vec![
+                "!GetAtt Table.Arn".to_owned(),
+                "!Sub ${Table.Arn}/index/*".to_owned(),
+            ],
+        ),
+        (
+            vec!["sqs:SendMessage".to_owned()],
+            vec!["!GetAtt InboundQueue.Arn".to_owned()],
+        ),
+        (
+            vec!["secretsmanager:GetSecretValue".to_owned()],
+            vec!["!Ref ApiSecret".to_owned()],
+        ),
+        (
+            vec![
+                "cognito-idp:AdminCreateUser".to_owned(),
+                "cognito-idp:AdminGetUser".to_owned(),
+            ],
+            vec!["!GetAtt UserPool.Arn".to_owned()],
+        ),
+    ];
+    assert_eq!(granted, expected);
+
+    let tenant_secret = format!("{SECRET_ARN}${{AWS::StackName}}/tenants/106540352242922-AbCdEf");
+    let desk_secret = format!("{SECRET_ARN}${{AWS::StackName}}/desk/106540352242922-AbCdEf");
+    for (actions, resources) in &granted {
+        for action in actions {
+            assert!(!action.contains('*'), "a wildcard action: {action}");
+        }
+        for resource in resources {
+            let pattern = resource.trim_start_matches("!Sub ");
+            for secret in [&tenant_secret, &desk_secret] {
+                assert!(!matches(pattern, secret), "{resource} covers {secret}");
+            }
+        }
+    }
 }

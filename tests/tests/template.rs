@@ -186,15 +186,20 @@ fn the_alarm_topic_is_under_a_key_cloudwatch_may_use_for_this_stacks_alarms() {
 }
 
 /// A deleted stack, or a replacement by an update, must not take the conversations, the
-/// queued events or the secrets with it.
+/// queued events, the secrets or the people's accounts with it.
 #[test]
-fn the_table_the_inbound_queues_and_the_secrets_are_retained() {
+fn the_table_the_inbound_queues_the_secrets_and_the_user_pool_are_retained() {
     let template = template();
     let mut stateful: Vec<&String> = ["AWS::DynamoDB::Table", "AWS::SecretsManager::Secret"]
         .iter()
         .flat_map(|kind| of_type(&template, kind))
         .map(|(id, _)| id)
         .collect();
+    stateful.extend(
+        of_type(&template, "AWS::Cognito::UserPool")
+            .into_iter()
+            .map(|(id, _)| id),
+    );
     let queues = ["InboundQueue", "InboundDeadLetterQueue"];
     for queue in queues {
         let (id, _) = resources(&template)
@@ -202,7 +207,10 @@ fn the_table_the_inbound_queues_and_the_secrets_are_retained() {
             .unwrap_or_else(|| panic!("no {queue}"));
         stateful.push(id);
     }
-    assert!(stateful.len() >= 4, "table, queues, secrets: {stateful:?}");
+    assert!(
+        stateful.len() >= 6,
+        "table, queues, secrets, user pool: {stateful:?}"
+    );
     for id in stateful {
         let resource = &resources(&template)[id];
         assert_eq!(resource["DeletionPolicy"], "Retain", "{id}: DeletionPolicy");
@@ -347,4 +355,120 @@ fn the_local_endpoint_is_declared_for_sam_local_and_absent_from_a_deploy() {
             "{name} sets its own AWS_ENDPOINT_URL"
         );
     }
+}
+
+/// People sign in to the platform API with accounts an admin made: no self sign-up, the
+/// e-mail address as the user name, a strong password and MFA available to everyone.
+#[test]
+fn the_people_pool_is_admin_made_with_strong_passwords_and_optional_mfa() {
+    let template = template();
+    let pools = of_type(&template, "AWS::Cognito::UserPool");
+    assert_eq!(pools.len(), 1, "one user pool");
+    let pool = &pools[0].1["Properties"];
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        true
+    );
+    assert_eq!(pool["UsernameAttributes"], json!(["email"]));
+    let policy = &pool["Policies"]["PasswordPolicy"];
+    assert!(
+        policy["MinimumLength"].as_u64().is_some_and(|n| n >= 12),
+        "{policy}"
+    );
+    for class in [
+        "RequireLowercase",
+        "RequireUppercase",
+        "RequireNumbers",
+        "RequireSymbols",
+    ] {
+        assert_eq!(policy[class], true, "{class}");
+    }
+    assert_eq!(pool["MfaConfiguration"], "OPTIONAL");
+    assert!(
+        strings(&pool["EnabledMfas"]).contains(&"SOFTWARE_TOKEN_MFA"),
+        "an authenticator app: {}",
+        pool["EnabledMfas"]
+    );
+    assert_eq!(pool["DeletionProtection"], "ACTIVE");
+}
+
+/// The app client is public (a browser or a script keeps no secret), signs in with the
+/// password and refreshes, and its access tokens last an hour at most: the API accepts only
+/// access tokens, so that bounds how long a signed-out person's token still works.
+#[test]
+fn the_app_client_is_public_with_password_and_refresh_flows_and_short_access_tokens() {
+    let template = template();
+    let clients = of_type(&template, "AWS::Cognito::UserPoolClient");
+    assert_eq!(clients.len(), 1, "one app client");
+    let client = &clients[0].1["Properties"];
+    assert_eq!(client["UserPoolId"], json!({"Ref": "UserPool"}));
+    assert_eq!(client["GenerateSecret"], false);
+    let mut flows = strings(&client["ExplicitAuthFlows"]);
+    flows.sort();
+    assert_eq!(
+        flows,
+        ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+    );
+    let minutes = match client["TokenValidityUnits"]["AccessToken"].as_str() {
+        Some("minutes") => 1,
+        Some("hours") => 60,
+        other => panic!("the access token's unit: {other:?}"),
+    };
+    let lifetime = client["AccessTokenValidity"].as_u64().expect("a lifetime") * minutes;
+    assert!(
+        (5..=60).contains(&lifetime),
+        "access tokens live {lifetime} minutes"
+    );
+    assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
+}
+
+/// The api function serves everything under /v1 of the stack's HTTP API, and checks people's
+/// tokens against this stack's pool and client. It is told no keys' URL: on AWS that comes
+/// from the issuer, and a configurable one would let a wrong setting trust any signer.
+#[test]
+fn the_api_function_serves_v1_and_trusts_only_this_stacks_pool_and_client() {
+    let template = template();
+    let function = &resources(&template)["ApiFunction"]["Properties"];
+    assert_eq!(function["CodeUri"], "functions/api");
+    let mut routes: Vec<(String, String)> = function["Events"]
+        .as_object()
+        .expect("the api's events")
+        .values()
+        .map(|event| {
+            assert_eq!(event["Type"], "HttpApi", "{event}");
+            assert_eq!(event["Properties"]["ApiId"], json!({"Ref": "HttpApi"}));
+            let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
+            let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+            (method, path)
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            ("ANY".to_owned(), "/v1".to_owned()),
+            ("ANY".to_owned(), "/v1/{proxy+}".to_owned())
+        ]
+    );
+
+    let variables = &function["Environment"]["Variables"];
+    assert_eq!(
+        variables["COGNITO_ISSUER"],
+        json!({"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"})
+    );
+    assert_eq!(
+        variables["COGNITO_CLIENT_ID"],
+        json!({"Ref": "UserPoolClient"})
+    );
+    assert_eq!(variables["TABLE_NAME"], json!({"Ref": "Table"}));
+    assert!(
+        variables.get("COGNITO_JWKS_URL").is_none(),
+        "the keys' URL is derived from the issuer on AWS"
+    );
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        globals["INBOUND_QUEUE_URL"],
+        json!({"Ref": "InboundQueue"}),
+        "sends and erasures go to the inbound queue"
+    );
 }
