@@ -462,6 +462,16 @@ async fn bad_input_gets_problem_details_naming_the_field() {
         )
         .await;
     is_problem(&huge, 413);
+    // API Gateway passes a body that is not UTF-8 base64-encoded.
+    let mut binary = blackbox::api::event(
+        "POST",
+        &path,
+        json!({"authorization": format!("Bearer {admin}"), "content-type": "application/json"}),
+        Some("//79/A==".into()),
+    );
+    binary["isBase64Encoded"] = json!(true);
+    let answer = blackbox::api::response(&api.function.invoke(&binary).await.unwrap());
+    is_problem(&answer, 400);
     is_problem(
         &api.call("GET", "/v1/nothing-here", Some(&admin), None)
             .await,

@@ -111,6 +111,7 @@ impl App {
         version = "1",
         description = "The provider's and each tenant's API. Authenticate with `Authorization: Bearer <API key or Cognito access token>`. Errors are `application/problem+json` (RFC 9457). Lists are paged: follow `next_cursor` until it is null (a page may be short and still have a next one)."
     ),
+    components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
