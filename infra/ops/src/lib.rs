@@ -215,9 +215,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
         }
         Command::Report(args) => {
             tenants::check_id("--tenant", &args.tenant)?;
+            let range = report::range(&args)?;
             let table = globals.table()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
-            report::command(&dynamodb, table, &args, out).await
+            report::command(&dynamodb, table, &args, range, out).await
         }
     }
 }

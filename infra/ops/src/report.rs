@@ -3,31 +3,40 @@
 
 use std::io::Write;
 
+use chrono::NaiveDate;
+
 use shared::platform::{Db, PlatformError, reports};
 use shared::report::DayReport;
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::error::OpsError;
 
+/// The range asked for, checked before anything is read.
+pub fn range(args: &ReportArgs) -> Result<(NaiveDate, NaiveDate), OpsError> {
+    let invalid = |error: PlatformError, flag: &str| match error {
+        PlatformError::Invalid { detail, .. } => OpsError::Invalid(format!("{flag}: {detail}")),
+        other => OpsError::Invalid(format!("{flag}: {other}")),
+    };
+    let from = reports::parse_date("from", &args.from).map_err(|e| invalid(e, "--from"))?;
+    let to = reports::parse_date("to", &args.to).map_err(|e| invalid(e, "--to"))?;
+    reports::check_range(from, to).map_err(|e| invalid(e, "--to"))?;
+    Ok((from, to))
+}
+
 pub async fn command(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     args: &ReportArgs,
+    (from, to): (NaiveDate, NaiveDate),
     out: &mut dyn Write,
 ) -> Result<(), OpsError> {
-    let field = |error: PlatformError, flag: &str| match error {
-        PlatformError::Invalid { detail, .. } => OpsError::Invalid(format!("{flag}: {detail}")),
-        other => OpsError::Aws {
-            operation: format!("DynamoDB Query on table {table}"),
-            message: other.to_string(),
-        },
-    };
-    let from = reports::parse_date("from", &args.from).map_err(|e| field(e, "--from"))?;
-    let to = reports::parse_date("to", &args.to).map_err(|e| field(e, "--to"))?;
     let db = Db::new(client.clone(), table);
     let days = reports::daily(&db, &args.tenant, from, to)
         .await
-        .map_err(|e| field(e, "--to"))?;
+        .map_err(|error| OpsError::Aws {
+            operation: format!("DynamoDB Query on table {table}"),
+            message: error.to_string(),
+        })?;
     match args.format {
         ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &days)
