@@ -7,11 +7,15 @@ use std::process::Stdio;
 use blackbox::chatwoot;
 use blackbox::claude::Reply;
 use blackbox::conversation::{Harness, JOAO, MARIA, NUMBER, demo};
-use blackbox::runtime::binary;
+use blackbox::runtime::{Function, binary};
+use blackbox::stack::{Stack, unique};
 use chrono::NaiveDate;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::envelope::Payload;
-use shared::platform::{Db, PlatformError, reports};
+use shared::platform::access::{Owner, Scope};
+use shared::platform::{Db, PlatformError, apikeys, reports};
+use shared::report::Tally;
+use shared::store::{Commit, DayCount, EventRecord, Store};
 
 /// A third customer, who asks the AI attendant.
 const ANA: &str = "5511955550001";
@@ -190,4 +194,159 @@ async fn daily_reports_count_each_conversation_once_per_tenant_and_day() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--to"));
+}
+
+/// `GET {path}?{query}` as API Gateway hands it to the function.
+fn get(path: &str, query: &str, key: Option<&str>) -> Value {
+    let mut headers = json!({"user-agent": "reports-test"});
+    if let Some(key) = key {
+        headers["authorization"] = Value::from(format!("Bearer {key}"));
+    }
+    let parameters: serde_json::Map<String, Value> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), Value::from(value)))
+        .collect();
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "queryStringParameters": parameters,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local",
+            "domainName": "local.execute-api.us-east-1.amazonaws.com", "domainPrefix": "local",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "reports-test"},
+            "requestId": unique("request"), "routeKey": "$default", "stage": "$default",
+            "time": "03/Dec/2026:12:00:00 +0000", "timeEpoch": 1796299200000_u64
+        },
+        "isBase64Encoded": false
+    })
+}
+
+/// The status and the JSON body of the API's answer.
+async fn call(api: &mut Function, path: &str, query: &str, key: Option<&str>) -> (u64, Value) {
+    let response = api.invoke(&get(path, query, key)).await.expect("the API answered");
+    let status = response["statusCode"].as_u64().expect("an HTTP response");
+    let body = response["body"].as_str().unwrap_or("null");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The route answers a tenant's reader with `daily`'s days; another tenant's key gets the
+/// same 404 as a missing tenant; a key without `read` (or `send`) is refused; a bad range
+/// names the field.
+#[tokio::test]
+async fn the_api_serves_a_tenants_daily_reports_to_its_readers_only() {
+    let stack = Stack::connect().await;
+    let table = stack.table().await;
+    let mut other = demo();
+    other.phone_number_id = OTHER_NUMBER.into();
+    stack.put_tenant(&table, &demo()).await;
+    stack.put_tenant(&table, &other).await;
+
+    // A day's counters, as the worker commits them with an event.
+    let store = shared::store::dynamodb::DynamoStore::new(stack.dynamodb.clone(), &table);
+    let mut tally = Tally {
+        started: 2,
+        handed_over: 1,
+        ..Tally::default()
+    };
+    tally.queue_wait.record(90);
+    tally.nps(10);
+    let record = EventRecord::new(chrono::Utc::now(), "text", Vec::new());
+    store
+        .commit(Commit {
+            key: "wamid.reports.api",
+            phone_number_id: NUMBER,
+            customer: MARIA,
+            session: None,
+            expected_version: None,
+            record: &record,
+            expires_at: chrono::Utc::now() + chrono::Duration::days(8),
+            ai_used: false,
+            report: Some(DayCount {
+                day: monday(),
+                tally: &tally,
+            }),
+        })
+        .await
+        .unwrap();
+
+    let db = Db::new(stack.dynamodb.clone(), &table);
+    let now = chrono::Utc::now();
+    let key = |owner: &str, scopes: &'static [Scope]| {
+        let db = db.clone();
+        let owner = Owner::Tenant(owner.to_owned());
+        async move {
+            apikeys::create(&db, owner, "reports", scopes, "test", now)
+                .await
+                .unwrap()
+                .secret
+        }
+    };
+    let reader = key(NUMBER, &[Scope::Read]).await;
+    let campaigns_only = key(NUMBER, &[Scope::CampaignsWrite]).await;
+    let elsewhere = key(OTHER_NUMBER, &[Scope::Admin]).await;
+
+    let secret = stack
+        .secret(&json!({"cursor_key": "00".repeat(32)}).to_string())
+        .await;
+    let env = stack.function_env(
+        &stack.endpoint,
+        &[
+            ("TABLE_NAME", &table),
+            ("INBOUND_QUEUE_URL", "http://127.0.0.1:9/unused.fifo"),
+            ("API_SECRET_ID", &secret),
+            ("COGNITO_ISSUER", "http://127.0.0.1:9/us-east-1_local"),
+            ("COGNITO_CLIENT_ID", "local"),
+        ],
+    );
+    let mut api = Function::start(&binary("api", "debug"), &env).await;
+    let path = format!("/v1/tenants/{NUMBER}/reports/daily");
+    let range = "from=2026-11-22&to=2026-11-24";
+
+    let (status, body) = call(&mut api, &path, range, Some(&reader)).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = reports::daily(
+        &db,
+        NUMBER,
+        monday().pred_opt().unwrap(),
+        monday().succ_opt().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(body["days"], serde_json::to_value(&expected).unwrap());
+    assert_eq!(body["days"][1]["conversations"]["started"], 2);
+    assert_eq!(body["days"][1]["queue_wait"]["max_seconds"], 90);
+    assert_eq!(body["days"][1]["nps"]["distribution"][10], 1);
+
+    // Another tenant's key: the same answer as a tenant that does not exist.
+    let (status, hidden) = call(&mut api, &path, range, Some(&elsewhere)).await;
+    assert_eq!(status, 404, "{hidden}");
+    let (status, missing) = call(
+        &mut api,
+        "/v1/tenants/106540352242000/reports/daily",
+        range,
+        Some(&elsewhere),
+    )
+    .await;
+    assert_eq!((status, &hidden), (404, &missing));
+    let (status, _) = call(&mut api, &path, range, Some(&campaigns_only)).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(&mut api, &path, range, None).await;
+    assert_eq!(status, 401);
+
+    let (status, problem) = call(
+        &mut api,
+        &path,
+        "from=2026-01-01&to=2026-11-24",
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/query/to");
+    let (status, problem) = call(&mut api, &path, "from=23/11/2026&to=2026-11-24", Some(&reader)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/query/from");
 }
