@@ -85,7 +85,10 @@ async fn daily_reports_count_each_conversation_once_per_tenant_and_day() {
         unreachable!()
     };
     message.phone_number_id = OTHER_NUMBER.into();
-    assert!(!bot.feed(&[hello]).await.is_empty(), "the other tenant greets");
+    assert!(
+        !bot.feed(&[hello]).await.is_empty(),
+        "the other tenant greets"
+    );
 
     let db = Db::new(bot.stack.dynamodb.clone(), &bot.table);
     let around = reports::daily(
@@ -121,7 +124,11 @@ async fn daily_reports_count_each_conversation_once_per_tenant_and_day() {
         (1, 1, 1200, 60)
     );
     // The demo tenant's claude-sonnet-4-5 at $3 and $15 per million tokens.
-    assert!((day.ai.cost_usd - 0.0045).abs() < 1e-9, "{}", day.ai.cost_usd);
+    assert!(
+        (day.ai.cost_usd - 0.0045).abs() < 1e-9,
+        "{}",
+        day.ai.cost_usd
+    );
     assert_eq!((day.sla.warnings, day.sla.breaches), (0, 0));
     assert_eq!((day.nps.answers, day.nps.average), (1, Some(9.0)));
     let mut distribution = [0; 11];
@@ -140,13 +147,8 @@ async fn daily_reports_count_each_conversation_once_per_tenant_and_day() {
     assert_eq!(elsewhere[0].ai.turns, 0);
 
     // A quarter at most, the error naming the field.
-    let too_long = reports::daily(
-        &db,
-        NUMBER,
-        monday(),
-        monday() + chrono::Duration::days(92),
-    )
-    .await;
+    let too_long =
+        reports::daily(&db, NUMBER, monday(), monday() + chrono::Duration::days(92)).await;
     assert!(
         matches!(&too_long, Err(PlatformError::Invalid { pointer, .. }) if pointer == "/query/to"),
         "{too_long:?}"
@@ -185,7 +187,13 @@ async fn daily_reports_count_each_conversation_once_per_tenant_and_day() {
     assert_eq!(printed, serde_json::to_value(&around).unwrap());
     let refused = tokio::process::Command::new(binary("ops", "debug"))
         .args([
-            "report", "--tenant", NUMBER, "--from", "2026-11-24", "--to", "2026-11-23",
+            "report",
+            "--tenant",
+            NUMBER,
+            "--from",
+            "2026-11-24",
+            "--to",
+            "2026-11-23",
         ])
         .env_clear()
         .env("TABLE_NAME", &bot.table)
@@ -227,7 +235,10 @@ fn get(path: &str, query: &str, key: Option<&str>) -> Value {
 
 /// The status and the JSON body of the API's answer.
 async fn call(api: &mut Function, path: &str, query: &str, key: Option<&str>) -> (u64, Value) {
-    let response = api.invoke(&get(path, query, key)).await.expect("the API answered");
+    let response = api
+        .invoke(&get(path, query, key))
+        .await
+        .expect("the API answered");
     let status = response["statusCode"].as_u64().expect("an HTTP response");
     let body = response["body"].as_str().unwrap_or("null");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
@@ -346,7 +357,13 @@ async fn the_api_serves_a_tenants_daily_reports_to_its_readers_only() {
     .await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"][0]["pointer"], "/query/to");
-    let (status, problem) = call(&mut api, &path, "from=23/11/2026&to=2026-11-24", Some(&reader)).await;
+    let (status, problem) = call(
+        &mut api,
+        &path,
+        "from=23/11/2026&to=2026-11-24",
+        Some(&reader),
+    )
+    .await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["errors"][0]["pointer"], "/query/from");
 }

@@ -41,7 +41,11 @@ impl Turn<'_> {
 
         if let (None, Event::Message { sent_at, .. }) = (&before, event) {
             tally.started += 1;
-            if self.effects.iter().any(|e| matches!(e, Effect::Send { .. })) {
+            if self
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::Send { .. }))
+            {
                 let written = DateTime::from_timestamp(*sent_at, 0)
                     .filter(|_| *sent_at > 0)
                     .map_or(self.now, |at| at.min(self.now));
@@ -255,7 +259,10 @@ mod tests {
         // 1,800 s in the queue and 60 s to the reply.
         assert_eq!(first.agent_first_response.count, 1);
         assert_eq!(first.agent_first_response.sum_seconds, 1860);
-        assert!(day.after(60, reply()).is_empty(), "only the first reply is timed");
+        assert!(
+            day.after(60, reply()).is_empty(),
+            "only the first reply is timed"
+        );
         assert!(day.text("obrigada").is_empty());
         let resolved = day.after(60, Event::Desk(DeskAction::Resolved));
         assert_eq!((resolved.resolved, resolved.bot_only), (1, 0));
@@ -296,7 +303,10 @@ mod tests {
         let mut day = Day::new();
         day.text("oi");
         day.tap("duvidas");
-        assert!(day.text("Quanto custa?").is_empty(), "asking counts nothing");
+        assert!(
+            day.text("Quanto custa?").is_empty(),
+            "asking counts nothing"
+        );
         let answer = |usage| {
             Event::AiAnswered(Answer {
                 outcome: crate::ai::AiOutcome::Reply {
@@ -324,7 +334,10 @@ mod tests {
         day.tenant.ai.model = Some("a-model-without-a-price".into());
         day.text("E a instalação?");
         let unpriced = day.after(2, answer(usage));
-        assert_eq!((unpriced.ai_unpriced_turns, unpriced.ai_cost_micro_usd), (1, 0));
+        assert_eq!(
+            (unpriced.ai_unpriced_turns, unpriced.ai_cost_micro_usd),
+            (1, 0)
+        );
         // An answer that arrives after the conversation moved on counts nothing.
         day.text("atendente");
         assert!(day.after(2, answer(usage)).is_empty());

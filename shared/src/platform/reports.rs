@@ -91,9 +91,7 @@ mod tests {
         let backwards = check_range(date("2026-12-03"), date("2026-12-02")).unwrap_err();
         assert!(matches!(backwards, PlatformError::Invalid { .. }));
         let bad = parse_date("from", "03/12/2026").unwrap_err();
-        assert!(
-            matches!(&bad, PlatformError::Invalid { pointer, .. } if pointer == "/query/from")
-        );
+        assert!(matches!(&bad, PlatformError::Invalid { pointer, .. } if pointer == "/query/from"));
     }
 
     #[test]

@@ -512,14 +512,7 @@ pub async fn report_days_count_each_event_once_per_tenant<S: Store>(
         "{refused:?}"
     );
     // Another tenant's day is its own.
-    let mut elsewhere = commit(
-        "wamid.report.5",
-        &other,
-        customer,
-        None,
-        None,
-        &again,
-    );
+    let mut elsewhere = commit("wamid.report.5", &other, customer, None, None, &again);
     elsewhere.report = Some(DayCount { day, tally: &taken });
     store.commit(elsewhere).await.unwrap();
 
@@ -529,11 +522,21 @@ pub async fn report_days_count_each_event_once_per_tenant<S: Store>(
     }
     assert_eq!(first_day.queue_wait.max_seconds, 300);
     let days = store.report_days(&number, day, next).await.unwrap();
-    assert_eq!(days, vec![(day, first_day.clone()), (next, started.clone())]);
+    assert_eq!(
+        days,
+        vec![(day, first_day.clone()), (next, started.clone())]
+    );
     let one = store.report_days(&number, day, day).await.unwrap();
-    assert_eq!(one, vec![(day, first_day)], "the range is inclusive and bounded");
+    assert_eq!(
+        one,
+        vec![(day, first_day)],
+        "the range is inclusive and bounded"
+    );
     let earlier = day.pred_opt().unwrap();
-    assert_eq!(store.report_days(&number, earlier, earlier).await.unwrap(), vec![]);
+    assert_eq!(
+        store.report_days(&number, earlier, earlier).await.unwrap(),
+        vec![]
+    );
     assert_eq!(
         store.report_days(&other, day, next).await.unwrap(),
         vec![(day, taken)]

@@ -4,16 +4,14 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
-use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::report::Tally;
+use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
     Commit, DayCount, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store,
     StoreError, StoredSession, Unsettled, Waiting, status_rank,
@@ -173,11 +171,9 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => {
-                Err(StoreError::Conflict {
+            Err(error) if is_conditional_failure(&error) => Err(StoreError::Conflict {
                 expected: expected_version,
-            })
-            }
+            }),
             Err(error) => Err(unavailable(error)),
         }
     }
