@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | support | `support` (retry, text, cache, config, metrics, telemetry; `http` for adapters) | yes |
 //! | contract | `envelope` (the versioned queue contract: depends on no other module) | yes |
-//! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `store` | yes |
+//! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `report`, `store` | yes |
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
 //! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights; feature `platform`) | no |
 //! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
@@ -24,6 +24,7 @@ pub mod fuzzing;
 #[cfg(feature = "platform")]
 pub mod platform;
 pub mod queue;
+pub mod report;
 pub mod secrets;
 pub mod store;
 pub mod support;

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
 use shared::engine::{self, Effect, Event, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
-use shared::store::{Commit, EventRecord, StatusChange, Store, StoredSession, parse_callback_data};
+use shared::store::{
+    Commit, DayCount, EventRecord, StatusChange, Store, StoredSession, parse_callback_data,
+};
 use shared::support::deadline::Deadline;
 use shared::tenant::Tenant;
 use shared::whatsapp::outbound::Outbound;
@@ -162,6 +164,11 @@ impl<A: Adapters> Worker<A> {
                 record: &record,
                 expires_at: now + self.retention(number).await?,
                 ai_used,
+                // Counted on the tenant's local day, with the event: exactly once.
+                report: outcome.as_ref().filter(|_| !late).map(|o| DayCount {
+                    day: now.with_timezone(&tenant.timezone).date_naive(),
+                    tally: &o.report,
+                }),
             })
             .await?;
         if let Payload::Message(message) = &envelope.payload
@@ -271,10 +278,12 @@ impl<A: Adapters> Worker<A> {
             tenant,
         );
         outcome.effects.extend(answered.effects);
+        outcome.report.add(&answered.report);
         (
             Outcome {
                 session: answered.session,
                 effects: outcome.effects,
+                report: outcome.report,
             },
             true,
         )
@@ -332,6 +341,7 @@ impl<A: Adapters> Worker<A> {
                         record: &record,
                         expires_at,
                         ai_used: false,
+                        report: None,
                     })
                     .await?;
                 record

@@ -42,6 +42,7 @@ struct Harness {
     store: MemoryStore,
     sender: MemorySender,
     desk: MemoryDesk,
+    assistant: ScriptedAssistant,
     sequence: i64,
 }
 
@@ -50,11 +51,12 @@ impl Harness {
         let store = MemoryStore::new().with_tenant(shared::tenant::demo_always_open());
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
+        let assistant = ScriptedAssistant::new();
         let ports = Ports::<Twins> {
             store: store.clone(),
             sender: sender.clone(),
             tokens: StaticTokens::local(),
-            assistant: ScriptedAssistant::new(),
+            assistant: assistant.clone(),
             desk: desk.clone(),
             alerts: Some(MemoryAlerts::default()),
             ai_secrets: AiSecretCache::new(StaticSecret(r#"{"anthropic_api_key":"k"}"#.into())),
@@ -64,6 +66,7 @@ impl Harness {
             store,
             sender,
             desk,
+            assistant,
             sequence: 0,
         }
     }
@@ -597,4 +600,119 @@ async fn a_message_for_an_unknown_number_is_parked_and_nothing_is_sent() {
     assert!(bot.deliver(&[&stranger]).await.is_empty());
     assert_eq!(bot.store.parked().len(), 1);
     assert!(bot.sender.sent().is_empty());
+}
+
+/// What the tenant's days around today hold (the worker counts on the local day).
+async fn counted(bot: &Harness) -> shared::report::Tally {
+    use shared::store::Store;
+    let timezone = shared::tenant::demo_always_open().timezone;
+    let today = Utc::now().with_timezone(&timezone).date_naive();
+    let days = bot
+        .store
+        .report_days(NUMBER, today - Duration::days(1), today + Duration::days(1))
+        .await
+        .unwrap();
+    let mut total = shared::report::Tally::default();
+    for (_, tally) in &days {
+        total.add(tally);
+    }
+    total
+}
+
+fn desk_event(id: &str, conversation_id: u64, action: DeskAction) -> Envelope {
+    Envelope::new(Payload::Desk(DeskEvent {
+        phone_number_id: NUMBER.into(),
+        customer: MARIA.into(),
+        id: id.into(),
+        conversation_id: Some(conversation_id),
+        inbox_id: Some(1),
+        action,
+    }))
+}
+
+/// Each event counts once on the tenant's day, however often SQS delivers it.
+#[tokio::test]
+async fn a_handed_over_conversation_is_counted_once_however_often_delivered() {
+    let mut bot = Harness::new();
+    let handoff = bot.says(MARIA, "falar com atendente");
+    let conversation = {
+        assert!(bot.deliver(&[&handoff, &handoff]).await.is_empty());
+        bot.desk.posts().last().unwrap().0
+    };
+    let assigned = desk_event(
+        "assigned:1",
+        conversation,
+        DeskAction::Assigned {
+            agent: "Ana".into(),
+        },
+    );
+    let reply = desk_event(
+        "message:1",
+        conversation,
+        DeskAction::AgentReply {
+            text: Some("Olá!".into()),
+            attachments: Vec::new(),
+        },
+    );
+    let resolved = desk_event("resolved:1", conversation, DeskAction::Resolved);
+    for event in [&assigned, &reply, &resolved] {
+        assert!(bot.deliver(&[event]).await.is_empty());
+        assert!(bot.deliver(&[event, event]).await.is_empty());
+    }
+    let score = bot.says(MARIA, "9");
+    assert!(bot.deliver(&[&score, &score]).await.is_empty());
+    assert!(bot.deliver(&[&score]).await.is_empty());
+
+    let day = counted(&bot).await;
+    assert_eq!(
+        (day.started, day.handed_over, day.resolved, day.bot_only),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(day.queue_wait.count, 1);
+    assert_eq!(day.agent_first_response.count, 1);
+    assert_eq!(day.bot_first_response.count, 1);
+    assert_eq!((day.nps_answers, day.nps_sum, day.nps_scores[9]), (1, 9, 1));
+}
+
+/// A failed write anywhere in a handoff is redelivered: the counters, committed with the
+/// event, still count it once.
+#[tokio::test]
+async fn a_crash_at_any_write_counts_the_handoff_once() {
+    let mut tried = 0;
+    for failing_write in 1.. {
+        let mut bot = Harness::new();
+        let handoff = bot.says(MARIA, "falar com atendente");
+        bot.store.fail_write(failing_write);
+        if bot.deliver(&[&handoff]).await.is_empty() {
+            break;
+        }
+        tried += 1;
+        assert!(bot.deliver(&[&handoff]).await.is_empty());
+        assert!(bot.deliver(&[&handoff]).await.is_empty());
+        let day = counted(&bot).await;
+        assert_eq!(
+            (day.started, day.handed_over),
+            (1, 1),
+            "write {failing_write}"
+        );
+    }
+    assert!(tried >= 3, "{tried} writes tried");
+}
+
+#[tokio::test]
+async fn an_ai_answer_counts_its_turn_tokens_and_cost_once() {
+    let mut bot = Harness::new();
+    for text in ["oi", "duvidas"] {
+        let message = bot.says(MARIA, text);
+        assert!(bot.deliver(&[&message]).await.is_empty());
+    }
+    bot.assistant.reply("O plano custa R$ 89,90.");
+    let question = bot.says(MARIA, "Quanto custa o plano?");
+    assert!(bot.deliver(&[&question, &question]).await.is_empty());
+    assert_eq!(bot.texts(MARIA).last().unwrap(), "O plano custa R$ 89,90.");
+    let day = counted(&bot).await;
+    assert_eq!((day.started, day.ai_turns, day.ai_requests), (1, 1, 1));
+    assert_eq!((day.ai_input_tokens, day.ai_output_tokens), (1000, 50));
+    // The demo tenant's claude-sonnet-4-5: 1,000 x 3 + 50 x 15 millionths of a dollar.
+    assert_eq!(day.ai_cost_micro_usd, 3750);
 }

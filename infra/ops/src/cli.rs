@@ -98,6 +98,31 @@ pub enum Command {
     Members(MembersCommand),
     /// The AI attendant's spend per conversation in a month: requests, tokens (cache writes and reads apart), cost
     AiUsage(AiUsageArgs),
+    /// A tenant's daily reports: conversations, AI turns and cost, response and waiting times, SLA alerts, NPS
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The tenant's phone_number_id
+    #[arg(long, value_name = "PHONE_NUMBER_ID")]
+    pub tenant: String,
+    /// The first day, YYYY-MM-DD (the tenant's local date)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: String,
+    /// The last day, YYYY-MM-DD (at most 92 days after --from)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Tab-separated, one line per day
+    Table,
+    /// The days as the API returns them
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

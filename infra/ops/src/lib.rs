@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod onboard;
 pub mod parked;
 pub mod people;
+pub mod report;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;
@@ -211,6 +212,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                 .zip(args.output_price)
                 .map(|(input, output)| usage::Prices { input, output });
             usage::report(&rows, prices, out)
+        }
+        Command::Report(args) => {
+            tenants::check_id("--tenant", &args.tenant)?;
+            let range = report::range(&args)?;
+            let table = globals.table()?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
+            report::command(&dynamodb, table, &args, range, out).await
         }
     }
 }

@@ -141,6 +141,31 @@ impl Usage {
     }
 }
 
+/// Anthropic's list prices in USD per million tokens (input, output), by model name prefix,
+/// most specific first. Cache writes and reads are priced from the input rate.
+const LIST_PRICES: [(&str, f64, f64); 9] = [
+    ("claude-opus-4-5", 5.0, 25.0),
+    ("claude-opus-4", 15.0, 75.0),
+    ("claude-sonnet-4", 3.0, 15.0),
+    ("claude-3-7-sonnet", 3.0, 15.0),
+    ("claude-3-5-sonnet", 3.0, 15.0),
+    ("claude-haiku-4", 1.0, 5.0),
+    ("claude-3-5-haiku", 0.8, 4.0),
+    ("claude-3-haiku", 0.25, 1.25),
+    ("claude-3-opus", 15.0, 75.0),
+];
+
+/// What `usage` costs at `model`'s list price, in millionths of a dollar; `None` for a model
+/// without a known price.
+pub fn list_price_micro_usd(model: &str, usage: &Usage) -> Option<u64> {
+    let (_, input, output) = LIST_PRICES
+        .iter()
+        .find(|(prefix, _, _)| model.starts_with(prefix))?;
+    // Tokens times USD per million tokens is micro-USD.
+    let cost = usage.cost_weighted_input_tokens() * input + usage.output_tokens as f64 * output;
+    Some(cost.round() as u64)
+}
+
 impl AiConversation {
     /// Adds a message, keeping at most `keep` messages, the first from the customer (the
     /// Messages API starts with a user turn).

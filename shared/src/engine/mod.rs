@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ai::{AiConversation, AiOutcome, Answer, Role};
 use crate::desk::{Handoff, HandoffReason, MediaRef, SlaLevel, Ticket};
 use crate::envelope::{DeskAction, InboundMessage, Timer};
+use crate::report::Tally;
 use crate::support::text::{normalize, truncate_chars};
 use crate::tenant::hours;
 use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant};
@@ -20,6 +21,7 @@ mod ai;
 mod desk;
 mod menu;
 mod nps;
+mod report;
 mod timers;
 
 #[cfg(test)]
@@ -117,6 +119,13 @@ pub struct Session {
     /// The customer's WhatsApp profile name, for the desk contact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
+    /// A person had this conversation (the queue, or an agent writing in): for the reports,
+    /// it was not the bot's alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handed_over: bool,
+    /// An agent answered in this conversation: only the first reply is timed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_answered: bool,
 }
 
 impl Session {
@@ -141,6 +150,8 @@ impl Session {
             quiet_until: None,
             misunderstood: 0,
             profile_name: None,
+            handed_over: false,
+            agent_answered: false,
         }
     }
 
@@ -375,6 +386,8 @@ pub enum Effect {
 pub struct Outcome {
     pub session: Session,
     pub effects: Vec<Effect>,
+    /// What the step adds to the tenant's day (all zero for most steps).
+    pub report: Tally,
 }
 
 /// The department a handoff goes to when the customer has not chosen one.
@@ -401,6 +414,7 @@ pub fn step(
     now: DateTime<Utc>,
     tenant: &Tenant,
 ) -> Outcome {
+    let before = session.as_ref().map(report::Before::of);
     let mut turn = Turn {
         tenant,
         now,
@@ -436,6 +450,7 @@ pub fn step(
             }
         }
     }
+    let report = turn.tally(before, event);
     let mut session = turn.session;
     if matches!(session.state, State::Nps | State::Closed) {
         session.forget_what_was_said();
@@ -444,6 +459,7 @@ pub fn step(
     Outcome {
         session,
         effects: turn.effects,
+        report,
     }
 }
 

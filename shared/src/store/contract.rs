@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 use crate::desk::{HandoffReason, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::StatusUpdate;
-use crate::store::{Commit, EventRecord, StatusChange, Store, StoreError, Unsettled};
+use crate::report::Tally;
+use crate::store::{Commit, DayCount, EventRecord, StatusChange, Store, StoreError, Unsettled};
 use crate::tenant::Priority;
 use crate::whatsapp::outbound::Outbound;
 
@@ -22,6 +23,7 @@ pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
     the_transcript_reads_what_was_said_in_order(store, phone_number_id, "5511900000004").await;
     the_queue_serves_priority_then_arrival(store, phone_number_id, "5511900000005").await;
     unknown_sends_are_settled_by_a_status_or_cleared(store, phone_number_id, "5511900000006").await;
+    report_days_count_each_event_once_per_tenant(store, phone_number_id, "5511900000007").await;
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -59,6 +61,7 @@ fn commit<'a>(
         record,
         expires_at: Utc::now() + Duration::days(90),
         ai_used: false,
+        report: None,
     }
 }
 
@@ -459,5 +462,83 @@ pub async fn unknown_sends_are_settled_by_a_status_or_cleared<S: Store>(
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// The day's counters add up over the events committed with them, exactly once (a
+/// refused commit counts nothing), per tenant and local day; maxima keep the largest.
+pub async fn report_days_count_each_event_once_per_tenant<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    // A tenant of this check's own: report days are per tenant, not per conversation.
+    let number = format!("{number}9");
+    let other = format!("{number}8");
+    let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 9).unwrap();
+    let next = day.succ_opt().unwrap();
+    let mut started = Tally {
+        started: 1,
+        ..Tally::default()
+    };
+    started.bot_first_response.record_without_max(2);
+    let mut taken = Tally::default();
+    taken.queue_wait.record(300);
+    let mut answered = Tally::default();
+    answered.nps(9);
+    answered.queue_wait.record(100);
+
+    let session = Session::new(&number, customer, at(0));
+    let events = [
+        ("wamid.report.1", day, &started, Some(&session), None),
+        ("wamid.report.2", day, &taken, Some(&session), Some(1)),
+        // An event that writes no session still counts (its record and the counters).
+        ("wamid.report.3", day, &answered, None, Some(2)),
+        ("wamid.report.4", next, &started, Some(&session), Some(2)),
+    ];
+    for (key, day, tally, session, version) in events {
+        let first = record(at(1), "oi", vec![send("Olá!")]);
+        let mut commit = commit(key, &number, customer, session, version, &first);
+        commit.report = Some(DayCount { day, tally });
+        store.commit(commit).await.unwrap();
+    }
+    // A redelivered event is refused whole: its counters are not added again.
+    let again = record(at(1), "oi", vec![send("Olá!")]);
+    let mut duplicate = commit("wamid.report.2", &number, customer, None, Some(3), &again);
+    duplicate.report = Some(DayCount { day, tally: &taken });
+    let refused = store.commit(duplicate).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    // Another tenant's day is its own.
+    let mut elsewhere = commit("wamid.report.5", &other, customer, None, None, &again);
+    elsewhere.report = Some(DayCount { day, tally: &taken });
+    store.commit(elsewhere).await.unwrap();
+
+    let mut first_day = Tally::default();
+    for tally in [&started, &taken, &answered] {
+        first_day.add(tally);
+    }
+    assert_eq!(first_day.queue_wait.max_seconds, 300);
+    let days = store.report_days(&number, day, next).await.unwrap();
+    assert_eq!(
+        days,
+        vec![(day, first_day.clone()), (next, started.clone())]
+    );
+    let one = store.report_days(&number, day, day).await.unwrap();
+    assert_eq!(
+        one,
+        vec![(day, first_day)],
+        "the range is inclusive and bounded"
+    );
+    let earlier = day.pred_opt().unwrap();
+    assert_eq!(
+        store.report_days(&number, earlier, earlier).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.report_days(&other, day, next).await.unwrap(),
+        vec![(day, taken)]
     );
 }

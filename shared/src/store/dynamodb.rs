@@ -4,16 +4,17 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
-use chrono::{DateTime, Utc};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
+use crate::report::Tally;
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
-    StoredSession, Unsettled, Waiting, status_rank,
+    Commit, DayCount, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store,
+    StoreError, StoredSession, Unsettled, Waiting, status_rank,
 };
 use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
@@ -156,6 +157,59 @@ impl DynamoStore {
     /// in `TENANTS` first, where the schedules find it without a table scan, then its
     /// configuration. A tenant listed without a configuration is skipped; a configuration
     /// never goes unlisted.
+    /// A transaction; a failed condition is the event's [`StoreError::Conflict`].
+    async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_conditional_failure(&error) => Err(StoreError::Conflict {
+                expected: expected_version,
+            }),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Raises the day's maxima to the event's where they are larger: one conditional
+    /// update each (a maximum only grows, so doing it again changes nothing).
+    async fn raise_maxima(
+        &self,
+        phone_number_id: &str,
+        count: DayCount<'_>,
+    ) -> Result<(), StoreError> {
+        for (name, value) in count.tally.maxima() {
+            if value == 0 {
+                continue;
+            }
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    keys::report(phone_number_id),
+                    keys::report_day(count.day),
+                )))
+                .update_expression("SET #max = :value, #expires = :expires")
+                .condition_expression("attribute_not_exists(#max) OR #max < :value")
+                .expression_attribute_names("#max", name)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":value", n(value))
+                .expression_attribute_values(":expires", report_expires(count.day))
+                .send()
+                .await;
+            applied(update)?;
+        }
+        Ok(())
+    }
+
     pub async fn put_tenant(&self, tenant: &Tenant, updated_at: &str) -> Result<(), StoreError> {
         let mut listed = key(keys::TENANTS.into(), tenant.phone_number_id.clone());
         listed.insert(keys::TENANT_NAME.into(), s(&tenant.name));
@@ -416,13 +470,29 @@ impl Store for DynamoStore {
         let expires = n(commit.expires_at.timestamp());
         let record = record_item(&conversation, commit.key, commit.record, &expires);
         let new_record = "attribute_not_exists(pk)";
+        let report = commit.report.filter(|count| !count.tally.is_empty());
+        if let Some(count) = report {
+            self.raise_maxima(commit.phone_number_id, count).await?;
+        }
+        let mut writes = vec![put(&self.table, record, Some(new_record))?];
+        if let Some(count) = report {
+            writes.push(report_update(&self.table, commit.phone_number_id, count)?);
+        }
         let Some(session) = commit.session else {
+            if report.is_some() {
+                return self.transact(writes, commit.expected_version).await;
+            }
             // One item: a conditional put costs half a transaction.
             let put = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(record))
+                .set_item(Some(record_item(
+                    &conversation,
+                    commit.key,
+                    commit.record,
+                    &expires,
+                )))
                 .condition_expression(new_record)
                 .send()
                 .await;
@@ -433,16 +503,13 @@ impl Store for DynamoStore {
                 }),
             };
         };
-        let mut writes = vec![
-            put(&self.table, record, Some(new_record))?,
-            session_put(
-                &self.table,
-                &conversation,
-                session,
-                commit.expected_version,
-                &expires,
-            )?,
-        ];
+        writes.push(session_put(
+            &self.table,
+            &conversation,
+            session,
+            commit.expected_version,
+            &expires,
+        )?);
         if let (true, Some(ai)) = (commit.ai_used, &session.ai) {
             let month = session.started_at.format("%Y-%m").to_string();
             let mut item = key(
@@ -467,19 +534,7 @@ impl Store for DynamoStore {
             item.insert(EXPIRES_AT.into(), expires.clone());
             writes.push(put(&self.table, item, None)?);
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_conditional_failure(&error) => Err(StoreError::Conflict {
-                expected: commit.expected_version,
-            }),
-            Err(error) => Err(unavailable(error)),
-        }
+        self.transact(writes, commit.expected_version).await
     }
 
     async fn effect_done(
@@ -962,6 +1017,43 @@ impl Store for DynamoStore {
         item.insert(EXPIRES_AT.into(), n(expires_at.timestamp()));
         self.put_item(item).await
     }
+
+    async fn report_days(
+        &self,
+        phone_number_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Tally)>, StoreError> {
+        // Eventually consistent: half the read units, and a report may be a moment old.
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(keys::report(phone_number_id)))
+            .expression_attribute_values(":from", s(keys::report_day(from)))
+            .expression_attribute_values(":to", s(keys::report_day(to)))
+            .into_paginator()
+            .items()
+            .send();
+        let mut days = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(unavailable)?;
+            let day = text(&item, SK)?;
+            let day = day
+                .strip_prefix("DAY#")
+                .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("report day `{day}`")))?;
+            let counters = item.iter().filter_map(|(name, value)| {
+                let value = value.as_n().ok()?.parse::<u64>().ok()?;
+                Some((name.as_str(), value))
+            });
+            days.push((day, Tally::from_attributes(counters)));
+        }
+        Ok(days)
+    }
 }
 
 impl DynamoStore {
@@ -1098,6 +1190,46 @@ fn log_entry(item: &Item) -> Result<LogEntry, StoreError> {
         kind: text(item, "type")?.to_owned(),
         text: text(item, "text").ok().map(str::to_owned),
     })
+}
+
+/// When a report day expires: [`keys::REPORT_KEPT_DAYS`] after the day.
+fn report_expires(day: NaiveDate) -> AttributeValue {
+    let kept = day + chrono::Duration::days(keys::REPORT_KEPT_DAYS);
+    n(kept.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
+}
+
+/// The day's counters, added to (`ADD` creates the item and its attributes at zero).
+fn report_update(
+    table: &str,
+    phone_number_id: &str,
+    count: DayCount<'_>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut names = HashMap::from([("#expires".to_owned(), EXPIRES_AT.to_owned())]);
+    let mut values = HashMap::from([(":expires".to_owned(), report_expires(count.day))]);
+    let mut adds = Vec::new();
+    for (index, (name, value)) in count
+        .tally
+        .counters()
+        .into_iter()
+        .filter(|(_, value)| *value > 0)
+        .enumerate()
+    {
+        adds.push(format!("#c{index} :c{index}"));
+        names.insert(format!("#c{index}"), name.to_owned());
+        values.insert(format!(":c{index}"), n(value));
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(
+            keys::report(phone_number_id),
+            keys::report_day(count.day),
+        )))
+        .update_expression(format!("ADD {} SET #expires = :expires", adds.join(", ")))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {

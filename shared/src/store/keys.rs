@@ -14,9 +14,11 @@
 //! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
+//! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
-//! `expires_at` (see the design notes, "Data that expires").
+//! `expires_at` (see the design notes, "Data that expires"). The report days hold no
+//! customer data and expire after [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
@@ -118,6 +120,18 @@ pub fn ai_usage_entry(started_at: &chrono::DateTime<chrono::Utc>, customer: &str
         "{}#{customer}",
         started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
+}
+
+/// How long a report day is kept (from the day).
+pub const REPORT_KEPT_DAYS: i64 = 400;
+
+/// One partition per tenant: a range of days is one query.
+pub fn report(phone_number_id: &str) -> String {
+    format!("REPORT#{phone_number_id}")
+}
+
+pub fn report_day(day: chrono::NaiveDate) -> String {
+    format!("DAY#{}", day.format("%Y-%m-%d"))
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::envelope::{Envelope, StatusUpdate};
+use crate::report::Tally;
 use crate::store::keys;
 use crate::store::{
     Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
@@ -46,6 +47,8 @@ struct Tables {
     openings: HashMap<String, BTreeMap<String, DateTime<Utc>>>,
     parked: Vec<Envelope>,
     ai_spend: HashMap<Conversation, u64>,
+    /// Report counters per tenant and local day.
+    reports: BTreeMap<(String, NaiveDate), Tally>,
     /// Fails the write this many writes from now (1: the next one).
     fail_write_in: Option<usize>,
 }
@@ -159,6 +162,13 @@ impl Store for MemoryStore {
             });
         }
         tables.records.insert(record_key, commit.record.clone());
+        if let Some(count) = commit.report.filter(|count| !count.tally.is_empty()) {
+            tables
+                .reports
+                .entry((commit.phone_number_id.to_owned(), count.day))
+                .or_default()
+                .add(count.tally);
+        }
         if let Some(session) = commit.session {
             if let (true, Some(ai)) = (commit.ai_used, &session.ai) {
                 tables.ai_spend.insert(at.clone(), ai.usage.input_tokens);
@@ -477,6 +487,21 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         self.write()?.parked.push(envelope.clone());
         Ok(())
+    }
+
+    async fn report_days(
+        &self,
+        phone_number_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Tally)>, StoreError> {
+        let tables = self.lock();
+        let range = (phone_number_id.to_owned(), from)..=(phone_number_id.to_owned(), to);
+        Ok(tables
+            .reports
+            .range(range)
+            .map(|((_, day), tally)| (*day, tally.clone()))
+            .collect())
     }
 }
 

@@ -21,13 +21,14 @@ pub mod memory;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::{Envelope, StatusUpdate};
+use crate::report::Tally;
 use crate::tenant::Priority;
 use crate::tenant::Tenant;
 
@@ -162,6 +163,16 @@ pub struct Commit<'a> {
     pub expires_at: DateTime<Utc>,
     /// The AI attendant answered in this step: its spend so far is recorded for reports.
     pub ai_used: bool,
+    /// What the event adds to its tenant's day, counted in the same transaction (`None`
+    /// or an empty tally: no write).
+    pub report: Option<DayCount<'a>>,
+}
+
+/// A tenant's local day and what an event adds to it.
+#[derive(Debug, Clone, Copy)]
+pub struct DayCount<'a> {
+    pub day: NaiveDate,
+    pub tally: &'a Tally,
 }
 
 /// Whether a status moved the delivery record forward.
@@ -208,8 +219,9 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
 
     /// The event's record (unless one exists: [`StoreError::Conflict`]), the session
-    /// (optimistic lock on its version) and the conversation's AI spend when `ai_used`,
-    /// all or nothing.
+    /// (optimistic lock on its version), the conversation's AI spend when `ai_used` and
+    /// the day's counters, all or nothing. The day's maxima are raised just before (an
+    /// idempotent write: a retried commit may raise them again, never lower them).
     fn commit(&self, commit: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Effect `sequence` of the event is carried out (`sent`: the wamid of the message it
@@ -372,6 +384,15 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The tenant's days from `from` to `to` (inclusive) that counted something, in order;
+    /// one query.
+    fn report_days(
+        &self,
+        phone_number_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<(NaiveDate, Tally)>, StoreError>> + Send;
 }
 
 /// A waiting customer as the SLA sweep reads the queue.
