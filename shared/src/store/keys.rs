@@ -14,9 +14,12 @@
 //! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
+//! | an API request's tracking (`kind`, `requested_by`, `requested_at`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
+//! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
-//! `expires_at` (see the design notes, "Data that expires").
+//! `expires_at` (see the design notes, "Data that expires"); an erasure's tracking item and
+//! the tombstones hold only hashes (see "Data rights").
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
@@ -118,6 +121,29 @@ pub fn ai_usage_entry(started_at: &chrono::DateTime<chrono::Utc>, customer: &str
         "{}#{customer}",
         started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
+}
+
+pub fn tracking(phone_number_id: &str) -> String {
+    format!("TRACK#{phone_number_id}")
+}
+
+pub fn tombstone(phone_number_id: &str) -> String {
+    format!("TOMB#{phone_number_id}")
+}
+
+/// The tombstone's sort key: the event key hashed, never in clear.
+pub fn tombstone_entry(event_key: &str) -> String {
+    sha256_hex(event_key)
+}
+
+/// How an erasure names its customer: `sha256("<pn>:<customer>")` in hex.
+pub fn customer_hash(phone_number_id: &str, customer: &str) -> String {
+    sha256_hex(&format!("{phone_number_id}:{customer}"))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 #[cfg(test)]
