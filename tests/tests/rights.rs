@@ -1,0 +1,384 @@
+//! Black-box tests of the customer's data rights: the export and the erasure
+//! (`shared::platform::rights`, what the API and the ops CLI call) against the local stack,
+//! carried out by the real worker binary, with the fake Graph API, Claude and Chatwoot.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use blackbox::claude::Reply;
+use blackbox::conversation::{Harness, JOAO, MARIA, NUMBER, demo};
+use blackbox::graph::FakeGraph;
+use serde_json::json;
+use shared::envelope::{Envelope, Payload, StatusUpdate};
+use shared::platform::Db;
+use shared::platform::rights::{self, ErasureProgress};
+use shared::store::keys;
+
+/// A second tenant, where Maria is a customer too.
+const OTHER: &str = "106540352299999";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Every item of the table, each as one string of its key and attributes.
+async fn table_text(bot: &Harness) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut start = None;
+    loop {
+        let output = bot
+            .stack
+            .dynamodb
+            .scan()
+            .table_name(&bot.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        texts.extend(output.items().iter().map(|item: &Item| {
+            let mut text = format!("{item:?}");
+            // Attributes holding JSON documents: their text as stored, unescaped.
+            text.push_str(&text.replace("\\\"", "\""));
+            text
+        }));
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            return texts;
+        }
+    }
+}
+
+/// Maria's envelope on another tenant's number.
+fn on(number: &str, mut envelope: Envelope) -> Envelope {
+    if let Payload::Message(message) = &mut envelope.payload {
+        message.phone_number_id = number.into();
+    }
+    envelope
+}
+
+/// Maria on the demo tenant: the menu, the AI attendant (one answer), a handoff (queue,
+/// desk contact and conversation), a delivery status, and a message parked for coming from
+/// another WhatsApp Business Account. Joao on the demo tenant, Maria on a second tenant.
+/// Returns Maria's first message on the demo tenant.
+async fn conversations(bot: &mut Harness) -> Envelope {
+    let mut other = demo();
+    other.phone_number_id = OTHER.into();
+    other.desk.chatwoot = None;
+    bot.stack.put_tenant(&bot.table, &other).await;
+    bot.stack
+        .named_secret(
+            &format!("{}{OTHER}", bot.secret_prefix),
+            &json!({"whatsapp_token": "token-other"}).to_string(),
+        )
+        .await;
+
+    let first = bot.message(MARIA, Some("oi"), None);
+    assert!(!bot.feed(std::slice::from_ref(&first)).await.is_empty());
+    bot.say(MARIA, None, Some("duvidas")).await;
+    bot.claude.script([Reply::text(
+        "Atendemos de segunda a sexta, das 8h às 20h.",
+        1200,
+        30,
+    )]);
+    bot.say(
+        MARIA,
+        Some("Meu CPF é 123.456.789-00, qual o horário?"),
+        None,
+    )
+    .await;
+    bot.say(MARIA, Some("quero falar com atendente"), None)
+        .await;
+    assert_eq!(bot.state(MARIA).await, "ATENDIMENTO_HUMANO");
+    assert_eq!(bot.chatwoot.contacts().len(), 1);
+
+    // The greeting, Maria's first message sent, is delivered.
+    let greeting = &bot.graph.messages()[0];
+    assert_eq!(greeting["to"], MARIA);
+    let delivered = Envelope::new(Payload::Status(StatusUpdate {
+        phone_number_id: NUMBER.into(),
+        customer: MARIA.into(),
+        wamid: FakeGraph::wamid(MARIA, 1),
+        status: "delivered".into(),
+        timestamp: bot.clock,
+        error_codes: Vec::new(),
+        callback_data: greeting["biz_opaque_callback_data"]
+            .as_str()
+            .map(str::to_owned),
+        raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+    }));
+    bot.feed(&[delivered]).await;
+
+    let mut stray = bot.message(MARIA, Some("mensagem de outra conta"), None);
+    if let Payload::Message(message) = &mut stray.payload {
+        message.waba_id = Some("999999999999999".into());
+    }
+    bot.feed(&[stray]).await;
+
+    bot.say(JOAO, Some("oi"), None).await;
+    bot.say(JOAO, Some("falar com atendente"), None).await;
+    let elsewhere = on(OTHER, bot.message(MARIA, Some("oi"), None));
+    bot.feed(&[elsewhere]).await;
+    first
+}
+
+#[tokio::test]
+async fn the_export_lists_everything_of_the_customer_and_nothing_of_anyone_else() {
+    let mut bot = Harness::start(&[]).await;
+    conversations(&mut bot).await;
+    let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
+
+    let export = rights::export(&db, NUMBER, MARIA, "person:test")
+        .await
+        .unwrap();
+    assert_eq!(
+        export.session.as_ref().unwrap()["session"]["customer"],
+        MARIA
+    );
+    assert_eq!(
+        export.session.as_ref().unwrap()["state"],
+        "ATENDIMENTO_HUMANO"
+    );
+    assert_eq!(export.events.len(), 4, "one per message");
+    assert!(
+        export
+            .events
+            .iter()
+            .any(|e| e["text"] == "Meu CPF é 123.456.789-00, qual o horário?"),
+        "what Maria wrote"
+    );
+    let link = export.desk_link.as_ref().expect("the desk link");
+    assert_eq!(
+        link["link"]["contact_id"].as_u64(),
+        Some(bot.chatwoot.contacts()[0].id)
+    );
+    assert_eq!(export.queue_entries.len(), 1);
+    assert_eq!(export.queue_entries[0]["customer"], MARIA);
+    assert_eq!(export.ai_usage.len(), 1);
+    assert_eq!(export.ai_usage[0]["requests"], 1);
+    assert_eq!(export.parked.len(), 1);
+    assert_eq!(
+        export.parked[0]["envelope"]["event"]["message"]["customer"],
+        MARIA
+    );
+    assert_eq!(export.deliveries.len(), 1);
+    assert_eq!(export.deliveries[0]["status"], "delivered");
+
+    let text = serde_json::to_string(&export).unwrap();
+    assert!(!text.contains(JOAO), "nothing of another customer");
+    assert!(!text.contains(OTHER), "nothing of another tenant");
+
+    // An unknown tenant is not found; a number that is not a WhatsApp id is refused.
+    assert!(matches!(
+        rights::export(&db, "999", MARIA, "person:test").await,
+        Err(shared::platform::PlatformError::NotFound)
+    ));
+    assert!(matches!(
+        rights::export(&db, NUMBER, "+55 11", "person:test").await,
+        Err(shared::platform::PlatformError::Invalid { .. })
+    ));
+    let empty = rights::export(&db, NUMBER, "5511000000000", "person:test")
+        .await
+        .unwrap();
+    assert_eq!(empty.items(), 0);
+}
+
+#[tokio::test]
+async fn an_erasure_removes_every_item_of_the_customer_and_a_retry_brings_nothing_back() {
+    let mut bot = Harness::start(&[]).await;
+    let first = conversations(&mut bot).await;
+    let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
+    let queue_url = bot.stack.fifo_queue("rights").await;
+    let export = rights::export(&db, NUMBER, MARIA, "person:test")
+        .await
+        .unwrap();
+    // Every wamid of the conversation: the events' keys and the messages sent.
+    let mut wamids: Vec<String> = export
+        .events
+        .iter()
+        .map(|e| {
+            e["sk"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("EVT#")
+                .to_owned()
+        })
+        .collect();
+    for event in &export.events {
+        for sent in event["sent"].as_array().into_iter().flatten() {
+            wamids.push(sent.as_str().unwrap().to_owned());
+        }
+    }
+    assert!(wamids.len() > 8, "{wamids:?}");
+    let joao_before = rights::export(&db, NUMBER, JOAO, "person:test")
+        .await
+        .unwrap();
+    let other_before = rights::export(&db, OTHER, MARIA, "person:test")
+        .await
+        .unwrap();
+
+    let id = rights::request_erase(
+        &db,
+        &bot.stack.sqs,
+        &queue_url,
+        NUMBER,
+        MARIA,
+        "person:test",
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(id.starts_with("era_"));
+    let pending = rights::erasure_status(&db, NUMBER, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.state, ErasureProgress::Pending);
+    assert_eq!(
+        rights::erasure_status(&db, OTHER, &id).await.unwrap(),
+        None,
+        "another tenant's erasure is not found"
+    );
+    let queued = bot.stack.drain(&queue_url).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].group_id, format!("{NUMBER}:{MARIA}"));
+    assert_eq!(queued[0].dedup_id, format!("erase:{id}"));
+    let envelope = Envelope::from_json(&queued[0].body.to_string()).unwrap();
+    let contact = bot.chatwoot.contacts()[0].id;
+    let sent_before = bot.graph.messages().len();
+    bot.feed(std::slice::from_ref(&envelope)).await;
+
+    let done = rights::erasure_status(&db, NUMBER, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, ErasureProgress::Done);
+    assert_eq!(done.desk_contact.as_deref(), Some("deleted"));
+    for (kind, count) in [
+        ("session", 1),
+        ("event", 4),
+        ("desk_link", 1),
+        ("queue_entry", 1),
+        ("ai_usage", 1),
+        ("parked", 1),
+        ("delivery", 1),
+    ] {
+        assert_eq!(done.removed[kind], count, "{kind}: {:?}", done.removed);
+    }
+    assert_eq!(
+        bot.chatwoot.deleted(),
+        [contact],
+        "the desk contact is gone"
+    );
+    assert_eq!(bot.graph.messages().len(), sent_before, "nothing sent");
+
+    // Nothing in the table names Maria on this number: not her number, not her
+    // conversation, not a wamid of it. Her conversation on the other tenant stays.
+    let conversation = keys::conversation(NUMBER, MARIA);
+    let table = table_text(&bot).await;
+    let left: Vec<&String> = table
+        .iter()
+        .filter(|item| !item.contains(OTHER))
+        .filter(|item| {
+            item.contains(MARIA)
+                || item.contains(&conversation)
+                || wamids.iter().any(|w| item.contains(w.as_str()))
+        })
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(
+        table
+            .iter()
+            .any(|item| item.contains(&keys::customer_hash(NUMBER, MARIA))),
+        "the erasure is recorded by hash"
+    );
+    assert_eq!(
+        rights::export(&db, NUMBER, MARIA, "person:test")
+            .await
+            .unwrap()
+            .items(),
+        0
+    );
+    let same = |a: &rights::CustomerExport, b: &rights::CustomerExport| {
+        let mut a = a.clone();
+        a.exported_at = b.exported_at;
+        assert_eq!(&a, b);
+    };
+    same(
+        &joao_before,
+        &rights::export(&db, NUMBER, JOAO, "person:test")
+            .await
+            .unwrap(),
+    );
+    same(
+        &other_before,
+        &rights::export(&db, OTHER, MARIA, "person:test")
+            .await
+            .unwrap(),
+    );
+
+    // Meta redelivers Maria's first message, and the erasure is delivered again: nothing
+    // is sent, nothing is stored again.
+    bot.feed(&[first, envelope]).await;
+    assert_eq!(bot.graph.messages().len(), sent_before, "nothing sent");
+    assert_eq!(
+        rights::export(&db, NUMBER, MARIA, "person:test")
+            .await
+            .unwrap()
+            .items(),
+        0
+    );
+    assert_eq!(bot.chatwoot.deleted(), [contact]);
+    let again = rights::erasure_status(&db, NUMBER, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.removed, done.removed, "counted once");
+
+    // A second request for the same customer is harmless.
+    let second = rights::request_erase(
+        &db,
+        &bot.stack.sqs,
+        &queue_url,
+        NUMBER,
+        MARIA,
+        "person:test",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_ne!(second, id);
+    let queued = bot.stack.drain(&queue_url).await;
+    let envelope = Envelope::from_json(&queued[0].body.to_string()).unwrap();
+    bot.feed(&[envelope]).await;
+    let second = rights::erasure_status(&db, NUMBER, &second)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.state, ErasureProgress::Done);
+    assert!(second.removed.values().all(|count| *count == 0));
+    assert_eq!(second.desk_contact.as_deref(), Some("not_found"));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_repeats_the_request_and_conflicts_for_another_customer() {
+    let bot = Harness::start(&[]).await;
+    let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
+    let queue_url = bot.stack.fifo_queue("rights").await;
+    let request = |customer: &'static str| {
+        rights::request_erase(
+            &db,
+            &bot.stack.sqs,
+            &queue_url,
+            NUMBER,
+            customer,
+            "key:abc",
+            Some("k-1"),
+        )
+    };
+    let id = request(MARIA).await.unwrap();
+    assert_eq!(request(MARIA).await.unwrap(), id);
+    assert!(matches!(
+        request(JOAO).await,
+        Err(shared::platform::PlatformError::Conflict(_))
+    ));
+    // The queue deduplicates the repeat.
+    assert_eq!(bot.stack.drain(&queue_url).await.len(), 1);
+}
