@@ -382,3 +382,84 @@ async fn an_idempotency_key_repeats_the_request_and_conflicts_for_another_custom
     // The queue deduplicates the repeat.
     assert_eq!(bot.stack.drain(&queue_url).await.len(), 1);
 }
+
+/// The `ops` binary as an operator runs it, against this harness's table and `queue_url`.
+fn ops(bot: &Harness, queue_url: &str, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(blackbox::runtime::binary("ops", "debug"));
+    command
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", &bot.stack.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("TABLE_NAME", &bot.table)
+        .env("INBOUND_QUEUE_URL", queue_url)
+        .env("USER", "ana")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn the_ops_cli_exports_and_erases_through_the_same_functions() {
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    bot.say(MARIA, Some("falar com atendente"), None).await;
+    let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
+    let queue_url = bot.stack.fifo_queue("ops-rights").await;
+    let args = ["customers", "export", "--tenant", NUMBER, "--customer", MARIA];
+    let output = ops(&bot, &queue_url, &args).output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut printed: rights::CustomerExport = serde_json::from_slice(&output.stdout).unwrap();
+    let export = rights::export(&db, NUMBER, MARIA, "person:test")
+        .await
+        .unwrap();
+    printed.exported_at = export.exported_at;
+    assert_eq!(printed, export);
+    assert_eq!(export.events.len(), 2);
+
+    // `--wait` polls while the worker carries the erasure out.
+    let args = [
+        "customers", "erase", "--tenant", NUMBER, "--customer", MARIA, "--wait",
+    ];
+    let erasing = ops(&bot, &queue_url, &args).spawn().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..200 {
+        queued = bot.stack.drain(&queue_url).await;
+        if !queued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(queued.len(), 1, "the erasure is queued");
+    let envelope = Envelope::from_json(&queued[0].body.to_string()).unwrap();
+    bot.feed(&[envelope]).await;
+    let output = erasing.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{output:?}");
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(id.starts_with("era_"), "{id}");
+    assert!(
+        stderr.contains("done: removed") && stderr.contains("session 1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(MARIA) && !id.contains(MARIA));
+
+    let args = ["customers", "erasure", "--tenant", NUMBER, &id];
+    let output = ops(&bot, &queue_url, &args).output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let status: rights::ErasureStatus = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status.state, ErasureProgress::Done);
+    assert_eq!(status.requested_by, "ops:ana");
+    assert_eq!(status.desk_contact.as_deref(), Some("deleted"));
+    assert_eq!(
+        rights::export(&db, NUMBER, MARIA, "person:test")
+            .await
+            .unwrap()
+            .items(),
+        0
+    );
+}
