@@ -410,7 +410,14 @@ async fn the_ops_cli_exports_and_erases_through_the_same_functions() {
     bot.say(MARIA, Some("falar com atendente"), None).await;
     let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
     let queue_url = bot.stack.fifo_queue("ops-rights").await;
-    let args = ["customers", "export", "--tenant", NUMBER, "--customer", MARIA];
+    let args = [
+        "customers",
+        "export",
+        "--tenant",
+        NUMBER,
+        "--customer",
+        MARIA,
+    ];
     let output = ops(&bot, &queue_url, &args).output().await.unwrap();
     assert!(output.status.success(), "{output:?}");
     let mut printed: rights::CustomerExport = serde_json::from_slice(&output.stdout).unwrap();
@@ -423,7 +430,13 @@ async fn the_ops_cli_exports_and_erases_through_the_same_functions() {
 
     // `--wait` polls while the worker carries the erasure out.
     let args = [
-        "customers", "erase", "--tenant", NUMBER, "--customer", MARIA, "--wait",
+        "customers",
+        "erase",
+        "--tenant",
+        NUMBER,
+        "--customer",
+        MARIA,
+        "--wait",
     ];
     let erasing = ops(&bot, &queue_url, &args).spawn().unwrap();
     let mut queued = Vec::new();

@@ -456,4 +456,60 @@ mod tests {
         client.post(&account, "t", 7, post(), ample).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
+
+    /// Chatwoot answers a deletion with no body; a contact already gone is 404; a token
+    /// without the right is refused.
+    #[tokio::test]
+    async fn a_contact_is_deleted_once_and_a_refusal_says_so() {
+        use axum::http::StatusCode;
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/accounts/1/contacts/{id}",
+                axum::routing::delete(
+                    |axum::extract::Path(id): axum::extract::Path<u64>| async move {
+                        match id {
+                            7 => StatusCode::OK,
+                            8 => StatusCode::NOT_FOUND,
+                            _ => StatusCode::UNAUTHORIZED,
+                        }
+                    },
+                ),
+            )
+            .route(
+                "/api/v1/accounts/1/contacts/search",
+                axum::routing::get(|| async {
+                    axum::Json(json!({"payload": [
+                        {"id": 9, "identifier": "whatsapp:111:5511"},
+                        {"id": 7, "identifier": "whatsapp:111:55"}
+                    ]}))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let account = Chatwoot {
+            base_url,
+            account_id: 1,
+            inbox_id: 1,
+        };
+        let customer = Customer {
+            phone_number_id: "111",
+            customer: "55",
+            name: None,
+        };
+        let client = ChatwootClient::default();
+        let deadline = || Deadline::after(Duration::from_secs(60));
+        let forget = |id| client.forget_contact(&account, "t", &customer, id, deadline());
+        assert!(forget(Some(7)).await.unwrap(), "deleted");
+        assert!(!forget(Some(8)).await.unwrap(), "already gone");
+        assert!(matches!(forget(Some(5)).await, Err(DeskError::Refused(_))));
+        // No link: the contact with exactly the customer's identifier (7, not 9).
+        assert!(forget(None).await.unwrap());
+        let stranger = Customer {
+            customer: "44",
+            ..customer.clone()
+        };
+        let none = client.forget_contact(&account, "t", &stranger, None, deadline());
+        assert!(!none.await.unwrap(), "no contact of that customer");
+    }
 }
