@@ -476,3 +476,196 @@ async fn the_ops_cli_exports_and_erases_through_the_same_functions() {
         0
     );
 }
+
+/// The API's data-rights routes, served in process on the harness's table and `queue_url`,
+/// with a key of the demo tenant (`admin`), one with `read` only and one of another tenant.
+struct Api {
+    url: String,
+    admin: String,
+    reader: String,
+    stranger: String,
+    http: reqwest::Client,
+}
+
+async fn api(bot: &Harness, queue_url: &str) -> Api {
+    use shared::platform::access::{Owner, Scope};
+    use shared::platform::apikeys;
+    let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
+    let config = aws_config::from_env()
+        .endpoint_url(&bot.stack.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+        .load()
+        .await;
+    let app = std::sync::Arc::new(api::App {
+        db: db.clone(),
+        sqs: bot.stack.sqs.clone(),
+        queue_url: queue_url.to_owned(),
+        verifier: api::auth::Verifier::new(
+            "http://127.0.0.1:9/pool".into(),
+            "client".into(),
+            "http://127.0.0.1:9/pool/.well-known/jwks.json".into(),
+        ),
+        cursors: api::cursor::Cursors::new(&[7; 32]).unwrap(),
+        directory: shared::platform::members::Directory {
+            client: aws_sdk_cognitoidentityprovider::Client::new(&config),
+            user_pool_id: "local".into(),
+        },
+        limits: api::Limits::default(),
+    });
+    let url = blackbox::serve(api::router(app)).await;
+    let mut other = demo();
+    other.phone_number_id = OTHER.into();
+    bot.stack.put_tenant(&bot.table, &other).await;
+    let key = |owner: &str, scope: Scope| {
+        let db = db.clone();
+        let owner = Owner::Tenant(owner.to_owned());
+        async move {
+            apikeys::create(
+                &db,
+                owner,
+                "rights",
+                &[scope],
+                "person:test",
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap()
+            .secret
+        }
+    };
+    Api {
+        url,
+        admin: key(NUMBER, Scope::Admin).await,
+        reader: key(NUMBER, Scope::Read).await,
+        stranger: key(OTHER, Scope::Admin).await,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, headers, body)
+    }
+}
+
+#[tokio::test]
+async fn the_api_exports_and_erases_for_the_tenants_admins_only() {
+    use reqwest::Method;
+    let mut bot = Harness::start(&[]).await;
+    bot.say(MARIA, Some("oi"), None).await;
+    let queue_url = bot.stack.fifo_queue("api-rights").await;
+    let api = api(&bot, &queue_url).await;
+    let export = format!("/v1/tenants/{NUMBER}/customers/{MARIA}/export");
+    let erasure = format!("/v1/tenants/{NUMBER}/customers/{MARIA}/erasure");
+
+    let (status, _, body) = api.call(Method::GET, &export, &api.admin, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["customer"], MARIA);
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    // A read-only key may not; another tenant's admin cannot tell the tenant exists.
+    let (status, _, _) = api.call(Method::GET, &export, &api.reader, &[]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = api.call(Method::GET, &export, &api.stranger, &[]).await;
+    assert_eq!(status, 404);
+    let bad = format!("/v1/tenants/{NUMBER}/customers/55%2311/export");
+    let (status, _, body) = api.call(Method::GET, &bad, &api.admin, &[]).await;
+    assert_eq!(
+        (status, &body["errors"][0]["pointer"]),
+        (400, &json!("/path/customer"))
+    );
+
+    let (status, _, _) = api.call(Method::POST, &erasure, &api.stranger, &[]).await;
+    assert_eq!(status, 404);
+    let (status, _, body) = api
+        .call(
+            Method::POST,
+            &erasure,
+            &api.admin,
+            &[("Idempotency-Key", "a b")],
+        )
+        .await;
+    assert_eq!(
+        (status, &body["errors"][0]["pointer"]),
+        (400, &json!("/header/idempotency-key"))
+    );
+    assert!(
+        bot.stack.drain(&queue_url).await.is_empty(),
+        "nothing queued"
+    );
+    let (status, headers, body) = api
+        .call(
+            Method::POST,
+            &erasure,
+            &api.admin,
+            &[("Idempotency-Key", "req-1")],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["state"], "pending");
+    let location = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/v1/tenants/{NUMBER}/erasures/{id}"));
+    let (status, _, again) = api
+        .call(
+            Method::POST,
+            &erasure,
+            &api.admin,
+            &[("Idempotency-Key", "req-1")],
+        )
+        .await;
+    assert_eq!(
+        (status, &again["id"]),
+        (202, &json!(id)),
+        "the same request"
+    );
+    let joao = format!("/v1/tenants/{NUMBER}/customers/{JOAO}/erasure");
+    let (status, _, _) = api
+        .call(
+            Method::POST,
+            &joao,
+            &api.admin,
+            &[("Idempotency-Key", "req-1")],
+        )
+        .await;
+    assert_eq!(status, 409, "the key reused for another customer");
+
+    let (status, _, body) = api.call(Method::GET, &location, &api.admin, &[]).await;
+    assert_eq!((status, &body["state"]), (200, &json!("pending")));
+    let elsewhere = format!("/v1/tenants/{OTHER}/erasures/{id}");
+    let (status, _, _) = api.call(Method::GET, &elsewhere, &api.stranger, &[]).await;
+    assert_eq!(status, 404, "another tenant's erasure");
+    let (status, _, _) = api.call(Method::GET, &location, &api.stranger, &[]).await;
+    assert_eq!(status, 404);
+
+    let queued = bot.stack.drain(&queue_url).await;
+    assert_eq!(queued.len(), 1, "queued once");
+    let envelope = Envelope::from_json(&queued[0].body.to_string()).unwrap();
+    bot.feed(&[envelope]).await;
+    let (status, _, body) = api.call(Method::GET, &location, &api.admin, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "done");
+    assert_eq!(body["removed"]["session"], 1);
+    assert_eq!(body["removed"]["event"], 1);
+    assert!(!body.to_string().contains(MARIA), "{body}");
+    let (_, _, body) = api.call(Method::GET, &export, &api.admin, &[]).await;
+    assert_eq!(body["events"], json!([]));
+    assert_eq!(body["session"], serde_json::Value::Null);
+}
