@@ -57,6 +57,18 @@ pub enum Payload {
     Desk(DeskEvent),
     /// A schedule found something due in a conversation (sla-sweep, off-hours).
     Timer(TimerEvent),
+    /// Erase everything stored about the customer (the data rights API or the ops CLI).
+    Erase(EraseRequest),
+}
+
+/// A request to erase one customer's data, carried out by the worker in the conversation's
+/// group, so no event of the conversation runs at the same time. `id` is the erasure's
+/// tracking id (`era_...`), where the worker writes what it removed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EraseRequest {
+    pub phone_number_id: String,
+    pub customer: String,
+    pub id: String,
 }
 
 /// Something a schedule found due, for one conversation. The id names the occurrence
@@ -254,6 +266,7 @@ impl Envelope {
             Payload::Echo(e) => keys.push(("wamid", &e.wamid)),
             Payload::Desk(d) => keys.push(("id", &d.id)),
             Payload::Timer(t) => keys.push(("id", &t.id)),
+            Payload::Erase(e) => keys.push(("id", &e.id)),
         }
         keys
     }
@@ -281,11 +294,13 @@ impl Envelope {
             Payload::Echo(e) => (&e.phone_number_id, &e.customer),
             Payload::Desk(d) => (&d.phone_number_id, &d.customer),
             Payload::Timer(t) => (&t.phone_number_id, &t.customer),
+            Payload::Erase(e) => (&e.phone_number_id, &e.customer),
         }
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
-    /// `echo:<wamid>`, `desk:<pn>:<desk event id>` or `timer:<pn>:<customer>:<occurrence>`.
+    /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>` or
+    /// `erase:<tracking id>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
@@ -293,6 +308,7 @@ impl Envelope {
             Payload::Echo(e) => format!("echo:{}", e.wamid),
             Payload::Desk(d) => format!("desk:{}:{}", d.phone_number_id, d.id),
             Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
+            Payload::Erase(e) => format!("erase:{}", e.id),
         }
     }
 }
@@ -358,6 +374,26 @@ mod tests {
         }));
         assert_eq!(echo.idempotency_key(), "echo:wamid.E");
         assert_eq!(echo.group_key(), "111:5511");
+    }
+
+    #[test]
+    fn an_erasure_keys_by_its_tracking_id_in_the_conversation() {
+        let erase = Envelope::new(Payload::Erase(EraseRequest {
+            phone_number_id: "111".into(),
+            customer: "5511".into(),
+            id: "era_0123456789abcdefghijklmnop".into(),
+        }));
+        let json = erase.to_json();
+        assert_eq!(
+            json,
+            r#"{"v":1,"event":{"erase":{"phone_number_id":"111","customer":"5511","id":"era_0123456789abcdefghijklmnop"}}}"#
+        );
+        let erase = Envelope::from_json(&json).unwrap();
+        assert_eq!(erase.group_key(), "111:5511");
+        assert_eq!(
+            erase.idempotency_key(),
+            "erase:era_0123456789abcdefghijklmnop"
+        );
     }
 
     /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker

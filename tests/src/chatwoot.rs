@@ -1,5 +1,6 @@
-//! A fake Chatwoot: the application API calls the worker makes (contact search and create,
-//! conversation create, messages as JSON or multipart), recorded so tests assert them; and
+//! A fake Chatwoot: the application API calls the worker makes (contact search, create and
+//! delete, conversation create, messages as JSON or multipart), recorded so tests assert
+//! them; and
 //! the webhook payloads Chatwoot sends when an agent acts, for the desk function.
 
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use axum::Router;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 /// The access token the fake accepts (`api_access_token`) unless started with another.
@@ -56,6 +57,8 @@ struct Inner {
     contacts: Vec<Contact>,
     conversations: Vec<Conversation>,
     posts: Vec<Posted>,
+    /// Contacts deleted, by id.
+    deleted: Vec<u64>,
     refused: usize,
     /// The next conversation is created but its answer is lost (a gateway timeout).
     lose_next_conversation_answer: bool,
@@ -81,6 +84,10 @@ impl FakeChatwoot {
         let app = Router::new()
             .route("/api/v1/accounts/{account}/contacts/search", get(search))
             .route("/api/v1/accounts/{account}/contacts", post(create_contact))
+            .route(
+                "/api/v1/accounts/{account}/contacts/{id}",
+                delete(delete_contact),
+            )
             .route(
                 "/api/v1/accounts/{account}/contacts/{id}/conversations",
                 get(contact_conversations),
@@ -110,6 +117,11 @@ impl FakeChatwoot {
 
     pub fn conversations(&self) -> Vec<Conversation> {
         self.inner.lock().unwrap().conversations.clone()
+    }
+
+    /// The ids of the contacts deleted, in order.
+    pub fn deleted(&self) -> Vec<u64> {
+        self.inner.lock().unwrap().deleted.clone()
     }
 
     /// Every message posted, in order.
@@ -185,7 +197,7 @@ async fn create_contact(
         return unauthorised();
     }
     let contact = Contact {
-        id: 100 + inner.contacts.len() as u64,
+        id: 100 + (inner.contacts.len() + inner.deleted.len()) as u64,
         identifier: body["identifier"].as_str().unwrap_or_default().to_owned(),
         name: body["name"].as_str().unwrap_or_default().to_owned(),
         phone_number: body["phone_number"].as_str().map(str::to_owned),
@@ -196,6 +208,31 @@ async fn create_contact(
         "contact_inbox": {"inbox": {"id": body["inbox_id"]}, "source_id": "c0ffee"}
     }}))
     .into_response()
+}
+
+/// As Chatwoot: the contact goes with its conversations; the answer has no body; an unknown
+/// contact is 404.
+async fn delete_contact(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: axum::http::HeaderMap,
+    Path((_account, id)): Path<(u64, u64)>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if !authorised(&mut inner, &headers) {
+        return unauthorised();
+    }
+    let before = inner.contacts.len();
+    inner.contacts.retain(|c| c.id != id);
+    if inner.contacts.len() == before {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "Resource could not be found"})),
+        )
+            .into_response();
+    }
+    inner.conversations.retain(|c| c.contact_id != id);
+    inner.deleted.push(id);
+    StatusCode::OK.into_response()
 }
 
 async fn create_conversation(

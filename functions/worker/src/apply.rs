@@ -112,6 +112,7 @@ impl<A: Adapters> Worker<A> {
                 stored.is_some().then(|| Event::Timer(timer.timer.clone()))
             }
             Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
+            Payload::Erase(_) => unreachable!("erasures are carried out by erase"),
         };
         let expected_version = stored.as_ref().map(|s| s.version);
         // A late message changes no session: its record is written alone.
@@ -314,10 +315,12 @@ impl<A: Adapters> Worker<A> {
                 .update_status(status, now, expires_at)
                 .await?;
             counts.lock().await.statuses += 1;
-            return self.settle_send(status, &change).await;
+            return self.settle_send(status, &change, now).await;
         };
         let record = match self.ports.store.load(number, customer, key).await?.record {
             Some(record) => record,
+            // The failed message belongs to an erased conversation: nothing is sent to it.
+            None if self.of_erased_event(status, now).await? => return Ok(()),
             None => {
                 let record = EventRecord::new(
                     now,
@@ -353,7 +356,7 @@ impl<A: Adapters> Worker<A> {
             .update_status(status, now, expires_at)
             .await?;
         counts.lock().await.statuses += 1;
-        self.settle_send(status, &change).await?;
+        self.settle_send(status, &change, now).await?;
         self.run_outbox(number, customer, key, &record, counts)
             .await
     }
@@ -366,6 +369,7 @@ impl<A: Adapters> Worker<A> {
         &self,
         status: &StatusUpdate,
         change: &StatusChange,
+        now: DateTime<Utc>,
     ) -> Result<(), WorkerError> {
         let first = matches!(change, StatusChange::Applied { previous: None });
         let Some((key, sequence)) = status
@@ -385,8 +389,35 @@ impl<A: Adapters> Worker<A> {
                     .settle(number, customer, key, sequence, &status.wamid)
                     .await?;
             }
-            _ => {}
+            Some(_) => {}
+            // The record is gone: a status of a message of an erased conversation created
+            // the delivery record again (a rare path: one more read).
+            None => {
+                if store.erased(number, key, now).await? {
+                    store.forget_delivery(&status.wamid).await?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Whether a status's callback data names an event of an erased conversation.
+    async fn of_erased_event(
+        &self,
+        status: &StatusUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<bool, WorkerError> {
+        match status
+            .callback_data
+            .as_deref()
+            .and_then(parse_callback_data)
+        {
+            Some((key, _)) => Ok(self
+                .ports
+                .store
+                .erased(&status.phone_number_id, key, now)
+                .await?),
+            None => Ok(false),
+        }
     }
 }

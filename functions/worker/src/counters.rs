@@ -31,6 +31,9 @@ pub(crate) struct Counts {
     /// Of those, settled by a status (no second send), and sent again after the wait.
     pub unknown_sends_settled: usize,
     pub unknown_sends_resent: usize,
+    pub erasures: usize,
+    /// Retries of events of an erased conversation, ignored.
+    pub erased_events: usize,
 }
 
 impl Counts {
@@ -69,7 +72,9 @@ impl Counts {
             .count("SlaAlertFailures", self.sla_alert_failures)
             .count("UnknownSends", self.unknown_sends)
             .count("UnknownSendsSettled", self.unknown_sends_settled)
-            .count("UnknownSendsResent", self.unknown_sends_resent);
+            .count("UnknownSendsResent", self.unknown_sends_resent)
+            .count("Erasures", self.erasures)
+            .count("ErasedEventsIgnored", self.erased_events);
         metrics.emit();
     }
 }

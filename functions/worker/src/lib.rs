@@ -15,6 +15,7 @@ pub mod config;
 mod apply;
 mod counters;
 mod desk;
+mod erase;
 mod outbox;
 mod record;
 

@@ -41,6 +41,11 @@ impl<A: Adapters> Worker<A> {
             }
             return Ok(());
         };
+        if let Payload::Erase(request) = &envelope.payload {
+            self.erase(request, &tenant, now, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        }
         if let Payload::Message(message) = &envelope.payload
             && message
                 .waba_id
@@ -64,6 +69,20 @@ impl<A: Adapters> Worker<A> {
             }
             // Committed before, effects pending: a redelivery after a failure or a crash.
             Some(record) => record,
+            // A retry of an event of an erased conversation: it must not bring it back.
+            None if self
+                .erased_event(
+                    number,
+                    &envelope.payload,
+                    &key,
+                    loaded.session.as_ref(),
+                    now,
+                )
+                .await? =>
+            {
+                counts.lock().await.erased_events += 1;
+                return Ok(());
+            }
             None => {
                 self.apply(
                     &envelope,

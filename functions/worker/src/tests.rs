@@ -716,3 +716,145 @@ async fn an_ai_answer_counts_its_turn_tokens_and_cost_once() {
     // The demo tenant's claude-sonnet-4-5: 1,000 x 3 + 50 x 15 millionths of a dollar.
     assert_eq!(day.ai_cost_micro_usd, 3750);
 }
+
+fn erase(id: &str, customer: &str) -> Envelope {
+    Envelope::new(Payload::Erase(shared::envelope::EraseRequest {
+        phone_number_id: NUMBER.into(),
+        customer: customer.into(),
+        id: id.into(),
+    }))
+}
+
+/// Maria talks to the bot and is handed to a person; Joao talks to the bot. Returns
+/// Maria's messages.
+async fn two_conversations(bot: &mut Harness) -> Vec<Envelope> {
+    let mut maria = Vec::new();
+    for text in ["oi", "falar com atendente"] {
+        let message = bot.says(MARIA, text);
+        assert!(bot.deliver(&[&message]).await.is_empty());
+        maria.push(message);
+    }
+    let joao = bot.says(JOAO, "oi");
+    assert!(bot.deliver(&[&joao]).await.is_empty());
+    assert_eq!(bot.store.queue(NUMBER, "geral").len(), 1);
+    maria
+}
+
+#[tokio::test]
+async fn an_erasure_removes_the_customer_and_a_retry_of_an_erased_message_does_nothing() {
+    use shared::store::{CustomerItemKind as Kind, DeskContactErased, Store};
+    let mut bot = Harness::new();
+    let maria = two_conversations(&mut bot).await;
+    let sent_to_maria = bot.texts(MARIA);
+    let joao_session = bot.store.session(NUMBER, JOAO);
+
+    assert!(bot.deliver(&[&erase("era_1", MARIA)]).await.is_empty());
+    assert!(bot.store.session(NUMBER, MARIA).is_none());
+    for message in &maria {
+        assert!(
+            bot.store
+                .record(NUMBER, MARIA, &message.idempotency_key())
+                .is_none()
+        );
+    }
+    assert_eq!(bot.store.queue(NUMBER, "geral"), Vec::<String>::new());
+    assert_eq!(bot.desk.forgotten(), [(MARIA.to_owned(), Some(1))]);
+    let state = bot.store.erasure(NUMBER, "era_1").await.unwrap().unwrap();
+    assert!(state.done_at.is_some());
+    assert_eq!(state.desk_contact, Some(DeskContactErased::Deleted));
+    assert_eq!(state.removed[&Kind::Session], 1);
+    assert_eq!(state.removed[&Kind::Event], 2);
+    assert_eq!(state.removed[&Kind::DeskLink], 1);
+    assert_eq!(state.removed[&Kind::QueueEntry], 1);
+    assert_eq!(
+        bot.store.session(NUMBER, JOAO),
+        joao_session,
+        "Joao is kept"
+    );
+
+    // Meta retries an erased message: nothing is sent, nothing is stored again.
+    assert!(bot.deliver(&[&maria[0]]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), sent_to_maria);
+    assert!(bot.store.session(NUMBER, MARIA).is_none());
+    assert!(
+        bot.store
+            .record(NUMBER, MARIA, &maria[0].idempotency_key())
+            .is_none()
+    );
+    // The erasure delivered again changes nothing; a second erasure finds nothing.
+    assert!(bot.deliver(&[&erase("era_1", MARIA)]).await.is_empty());
+    assert_eq!(bot.desk.forgotten().len(), 1, "the contact is deleted once");
+    assert!(bot.deliver(&[&erase("era_2", MARIA)]).await.is_empty());
+    let again = bot.store.erasure(NUMBER, "era_2").await.unwrap().unwrap();
+    assert!(again.done_at.is_some() && again.removed.is_empty());
+
+    // Maria writing again is a new conversation, answered as usual; a retry of an erased
+    // message arriving after it does not step it.
+    let hello = bot.says(MARIA, "oi de novo");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let answered = bot.texts(MARIA);
+    assert!(answered.len() > sent_to_maria.len());
+    let version = bot.store.session(NUMBER, MARIA).unwrap().version;
+    assert!(bot.deliver(&[&maria[1]]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), answered);
+    assert_eq!(bot.store.session(NUMBER, MARIA).unwrap().version, version);
+}
+
+/// Tombstones cost a read only where an erased event can come back: a conversation's
+/// first event, never the messages that follow in order.
+#[tokio::test]
+async fn the_typical_message_reads_no_tombstone() {
+    let mut bot = Harness::new();
+    for text in ["oi", "suporte", "outro", "O roteador pisca", "alguém aí?"] {
+        let message = bot.says(MARIA, text);
+        assert!(bot.deliver(&[&message]).await.is_empty());
+    }
+    assert_eq!(
+        bot.store.tombstone_reads(),
+        1,
+        "the new conversation's only"
+    );
+}
+
+#[tokio::test]
+async fn a_desk_that_refuses_leaves_the_contact_for_a_person_and_erases_the_rest() {
+    use shared::desk::DeskError;
+    use shared::store::{DeskContactErased, Store};
+    let mut bot = Harness::new();
+    two_conversations(&mut bot).await;
+    // Down: the erasure is retried, nothing removed meanwhile.
+    bot.desk
+        .fail_next(DeskError::Unavailable("HTTP 503".into()));
+    assert_eq!(bot.deliver(&[&erase("era_3", MARIA)]).await.len(), 1);
+    assert!(bot.store.session(NUMBER, MARIA).is_some());
+    bot.desk.fail_next(DeskError::Refused("HTTP 401".into()));
+    assert!(bot.deliver(&[&erase("era_3", MARIA)]).await.is_empty());
+    let state = bot.store.erasure(NUMBER, "era_3").await.unwrap().unwrap();
+    assert_eq!(state.desk_contact, Some(DeskContactErased::Refused));
+    assert!(bot.store.session(NUMBER, MARIA).is_none());
+}
+
+/// A status of a message sent before the erasure comes after it: the delivery record it
+/// would create again is dropped, and a failure sends no fallback template.
+#[tokio::test]
+async fn statuses_after_an_erasure_bring_nothing_back() {
+    let mut bot = Harness::new();
+    let hello = bot.says(MARIA, "oi");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    let callback = bot.sender.callbacks()[0].clone();
+    assert!(bot.deliver(&[&erase("era_4", MARIA)]).await.is_empty());
+    let sent_before = bot.texts(MARIA);
+    let with_callback = |wamid: &str, name: &str, codes: Vec<i64>| {
+        let mut envelope = status(wamid, name, codes);
+        if let Payload::Status(status) = &mut envelope.payload {
+            status.callback_data = Some(callback.clone());
+        }
+        envelope
+    };
+    let read = with_callback("wamid.memory.1", "read", Vec::new());
+    assert!(bot.deliver(&[&read]).await.is_empty());
+    assert_eq!(bot.store.delivery("wamid.memory.1"), None);
+    let failed = with_callback("wamid.memory.2", "failed", vec![131047]);
+    assert!(bot.deliver(&[&failed]).await.is_empty());
+    assert_eq!(bot.texts(MARIA), sent_before, "no fallback template");
+}

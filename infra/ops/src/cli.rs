@@ -100,6 +100,9 @@ pub enum Command {
     AiUsage(AiUsageArgs),
     /// A tenant's daily reports: conversations, AI turns and cost, response and waiting times, SLA alerts, NPS
     Report(ReportArgs),
+    /// A customer's data rights (LGPD): export everything stored about a customer, erase it
+    #[command(subcommand)]
+    Customers(CustomersCommand),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +126,37 @@ pub enum ReportFormat {
     Table,
     /// The days as the API returns them
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// Print everything stored about the customer as JSON (recorded in the tenant's audit log)
+    Export(CustomerArgs),
+    /// Erase everything stored about the customer, and the desk contact; prints the tracking id
+    Erase {
+        #[command(flatten)]
+        customer: CustomerArgs,
+        /// Wait until the worker has done it and report what was removed
+        #[arg(long)]
+        wait: bool,
+    },
+    /// An erasure's state as JSON: pending, or done with what it removed
+    Erasure {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CustomerArgs {
+    /// The tenant's phone_number_id
+    #[arg(long, value_name = "PHONE_NUMBER_ID")]
+    pub tenant: String,
+    /// The customer's WhatsApp id (the number in digits, no +)
+    #[arg(long, value_name = "WA_ID")]
+    pub customer: String,
 }
 
 #[derive(Debug, Subcommand)]

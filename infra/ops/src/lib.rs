@@ -3,6 +3,7 @@
 //! writes to the `out`/`err` it is given, so tests can call it directly.
 
 pub mod cli;
+pub mod customers;
 pub mod dlq;
 mod error;
 pub mod migrate;
@@ -19,8 +20,8 @@ use std::io::Write;
 pub use error::OpsError;
 
 use cli::{
-    Cli, Command, DlqCommand, KeysCommand, MembersCommand, ParkedCommand, SecretsCommand,
-    TenantCommand,
+    Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand, ParkedCommand,
+    SecretsCommand, TenantCommand,
 };
 use shared::platform::Db;
 use shared::platform::members::Directory;
@@ -219,6 +220,37 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
             let table = globals.table()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
             report::command(&dynamodb, table, &args, range, out).await
+        }
+        Command::Customers(command) => {
+            let table = globals.table()?;
+            let config = aws().await;
+            let db = Db::new(aws_sdk_dynamodb::Client::new(&config), table);
+            match command {
+                CustomersCommand::Export(args) => {
+                    tenants::check_id("--tenant", &args.tenant)?;
+                    customers::export(&db, &args.tenant, &args.customer, out).await
+                }
+                CustomersCommand::Erase { customer, wait } => {
+                    tenants::check_id("--tenant", &customer.tenant)?;
+                    let queue_url = globals.inbound_queue_url()?;
+                    let sqs = aws_sdk_sqs::Client::new(&config);
+                    customers::erase(
+                        &db,
+                        &sqs,
+                        queue_url,
+                        &customer.tenant,
+                        &customer.customer,
+                        wait,
+                        out,
+                        err,
+                    )
+                    .await
+                }
+                CustomersCommand::Erasure { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    customers::status(&db, &tenant, &id, out).await
+                }
+            }
         }
     }
 }

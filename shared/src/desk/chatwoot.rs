@@ -139,6 +139,21 @@ impl ChatwootClient {
         token: &str,
         deadline: Deadline,
     ) -> Result<Value, DeskError> {
+        let (status, body) = self.exchange(request, token, deadline).await?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body)
+                .map_err(|e| DeskError::Refused(format!("HTTP {status}: unreadable answer: {e}")));
+        }
+        Err(failure(status, &body))
+    }
+
+    /// Sends within the deadline and reads the whole answer: its status and body.
+    async fn exchange(
+        &self,
+        request: RequestBuilder,
+        token: &str,
+        deadline: Deadline,
+    ) -> Result<(u16, Vec<u8>), DeskError> {
         if !deadline.fits(REQUEST_TIMEOUT) {
             return Err(DeskError::Unavailable(format!(
                 "not started: {} ms left, a call may take {} ms",
@@ -154,34 +169,17 @@ impl ChatwootClient {
         let body = response.bytes().await.map_err(|error| {
             DeskError::Unavailable(crate::support::http::describe(&error).replace(token, "<token>"))
         })?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&body)
-                .map_err(|e| DeskError::Refused(format!("HTTP {status}: unreadable answer: {e}")));
-        }
-        let detail = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.get("error")
-                    .or_else(|| v.get("message"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
-        let message = format!("HTTP {status}: {}", truncate_chars(&detail, 300));
-        if status == 429 || status >= 500 || status == 408 {
-            Err(DeskError::Unavailable(message))
-        } else {
-            Err(DeskError::Refused(message))
-        }
+        Ok((status, body.to_vec()))
     }
 
-    async fn find_or_create_contact(
+    /// The contact whose identifier is exactly this customer's, if any.
+    async fn find_contact(
         &self,
         account: &Chatwoot,
         token: &str,
         customer: &Customer<'_>,
         deadline: Deadline,
-    ) -> Result<FoundContact, DeskError> {
+    ) -> Result<Option<u64>, DeskError> {
         let identifier = contact_identifier(customer.phone_number_id, customer.customer);
         let found = self
             .call(
@@ -197,16 +195,27 @@ impl ChatwootClient {
         let found: SearchResult = serde_json::from_value(found)
             .map_err(|e| DeskError::Refused(format!("contact search answer: {e}")))?;
         // The search matches substrings: only the exact identifier is this customer.
-        if let Some(contact) = found
+        Ok(found
             .payload
             .iter()
             .find(|c| c.identifier.as_deref() == Some(&identifier))
+            .map(|c| c.id))
+    }
+
+    async fn find_or_create_contact(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        customer: &Customer<'_>,
+        deadline: Deadline,
+    ) -> Result<FoundContact, DeskError> {
+        if let Some(id) = self
+            .find_contact(account, token, customer, deadline)
+            .await?
         {
-            return Ok(FoundContact {
-                id: contact.id,
-                created: false,
-            });
+            return Ok(FoundContact { id, created: false });
         }
+        let identifier = contact_identifier(customer.phone_number_id, customer.customer);
         let mut body = json!({
             "inbox_id": account.inbox_id,
             "identifier": identifier,
@@ -261,6 +270,25 @@ impl ChatwootClient {
                     && c.additional_attributes[TICKET_ATTRIBUTE].as_str() == Some(ticket)
             })
             .map(|c| c.id))
+    }
+}
+
+/// A failed answer, sorted into retry-later or refused.
+fn failure(status: u16, body: &[u8]) -> DeskError {
+    let detail = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("error")
+                .or_else(|| v.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let message = format!("HTTP {status}: {}", truncate_chars(&detail, 300));
+    if status == 429 || status >= 500 || status == 408 {
+        DeskError::Unavailable(message)
+    } else {
+        DeskError::Refused(message)
     }
 }
 
@@ -355,6 +383,36 @@ impl Desk for ChatwootClient {
         self.call(request, token, deadline).await?;
         Ok(())
     }
+
+    async fn forget_contact(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        customer: &Customer<'_>,
+        contact_id: Option<u64>,
+        deadline: Deadline,
+    ) -> Result<bool, DeskError> {
+        check_base_url(account)?;
+        let contact_id = match contact_id {
+            Some(id) => id,
+            None => match self
+                .find_contact(account, token, customer, deadline)
+                .await?
+            {
+                Some(id) => id,
+                None => return Ok(false),
+            },
+        };
+        // Chatwoot deletes the contact with its conversations and messages; it answers
+        // with no body, and 404 for a contact already gone.
+        let path = format!("contacts/{contact_id}");
+        let request = self.request(Method::DELETE, account, &path, token);
+        match self.exchange(request, token, deadline).await? {
+            (200..=299, _) => Ok(true),
+            (404, _) => Ok(false),
+            (status, body) => Err(failure(status, &body)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -397,5 +455,61 @@ mod tests {
         let ample = Deadline::after(Duration::from_secs(60));
         client.post(&account, "t", 7, post(), ample).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Chatwoot answers a deletion with no body; a contact already gone is 404; a token
+    /// without the right is refused.
+    #[tokio::test]
+    async fn a_contact_is_deleted_once_and_a_refusal_says_so() {
+        use axum::http::StatusCode;
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/accounts/1/contacts/{id}",
+                axum::routing::delete(
+                    |axum::extract::Path(id): axum::extract::Path<u64>| async move {
+                        match id {
+                            7 => StatusCode::OK,
+                            8 => StatusCode::NOT_FOUND,
+                            _ => StatusCode::UNAUTHORIZED,
+                        }
+                    },
+                ),
+            )
+            .route(
+                "/api/v1/accounts/1/contacts/search",
+                axum::routing::get(|| async {
+                    axum::Json(json!({"payload": [
+                        {"id": 9, "identifier": "whatsapp:111:5511"},
+                        {"id": 7, "identifier": "whatsapp:111:55"}
+                    ]}))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let account = Chatwoot {
+            base_url,
+            account_id: 1,
+            inbox_id: 1,
+        };
+        let customer = Customer {
+            phone_number_id: "111",
+            customer: "55",
+            name: None,
+        };
+        let client = ChatwootClient::default();
+        let deadline = || Deadline::after(Duration::from_secs(60));
+        let forget = |id| client.forget_contact(&account, "t", &customer, id, deadline());
+        assert!(forget(Some(7)).await.unwrap(), "deleted");
+        assert!(!forget(Some(8)).await.unwrap(), "already gone");
+        assert!(matches!(forget(Some(5)).await, Err(DeskError::Refused(_))));
+        // No link: the contact with exactly the customer's identifier (7, not 9).
+        assert!(forget(None).await.unwrap());
+        let stranger = Customer {
+            customer: "44",
+            ..customer.clone()
+        };
+        let none = client.forget_contact(&account, "t", &stranger, None, deadline());
+        assert!(!none.await.unwrap(), "no contact of that customer");
     }
 }

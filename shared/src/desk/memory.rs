@@ -14,6 +14,8 @@ use crate::tenant::Chatwoot;
 struct Log {
     opened: Vec<(String, DateTime<Utc>)>,
     posts: Vec<(u64, String, bool)>,
+    /// `(customer, contact id the link named)` of every contact deleted.
+    forgotten: Vec<(String, Option<u64>)>,
     failures: VecDeque<DeskError>,
 }
 
@@ -40,6 +42,11 @@ impl MemoryDesk {
     /// `(customer, ticket)` of every conversation opened.
     pub fn opened(&self) -> Vec<(String, DateTime<Utc>)> {
         self.lock().opened.clone()
+    }
+
+    /// `(customer, contact id)` of every contact deletion asked for.
+    pub fn forgotten(&self) -> Vec<(String, Option<u64>)> {
+        self.lock().forgotten.clone()
     }
 
     /// `(desk conversation, content, private)` of every post.
@@ -86,6 +93,24 @@ impl Desk for MemoryDesk {
         log.posts
             .push((conversation_id, post.content, post.private));
         Ok(())
+    }
+
+    async fn forget_contact(
+        &self,
+        _account: &Chatwoot,
+        _token: &str,
+        customer: &Customer<'_>,
+        contact_id: Option<u64>,
+        _deadline: Deadline,
+    ) -> Result<bool, DeskError> {
+        let mut log = self.lock();
+        if let Some(error) = log.failures.pop_front() {
+            return Err(error);
+        }
+        let known = log.opened.iter().any(|(c, _)| c == customer.customer);
+        log.forgotten
+            .push((customer.customer.to_owned(), contact_id));
+        Ok(known)
     }
 }
 

@@ -288,6 +288,18 @@ pub trait Desk: Send + Sync {
         post: DeskPost,
         deadline: Deadline,
     ) -> impl Future<Output = Result<(), DeskError>> + Send;
+
+    /// Deletes the customer's contact (with its conversations): `contact_id` when a desk
+    /// link names it, else the contact found by the customer's identifier. Returns whether
+    /// there was one to delete.
+    fn forget_contact(
+        &self,
+        account: &Chatwoot,
+        token: &str,
+        customer: &Customer<'_>,
+        contact_id: Option<u64>,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<bool, DeskError>> + Send;
 }
 
 /// An alert topic could not take the message.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod members;
 pub mod ratelimit;
 pub mod reports;
+pub mod rights;
 
 use aws_sdk_dynamodb::Client;
 

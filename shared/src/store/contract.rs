@@ -10,7 +10,10 @@ use crate::desk::{HandoffReason, Ticket};
 use crate::engine::{Effect, Session};
 use crate::envelope::StatusUpdate;
 use crate::report::Tally;
-use crate::store::{Commit, DayCount, EventRecord, StatusChange, Store, StoreError, Unsettled};
+use crate::store::{
+    Commit, CustomerItemKind, DayCount, DeskContactErased, Erasure, EventRecord, StatusChange,
+    Store, StoreError, Unsettled,
+};
 use crate::tenant::Priority;
 use crate::whatsapp::outbound::Outbound;
 
@@ -24,6 +27,12 @@ pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
     the_queue_serves_priority_then_arrival(store, phone_number_id, "5511900000005").await;
     unknown_sends_are_settled_by_a_status_or_cleared(store, phone_number_id, "5511900000006").await;
     report_days_count_each_event_once_per_tenant(store, phone_number_id, "5511900000007").await;
+    an_erasure_removes_the_customer_and_leaves_tombstones(
+        store,
+        phone_number_id,
+        ["5511900000007", "5511900000008"],
+    )
+    .await;
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -540,5 +549,137 @@ pub async fn report_days_count_each_event_once_per_tenant<S: Store>(
     assert_eq!(
         store.report_days(&other, day, next).await.unwrap(),
         vec![(day, taken)]
+    );
+}
+
+pub async fn an_erasure_removes_the_customer_and_leaves_tombstones<S: Store>(
+    store: &S,
+    number: &str,
+    [customer, other]: [&str; 2],
+) {
+    let mut tenant = crate::tenant::demo();
+    tenant.phone_number_id = number.into();
+    let department = tenant.departments[0].id.clone();
+    let now = Utc::now();
+    let kept = now + Duration::days(1);
+    for who in [customer, other] {
+        let key = format!("wamid.erase.{who}");
+        let session = Session::new(number, who, now);
+        let mut said = record(now, "meu CPF é 123", vec![send("Olá!")]);
+        said.done = 1;
+        said.sent = vec![format!("wamid.erase.out.{who}")];
+        store
+            .commit(commit(&key, number, who, Some(&session), None, &said))
+            .await
+            .unwrap();
+        let status = StatusUpdate {
+            phone_number_id: number.into(),
+            customer: who.into(),
+            wamid: format!("wamid.erase.out.{who}"),
+            status: "delivered".into(),
+            timestamp: now.timestamp(),
+            error_codes: vec![],
+            callback_data: None,
+            raw: RawValue::from_string("{}".into()).unwrap(),
+        };
+        store.update_status(&status, now, kept).await.unwrap();
+        let ticket = |minute| Ticket {
+            department: department.clone(),
+            priority: Priority::Media,
+            entered_at: now + Duration::minutes(minute),
+            reason: HandoffReason::Asked,
+            alerted: None,
+        };
+        store
+            .enqueue_human(number, who, &ticket(0), kept)
+            .await
+            .unwrap();
+        store
+            .enqueue_human(number, who, &ticket(1), kept)
+            .await
+            .unwrap();
+        store
+            .leave_queue(number, who, &ticket(1), Some(now))
+            .await
+            .unwrap();
+        let link = crate::desk::DeskLink {
+            contact_id: 7,
+            conversation_id: 8,
+            ticket_at: now,
+            earlier: Vec::new(),
+        };
+        store
+            .save_desk_link(number, who, &link, kept)
+            .await
+            .unwrap();
+        store.await_opening(number, who, kept, kept).await.unwrap();
+    }
+    let erasure = Erasure {
+        id: &format!("era_contract{customer}"),
+        tenant: &tenant,
+        customer,
+    };
+    let removed = store.erase(erasure, now).await.unwrap();
+    let expected = [
+        (CustomerItemKind::Session, 1),
+        (CustomerItemKind::Event, 1),
+        (CustomerItemKind::DeskLink, 1),
+        (CustomerItemKind::QueueEntry, 1),
+        (CustomerItemKind::Taken, 1),
+        (CustomerItemKind::Opening, 1),
+        (CustomerItemKind::Delivery, 1),
+    ];
+    assert_eq!(removed, expected.into_iter().collect(), "what was removed");
+    let key = format!("wamid.erase.{customer}");
+    assert_eq!(
+        store.load(number, customer, &key).await.unwrap(),
+        Default::default(),
+        "neither record nor session is left"
+    );
+    assert_eq!(store.desk_link(number, customer).await.unwrap(), None);
+    assert!(store.erased(number, &key, now).await.unwrap());
+    assert!(
+        !store
+            .erased(number, &key, now + Duration::days(9))
+            .await
+            .unwrap(),
+        "a tombstone outlives Meta's retries, not more"
+    );
+    let others = format!("wamid.erase.{other}");
+    assert!(!store.erased(number, &others, now).await.unwrap());
+    let loaded = store.load(number, other, &others).await.unwrap();
+    assert!(
+        loaded.record.is_some() && loaded.session.is_some(),
+        "another customer keeps everything"
+    );
+    assert!(store.desk_link(number, other).await.unwrap().is_some());
+
+    let state = store.erasure(number, erasure.id).await.unwrap().unwrap();
+    assert_eq!(state.removed, removed, "counted on the tracking");
+    assert_eq!(state.done_at, None, "not done before it says so");
+    store
+        .erasure_done(erasure, DeskContactErased::Deleted, now)
+        .await
+        .unwrap();
+    let state = store.erasure(number, erasure.id).await.unwrap().unwrap();
+    assert_eq!(
+        state.done_at.map(|at| at.timestamp()),
+        Some(now.timestamp())
+    );
+    assert_eq!(state.desk_contact, Some(DeskContactErased::Deleted));
+    assert_eq!(state.removed, removed);
+    // A second erasure finds nothing and changes nothing.
+    let again = Erasure {
+        id: &format!("era_contract{customer}again"),
+        ..erasure
+    };
+    assert_eq!(store.erase(again, now).await.unwrap(), Default::default());
+    assert!(
+        store
+            .load(number, other, &others)
+            .await
+            .unwrap()
+            .session
+            .is_some()
     );
 }

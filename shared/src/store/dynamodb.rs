@@ -1,5 +1,7 @@
 //! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::store::keys`].
 
+pub mod customer;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
@@ -13,8 +15,9 @@ use crate::envelope::{Envelope, StatusUpdate};
 use crate::report::Tally;
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Commit, DayCount, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store,
-    StoreError, StoredSession, Unsettled, Waiting, status_rank,
+    Commit, DayCount, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded, LogEntry,
+    Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession, Unsettled, Waiting,
+    status_rank,
 };
 use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
@@ -1053,6 +1056,41 @@ impl Store for DynamoStore {
             days.push((day, Tally::from_attributes(counters)));
         }
         Ok(days)
+    }
+
+    async fn erased(
+        &self,
+        phone_number_id: &str,
+        key_text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.tombstoned(phone_number_id, key_text, now).await
+    }
+
+    async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {
+        self.delete_item(key(keys::outbound(wamid), keys::STATUS))
+            .await
+    }
+
+    async fn erasure(
+        &self,
+        phone_number_id: &str,
+        id: &str,
+    ) -> Result<Option<ErasureState>, StoreError> {
+        self.read_erasure(phone_number_id, id).await
+    }
+
+    async fn erase(&self, erasure: Erasure<'_>, now: DateTime<Utc>) -> Result<Removed, StoreError> {
+        self.erase_customer(erasure, now).await
+    }
+
+    async fn erasure_done(
+        &self,
+        erasure: Erasure<'_>,
+        desk_contact: DeskContactErased,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish_erasure(erasure, desk_contact, now).await
     }
 }
 

@@ -15,10 +15,13 @@
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
+//! | an API request's tracking (`kind`, `requested_by`, `requested_at`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
+//! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
-//! `expires_at` (see the design notes, "Data that expires"). The report days hold no
-//! customer data and expire after [`REPORT_KEPT_DAYS`].
+//! `expires_at` (see the design notes, "Data that expires"); an erasure's tracking item and
+//! the tombstones hold only hashes (see "Data rights"). The report days hold no customer
+//! data and expire after [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
@@ -132,6 +135,29 @@ pub fn report(phone_number_id: &str) -> String {
 
 pub fn report_day(day: chrono::NaiveDate) -> String {
     format!("DAY#{}", day.format("%Y-%m-%d"))
+}
+
+pub fn tracking(phone_number_id: &str) -> String {
+    format!("TRACK#{phone_number_id}")
+}
+
+pub fn tombstone(phone_number_id: &str) -> String {
+    format!("TOMB#{phone_number_id}")
+}
+
+/// The tombstone's sort key: the event key hashed, never in clear.
+pub fn tombstone_entry(event_key: &str) -> String {
+    sha256_hex(event_key)
+}
+
+/// How an erasure names its customer: `sha256("<pn>:<customer>")` in hex.
+pub fn customer_hash(phone_number_id: &str, customer: &str) -> String {
+    sha256_hex(&format!("{phone_number_id}:{customer}"))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::envelope::{Envelope, StatusUpdate};
 use crate::report::Tally;
 use crate::store::keys;
 use crate::store::{
-    Commit, EventRecord, Loaded, LogEntry, ScheduleStore, StatusChange, Store, StoreError,
-    StoredSession, Unsettled, Waiting, status_rank,
+    Commit, CustomerItemKind, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded,
+    LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession,
+    TOMBSTONE_DAYS, Unsettled, Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -42,13 +43,19 @@ struct Tables {
     deliveries: HashMap<String, Delivery>,
     /// Per queue, in order of service (the DynamoDB sort key).
     queues: HashMap<(String, String), BTreeMap<String, QueueEntry>>,
-    taken: Vec<(String, String, DateTime<Utc>)>,
+    /// `(number, department, customer, taken at)`.
+    taken: Vec<(String, String, String, DateTime<Utc>)>,
     desk_links: HashMap<Conversation, DeskLink>,
     openings: HashMap<String, BTreeMap<String, DateTime<Utc>>>,
     parked: Vec<Envelope>,
     ai_spend: HashMap<Conversation, u64>,
     /// Report counters per tenant and local day.
     reports: BTreeMap<(String, NaiveDate), Tally>,
+    /// `(number, hashed event key)` -> until when.
+    tombstones: HashMap<(String, String), DateTime<Utc>>,
+    erasures: HashMap<(String, String), ErasureState>,
+    /// Tombstones looked up (a read on the worker's path).
+    tombstone_reads: usize,
     /// Fails the write this many writes from now (1: the next one).
     fail_write_in: Option<usize>,
 }
@@ -101,6 +108,11 @@ impl MemoryStore {
 
     pub fn parked(&self) -> Vec<Envelope> {
         self.lock().parked.clone()
+    }
+
+    /// How many times a tombstone was looked up.
+    pub fn tombstone_reads(&self) -> usize {
+        self.lock().tombstone_reads
     }
 
     pub fn queue(&self, phone_number_id: &str, department: &str) -> Vec<String> {
@@ -320,9 +332,12 @@ impl Store for MemoryStore {
             queue.remove(&keys::queue_entry(ticket, customer));
         }
         if let Some(at) = taken_at {
-            tables
-                .taken
-                .push((phone_number_id.into(), ticket.department.clone(), at));
+            tables.taken.push((
+                phone_number_id.into(),
+                ticket.department.clone(),
+                customer.into(),
+                at,
+            ));
         }
         Ok(())
     }
@@ -414,8 +429,8 @@ impl Store for MemoryStore {
             .lock()
             .taken
             .iter()
-            .filter(|(pn, d, at)| pn == phone_number_id && d == department && *at >= since)
-            .map(|(_, _, at)| *at)
+            .filter(|(pn, d, _, at)| pn == phone_number_id && d == department && *at >= since)
+            .map(|(_, _, _, at)| *at)
             .collect();
         // The newest 20, newest first, as the DynamoDB query reads them.
         takes.sort_by(|a, b| b.cmp(a));
@@ -502,6 +517,140 @@ impl Store for MemoryStore {
             .range(range)
             .map(|((_, day), tally)| (*day, tally.clone()))
             .collect())
+    }
+
+    async fn erased(
+        &self,
+        phone_number_id: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        tables.tombstone_reads += 1;
+        Ok(tables
+            .tombstones
+            .get(&(phone_number_id.into(), keys::tombstone_entry(key)))
+            .is_some_and(|until| *until > now))
+    }
+
+    async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {
+        self.write()?.deliveries.remove(wamid);
+        Ok(())
+    }
+
+    async fn erasure(
+        &self,
+        phone_number_id: &str,
+        id: &str,
+    ) -> Result<Option<ErasureState>, StoreError> {
+        Ok(self
+            .lock()
+            .erasures
+            .get(&(phone_number_id.into(), id.into()))
+            .cloned())
+    }
+
+    async fn erase(&self, erasure: Erasure<'_>, now: DateTime<Utc>) -> Result<Removed, StoreError> {
+        use CustomerItemKind as Kind;
+        let mut tables = self.write()?;
+        let number = erasure.tenant.phone_number_id.clone();
+        let customer = erasure.customer.to_owned();
+        let at = conversation(&number, &customer);
+        let mut removed = Removed::new();
+        let mut count = |kind: Kind, n: usize| {
+            if n > 0 {
+                *removed.entry(kind).or_default() += n as u64;
+            }
+        };
+        let records: Vec<_> = tables
+            .records
+            .keys()
+            .filter(|(pn, c, _)| *pn == number && *c == customer)
+            .cloned()
+            .collect();
+        let mut event_keys: Vec<String> = records.iter().map(|(_, _, key)| key.clone()).collect();
+        let mut wamids = Vec::new();
+        for record_key in &records {
+            let record = tables.records.remove(record_key).expect("listed");
+            wamids.extend(record.sent);
+            wamids.extend(record.settled.into_values());
+        }
+        count(Kind::Event, records.len());
+        count(
+            Kind::Session,
+            usize::from(tables.sessions.remove(&at).is_some()),
+        );
+        count(
+            Kind::DeskLink,
+            usize::from(tables.desk_links.remove(&at).is_some()),
+        );
+        count(
+            Kind::AiUsage,
+            usize::from(tables.ai_spend.remove(&at).is_some()),
+        );
+        let deliveries = wamids
+            .iter()
+            .filter(|wamid| tables.deliveries.remove(*wamid).is_some())
+            .count();
+        count(Kind::Delivery, deliveries);
+        let mut queued = 0;
+        for ((pn, _), queue) in tables.queues.iter_mut() {
+            if *pn == number {
+                let before = queue.len();
+                queue.retain(|_, entry| entry.customer != customer);
+                queued += before - queue.len();
+            }
+        }
+        count(Kind::QueueEntry, queued);
+        let before = tables.taken.len();
+        tables
+            .taken
+            .retain(|(pn, _, c, _)| !(*pn == number && *c == customer));
+        count(Kind::Taken, before - tables.taken.len());
+        let opening = tables
+            .openings
+            .get_mut(&number)
+            .and_then(|waiting| waiting.remove(&customer));
+        count(Kind::Opening, usize::from(opening.is_some()));
+        let before = tables.parked.len();
+        tables.parked.retain(|envelope| {
+            let mine = envelope.conversation() == (number.as_str(), customer.as_str());
+            if mine {
+                event_keys.push(envelope.idempotency_key());
+            }
+            !mine
+        });
+        count(Kind::Parked, before - tables.parked.len());
+        let until = now + chrono::Duration::days(TOMBSTONE_DAYS);
+        for key in event_keys {
+            tables
+                .tombstones
+                .insert((number.clone(), keys::tombstone_entry(&key)), until);
+        }
+        let state = tables
+            .erasures
+            .entry((number, erasure.id.into()))
+            .or_default();
+        for (kind, n) in &removed {
+            *state.removed.entry(*kind).or_default() += n;
+        }
+        Ok(removed)
+    }
+
+    async fn erasure_done(
+        &self,
+        erasure: Erasure<'_>,
+        desk_contact: DeskContactErased,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        let state = tables
+            .erasures
+            .entry((erasure.tenant.phone_number_id.clone(), erasure.id.into()))
+            .or_default();
+        state.done_at = Some(now);
+        state.desk_contact = Some(desk_contact);
+        Ok(())
     }
 }
 

@@ -197,6 +197,116 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The kinds of items that hold one customer's data: the export groups them, an erasure
+/// counts what it removed of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerItemKind {
+    Session,
+    /// An event's record: transcript line and outbox.
+    Event,
+    /// Items of earlier versions in the conversation's partition (`MSG#`, `OUTBOX#`).
+    Legacy,
+    DeskLink,
+    QueueEntry,
+    Taken,
+    Opening,
+    AiUsage,
+    Parked,
+    Delivery,
+    /// The tracking of an API send to the customer.
+    Tracking,
+}
+
+impl CustomerItemKind {
+    pub const ALL: [CustomerItemKind; 11] = [
+        CustomerItemKind::Session,
+        CustomerItemKind::Event,
+        CustomerItemKind::Legacy,
+        CustomerItemKind::DeskLink,
+        CustomerItemKind::QueueEntry,
+        CustomerItemKind::Taken,
+        CustomerItemKind::Opening,
+        CustomerItemKind::AiUsage,
+        CustomerItemKind::Parked,
+        CustomerItemKind::Delivery,
+        CustomerItemKind::Tracking,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerItemKind::Session => "session",
+            CustomerItemKind::Event => "event",
+            CustomerItemKind::Legacy => "legacy",
+            CustomerItemKind::DeskLink => "desk_link",
+            CustomerItemKind::QueueEntry => "queue_entry",
+            CustomerItemKind::Taken => "taken",
+            CustomerItemKind::Opening => "opening",
+            CustomerItemKind::AiUsage => "ai_usage",
+            CustomerItemKind::Parked => "parked",
+            CustomerItemKind::Delivery => "delivery",
+            CustomerItemKind::Tracking => "tracking",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Items removed by an erasure, per kind.
+pub type Removed = BTreeMap<CustomerItemKind, u64>;
+
+/// Erasure `id` of one customer of a tenant (the tenant's config names its departments).
+#[derive(Debug, Clone, Copy)]
+pub struct Erasure<'a> {
+    pub id: &'a str,
+    pub tenant: &'a Tenant,
+    pub customer: &'a str,
+}
+
+/// What became of the customer's desk contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeskContactErased {
+    /// The tenant has no desk.
+    NoDesk,
+    /// The desk had no contact for the customer.
+    NotFound,
+    Deleted,
+    /// The desk refused the deletion (token, permissions): a person must delete it.
+    Refused,
+}
+
+impl DeskContactErased {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeskContactErased::NoDesk => "no_desk",
+            DeskContactErased::NotFound => "not_found",
+            DeskContactErased::Deleted => "deleted",
+            DeskContactErased::Refused => "refused",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::NoDesk, Self::NotFound, Self::Deleted, Self::Refused]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+    }
+}
+
+/// An erasure's tracking, as the worker reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureState {
+    pub done_at: Option<DateTime<Utc>>,
+    pub removed: Removed,
+    pub desk_contact: Option<DeskContactErased>,
+}
+
+/// How long a tombstone keeps a retry of an erased event from doing anything: past Meta's
+/// 7 days of retries.
+pub const TOMBSTONE_DAYS: i64 = 8;
+
 /// Status ranks: statuses only move forward; `failed` is final.
 pub fn status_rank(status: &str) -> u8 {
     match status {
@@ -393,6 +503,42 @@ pub trait Store: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Future<Output = Result<Vec<(NaiveDate, Tally)>, StoreError>> + Send;
+    /// Whether the event `key` of the tenant's number belongs to an erased conversation
+    /// (its tombstone, possibly a moment old).
+    fn erased(
+        &self,
+        phone_number_id: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Drops a message's delivery record: a status of a message of an erased conversation
+    /// created it again.
+    fn forget_delivery(&self, wamid: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Erasure `id`'s tracking, when there is one.
+    fn erasure(
+        &self,
+        phone_number_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ErasureState>, StoreError>> + Send;
+
+    /// Removes every item of the customer (what the export lists), after writing the
+    /// tombstones of its event keys; each batch removed is counted on the erasure's
+    /// tracking in the same transaction. Returns what this call removed.
+    fn erase(
+        &self,
+        erasure: Erasure<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Removed, StoreError>> + Send;
+
+    /// Erasure `id` is done: when, and what became of the desk contact.
+    fn erasure_done(
+        &self,
+        erasure: Erasure<'_>,
+        desk_contact: DeskContactErased,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A waiting customer as the SLA sweep reads the queue.

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod members;
 pub mod meta;
 pub mod reports;
+pub mod rights;
 
 use serde::Serialize;
 use shared::platform::access::{Role, Scope};
@@ -22,6 +23,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(audit::routes())
         .merge(reports::routes())
+        .merge(rights::routes())
 }
 
 /// The problems any authenticated route may answer.
