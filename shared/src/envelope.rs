@@ -57,6 +57,36 @@ pub enum Payload {
     Desk(DeskEvent),
     /// A schedule found something due in a conversation (sla-sweep, off-hours).
     Timer(TimerEvent),
+    /// A message the platform API (or the ops CLI) asked to send.
+    Send(ApiSend),
+}
+
+/// A send asked for through the platform API: the worker re-checks the 24 h window from
+/// the session and sends it through the event's outbox, once. `id` is the tracking id
+/// (`snd_...`) the caller reads the outcome by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSend {
+    pub phone_number_id: String,
+    pub customer: String,
+    pub id: String,
+    pub content: SendContent,
+}
+
+/// What an API send carries: `{"text": {"body": ...}}` or
+/// `{"template": {"name", "language", "components"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SendContent {
+    /// Free-form text: only inside the 24 h customer service window.
+    Text { body: String },
+    /// An approved template, any time. `components` are the Graph API's own component
+    /// objects (header, body, button parameters of any type), passed through as given.
+    Template {
+        name: String,
+        language: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        components: Vec<serde_json::Value>,
+    },
 }
 
 /// Something a schedule found due, for one conversation. The id names the occurrence
@@ -254,6 +284,7 @@ impl Envelope {
             Payload::Echo(e) => keys.push(("wamid", &e.wamid)),
             Payload::Desk(d) => keys.push(("id", &d.id)),
             Payload::Timer(t) => keys.push(("id", &t.id)),
+            Payload::Send(s) => keys.push(("id", &s.id)),
         }
         keys
     }
@@ -281,11 +312,13 @@ impl Envelope {
             Payload::Echo(e) => (&e.phone_number_id, &e.customer),
             Payload::Desk(d) => (&d.phone_number_id, &d.customer),
             Payload::Timer(t) => (&t.phone_number_id, &t.customer),
+            Payload::Send(s) => (&s.phone_number_id, &s.customer),
         }
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
-    /// `echo:<wamid>`, `desk:<pn>:<desk event id>` or `timer:<pn>:<customer>:<occurrence>`.
+    /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>` or
+    /// `api-send:<tracking id>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
@@ -293,6 +326,7 @@ impl Envelope {
             Payload::Echo(e) => format!("echo:{}", e.wamid),
             Payload::Desk(d) => format!("desk:{}:{}", d.phone_number_id, d.id),
             Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
+            Payload::Send(s) => format!("api-send:{}", s.id),
         }
     }
 }

@@ -98,6 +98,7 @@ fn event_id(envelope: &Envelope) -> &str {
         Payload::Echo(e) => &e.wamid,
         Payload::Desk(d) => &d.id,
         Payload::Timer(t) => &t.id,
+        Payload::Send(s) => &s.id,
     }
 }
 

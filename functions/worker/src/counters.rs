@@ -31,6 +31,9 @@ pub(crate) struct Counts {
     /// Of those, settled by a status (no second send), and sent again after the wait.
     pub unknown_sends_settled: usize,
     pub unknown_sends_resent: usize,
+    /// Sends asked for through the platform API, and those refused (outside the window).
+    pub api_sends: usize,
+    pub api_sends_refused: usize,
 }
 
 impl Counts {
@@ -69,7 +72,9 @@ impl Counts {
             .count("SlaAlertFailures", self.sla_alert_failures)
             .count("UnknownSends", self.unknown_sends)
             .count("UnknownSendsSettled", self.unknown_sends_settled)
-            .count("UnknownSendsResent", self.unknown_sends_resent);
+            .count("UnknownSendsResent", self.unknown_sends_resent)
+            .count("ApiSends", self.api_sends)
+            .count("ApiSendsRefused", self.api_sends_refused);
         metrics.emit();
     }
 }

@@ -97,6 +97,7 @@ fn describe(envelope: &Envelope) -> String {
         Payload::Echo(_) => "business app echo".into(),
         Payload::Desk(d) => format!("desk event {}", d.id),
         Payload::Timer(t) => format!("timer {}", t.id),
+        Payload::Send(s) => format!("api send {}", s.id),
     }
 }
 
