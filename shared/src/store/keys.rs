@@ -14,6 +14,7 @@
 //! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
+//! | a platform API request and who made it (`kind`, `customer`, `request_hash`) | `TRACK#<pn>` | `<tracking id>` |
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
 //! `expires_at` (see the design notes, "Data that expires").
@@ -118,6 +119,11 @@ pub fn ai_usage_entry(started_at: &chrono::DateTime<chrono::Utc>, customer: &str
         "{}#{customer}",
         started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
+}
+
+/// The platform API's requests of one tenant (sends, erasures), by tracking id.
+pub fn tracking(phone_number_id: &str) -> String {
+    format!("TRACK#{phone_number_id}")
 }
 
 #[cfg(test)]
