@@ -196,3 +196,27 @@ async fn a_text_the_worker_finds_outside_the_window_is_refused_with_its_reason()
     assert_eq!(status.status, SendState::Refused);
     assert!(status.reason.unwrap().contains("24-hour"));
 }
+
+/// Meta refuses the template (not approved under that name): the status says failed, with
+/// Meta's code, and nothing is sent again.
+#[tokio::test]
+async fn a_template_meta_refuses_reads_failed_with_its_code() {
+    let mut api = Api::start().await;
+    api.bot
+        .graph
+        .script([(400, blackbox::graph::FakeGraph::error(132001))]);
+    let template = SendContent::Template {
+        name: "nao_aprovado".into(),
+        language: "pt_BR".into(),
+        components: vec![],
+    };
+    let tracking = api.send(JOAO, &template, Some("t-1")).await.unwrap();
+    let queued = api.queued().await;
+    api.work(&queued).await;
+    api.work(&queued).await;
+    assert_eq!(api.bot.graph.messages().len(), 1, "tried once");
+    let status = send_status(&api.db, NUMBER, &tracking.id).await.unwrap().unwrap();
+    assert_eq!(status.status, SendState::Failed);
+    assert_eq!(status.error_codes, [132001]);
+    assert_eq!(status.wamid, None);
+}

@@ -470,20 +470,25 @@ pub async fn send_status(
     let Some(record) = record else {
         return Ok(Some(status));
     };
-    if !record
+    let Some(sequence) = record
         .effects
         .iter()
-        .any(|effect| matches!(effect, Effect::Send { .. }))
-    {
+        .position(|effect| matches!(effect, Effect::Send { .. }))
+    else {
         status.status = SendState::Refused;
         status.reason = record.text;
         return Ok(Some(status));
+    };
+    if record.done <= sequence {
+        return Ok(Some(status));
     }
-    if !record.is_complete() {
+    if let Some(code) = record.failed.get(&sequence) {
+        // Meta refused it when it was sent.
+        status.status = SendState::Failed;
+        status.error_codes = code.iter().copied().collect();
         return Ok(Some(status));
     }
     let Some(wamid) = record.sent.first().cloned() else {
-        // Meta refused it when it was sent.
         status.status = SendState::Failed;
         return Ok(Some(status));
     };

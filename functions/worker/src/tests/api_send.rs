@@ -160,3 +160,21 @@ async fn a_send_for_an_unknown_number_is_parked() {
     assert!(bot.sender.sent().is_empty());
     assert_eq!(bot.store.parked().len(), 1);
 }
+
+/// Meta refusing the send (an unknown template) is final: recorded with its code, never
+/// retried.
+#[tokio::test]
+async fn a_send_meta_refuses_keeps_its_error_code() {
+    let bot = Harness::new();
+    bot.sender.fail_next(SendError::GiveUp {
+        code: 132001,
+        message: "template name does not exist in the translation".into(),
+    });
+    let send = api_send(NUMBER, JOAO, "snd_7", template());
+    assert!(bot.deliver(&[&send]).await.is_empty());
+    assert!(bot.deliver(&[&send]).await.is_empty());
+    assert!(bot.sender.sent().is_empty());
+    let record = bot.store.record(NUMBER, JOAO, "api-send:snd_7").unwrap();
+    assert!(record.is_complete() && record.sent.is_empty());
+    assert_eq!(record.failed.get(&0), Some(&Some(132001)));
+}
