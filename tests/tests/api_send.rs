@@ -2,6 +2,9 @@
 //! API and the ops CLI call) on the local stack, the envelope it queues handed to the real
 //! worker binary, and a fake Graph API that records what Meta would get.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use blackbox::conversation::{Harness, JOAO, MARIA, NUMBER};
 use blackbox::stack::Received;
 use chrono::Utc;
@@ -62,6 +65,23 @@ impl Api {
     }
 }
 
+/// The size DynamoDB bills an item by (names and values; numbers about half their digits).
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::L(list) => {
+                        3 + list.iter().map(|v| 1 + v.as_s().map_or(1, String::len)).sum::<usize>()
+                    }
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
 fn text(body: &str) -> SendContent {
     SendContent::Text { body: body.into() }
 }
@@ -99,6 +119,26 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
     let status = send_status(&api.db, NUMBER, &first.id).await.unwrap().unwrap();
     assert_eq!(status.status, SendState::Sent);
     let wamid = status.wamid.clone().expect("the wamid Meta gave");
+
+    // The worker's cost: the record's conditional put and its done mark, each within
+    // 1 KB (one write unit each); no session written. The API's tracking item: one more.
+    let conversation = api
+        .bot
+        .stack
+        .items(&api.bot.table, &shared::store::keys::conversation(NUMBER, MARIA))
+        .await;
+    let record = conversation
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == &format!("EVT#api-send:{}", first.id))
+        .expect("the send's record");
+    assert!(item_bytes(record) <= 1024, "{} bytes", item_bytes(record));
+    let tracking = api
+        .bot
+        .stack
+        .items(&api.bot.table, &shared::store::keys::tracking(NUMBER))
+        .await;
+    assert_eq!(tracking.len(), 1);
+    assert!(item_bytes(&tracking[0]) <= 1024);
 
     // Asked again after it went: the same tracking, nothing queued.
     let third = api.send(MARIA, &content, Some("order-4711")).await.unwrap();
