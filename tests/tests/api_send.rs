@@ -10,9 +10,7 @@ use blackbox::stack::Received;
 use chrono::Utc;
 use serde_json::json;
 use shared::envelope::{Envelope, Payload, SendContent, StatusUpdate};
-use shared::platform::send::{
-    SendRequest, SendState, Tracking, request_send, send_status,
-};
+use shared::platform::send::{SendRequest, SendState, Tracking, request_send, send_status};
 use shared::platform::{Db, PlatformError};
 use shared::tenant::demo_always_open;
 
@@ -28,7 +26,8 @@ impl Api {
     /// The worker with its clock at the real time (the API checks the window with it).
     async fn start() -> Api {
         let now = Utc::now();
-        let mut bot = Harness::start_with(&demo_always_open(), &[("TEST_CLOCK", &now.to_rfc3339())]).await;
+        let mut bot =
+            Harness::start_with(&demo_always_open(), &[("TEST_CLOCK", &now.to_rfc3339())]).await;
         bot.clock = now.timestamp();
         let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
         let queue_url = bot.stack.fifo_queue("api-send").await;
@@ -48,7 +47,14 @@ impl Api {
             principal: CALLER,
             idempotency_key: key,
         };
-        request_send(&self.db, &self.bot.stack.sqs, &self.queue_url, &request, Utc::now()).await
+        request_send(
+            &self.db,
+            &self.bot.stack.sqs,
+            &self.queue_url,
+            &request,
+            Utc::now(),
+        )
+        .await
     }
 
     async fn queued(&self) -> Vec<Received> {
@@ -74,7 +80,10 @@ fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
                     AttributeValue::S(s) => s.len(),
                     AttributeValue::N(n) => n.len().div_ceil(2) + 1,
                     AttributeValue::L(list) => {
-                        3 + list.iter().map(|v| 1 + v.as_s().map_or(1, String::len)).sum::<usize>()
+                        3 + list
+                            .iter()
+                            .map(|v| 1 + v.as_s().map_or(1, String::len))
+                            .sum::<usize>()
                     }
                     _ => 1,
                 }
@@ -93,18 +102,32 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
     let before = api.bot.graph.messages().len();
 
     let content = text("Seu pedido 4711 saiu para entrega.");
-    let first = api.send(&format!("+{MARIA}"), &content, Some("order-4711")).await.unwrap();
-    assert!(first.id.starts_with("snd_") && first.id.len() == 30, "{}", first.id);
+    let first = api
+        .send(&format!("+{MARIA}"), &content, Some("order-4711"))
+        .await
+        .unwrap();
+    assert!(
+        first.id.starts_with("snd_") && first.id.len() == 30,
+        "{}",
+        first.id
+    );
     assert_eq!(first.customer, MARIA, "the + is dropped");
     let again = api.send(MARIA, &content, Some("order-4711")).await.unwrap();
     assert_eq!(again.id, first.id, "the same key and body: the same send");
-    let status = send_status(&api.db, NUMBER, &first.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &first.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Queued);
 
     let queued = api.queued().await;
     assert!(!queued.is_empty());
     for entry in &queued {
-        assert_eq!(entry.group_id, format!("{NUMBER}:{MARIA}"), "the conversation's group");
+        assert_eq!(
+            entry.group_id,
+            format!("{NUMBER}:{MARIA}"),
+            "the conversation's group"
+        );
         assert_eq!(entry.dedup_id, format!("api-send:{}", first.id));
     }
     // Whatever reached the queue (once, or again for the repeat), the worker sends once.
@@ -116,7 +139,10 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
     let again = api.work(&queued).await;
     assert!(again.is_empty(), "a redelivery sends nothing");
 
-    let status = send_status(&api.db, NUMBER, &first.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &first.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Sent);
     let wamid = status.wamid.clone().expect("the wamid Meta gave");
 
@@ -125,7 +151,10 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
     let conversation = api
         .bot
         .stack
-        .items(&api.bot.table, &shared::store::keys::conversation(NUMBER, MARIA))
+        .items(
+            &api.bot.table,
+            &shared::store::keys::conversation(NUMBER, MARIA),
+        )
         .await;
     let record = conversation
         .iter()
@@ -146,8 +175,13 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
     assert!(api.queued().await.is_empty());
 
     // The same key with another body is a conflict.
-    let other = api.send(MARIA, &text("Outro texto"), Some("order-4711")).await;
-    assert!(matches!(other, Err(PlatformError::Conflict(_))), "{other:?}");
+    let other = api
+        .send(MARIA, &text("Outro texto"), Some("order-4711"))
+        .await;
+    assert!(
+        matches!(other, Err(PlatformError::Conflict(_))),
+        "{other:?}"
+    );
 
     // Meta's delivery status reaches the send's status.
     let delivered = Envelope::new(Payload::Status(StatusUpdate {
@@ -161,13 +195,26 @@ async fn a_text_inside_the_window_is_sent_once_per_idempotency_key_and_its_statu
         raw: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
     }));
     api.bot.feed(&[delivered]).await;
-    let status = send_status(&api.db, NUMBER, &first.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &first.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Delivered);
     assert_eq!(status.wamid.as_deref(), Some(wamid.as_str()));
 
     // Another tenant's caller asking for this id finds nothing.
-    assert_eq!(send_status(&api.db, "106540352240000", &first.id).await.unwrap(), None);
-    assert_eq!(send_status(&api.db, NUMBER, "snd_aaaaaaaaaaaaaaaaaaaaaaaaaa").await.unwrap(), None);
+    assert_eq!(
+        send_status(&api.db, "106540352240000", &first.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        send_status(&api.db, NUMBER, "snd_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -214,7 +261,10 @@ async fn a_template_goes_outside_the_window_with_its_components_as_given() {
         messages[0]["template"],
         json!({"name": "fatura_disponivel", "language": {"code": "pt_BR"}, "components": components})
     );
-    let status = send_status(&api.db, NUMBER, &tracking.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &tracking.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Sent);
 }
 
@@ -232,7 +282,10 @@ async fn a_text_the_worker_finds_outside_the_window_is_refused_with_its_reason()
         .await;
     assert!(api.work(&queued).await.is_empty(), "nothing sent");
     assert_eq!(api.bot.graph.messages().len(), before);
-    let status = send_status(&api.db, NUMBER, &tracking.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &tracking.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Refused);
     assert!(status.reason.unwrap().contains("24-hour"));
 }
@@ -255,7 +308,10 @@ async fn a_template_meta_refuses_reads_failed_with_its_code() {
     api.work(&queued).await;
     api.work(&queued).await;
     assert_eq!(api.bot.graph.messages().len(), 1, "tried once");
-    let status = send_status(&api.db, NUMBER, &tracking.id).await.unwrap().unwrap();
+    let status = send_status(&api.db, NUMBER, &tracking.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.status, SendState::Failed);
     assert_eq!(status.error_codes, [132001]);
     assert_eq!(status.wamid, None);

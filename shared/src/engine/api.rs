@@ -57,7 +57,9 @@ mod tests {
     }
 
     fn text() -> SendContent {
-        SendContent::Text { body: "Seu pedido saiu.".into() }
+        SendContent::Text {
+            body: "Seu pedido saiu.".into(),
+        }
     }
 
     #[test]
@@ -73,13 +75,17 @@ mod tests {
             api_send(Some(&old), &text(), now),
             Err(SendRefusal::OutsideWindow)
         );
-        assert_eq!(api_send(None, &text(), now), Err(SendRefusal::OutsideWindow));
+        assert_eq!(
+            api_send(None, &text(), now),
+            Err(SendRefusal::OutsideWindow)
+        );
     }
 
     #[test]
     fn a_template_goes_any_time_with_its_components_as_given() {
         let now: DateTime<Utc> = "2026-11-23T17:00:00Z".parse().unwrap();
-        let components = vec![json!({"type": "body", "parameters": [{"type": "text", "text": "Ana"}]})];
+        let components =
+            vec![json!({"type": "body", "parameters": [{"type": "text", "text": "Ana"}]})];
         let template = SendContent::Template {
             name: "pedido_pronto".into(),
             language: "pt_BR".into(),

@@ -129,7 +129,10 @@ pub fn validate_content(content: &SendContent) -> Result<(), PlatformError> {
         SendContent::Text { body } => {
             let length = body.chars().count();
             if body.trim().is_empty() {
-                Err(PlatformError::invalid("/content/text/body", "must not be empty"))
+                Err(PlatformError::invalid(
+                    "/content/text/body",
+                    "must not be empty",
+                ))
             } else if length > TEXT_BODY {
                 Err(PlatformError::invalid(
                     "/content/text/body",
@@ -416,8 +419,7 @@ pub async fn request_send(
                 PlatformError::Conflict("the request changed while it was recorded".into())
             })?;
             let tracking = repeat(&id, tracked, &hash)?;
-            if send_status(db, tenant, &id).await?.map(|s| s.status) != Some(SendState::Queued)
-            {
+            if send_status(db, tenant, &id).await?.map(|s| s.status) != Some(SendState::Queued) {
                 return Ok(tracking);
             }
             tracking
@@ -527,11 +529,33 @@ mod tests {
 
     #[test]
     fn customers_are_read_as_meta_writes_them() {
-        assert_eq!(normalise_customer("+5511987654321").unwrap(), "5511987654321");
-        assert_eq!(normalise_customer("5511987654321").unwrap(), "5511987654321");
-        assert_eq!(normalise_customer("BR.1502576394655843").unwrap(), "BR.1502576394655843");
-        assert_eq!(normalise_customer("US.ENT.11815799212886844830").unwrap(), "US.ENT.11815799212886844830");
-        for wrong in ["", "+", "1234567", "1234567890123456", "+55 11 98765-4321", "55-11", "br.123", "BR.", "++5511987654321"] {
+        assert_eq!(
+            normalise_customer("+5511987654321").unwrap(),
+            "5511987654321"
+        );
+        assert_eq!(
+            normalise_customer("5511987654321").unwrap(),
+            "5511987654321"
+        );
+        assert_eq!(
+            normalise_customer("BR.1502576394655843").unwrap(),
+            "BR.1502576394655843"
+        );
+        assert_eq!(
+            normalise_customer("US.ENT.11815799212886844830").unwrap(),
+            "US.ENT.11815799212886844830"
+        );
+        for wrong in [
+            "",
+            "+",
+            "1234567",
+            "1234567890123456",
+            "+55 11 98765-4321",
+            "55-11",
+            "br.123",
+            "BR.",
+            "++5511987654321",
+        ] {
             match normalise_customer(wrong) {
                 Err(PlatformError::Invalid { pointer, .. }) => assert_eq!(pointer, "/customer"),
                 other => panic!("{wrong:?}: {other:?}"),
@@ -559,17 +583,41 @@ mod tests {
             components,
         };
         for language in ["pt_BR", "en", "en_US", "zh_HK", "ha"] {
-            assert!(validate_content(&template("pedido_pronto", language, vec![])).is_ok(), "{language}");
+            assert!(
+                validate_content(&template("pedido_pronto", language, vec![])).is_ok(),
+                "{language}"
+            );
         }
-        assert_eq!(pointer(&template("Pedido Pronto", "pt_BR", vec![])), "/content/template/name");
-        assert_eq!(pointer(&template("", "pt_BR", vec![])), "/content/template/name");
+        assert_eq!(
+            pointer(&template("Pedido Pronto", "pt_BR", vec![])),
+            "/content/template/name"
+        );
+        assert_eq!(
+            pointer(&template("", "pt_BR", vec![])),
+            "/content/template/name"
+        );
         for language in ["", "pt-BR", "PT_BR", "pt_", "portuguese"] {
-            assert_eq!(pointer(&template("a", language, vec![])), "/content/template/language", "{language}");
+            assert_eq!(
+                pointer(&template("a", language, vec![])),
+                "/content/template/language",
+                "{language}"
+            );
         }
-        let components = vec![json!({"type": "body", "parameters": []}), json!({"parameters": []})];
-        assert_eq!(pointer(&template("a", "pt_BR", components)), "/content/template/components/1");
-        let huge = vec![json!({"type": "body", "parameters": [{"type": "text", "text": "x".repeat(MAX_COMPONENTS_BYTES)}]})];
-        assert_eq!(pointer(&template("a", "pt_BR", huge)), "/content/template/components");
+        let components = vec![
+            json!({"type": "body", "parameters": []}),
+            json!({"parameters": []}),
+        ];
+        assert_eq!(
+            pointer(&template("a", "pt_BR", components)),
+            "/content/template/components/1"
+        );
+        let huge = vec![
+            json!({"type": "body", "parameters": [{"type": "text", "text": "x".repeat(MAX_COMPONENTS_BYTES)}]}),
+        ];
+        assert_eq!(
+            pointer(&template("a", "pt_BR", huge)),
+            "/content/template/components"
+        );
     }
 
     #[test]
@@ -578,7 +626,10 @@ mod tests {
         assert_eq!(id, tracking_id("111", "key:abc", Some("k1")));
         assert_ne!(id, tracking_id("111", "key:abd", Some("k1")), "per caller");
         assert_ne!(id, tracking_id("112", "key:abc", Some("k1")), "per tenant");
-        assert_ne!(tracking_id("111", "key:abc", None), tracking_id("111", "key:abc", None));
+        assert_ne!(
+            tracking_id("111", "key:abc", None),
+            tracking_id("111", "key:abc", None)
+        );
         for id in [id, tracking_id("111", "key:abc", None)] {
             let tail = id.strip_prefix(TRACKING_PREFIX).unwrap();
             assert_eq!(tail.len(), 26);

@@ -42,8 +42,16 @@ pub async fn sends_refused_for_good_keep_their_code<S: Store>(
         .send_failed(number, customer, &key, 0, Some(132001))
         .await
         .unwrap();
-    store.send_failed(number, customer, &key, 1, None).await.unwrap();
-    let record = store.load(number, customer, &key).await.unwrap().record.unwrap();
+    store
+        .send_failed(number, customer, &key, 1, None)
+        .await
+        .unwrap();
+    let record = store
+        .load(number, customer, &key)
+        .await
+        .unwrap()
+        .record
+        .unwrap();
     assert!(record.is_complete() && record.sent.is_empty());
     assert_eq!(
         record.failed,

@@ -379,7 +379,10 @@ fn event_record(item: &Item) -> Result<EventRecord, StoreError> {
             .iter()
             .filter_map(|(name, value)| {
                 let sequence = name.strip_prefix(FAILED_PREFIX)?.parse().ok()?;
-                Some((sequence, value.as_n().ok().and_then(|code| code.parse().ok())))
+                Some((
+                    sequence,
+                    value.as_n().ok().and_then(|code| code.parse().ok()),
+                ))
             })
             .collect(),
     })
