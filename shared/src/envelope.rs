@@ -394,6 +394,32 @@ mod tests {
         assert_eq!(echo.group_key(), "111:5511");
     }
 
+    #[test]
+    fn api_sends_key_by_conversation_and_tracking_id() {
+        let text = r#"{"v":1,"event":{"send":{"phone_number_id":"111","customer":"5511","id":"snd_a","content":{"text":{"body":"Oi"}}}}}"#;
+        let send = Envelope::from_json(text).unwrap();
+        assert_eq!(send.to_json(), text, "the names on the wire");
+        assert_eq!(send.group_key(), "111:5511");
+        assert_eq!(send.idempotency_key(), "api-send:snd_a");
+        let template = r#"{"v":1,"event":{"send":{"phone_number_id":"111","customer":"5511","id":"snd_b","content":{"template":{"name":"pedido","language":"pt_BR","components":[{"type":"body","parameters":[]}]}}}}}"#;
+        let Payload::Send(send) = Envelope::from_json(template).unwrap().payload else {
+            panic!("a send")
+        };
+        assert!(
+            matches!(send.content, SendContent::Template { components, .. } if components.len() == 1)
+        );
+        // A field this build does not know is refused, never half read.
+        let unknown = text.replace(r#""body":"Oi""#, r#""body":"Oi","preview_url":true"#);
+        assert!(matches!(
+            Envelope::from_json(&unknown),
+            Err(EnvelopeError::Invalid(_))
+        ));
+        assert!(matches!(
+            Envelope::from_json(&text.replace("snd_a", "")),
+            Err(EnvelopeError::Empty { field: "id" })
+        ));
+    }
+
     /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker
     /// took an echo for customer "" as a conversation.
     #[test]
