@@ -202,7 +202,7 @@ fn validate_idempotency_key(key: &str) -> Result<(), PlatformError> {
     let printable = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
         return Err(PlatformError::invalid(
-            "/headers/idempotency-key",
+            "/header/idempotency-key",
             format!("1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
         ));
     }
