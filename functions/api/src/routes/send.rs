@@ -206,6 +206,7 @@ async fn send_message(
     Json(body): Json<NewMessage>,
 ) -> ApiResult<Response> {
     let tenant = app.tenant(&caller, &tenant, Need::Send).await?;
+    let body = body?;
     let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
         Some(value) => Some(value.to_str().map_err(|_| {
             Problem::invalid("/header/idempotency-key", "printable ASCII characters")
