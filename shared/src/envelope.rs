@@ -59,6 +59,8 @@ pub enum Payload {
     Timer(TimerEvent),
     /// Erase everything stored about the customer (the data rights API or the ops CLI).
     Erase(EraseRequest),
+    /// A message the platform API (or the ops CLI) asked to send.
+    Send(ApiSend),
 }
 
 /// A request to erase one customer's data, carried out by the worker in the conversation's
@@ -69,6 +71,34 @@ pub struct EraseRequest {
     pub phone_number_id: String,
     pub customer: String,
     pub id: String,
+}
+
+/// A send asked for through the platform API: the worker re-checks the 24 h window from
+/// the session and sends it through the event's outbox, once. `id` is the tracking id
+/// (`snd_...`) the caller reads the outcome by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSend {
+    pub phone_number_id: String,
+    pub customer: String,
+    pub id: String,
+    pub content: SendContent,
+}
+
+/// What an API send carries: `{"text": {"body": ...}}` or
+/// `{"template": {"name", "language", "components"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SendContent {
+    /// Free-form text: only inside the 24 h customer service window.
+    Text { body: String },
+    /// An approved template, any time. `components` are the Graph API's own component
+    /// objects (header, body, button parameters of any type), passed through as given.
+    Template {
+        name: String,
+        language: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        components: Vec<serde_json::Value>,
+    },
 }
 
 /// Something a schedule found due, for one conversation. The id names the occurrence
@@ -267,6 +297,7 @@ impl Envelope {
             Payload::Desk(d) => keys.push(("id", &d.id)),
             Payload::Timer(t) => keys.push(("id", &t.id)),
             Payload::Erase(e) => keys.push(("id", &e.id)),
+            Payload::Send(s) => keys.push(("id", &s.id)),
         }
         keys
     }
@@ -295,12 +326,13 @@ impl Envelope {
             Payload::Desk(d) => (&d.phone_number_id, &d.customer),
             Payload::Timer(t) => (&t.phone_number_id, &t.customer),
             Payload::Erase(e) => (&e.phone_number_id, &e.customer),
+            Payload::Send(s) => (&s.phone_number_id, &s.customer),
         }
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
-    /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>` or
-    /// `erase:<tracking id>`.
+    /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>`,
+    /// `erase:<tracking id>` or `api-send:<tracking id>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
@@ -309,6 +341,7 @@ impl Envelope {
             Payload::Desk(d) => format!("desk:{}:{}", d.phone_number_id, d.id),
             Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
             Payload::Erase(e) => format!("erase:{}", e.id),
+            Payload::Send(s) => format!("api-send:{}", s.id),
         }
     }
 }
@@ -394,6 +427,32 @@ mod tests {
             erase.idempotency_key(),
             "erase:era_0123456789abcdefghijklmnop"
         );
+    }
+
+    #[test]
+    fn api_sends_key_by_conversation_and_tracking_id() {
+        let text = r#"{"v":1,"event":{"send":{"phone_number_id":"111","customer":"5511","id":"snd_a","content":{"text":{"body":"Oi"}}}}}"#;
+        let send = Envelope::from_json(text).unwrap();
+        assert_eq!(send.to_json(), text, "the names on the wire");
+        assert_eq!(send.group_key(), "111:5511");
+        assert_eq!(send.idempotency_key(), "api-send:snd_a");
+        let template = r#"{"v":1,"event":{"send":{"phone_number_id":"111","customer":"5511","id":"snd_b","content":{"template":{"name":"pedido","language":"pt_BR","components":[{"type":"body","parameters":[]}]}}}}}"#;
+        let Payload::Send(send) = Envelope::from_json(template).unwrap().payload else {
+            panic!("a send")
+        };
+        assert!(
+            matches!(send.content, SendContent::Template { components, .. } if components.len() == 1)
+        );
+        // A field this build does not know is refused, never half read.
+        let unknown = text.replace(r#""body":"Oi""#, r#""body":"Oi","preview_url":true"#);
+        assert!(matches!(
+            Envelope::from_json(&unknown),
+            Err(EnvelopeError::Invalid(_))
+        ));
+        assert!(matches!(
+            Envelope::from_json(&text.replace("snd_a", "")),
+            Err(EnvelopeError::Empty { field: "id" })
+        ));
     }
 
     /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker

@@ -99,6 +99,7 @@ fn event_id(envelope: &Envelope) -> &str {
         Payload::Desk(d) => &d.id,
         Payload::Timer(t) => &t.id,
         Payload::Erase(e) => &e.id,
+        Payload::Send(s) => &s.id,
     }
 }
 

@@ -111,6 +111,23 @@ impl<A: Adapters> Worker<A> {
                 // A schedule's timer for a conversation that no longer exists: nothing is due.
                 stored.is_some().then(|| Event::Timer(timer.timer.clone()))
             }
+            // Decided from the session as it is now: no session is written.
+            Payload::Send(send) => {
+                record.kind = "api_send".into();
+                let session = stored.as_ref().map(|s| &s.session);
+                match engine::api_send(session, &send.content, now) {
+                    Ok(message) => {
+                        counts.lock().await.api_sends += 1;
+                        record.effects = vec![Effect::Send { message }];
+                    }
+                    Err(refusal) => {
+                        counts.lock().await.api_sends_refused += 1;
+                        tracing::info!(%refusal, "API send refused");
+                        record.text = Some(refusal.to_string());
+                    }
+                }
+                None
+            }
             Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
             Payload::Erase(_) => unreachable!("erasures are carried out by erase"),
         };

@@ -34,6 +34,9 @@ pub(crate) struct Counts {
     pub erasures: usize,
     /// Retries of events of an erased conversation, ignored.
     pub erased_events: usize,
+    /// Sends asked for through the platform API, and those refused (outside the window).
+    pub api_sends: usize,
+    pub api_sends_refused: usize,
 }
 
 impl Counts {
@@ -74,7 +77,9 @@ impl Counts {
             .count("UnknownSendsSettled", self.unknown_sends_settled)
             .count("UnknownSendsResent", self.unknown_sends_resent)
             .count("Erasures", self.erasures)
-            .count("ErasedEventsIgnored", self.erased_events);
+            .count("ErasedEventsIgnored", self.erased_events)
+            .count("ApiSends", self.api_sends)
+            .count("ApiSendsRefused", self.api_sends_refused);
         metrics.emit();
     }
 }

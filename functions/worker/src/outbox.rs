@@ -24,6 +24,14 @@ use crate::{Adapters, PARKED_DAYS, Worker, WorkerError};
 /// timeout, so the record's first redelivery is past it.
 pub const SETTLE_WAIT: Duration = Duration::minutes(5);
 
+/// What became of one send.
+pub(crate) enum Sending {
+    /// Meta took it: its wamid.
+    Sent(String),
+    /// Refused for good (Graph's error code, when it gave one): recorded, never retried.
+    GaveUp(Option<i64>),
+}
+
 impl<A: Adapters> Worker<A> {
     /// A send that should be retried stops here and fails the record: the redelivery
     /// resumes at this effect.
@@ -38,11 +46,16 @@ impl<A: Adapters> Worker<A> {
         let store = &self.ports.store;
         for (sequence, effect) in record.effects.iter().enumerate().skip(record.done) {
             let mut sent = None;
+            let mut gave_up = None;
             match effect {
                 Effect::Send { message } => {
-                    sent = self
+                    match self
                         .send_effect(number, customer, key, record, sequence, message, counts)
                         .await?
+                    {
+                        Sending::Sent(wamid) => sent = Some(wamid),
+                        Sending::GaveUp(code) => gave_up = Some(code),
+                    }
                 }
                 Effect::EnqueueHuman { ticket } => {
                     let expires_at = self.now() + self.retention(number).await?;
@@ -104,9 +117,18 @@ impl<A: Adapters> Worker<A> {
                 // Answered before the commit (`ask_ai`), never stored in the outbox.
                 Effect::AskAi => {}
             }
-            store
-                .effect_done(number, customer, key, sequence, sent.as_deref())
-                .await?;
+            match gave_up {
+                Some(code) => {
+                    store
+                        .send_failed(number, customer, key, sequence, code)
+                        .await?
+                }
+                None => {
+                    store
+                        .effect_done(number, customer, key, sequence, sent.as_deref())
+                        .await?
+                }
+            }
             self.crash_point().await;
         }
         Ok(())
@@ -125,12 +147,12 @@ impl<A: Adapters> Worker<A> {
         sequence: usize,
         message: &Outbound,
         counts: &Mutex<Counts>,
-    ) -> Result<Option<String>, WorkerError> {
+    ) -> Result<Sending, WorkerError> {
         let store = &self.ports.store;
         if let Some(wamid) = record.settled.get(&sequence) {
             counts.lock().await.unknown_sends_settled += 1;
             tracing::info!(sequence, "send settled by its status; not sent again");
-            return Ok(Some(wamid.clone()));
+            return Ok(Sending::Sent(wamid.clone()));
         }
         if let Some(unsettled) = record.unsettled.filter(|u| u.sequence == sequence) {
             if self.now() < unsettled.since + SETTLE_WAIT {
@@ -144,7 +166,7 @@ impl<A: Adapters> Worker<A> {
                 .await?
             {
                 counts.lock().await.unknown_sends_settled += 1;
-                return Ok(Some(wamid));
+                return Ok(Sending::Sent(wamid));
             }
             counts.lock().await.unknown_sends_resent += 1;
             tracing::warn!(
@@ -168,7 +190,7 @@ impl<A: Adapters> Worker<A> {
                 {
                     Some(wamid) => {
                         counts.lock().await.unknown_sends_settled += 1;
-                        Ok(Some(wamid))
+                        Ok(Sending::Sent(wamid))
                     }
                     None => Err(WorkerError::Unsettled { since }),
                 }
@@ -188,17 +210,19 @@ impl<A: Adapters> Worker<A> {
         counts: &Mutex<Counts>,
     ) -> Result<Option<String>, WorkerError> {
         match self.send_tagged(number, to, message, "", counts).await {
+            Ok(Sending::Sent(wamid)) => Ok(Some(wamid)),
+            Ok(Sending::GaveUp(_)) => Ok(None),
             Err(WorkerError::SendUnknown(error)) => {
                 counts.lock().await.unknown_sends += 1;
                 tracing::warn!(%error, "send outcome unknown; not sent again");
                 Ok(None)
             }
-            sent => sent,
+            Err(error) => Err(error),
         }
     }
 
-    /// Sends one message with its callback data; returns the wamid Meta gave it, or `None`
-    /// when Meta refused it for good (recorded and counted, never retried).
+    /// Sends one message with its callback data: the wamid Meta gave it, or Meta's refusal
+    /// for good (logged and counted, never retried).
     async fn send_tagged(
         &self,
         number: &str,
@@ -206,7 +230,7 @@ impl<A: Adapters> Worker<A> {
         message: &Outbound,
         callback_data: &str,
         counts: &Mutex<Counts>,
-    ) -> Result<Option<String>, WorkerError> {
+    ) -> Result<Sending, WorkerError> {
         let secrets = self.secrets(number).await?;
         match self
             .ports
@@ -223,12 +247,12 @@ impl<A: Adapters> Worker<A> {
         {
             Ok(sent) => {
                 counts.lock().await.sent += 1;
-                Ok(Some(sent.wamid))
+                Ok(Sending::Sent(sent.wamid))
             }
             Err(error @ (SendError::GiveUp { .. } | SendError::Invalid(_))) => {
                 tracing::error!(%error, phone_number_id = %number, "message not delivered, giving up");
                 counts.lock().await.permanent_send_failures += 1;
-                Ok(None)
+                Ok(Sending::GaveUp(error.code()))
             }
             Err(error @ SendError::Unknown { .. }) => Err(WorkerError::SendUnknown(error)),
             Err(error @ SendError::Alarm { .. }) => {

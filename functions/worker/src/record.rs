@@ -27,13 +27,15 @@ impl<A: Adapters> Worker<A> {
             return Ok(());
         }
         let (number, customer) = envelope.conversation();
-        let tenant = match &envelope.payload {
-            Payload::Message(_) => self.message_tenant(number).await?,
-            _ => self.tenant(number).await?,
+        // A customer's message and an API send are kept for a tenant not (yet) known.
+        let parks = matches!(envelope.payload, Payload::Message(_) | Payload::Send(_));
+        let tenant = match parks {
+            true => self.message_tenant(number).await?,
+            false => self.tenant(number).await?,
         };
         let Some(tenant) = tenant else {
-            if let Payload::Message(_) = envelope.payload {
-                tracing::warn!(phone_number_id = %number, "message for an unknown tenant parked");
+            if parks {
+                tracing::warn!(phone_number_id = %number, "event for an unknown tenant parked");
                 self.park(&envelope, now, counts).await?;
             } else {
                 // Only a tenant's own desk or number produces these: it existed a moment ago.

@@ -21,6 +21,8 @@ use shared::whatsapp::memory::MemorySender;
 
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
+mod api_send;
+
 const NUMBER: &str = "106540352242922";
 const MARIA: &str = "5511987654321";
 const JOAO: &str = "5511912345678";

@@ -98,6 +98,7 @@ fn describe(envelope: &Envelope) -> String {
         Payload::Desk(d) => format!("desk event {}", d.id),
         Payload::Timer(t) => format!("timer {}", t.id),
         Payload::Erase(e) => format!("erasure {}", e.id),
+        Payload::Send(s) => format!("api send {}", s.id),
     }
 }
 

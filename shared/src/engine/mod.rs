@@ -18,11 +18,14 @@ use crate::tenant::{Priority, Step, Target, TemplateRef, Tenant};
 use crate::whatsapp::outbound::{Outbound, TemplateComponent};
 
 mod ai;
+mod api;
 mod desk;
 mod menu;
 mod nps;
 mod report;
 mod timers;
+
+pub use api::{SendRefusal, api_send};
 
 #[cfg(test)]
 pub(crate) mod tests;

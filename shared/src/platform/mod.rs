@@ -9,6 +9,7 @@ pub mod members;
 pub mod ratelimit;
 pub mod reports;
 pub mod rights;
+pub mod send;
 
 use aws_sdk_dynamodb::Client;
 

@@ -3,6 +3,8 @@
 //! twin cannot drift from the real thing. Each check takes a conversation of its own (a
 //! table may be shared); a failed expectation panics with what differed.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::value::RawValue;
 
@@ -33,6 +35,41 @@ pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
         ["5511900000007", "5511900000008"],
     )
     .await;
+    sends_refused_for_good_keep_their_code(store, phone_number_id, "5511900000007").await;
+}
+
+pub async fn sends_refused_for_good_keep_their_code<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let key = format!("contract.failed.{customer}");
+    let first = record(at(0), "oi", vec![send("Olá!"), send("Menu")]);
+    store
+        .commit(commit(&key, number, customer, None, None, &first))
+        .await
+        .unwrap();
+    store
+        .send_failed(number, customer, &key, 0, Some(132001))
+        .await
+        .unwrap();
+    store
+        .send_failed(number, customer, &key, 1, None)
+        .await
+        .unwrap();
+    let record = store
+        .load(number, customer, &key)
+        .await
+        .unwrap()
+        .record
+        .unwrap();
+    assert!(record.is_complete() && record.sent.is_empty());
+    assert_eq!(
+        record.failed,
+        BTreeMap::from([(0, Some(132001)), (1, None)])
+    );
+    let marked = store.send_failed(number, customer, "never", 0, None).await;
+    assert!(marked.is_err(), "marking an event never committed fails");
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {

@@ -367,6 +367,9 @@ fn record_item(
     for (sequence, wamid) in &record.settled {
         item.insert(settled_attribute(*sequence), s(wamid));
     }
+    for (sequence, code) in &record.failed {
+        item.insert(failed_attribute(*sequence), failure_code(*code));
+    }
     item.insert(EXPIRES_AT.into(), expires.clone());
     item
 }
@@ -375,6 +378,17 @@ fn record_item(
 const UNSETTLED_SEQUENCE: &str = "unsettled_sequence";
 const UNSETTLED_SINCE: &str = "unsettled_since";
 const SETTLED_PREFIX: &str = "settled_";
+
+const FAILED_PREFIX: &str = "failed_";
+
+/// The record's attribute holding Graph's error code for send `sequence` refused for good.
+fn failed_attribute(sequence: usize) -> String {
+    format!("{FAILED_PREFIX}{sequence}")
+}
+
+fn failure_code(code: Option<i64>) -> AttributeValue {
+    code.map_or(AttributeValue::Null(true), n)
+}
 
 /// The record's attribute holding the wamid a status settled effect `sequence` with.
 fn settled_attribute(sequence: usize) -> String {
@@ -416,6 +430,16 @@ fn event_record(item: &Item) -> Result<EventRecord, StoreError> {
             .filter_map(|(name, value)| {
                 let sequence = name.strip_prefix(SETTLED_PREFIX)?.parse().ok()?;
                 Some((sequence, value.as_s().ok()?.clone()))
+            })
+            .collect(),
+        failed: item
+            .iter()
+            .filter_map(|(name, value)| {
+                let sequence = name.strip_prefix(FAILED_PREFIX)?.parse().ok()?;
+                Some((
+                    sequence,
+                    value.as_n().ok().and_then(|code| code.parse().ok()),
+                ))
             })
             .collect(),
     })
@@ -569,6 +593,37 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":wamid", AttributeValue::L(vec![s(wamid)])),
         };
+        match applied(update.send().await)? {
+            true => Ok(()),
+            false => Err(StoreError::Corrupt(format!(
+                "no record of event {key_text} to mark"
+            ))),
+        }
+    }
+
+    async fn send_failed(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key_text: &str,
+        sequence: usize,
+        code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::conversation(phone_number_id, customer),
+                keys::event(key_text),
+            )))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(format!(
+                "SET done = :done, #failed = :code REMOVE {UNSETTLED_SEQUENCE}, {UNSETTLED_SINCE}"
+            ))
+            .expression_attribute_names("#failed", failed_attribute(sequence))
+            .expression_attribute_values(":done", n(sequence + 1))
+            .expression_attribute_values(":code", failure_code(code));
         match applied(update.send().await)? {
             true => Ok(()),
             false => Err(StoreError::Corrupt(format!(

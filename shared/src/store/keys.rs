@@ -15,7 +15,7 @@
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
-//! | an API request's tracking (`kind`, `requested_by`, `requested_at`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
+//! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
@@ -137,6 +137,7 @@ pub fn report_day(day: chrono::NaiveDate) -> String {
     format!("DAY#{}", day.format("%Y-%m-%d"))
 }
 
+/// The platform API's requests of one tenant (sends, erasures), by tracking id.
 pub fn tracking(phone_number_id: &str) -> String {
     format!("TRACK#{phone_number_id}")
 }

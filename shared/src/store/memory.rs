@@ -215,6 +215,25 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn send_failed(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        let record = tables
+            .records
+            .get_mut(&(phone_number_id.into(), customer.into(), key.into()))
+            .ok_or_else(|| StoreError::Corrupt(format!("no record of event {key} to mark")))?;
+        record.done = sequence + 1;
+        record.failed.insert(sequence, code);
+        record.unsettled = None;
+        Ok(())
+    }
+
     async fn event_record(
         &self,
         phone_number_id: &str,

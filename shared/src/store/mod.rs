@@ -60,6 +60,9 @@ pub struct EventRecord {
     /// Sends a status webhook proved Meta took (effect sequence -> wamid), written while
     /// the worker did not know yet.
     pub settled: BTreeMap<usize, String>,
+    /// Sends Meta refused for good (effect sequence -> Graph's error code, when it gave
+    /// one): done, nothing delivered.
+    pub failed: BTreeMap<usize, Option<i64>>,
 }
 
 /// A send with an unknown outcome: effect `sequence`, since `since`.
@@ -95,6 +98,7 @@ impl EventRecord {
             sent: Vec::new(),
             unsettled: None,
             settled: BTreeMap::new(),
+            failed: BTreeMap::new(),
         }
     }
 
@@ -343,6 +347,17 @@ pub trait Store: Send + Sync {
         key: &str,
         sequence: usize,
         sent: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Effect `sequence` is a send Meta refused for good: done, with Graph's error code
+    /// (`None`: refused before sending, or no code) kept on the record in the same write.
+    fn send_failed(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        key: &str,
+        sequence: usize,
+        code: Option<i64>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The event's record alone (a status settling a send), possibly a moment old.

@@ -57,6 +57,15 @@ pub enum Outbound {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         components: Vec<TemplateComponent>,
     },
+    /// A template whose components are the Graph API's own JSON, sent as given: what the
+    /// platform API's callers send (media headers, currency and date parameters, ...),
+    /// beyond the text parameters of [`Outbound::Template`].
+    GraphTemplate {
+        name: String,
+        language: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        components: Vec<serde_json::Value>,
+    },
     Flow {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,7 +175,7 @@ impl Outbound {
             Outbound::Text { .. } => "text",
             Outbound::Buttons { .. } => "buttons",
             Outbound::List { .. } => "list",
-            Outbound::Template { .. } => "template",
+            Outbound::Template { .. } | Outbound::GraphTemplate { .. } => "template",
             Outbound::Flow { .. } => "flow",
             Outbound::Media { .. } => "media",
         }
@@ -180,7 +189,9 @@ impl Outbound {
             | Outbound::List { body, .. }
             | Outbound::Flow { body, .. } => body.clone(),
             Outbound::Media { kind, .. } => format!("[{kind}]"),
-            Outbound::Template { name, .. } => format!("template {name}"),
+            Outbound::Template { name, .. } | Outbound::GraphTemplate { name, .. } => {
+                format!("template {name}")
+            }
         }
     }
 
@@ -244,7 +255,8 @@ impl Outbound {
                 }
                 unique_ids("sections[].rows", sections.iter().flat_map(|s| &s.rows))
             }
-            Outbound::Template { name, language, .. } => {
+            Outbound::Template { name, language, .. }
+            | Outbound::GraphTemplate { name, language, .. } => {
                 check_text("template.name", name, 512)?;
                 check_text("template.language", language, 15)
             }

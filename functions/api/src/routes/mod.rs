@@ -7,6 +7,7 @@ pub mod members;
 pub mod meta;
 pub mod reports;
 pub mod rights;
+pub mod send;
 
 use serde::Serialize;
 use shared::platform::access::{Role, Scope};
@@ -24,6 +25,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(reports::routes())
         .merge(rights::routes())
+        .merge(send::routes())
 }
 
 /// The problems any authenticated route may answer.

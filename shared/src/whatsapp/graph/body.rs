@@ -48,6 +48,17 @@ pub(super) fn message_body(to: &str, message: &Outbound) -> Value {
             language,
             components,
         } => ("template", template(name, language, components)),
+        Outbound::GraphTemplate {
+            name,
+            language,
+            components,
+        } => {
+            let mut template = json!({ "name": name, "language": { "code": language } });
+            if !components.is_empty() {
+                template["components"] = json!(components);
+            }
+            ("template", template)
+        }
         Outbound::Flow {
             body,
             header,

@@ -285,6 +285,37 @@ async fn sends_a_list_with_two_sections() {
 }
 
 #[tokio::test]
+async fn sends_a_template_with_the_callers_graph_components_as_given() {
+    let fake = FakeGraph::accepting().await;
+    let components = vec![
+        json!({ "type": "header", "parameters": [
+            { "type": "image", "image": { "link": "https://example.com/p.png" } },
+        ] }),
+        json!({ "type": "body", "parameters": [
+            { "type": "currency", "currency": {
+                "fallback_value": "R$ 10,00", "code": "BRL", "amount_1000": 10000 } },
+        ] }),
+    ];
+    let message = Outbound::GraphTemplate {
+        name: "pedido_pronto".into(),
+        language: "pt_BR".into(),
+        components: components.clone(),
+    };
+    send(&fake, &message).await.unwrap();
+    assert_eq!(
+        fake.only_body(),
+        envelope(
+            "template",
+            json!({
+                "name": "pedido_pronto",
+                "language": { "code": "pt_BR" },
+                "components": components,
+            })
+        )
+    );
+}
+
+#[tokio::test]
 async fn sends_a_template_with_body_and_button_parameters() {
     let fake = FakeGraph::accepting().await;
     let component =
