@@ -72,6 +72,50 @@ impl State {
     }
 }
 
+/// Where a conversation stands at the grain of the conversation list: it moves only when
+/// the conversation changes hands (bot, AI attendant, queue, agent, survey, closed), never
+/// from one menu or flow step to the next, so a list index keyed on it is not rewritten by
+/// every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Greeting, menu and the departments' flows.
+    Bot,
+    Ai,
+    /// In a department's queue for a person.
+    Waiting,
+    /// Out of the queue, with a person (taken, or an agent wrote).
+    WithAgent,
+    Nps,
+    Closed,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Bot,
+        Stage::Ai,
+        Stage::Waiting,
+        Stage::WithAgent,
+        Stage::Nps,
+        Stage::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Bot => "bot",
+            Stage::Ai => "ai",
+            Stage::Waiting => "waiting",
+            Stage::WithAgent => "with_agent",
+            Stage::Nps => "nps",
+            Stage::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub phone_number_id: String,
@@ -141,6 +185,17 @@ impl Session {
             quiet_until: None,
             misunderstood: 0,
             profile_name: None,
+        }
+    }
+
+    pub fn stage(&self) -> Stage {
+        match self.state {
+            State::Start | State::Menu | State::Flow { .. } => Stage::Bot,
+            State::Ai => Stage::Ai,
+            State::Human { .. } if self.ticket.is_some() => Stage::Waiting,
+            State::Human { .. } => Stage::WithAgent,
+            State::Nps => Stage::Nps,
+            State::Closed => Stage::Closed,
         }
     }
 

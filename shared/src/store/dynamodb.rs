@@ -1123,6 +1123,22 @@ fn session_put(
         s(serde_json::to_string(session).expect("sessions serialise")),
     );
     item.insert("state".into(), s(session.state.business_name()));
+    // The conversation list's index: unchanged by most writes, so they cost it nothing.
+    item.insert(
+        keys::GSI1PK.into(),
+        s(keys::conversations(&session.phone_number_id)),
+    );
+    item.insert(
+        keys::GSI1SK.into(),
+        s(keys::conversation_listed(
+            &session.started_at,
+            &session.customer,
+        )),
+    );
+    item.insert(keys::STAGE.into(), s(session.stage().as_str()));
+    if let Some(department) = &session.department {
+        item.insert(keys::DEPARTMENT.into(), s(department));
+    }
     item.insert("version".into(), n(expected_version.map_or(1, |v| v + 1)));
     item.insert("layout".into(), n(keys::SESSION_LAYOUT));
     item.insert(EXPIRES_AT.into(), expires.clone());
