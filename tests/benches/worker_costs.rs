@@ -134,7 +134,10 @@ fn index_image(item: &Value) -> IndexImage {
         keys::STAGE,
         keys::DEPARTMENT,
     ]
-    .map(|name| item[name]["S"].as_str().map(str::to_owned))
+    .map(|name| {
+        let value = &item[name];
+        value["S"].as_str().or(value["N"].as_str()).map(str::to_owned)
+    })
 }
 
 /// Write units each session write costs the index, by DynamoDB's rules for global secondary
@@ -196,7 +199,7 @@ async fn dynamodb_figures(
     let index_wcu: f64 = calls
         .iter()
         .filter_map(|call| index.get(&call.request.to_string()))
-        .sum();
+        .fold(0.0, |sum, units| sum + units);
     for call in calls {
         let operation = call
             .target
@@ -522,7 +525,7 @@ async fn main() {
         .unwrap_or_default();
     let session_bytes: usize = session
         .iter()
-        .map(|(name, value)| name.len() + value.as_s().map_or(8, String::len))
+        .map(|(name, value)| name.len() + attribute_bytes(value))
         .sum();
     println!(
         "  session item after three questions: {session_bytes} bytes ({} WCU per session write)",

@@ -114,8 +114,11 @@ async fn conversations_are_listed_by_state_department_and_time_per_tenant() {
         .await
         .unwrap();
     let maria = page.items.iter().find(|c| c.customer == MARIA).unwrap();
-    assert_eq!(maria.department.as_deref(), Some("suporte"));
+    // A flow's department is not listed: only the one a conversation is handed to.
+    assert_eq!(maria.department, None);
     assert!(maria.started_at >= at(MONDAY_AFTERNOON) && maria.started_at < at(LATER));
+    let ana = page.items.iter().find(|c| c.customer == ANA).unwrap();
+    assert_eq!(ana.department.as_deref(), Some("geral"));
 
     let waiting = Filter {
         state: Some(Stage::Waiting),

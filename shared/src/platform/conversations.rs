@@ -173,9 +173,10 @@ pub async fn list(
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let from = filter.from.as_ref().map(keys::listed_time);
-    let to = filter.to.as_ref().map(keys::listed_time);
-    if let (Some(from), Some(to)) = (&from, &to)
+    // Epoch milliseconds, as the index's sort key holds them; `to` is exclusive.
+    let from = filter.from.map(|at| at.timestamp_millis());
+    let to = filter.to.map(|at| at.timestamp_millis());
+    if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {
         return Err(PlatformError::invalid("/query/to", "must be after `from`"));
@@ -183,13 +184,12 @@ pub async fn list(
     let partition = keys::conversations(tenant);
     let start = continuation.map(Continuation::start_key);
     if let Some(start) = &start {
-        let in_range = |sort_key: &str| {
-            from.as_deref().is_none_or(|from| sort_key >= from)
-                && to.as_deref().is_none_or(|to| sort_key < to)
+        let in_range = |started: i64| {
+            from.is_none_or(|from| started >= from) && to.is_none_or(|to| started < to)
         };
         let fits = matches!(start.get(keys::GSI1PK), Some(AttributeValue::S(pk)) if *pk == partition)
-            && matches!(start.get(keys::GSI1SK), Some(AttributeValue::S(sk)) if in_range(sk))
-            && start.contains_key(keys::PK)
+            && matches!(start.get(keys::GSI1SK), Some(AttributeValue::N(sk)) if sk.parse().is_ok_and(in_range))
+            && matches!(start.get(keys::PK), Some(AttributeValue::S(pk)) if pk.starts_with(&keys::conversation(tenant, "")))
             && start.contains_key(keys::SK);
         if !fits {
             return Err(PlatformError::invalid(
@@ -201,20 +201,20 @@ pub async fn list(
 
     let mut condition = format!("{} = :pk", keys::GSI1PK);
     let mut values = HashMap::from([(":pk".to_owned(), s(&partition))]);
+    let number = |value: i64| AttributeValue::N(value.to_string());
     match (from, to) {
         (Some(from), Some(to)) => {
-            condition.push_str(&format!(" AND {} BETWEEN :from AND :to", keys::GSI1SK));
-            values.insert(":from".into(), s(from));
-            // `<to>#<customer>` sorts after `<to>`: a conversation started at `to` is out.
-            values.insert(":to".into(), s(to));
+            condition.push_str(&format!(" AND {} BETWEEN :from AND :last", keys::GSI1SK));
+            values.insert(":from".into(), number(from));
+            values.insert(":last".into(), number(to - 1));
         }
         (Some(from), None) => {
             condition.push_str(&format!(" AND {} >= :from", keys::GSI1SK));
-            values.insert(":from".into(), s(from));
+            values.insert(":from".into(), number(from));
         }
         (None, Some(to)) => {
             condition.push_str(&format!(" AND {} < :to", keys::GSI1SK));
-            values.insert(":to".into(), s(to));
+            values.insert(":to".into(), number(to));
         }
         (None, None) => {}
     }
@@ -258,7 +258,7 @@ pub async fn list(
         let returned = output.items.unwrap_or_default();
         let count = returned.len();
         for (index, item) in returned.iter().enumerate() {
-            items.push(summary(item)?);
+            items.push(summary(tenant, item)?);
             if items.len() == limit {
                 // Stopped inside what this query returned: resume after this entry.
                 let next = if index + 1 < count {
@@ -288,16 +288,20 @@ fn index_key(item: &Item) -> Item {
         .collect()
 }
 
-fn summary(item: &Item) -> Result<ConversationSummary, PlatformError> {
-    let sort_key = text(item, keys::GSI1SK)?;
-    let (started, customer) = sort_key
-        .split_once('#')
-        .ok_or_else(|| PlatformError::Database("a listed conversation's key".into()))?;
-    let started_at = started
-        .parse()
-        .map_err(|_| PlatformError::Database("a listed conversation's start".into()))?;
-    let state = Stage::parse(text(item, keys::STAGE)?)
-        .ok_or_else(|| PlatformError::Database("a listed conversation's stage".into()))?;
+fn summary(tenant: &str, item: &Item) -> Result<ConversationSummary, PlatformError> {
+    let corrupt = |what: &str| PlatformError::Database(format!("a listed conversation's {what}"));
+    let customer = text(item, keys::PK)?
+        .strip_prefix(&keys::conversation(tenant, ""))
+        .ok_or_else(|| corrupt("key"))?;
+    let started_at = match item.get(keys::GSI1SK) {
+        Some(AttributeValue::N(millis)) => millis
+            .parse()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(|| corrupt("start"))?,
+        _ => return Err(corrupt("start")),
+    };
+    let state = Stage::parse(text(item, keys::STAGE)?).ok_or_else(|| corrupt("stage"))?;
     Ok(ConversationSummary {
         customer: customer.to_owned(),
         started_at,

@@ -4,7 +4,7 @@
 //! | item | pk | sk |
 //! | --- | --- | --- |
 //! | tenant config (`config`: JSON) | `TENANT#<pn>` | `CONFIG` |
-//! | session (`session`: JSON, `version`, `layout`, `state`; for the list `stage`, `department`) | `CONV#<pn>#<customer>` | `SESSION` |
+//! | session (`session`: JSON, `version`, `layout`, `state`; for the list `gsi1pk`, `gsi1sk`, `stage`, `department`) | `CONV#<pn>#<customer>` | `SESSION` |
 //! | event record: transcript line and outbox (`at`, `kind`, `text`, `effects`, `done`, `sent`) | `CONV#<pn>#<customer>` | `EVT#<event key>` |
 //! | outbound delivery status (written by the first status) | `OUT#<wamid>` | `STATUS` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
@@ -16,10 +16,11 @@
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 //!
 //! Index `gsi1` (keys `gsi1pk`/`gsi1sk`, projecting `stage` and `department`) lists a
-//! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and
-//! `gsi1sk = <started at, RFC 3339 ms>#<customer>`. Both, and the projected attributes,
-//! change only when the conversation changes hands or starts again, so most session writes
-//! leave the index alone (see the design notes, "The conversation list").
+//! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and `gsi1sk` = when
+//! the conversation started (a number, epoch ms; the customer is in the session's `pk`).
+//! Keys and projected attributes change only when the conversation starts or changes hands,
+//! so most session writes leave the index alone (see the design notes, "The conversation
+//! list").
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
 //! `expires_at` (see the design notes, "Data that expires").
@@ -52,24 +53,13 @@ pub const SESSION_LAYOUT: u32 = 2;
 pub const CONVERSATIONS_INDEX: &str = "gsi1";
 pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
-/// The session's [`crate::engine::Stage`] and department, projected into the index.
+/// The session's [`crate::engine::Stage`] and listed department, projected into the index.
 pub const STAGE: &str = "stage";
 pub const DEPARTMENT: &str = "department";
 
 /// The index partition of a tenant's conversations.
 pub fn conversations(phone_number_id: &str) -> String {
     format!("CONVS#{phone_number_id}")
-}
-
-/// A conversation's place in the list: when it started (to the millisecond, so the key
-/// orders by time), then the customer.
-pub fn conversation_listed(started_at: &chrono::DateTime<chrono::Utc>, customer: &str) -> String {
-    format!("{}#{customer}", listed_time(started_at))
-}
-
-/// The time part of [`conversation_listed`]: a bound for ranges on the list's sort key.
-pub fn listed_time(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub fn tenant(phone_number_id: &str) -> String {
