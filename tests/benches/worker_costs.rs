@@ -128,15 +128,12 @@ fn value_bytes(value: &Value) -> usize {
 type IndexImage = [Option<String>; 4];
 
 fn index_image(item: &Value) -> IndexImage {
-    [
-        keys::GSI1PK,
-        keys::GSI1SK,
-        keys::STAGE,
-        keys::DEPARTMENT,
-    ]
-    .map(|name| {
+    [keys::GSI1PK, keys::GSI1SK, keys::STAGE, keys::DEPARTMENT].map(|name| {
         let value = &item[name];
-        value["S"].as_str().or(value["N"].as_str()).map(str::to_owned)
+        value["S"]
+            .as_str()
+            .or(value["N"].as_str())
+            .map(str::to_owned)
     })
 }
 

@@ -34,7 +34,8 @@ async fn desk_with_customers() -> (Harness, Db) {
     let mut bot = Harness::start_with(&tenant, &[]).await;
     bot.say(MARIA, Some("oi"), None).await;
     bot.say(MARIA, None, Some("suporte")).await;
-    bot.say(PEDRO, Some("quero falar com atendente"), None).await;
+    bot.say(PEDRO, Some("quero falar com atendente"), None)
+        .await;
 
     bot.restart_at(LATER).await;
     bot.clock = at(LATER).timestamp();
@@ -244,7 +245,11 @@ async fn a_cursor_continues_only_the_list_it_came_from() {
         to: Some(at(MONDAY_AFTERNOON)),
         ..Filter::default()
     };
-    assert!(conversations::list(&db, NUMBER, &backwards, 10, None).await.is_err());
+    assert!(
+        conversations::list(&db, NUMBER, &backwards, 10, None)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -269,11 +274,24 @@ async fn one_conversation_reads_with_its_transcript_in_order() {
         .rposition(|(direction, _)| *direction == Direction::Inbound)
         .unwrap();
     assert_eq!(lines[second], (Direction::Inbound, Some("suporte")));
-    assert!(second >= 2, "greeting and menu before her choice: {lines:?}");
-    assert!(lines[1..second].iter().all(|(d, _)| *d == Direction::Outbound));
-    assert!(second + 1 < lines.len(), "the flow's first question: {lines:?}");
     assert!(
-        maria.messages.windows(2).all(|pair| pair[0].at <= pair[1].at),
+        second >= 2,
+        "greeting and menu before her choice: {lines:?}"
+    );
+    assert!(
+        lines[1..second]
+            .iter()
+            .all(|(d, _)| *d == Direction::Outbound)
+    );
+    assert!(
+        second + 1 < lines.len(),
+        "the flow's first question: {lines:?}"
+    );
+    assert!(
+        maria
+            .messages
+            .windows(2)
+            .all(|pair| pair[0].at <= pair[1].at),
         "in time order"
     );
 
@@ -283,7 +301,10 @@ async fn one_conversation_reads_with_its_transcript_in_order() {
         .unwrap();
     assert_eq!(pedro.state, Stage::Waiting);
     let queued = pedro.queued.expect("in the queue");
-    assert_eq!((queued.department.as_str(), queued.priority), ("geral", Priority::Media));
+    assert_eq!(
+        (queued.department.as_str(), queued.priority),
+        ("geral", Priority::Media)
+    );
     assert!(
         conversations::get(&db, NUMBER, "5511900000000", at(LATER))
             .await
@@ -306,7 +327,10 @@ async fn the_queue_lists_each_department_in_order_of_service_with_its_waits() {
     let queues = conversations::queue(&db, NUMBER, now).await.unwrap();
     let config = demo();
     assert_eq!(
-        queues.iter().map(|q| q.department.as_str()).collect::<Vec<_>>(),
+        queues
+            .iter()
+            .map(|q| q.department.as_str())
+            .collect::<Vec<_>>(),
         config
             .departments
             .iter()
@@ -320,21 +344,33 @@ async fn the_queue_lists_each_department_in_order_of_service_with_its_waits() {
         .map(|w| (w.place, w.customer.as_str(), w.priority))
         .collect();
     // The VIP came an hour after Pedro and is served first; Ana left.
-    assert_eq!(served, [(1, VIP, Priority::Alta), (2, PEDRO, Priority::Media)]);
+    assert_eq!(
+        served,
+        [(1, VIP, Priority::Alta), (2, PEDRO, Priority::Media)]
+    );
     let (vip, pedro) = (&geral.waiting[0], &geral.waiting[1]);
     assert_eq!(vip.waited_seconds, (now - vip.entered_at).num_seconds());
     assert!(pedro.waited_seconds > 75 * 60);
     assert_eq!(geral.oldest_wait_seconds, Some(pedro.waited_seconds));
     let sla = config.department("geral").unwrap().sla;
-    assert!(u64::from(sla.max_wait_minutes) < 75, "Pedro is past the SLA");
+    assert!(
+        u64::from(sla.max_wait_minutes) < 75,
+        "Pedro is past the SLA"
+    );
     assert_eq!(pedro.sla, SlaState::Breach);
     // 20 minutes against 10 and 30.
     assert_eq!(vip.sla, SlaState::Warning);
 
-    let finance = queues.iter().find(|q| q.department == "financeiro").unwrap();
+    let finance = queues
+        .iter()
+        .find(|q| q.department == "financeiro")
+        .unwrap();
     assert_eq!(finance.waiting.len(), 1);
     assert_eq!(
-        (finance.waiting[0].customer.as_str(), finance.waiting[0].priority),
+        (
+            finance.waiting[0].customer.as_str(),
+            finance.waiting[0].priority
+        ),
         (JOAO, Priority::Baixa)
     );
     // 20 minutes against 15 and 60.
