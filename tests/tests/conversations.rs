@@ -25,6 +25,11 @@ fn at(time: &str) -> DateTime<Utc> {
     time.parse().unwrap()
 }
 
+/// When the platform reads: an hour after the later customers wrote.
+fn now() -> DateTime<Utc> {
+    at(LATER) + Duration::hours(1)
+}
+
 /// Maria in the support flow (bot); Pedro waiting in `geral`; then, an hour later, the VIP
 /// waiting in `geral` ahead of Pedro, João waiting in `financeiro`, Ana closed (gave up
 /// waiting in `geral`); and Maria writing to the second tenant.
@@ -75,7 +80,7 @@ async fn walk(db: &Db, tenant: &str, filter: &Filter, limit: usize) -> Vec<(Stri
     let mut listed = Vec::new();
     let mut next = None;
     for _ in 0..50 {
-        let page = conversations::list(db, tenant, filter, limit, next.as_ref())
+        let page = conversations::list(db, tenant, filter, limit, next.as_ref(), now())
             .await
             .expect("a page");
         assert!(page.items.len() <= limit);
@@ -111,7 +116,7 @@ async fn conversations_are_listed_by_state_department_and_time_per_tenant() {
             (MARIA.to_owned(), Stage::Bot),
         ]
     );
-    let page = conversations::list(&db, NUMBER, &all, 100, None)
+    let page = conversations::list(&db, NUMBER, &all, 100, None, now())
         .await
         .unwrap();
     let maria = page.items.iter().find(|c| c.customer == MARIA).unwrap();
@@ -189,6 +194,13 @@ async fn conversations_are_listed_by_state_department_and_time_per_tenant() {
         BTreeSet::from([ANA, VIP, PEDRO])
     );
 
+    // Past the tenant's retention (90 days) every session is gone from the list, whether
+    // or not DynamoDB deleted it yet.
+    let expired = conversations::list(&db, NUMBER, &all, 100, None, now() + Duration::days(91))
+        .await
+        .unwrap();
+    assert_eq!((expired.items, expired.next), (Vec::new(), None));
+
     // The second tenant sees its own conversation only, and none of the first's.
     assert_eq!(
         walk(&db, OTHER, &all, 100).await,
@@ -218,12 +230,13 @@ async fn conversations_are_listed_by_state_department_and_time_per_tenant() {
 #[tokio::test]
 async fn a_cursor_continues_only_the_list_it_came_from() {
     let (_bot, db) = desk_with_customers().await;
-    let page = conversations::list(&db, NUMBER, &Filter::default(), 1, None)
+    let page = conversations::list(&db, NUMBER, &Filter::default(), 1, None, now())
         .await
         .unwrap();
     let cursor = page.next.expect("more than one conversation");
     // Another tenant's list, or a time range the cursor is outside of.
-    let elsewhere = conversations::list(&db, OTHER, &Filter::default(), 1, Some(&cursor)).await;
+    let elsewhere =
+        conversations::list(&db, OTHER, &Filter::default(), 1, Some(&cursor), now()).await;
     assert!(
         matches!(elsewhere, Err(PlatformError::Invalid { ref pointer, .. }) if pointer == "/query/cursor"),
         "{elsewhere:?}"
@@ -232,10 +245,11 @@ async fn a_cursor_continues_only_the_list_it_came_from() {
         to: Some(at(LATER)),
         ..Filter::default()
     };
-    let outside = conversations::list(&db, NUMBER, &earlier, 1, Some(&cursor)).await;
+    let outside = conversations::list(&db, NUMBER, &earlier, 1, Some(&cursor), now()).await;
     assert!(matches!(outside, Err(PlatformError::Invalid { .. })));
     for limit in [0, conversations::MAX_LIMIT + 1] {
-        let refused = conversations::list(&db, NUMBER, &Filter::default(), limit, None).await;
+        let refused =
+            conversations::list(&db, NUMBER, &Filter::default(), limit, None, now()).await;
         assert!(
             matches!(refused, Err(PlatformError::Invalid { ref pointer, .. }) if pointer == "/query/limit")
         );
@@ -246,7 +260,7 @@ async fn a_cursor_continues_only_the_list_it_came_from() {
         ..Filter::default()
     };
     assert!(
-        conversations::list(&db, NUMBER, &backwards, 10, None)
+        conversations::list(&db, NUMBER, &backwards, 10, None, now())
             .await
             .is_err()
     );

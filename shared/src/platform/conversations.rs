@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +12,7 @@ use super::{Continuation, Db, Page, PlatformError};
 use crate::engine::{Session, Stage};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::{ScheduleStore, Store, StoreError, keys};
-use crate::tenant::{Department, Priority};
+use crate::tenant::{Department, MIN_RETENTION_DAYS, Priority};
 
 /// The largest page a list returns.
 pub const MAX_LIMIT: usize = 100;
@@ -159,13 +159,15 @@ fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, PlatformError> {
     }
 }
 
-/// The tenant's conversations, newest first, `limit` at most per page.
+/// The tenant's conversations, newest first, `limit` at most per page (fewer when some
+/// are past their retention at `now`, or a filter matched little; `next` continues).
 pub async fn list(
     db: &Db,
     tenant: &str,
     filter: &Filter,
     limit: usize,
     continuation: Option<&Continuation>,
+    now: DateTime<Utc>,
 ) -> Result<Page<ConversationSummary>, PlatformError> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(PlatformError::invalid(
@@ -266,18 +268,95 @@ pub async fn list(
                 } else {
                     Continuation::from_last_evaluated(output.last_evaluated_key.as_ref())
                 };
-                return Ok(Page { items, next });
+                return live(db, tenant, items, next, now).await;
             }
         }
         start = output.last_evaluated_key;
         if start.is_none() {
-            return Ok(Page { items, next: None });
+            return live(db, tenant, items, None, now).await;
         }
     }
-    Ok(Page {
-        items,
-        next: Continuation::from_last_evaluated(start.as_ref()),
-    })
+    let next = Continuation::from_last_evaluated(start.as_ref());
+    live(db, tenant, items, next, now).await
+}
+
+/// The page without the sessions past their TTL that DynamoDB has not deleted yet (the
+/// index does not hold `expires_at`, which every write moves). Only a conversation that
+/// started longer ago than the shortest retention can be one: those sessions' `expires_at`
+/// are read, in one batch.
+async fn live(
+    db: &Db,
+    tenant: &str,
+    items: Vec<ConversationSummary>,
+    next: Option<Continuation>,
+    now: DateTime<Utc>,
+) -> Result<Page<ConversationSummary>, PlatformError> {
+    let surely_live = now - chrono::Duration::days(i64::from(MIN_RETENTION_DAYS));
+    let old: Vec<Item> = items
+        .iter()
+        .filter(|c| c.started_at <= surely_live)
+        .map(|c| {
+            HashMap::from([
+                (
+                    keys::PK.to_owned(),
+                    s(keys::conversation(tenant, &c.customer)),
+                ),
+                (keys::SK.to_owned(), s(keys::SESSION)),
+            ])
+        })
+        .collect();
+    if old.is_empty() {
+        return Ok(Page { items, next });
+    }
+    let mut expired = Vec::new();
+    let mut request = Some(
+        KeysAndAttributes::builder()
+            .set_keys(Some(old))
+            .projection_expression("pk, expires_at")
+            .build()
+            .map_err(PlatformError::database)?,
+    );
+    for _ in 0..4 {
+        let Some(keys_left) = request.take() else {
+            break;
+        };
+        let output = db
+            .client
+            .batch_get_item()
+            .request_items(&db.table, keys_left)
+            .send()
+            .await
+            .map_err(PlatformError::database)?;
+        for item in output
+            .responses
+            .and_then(|mut tables| tables.remove(&db.table))
+            .unwrap_or_default()
+        {
+            let gone = match item.get(keys::EXPIRES_AT) {
+                Some(AttributeValue::N(at)) => {
+                    at.parse::<i64>().is_ok_and(|at| at <= now.timestamp())
+                }
+                _ => false,
+            };
+            if gone {
+                expired.push(text(&item, keys::PK)?.to_owned());
+            }
+        }
+        request = output
+            .unprocessed_keys
+            .and_then(|mut tables| tables.remove(&db.table))
+            .filter(|rest| !rest.keys().is_empty());
+    }
+    if request.is_some() {
+        return Err(PlatformError::Database(
+            "reads left unprocessed after retries (throttled)".into(),
+        ));
+    }
+    let items = items
+        .into_iter()
+        .filter(|c| !expired.contains(&keys::conversation(tenant, &c.customer)))
+        .collect();
+    Ok(Page { items, next })
 }
 
 /// The key of an index entry, as DynamoDB's `LastEvaluatedKey` gives it.
