@@ -8,7 +8,7 @@
 //! Needs the local stack (`AWS_ENDPOINT_URL`) and `cargo build --release -p worker`;
 //! `infra/local/bench.sh` does both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,6 +20,7 @@ use blackbox::stack::{Stack, unique};
 use serde_json::{Value, json};
 use shared::envelope::StatusUpdate;
 use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
+use shared::store::keys;
 
 const NUMBER: &str = "106540352242922";
 const CUSTOMERS: usize = 20;
@@ -122,6 +123,59 @@ fn value_bytes(value: &Value) -> usize {
     }
 }
 
+/// What the conversation list's index (`gsi1`) holds of a session: its keys and projected
+/// attributes.
+type IndexImage = [Option<String>; 4];
+
+fn index_image(item: &Value) -> IndexImage {
+    [keys::GSI1PK, keys::GSI1SK, keys::STAGE, keys::DEPARTMENT].map(|name| {
+        let value = &item[name];
+        value["S"]
+            .as_str()
+            .or(value["N"].as_str())
+            .map(str::to_owned)
+    })
+}
+
+/// Write units each session write costs the index, by DynamoDB's rules for global secondary
+/// indexes: an entry put 1, a changed index key 2 (delete and put), changed projected
+/// attributes only 1, nothing changed 0 (every entry is far below 1 KB). Followed over the
+/// whole run in order, since a write's cost depends on the one before; keyed by request.
+fn index_writes(calls: &[blackbox::proxy::Call]) -> HashMap<String, f64> {
+    let mut images: HashMap<String, IndexImage> = HashMap::new();
+    let mut writes = HashMap::new();
+    for call in calls {
+        let puts: Vec<&Value> = match call.target.rsplit('.').next() {
+            Some("PutItem") => vec![&call.request["Item"]],
+            Some("TransactWriteItems") => call.request["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| &item["Put"]["Item"])
+                .filter(|item| item.is_object())
+                .collect(),
+            _ => continue,
+        };
+        let mut units = 0.0;
+        for item in puts {
+            let image = index_image(item);
+            let key = format!("{}|{}", item["pk"]["S"], item["sk"]["S"]);
+            let before = images.insert(key, image.clone());
+            let indexed = |image: &IndexImage| image[0].is_some() && image[1].is_some();
+            units += match before {
+                _ if !indexed(&image) => 0.0,
+                None => 1.0,
+                Some(before) if !indexed(&before) => 1.0,
+                Some(before) if before[..2] != image[..2] => 2.0,
+                Some(before) if before != image => 1.0,
+                Some(_) => 0.0,
+            };
+        }
+        writes.insert(call.request.to_string(), units);
+    }
+    writes
+}
+
 fn units(bytes: usize, per_unit: usize) -> f64 {
     bytes.div_ceil(per_unit).max(1) as f64
 }
@@ -134,10 +188,15 @@ async fn dynamodb_figures(
     stack: &Stack,
     table: &str,
     calls: &[blackbox::proxy::Call],
+    index: &HashMap<String, f64>,
     messages: usize,
 ) {
     let mut by_operation: BTreeMap<String, usize> = BTreeMap::new();
     let (mut rcu, mut wcu) = (0.0, 0.0);
+    let index_wcu: f64 = calls
+        .iter()
+        .filter_map(|call| index.get(&call.request.to_string()))
+        .fold(0.0, |sum, units| sum + units);
     for call in calls {
         let operation = call
             .target
@@ -204,9 +263,10 @@ async fn dynamodb_figures(
         );
     }
     println!(
-        "  billed capacity: {:.2} RCU and {:.2} WCU per event (from the items' sizes; transactions bill twice)",
+        "  billed capacity: {:.2} RCU and {:.2} WCU per event (from the items' sizes; transactions bill twice), of which {:.2} WCU to the conversation list's index",
         rcu / messages as f64,
-        wcu / messages as f64
+        (wcu + index_wcu) / messages as f64,
+        index_wcu / messages as f64
     );
 }
 
@@ -320,10 +380,18 @@ async fn main() {
     println!(
         "worker cost per inbound message ({messages} messages of {CUSTOMERS} support conversations, {sends} replies):"
     );
-    dynamodb_figures(&stack, &table, &proxy.calls()[calls_before..], messages).await;
+    let index = index_writes(&proxy.calls());
+    dynamodb_figures(
+        &stack,
+        &table,
+        &proxy.calls()[calls_before..],
+        &index,
+        messages,
+    )
+    .await;
     for (turn, label) in TURN_LABELS.iter().enumerate() {
         println!("of which {label}:");
-        dynamodb_figures(&stack, &table, &per_turn[turn], CUSTOMERS).await;
+        dynamodb_figures(&stack, &table, &per_turn[turn], &index, CUSTOMERS).await;
     }
 
     // Delivery statuses: sent, delivered and read of a reply each.
@@ -348,7 +416,15 @@ async fn main() {
         "worker cost per delivery status ({} statuses):",
         CUSTOMERS * 3
     );
-    dynamodb_figures(&stack, &table, &proxy.calls()[before..], CUSTOMERS * 3).await;
+    let index = index_writes(&proxy.calls());
+    dynamodb_figures(
+        &stack,
+        &table,
+        &proxy.calls()[before..],
+        &index,
+        CUSTOMERS * 3,
+    )
+    .await;
     println!(
         "  SQS: webhook 1 SendMessageBatch per POST (up to 10 messages); event source 1 ReceiveMessage and 1 DeleteMessageBatch per batch of up to 10"
     );
@@ -422,7 +498,8 @@ async fn main() {
         sizes[0] / 4,
         sizes[3] / 4
     );
-    dynamodb_figures(&stack, &table, &ai_calls, questions).await;
+    let index = index_writes(&proxy.calls());
+    dynamodb_figures(&stack, &table, &ai_calls, &index, questions).await;
     let session = stack
         .dynamodb
         .get_item()
@@ -445,7 +522,7 @@ async fn main() {
         .unwrap_or_default();
     let session_bytes: usize = session
         .iter()
-        .map(|(name, value)| name.len() + value.as_s().map_or(8, String::len))
+        .map(|(name, value)| name.len() + attribute_bytes(value))
         .sum();
     println!(
         "  session item after three questions: {session_bytes} bytes ({} WCU per session write)",

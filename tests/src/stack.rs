@@ -145,11 +145,12 @@ impl Stack {
         (topic, queue_url)
     }
 
-    /// A table as the template defines it: its attributes, key schema and TTL attribute.
+    /// A table as the template defines it: its attributes, key schema, indexes and TTL
+    /// attribute.
     pub async fn table(&self) -> String {
         use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-            TimeToLiveSpecification,
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
         };
         let properties = template_resource("Table");
         let text = |value: &serde_yaml_ng::Value| value.as_str().expect("a string").to_owned();
@@ -178,6 +179,37 @@ impl Stack {
                     .build()
                     .unwrap(),
             );
+        }
+        for index in properties["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let projection = &index["Projection"];
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(text(&index["IndexName"]))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            text(&projection["ProjectionType"]).as_str(),
+                        ))
+                        .set_non_key_attributes(
+                            projection["NonKeyAttributes"]
+                                .as_sequence()
+                                .map(|names| names.iter().map(text).collect()),
+                        )
+                        .build(),
+                );
+            for key in index["KeySchema"].as_sequence().unwrap() {
+                gsi = gsi.key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(text(&key["AttributeName"]))
+                        .key_type(KeyType::from(text(&key["KeyType"]).as_str()))
+                        .build()
+                        .unwrap(),
+                );
+            }
+            create = create.global_secondary_indexes(gsi.build().unwrap());
         }
         create.send().await.expect("create table");
         let ttl = &properties["TimeToLiveSpecification"];

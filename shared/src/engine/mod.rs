@@ -77,6 +77,40 @@ impl State {
     }
 }
 
+/// Where a conversation stands at the grain of the conversation list: it moves only when
+/// the conversation changes hands (to the queue, to an agent, closed), never from one menu,
+/// flow or AI step to the next, so the list's index is not rewritten by the messages in
+/// between (see the design notes, "The conversation list").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Greeting, menu, the departments' flows and the AI attendant.
+    Bot,
+    /// In a department's queue for a person.
+    Waiting,
+    /// Out of the queue, with a person (taken, or an agent wrote).
+    WithAgent,
+    /// Resolved by a person (the NPS question included) or left by the customer.
+    Closed,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Bot, Stage::Waiting, Stage::WithAgent, Stage::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Bot => "bot",
+            Stage::Waiting => "waiting",
+            Stage::WithAgent => "with_agent",
+            Stage::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub phone_number_id: String,
@@ -155,6 +189,27 @@ impl Session {
             profile_name: None,
             handed_over: false,
             agent_answered: false,
+        }
+    }
+
+    /// The conversation list's [`Stage`].
+    pub fn stage(&self) -> Stage {
+        match self.state {
+            State::Start | State::Menu | State::Flow { .. } | State::Ai => Stage::Bot,
+            State::Human { .. } if self.ticket.is_some() => Stage::Waiting,
+            State::Human { .. } => Stage::WithAgent,
+            State::Nps | State::Closed => Stage::Closed,
+        }
+    }
+
+    /// The department the conversation list files it under: the one that has it once it is
+    /// handed over. A flow's department is left out, so choosing one from the menu does not
+    /// touch the list's index.
+    pub fn listed_department(&self) -> Option<&str> {
+        match &self.state {
+            State::Human { department } => Some(department),
+            _ if self.stage() == Stage::Bot => None,
+            _ => self.department.as_deref(),
         }
     }
 

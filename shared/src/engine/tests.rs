@@ -1107,3 +1107,46 @@ fn fitting_a_session_shortens_the_answers_once_no_history_is_left() {
     assert_eq!(session.answers.len(), 4);
     assert!(session.answers.values().all(|a| !a.is_empty()));
 }
+
+/// What the conversation list's index holds of a session: the stage and the listed
+/// department move only when the conversation changes hands, never at a menu or flow step.
+#[test]
+fn the_listed_stage_and_department_move_only_when_the_conversation_changes_hands() {
+    let mut chat = Chat::new(menu_only());
+    let listed = |chat: &Chat| {
+        let session = chat.session.as_ref().unwrap();
+        (
+            session.stage(),
+            session.listed_department().map(str::to_owned),
+        )
+    };
+    let bot = (Stage::Bot, None);
+    chat.text("oi");
+    assert_eq!(listed(&chat), bot);
+    chat.tap("suporte");
+    assert_eq!(
+        chat.session.as_ref().unwrap().department.as_deref(),
+        Some("suporte")
+    );
+    assert_eq!(listed(&chat), bot, "a flow's department is not listed");
+    chat.tap("lenta");
+    assert_eq!(listed(&chat), bot);
+    chat.text("quero falar com atendente");
+    let waiting = (Stage::Waiting, Some("suporte".to_owned()));
+    assert_eq!(listed(&chat), waiting);
+    chat.text("alguém aí?");
+    assert_eq!(listed(&chat), waiting);
+    chat.event(Event::Desk(DeskAction::Assigned {
+        agent: "Ana".into(),
+    }));
+    assert_eq!(
+        listed(&chat),
+        (Stage::WithAgent, Some("suporte".to_owned()))
+    );
+    chat.event(Event::Desk(DeskAction::Resolved));
+    assert_eq!(chat.state(), "PESQUISA_NPS");
+    assert_eq!(listed(&chat), (Stage::Closed, Some("suporte".to_owned())));
+    chat.text("10");
+    assert_eq!(chat.state(), "FINALIZADO");
+    assert_eq!(listed(&chat), (Stage::Closed, Some("suporte".to_owned())));
+}

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod audit;
+pub mod conversations;
 pub mod members;
 pub mod ratelimit;
 pub mod reports;

@@ -4,7 +4,7 @@
 //! | item | pk | sk |
 //! | --- | --- | --- |
 //! | tenant config (`config`: JSON) | `TENANT#<pn>` | `CONFIG` |
-//! | session (`session`: JSON, `version`, `layout`) | `CONV#<pn>#<customer>` | `SESSION` |
+//! | session (`session`: JSON, `version`, `layout`, `state`; for the list `gsi1pk`, `gsi1sk`, `stage`, `department`) | `CONV#<pn>#<customer>` | `SESSION` |
 //! | event record: transcript line and outbox (`at`, `kind`, `text`, `effects`, `done`, `sent`) | `CONV#<pn>#<customer>` | `EVT#<event key>` |
 //! | outbound delivery status (written by the first status) | `OUT#<wamid>` | `STATUS` |
 //! | message parked for an unknown tenant (`envelope`) | `PARKED#<pn>` | `<epoch ms>#<key>` |
@@ -17,6 +17,13 @@
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
 //! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
+//!
+//! Index `gsi1` (keys `gsi1pk`/`gsi1sk`, projecting `stage` and `department`) lists a
+//! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and `gsi1sk` = when
+//! the conversation started (a number, epoch ms; the customer is in the session's `pk`).
+//! Keys and projected attributes change only when the conversation starts or changes hands,
+//! so most session writes leave the index alone (see the design notes, "The conversation
+//! list").
 //!
 //! Every item but the tenant config and `TENANTS` holds customer data and carries
 //! `expires_at` (see the design notes, "Data that expires"); an erasure's tracking item and
@@ -46,6 +53,19 @@ pub const TENANT_NAME: &str = "name";
 pub const TENANT_UPDATED_AT: &str = "updated_at";
 /// Sessions written since event records live in the conversation carry this `layout`.
 pub const SESSION_LAYOUT: u32 = 2;
+
+/// The conversation list's index and its key attributes.
+pub const CONVERSATIONS_INDEX: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+/// The session's [`crate::engine::Stage`] and listed department, projected into the index.
+pub const STAGE: &str = "stage";
+pub const DEPARTMENT: &str = "department";
+
+/// The index partition of a tenant's conversations.
+pub fn conversations(phone_number_id: &str) -> String {
+    format!("CONVS#{phone_number_id}")
+}
 
 pub fn tenant(phone_number_id: &str) -> String {
     format!("TENANT#{phone_number_id}")

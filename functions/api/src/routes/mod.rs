@@ -2,6 +2,7 @@
 //! puts its path item in the OpenAPI document: paths and methods cannot drift.
 
 pub mod audit;
+pub mod conversations;
 pub mod keys;
 pub mod members;
 pub mod meta;
@@ -26,6 +27,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(reports::routes())
         .merge(rights::routes())
         .merge(send::routes())
+        .merge(conversations::routes())
 }
 
 /// The problems any authenticated route may answer.
