@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod members;
 pub mod ratelimit;
+pub mod tenants;
 
 use aws_sdk_dynamodb::Client;
 
