@@ -27,18 +27,11 @@ impl<A: Adapters> Worker<A> {
             return Ok(());
         }
         let (number, customer) = envelope.conversation();
-        let tenant = match &envelope.payload {
-            Payload::Message(_) => self.message_tenant(number).await?,
-            _ => self.tenant(number).await?,
-        };
-        let Some(tenant) = tenant else {
-            if let Payload::Message(_) = envelope.payload {
-                tracing::warn!(phone_number_id = %number, "message for an unknown tenant parked");
-                self.park(&envelope, now, counts).await?;
-            } else {
-                // Only a tenant's own desk or number produces these: it existed a moment ago.
-                tracing::warn!(phone_number_id = %number, "event for an unknown tenant dropped");
-            }
+        let Some(tenant) = self.serving_tenant(number).await? else {
+            // Unknown or disabled: kept for `ops parked replay`, nothing sent. Desk and timer
+            // events too, so an agent's reply written meanwhile reaches the customer later.
+            tracing::warn!(phone_number_id = %number, "event for an unknown or disabled tenant parked");
+            self.park(&envelope, now, counts).await?;
             return Ok(());
         };
         if let Payload::Message(message) = &envelope.payload
