@@ -7,7 +7,8 @@
 //! stored config is kept as `TENANT#<pn>`/`CONFIG#v<version>` with who stored it and when.
 //! `TENANTS`/`<pn>` lists the tenant for the schedules and for [`list`], with the same
 //! summary. A change writes the three in one transaction, conditional on the version read,
-//! so two writers never both win and a disable in between is kept.
+//! so two writers never both win and a disable in between is kept. Each change is recorded
+//! in the tenant's audit log (`tenant.create`, `.update`, `.rollback`, `.disable`, `.enable`).
 
 use std::collections::HashMap;
 
@@ -18,6 +19,8 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::access::Owner;
+use super::audit::{Entry, record};
 use super::{Continuation, Db, Page, PlatformError};
 use crate::store::keys::{self, PK, SK};
 use crate::tenant::{Tenant, TenantError};
@@ -528,6 +531,19 @@ async fn write(
         }
         Err(error) => return Err(database(error)),
     }
+    let action = match (restored_from, current_version) {
+        (Some(_), _) => "tenant.rollback",
+        (None, None) => "tenant.create",
+        (None, Some(_)) => "tenant.update",
+    };
+    audit(
+        db,
+        number,
+        actor,
+        action,
+        serde_json::json!({"version": version, "restored_from": restored_from, "name": tenant.name}),
+    )
+    .await?;
     let disabled = current
         .as_ref()
         .is_some_and(|item| flag(item, keys::TENANT_DISABLED));
@@ -555,6 +571,29 @@ async fn latest_version(db: &Db, phone_number_id: &str) -> Result<u64, AdminErro
         .first()
         .and_then(|item| number(item, keys::TENANT_VERSION))
         .unwrap_or(0))
+}
+
+/// Every change is in the tenant's audit log, whoever made it (API or ops CLI). Written
+/// after the change: when it fails the caller gets an error though the change is stored.
+async fn audit(
+    db: &Db,
+    phone_number_id: &str,
+    actor: &str,
+    action: &str,
+    detail: Value,
+) -> Result<(), AdminError> {
+    let entry = Entry {
+        at: Utc::now(),
+        actor: actor.into(),
+        action: action.into(),
+        target: phone_number_id.into(),
+        detail,
+    };
+    record(db, &Owner::Tenant(phone_number_id.into()), &entry)
+        .await
+        .map_err(|e| {
+            AdminError::Database(format!("{action} is stored, its audit entry is not: {e}"))
+        })
 }
 
 /// On a version item: the version it restored.
@@ -729,6 +768,19 @@ pub async fn set_disabled(
         }
         Err(error) => return Err(database(error)),
     }
+    let action = if disabled {
+        "tenant.disable"
+    } else {
+        "tenant.enable"
+    };
+    audit(
+        db,
+        phone_number_id,
+        actor,
+        action,
+        serde_json::json!({"version": tenant.summary.version}),
+    )
+    .await?;
     tenant.summary.disabled = disabled;
     Ok(Written {
         tenant,
