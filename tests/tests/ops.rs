@@ -287,9 +287,10 @@ async fn put_list_and_show_round_trip() {
     );
 
     // The items are laid out as keys.rs says: a config item per tenant and its first
-    // version, and each tenant listed in the `TENANTS` partition for the schedules.
+    // version, each tenant listed in the `TENANTS` partition for the schedules, and an
+    // audit entry each.
     let items = setup.items().await;
-    assert_eq!(items.len(), 6);
+    assert_eq!(items.len(), 8);
     assert_eq!(
         setup.sort_keys(&keys::tenant(DEMO_NUMBER)).await,
         [keys::CONFIG.to_owned(), keys::tenant_version(1)]
