@@ -543,7 +543,7 @@ async fn write(
         action,
         serde_json::json!({"version": version, "restored_from": restored_from, "name": tenant.name}),
     )
-    .await?;
+    .await;
     let disabled = current
         .as_ref()
         .is_some_and(|item| flag(item, keys::TENANT_DISABLED));
@@ -574,14 +574,9 @@ async fn latest_version(db: &Db, phone_number_id: &str) -> Result<u64, AdminErro
 }
 
 /// Every change is in the tenant's audit log, whoever made it (API or ops CLI). Written
-/// after the change: when it fails the caller gets an error though the change is stored.
-async fn audit(
-    db: &Db,
-    phone_number_id: &str,
-    actor: &str,
-    action: &str,
-    detail: Value,
-) -> Result<(), AdminError> {
+/// after the change, which is done: a failed record is logged as an error for the alarm,
+/// and the call still succeeds (as the API's other audited changes do).
+async fn audit(db: &Db, phone_number_id: &str, actor: &str, action: &str, detail: Value) {
     let entry = Entry {
         at: Utc::now(),
         actor: actor.into(),
@@ -589,11 +584,25 @@ async fn audit(
         target: phone_number_id.into(),
         detail,
     };
-    record(db, &Owner::Tenant(phone_number_id.into()), &entry)
-        .await
-        .map_err(|e| {
-            AdminError::Database(format!("{action} is stored, its audit entry is not: {e}"))
-        })
+    if let Err(error) = record(db, &Owner::Tenant(phone_number_id.into()), &entry).await {
+        tracing::error!(action, error = %error, "could not record an audit entry");
+    }
+}
+
+/// The fields only the provider changes: the number's account and the contract flags
+/// (`features`). A tenant's own admin may change everything else of its config.
+pub fn check_tenant_admin_change(current: &Value, new: &ValidTenant) -> Result<(), AdminError> {
+    let new = serde_json::to_value(&new.0).expect("tenants serialise");
+    for field in ["phone_number_id", "waba_id", "features"] {
+        if current.get(field) != new.get(field) {
+            return Err(AdminError::Invalid(TenantError {
+                file: "config".into(),
+                field: field.into(),
+                rule: "only the provider may change it".into(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// On a version item: the version it restored.
@@ -780,7 +789,7 @@ pub async fn set_disabled(
         action,
         serde_json::json!({"version": tenant.summary.version}),
     )
-    .await?;
+    .await;
     tenant.summary.disabled = disabled;
     Ok(Written {
         tenant,

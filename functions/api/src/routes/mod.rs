@@ -5,6 +5,7 @@ pub mod audit;
 pub mod keys;
 pub mod members;
 pub mod meta;
+pub mod tenants;
 
 use serde::Serialize;
 use shared::platform::access::{Role, Scope};
@@ -20,6 +21,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(members::routes())
         .merge(audit::routes())
+        .merge(tenants::routes())
 }
 
 /// The problems any authenticated route may answer.
