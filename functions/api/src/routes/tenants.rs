@@ -237,6 +237,7 @@ async fn create_tenant(
     Json(body): Json<NewTenant>,
 ) -> ApiResult<Response> {
     caller.require_platform()?;
+    let body = body?;
     let tenant = parse(&body.config)?;
     let written = tenants::create(&app.db, &tenant, &caller.id())
         .await
@@ -276,6 +277,7 @@ async fn update_tenant(
     Json(body): Json<TenantUpdate>,
 ) -> ApiResult<Response> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let body = body?;
     let expected = expected_version(&headers, body.expected_version)?;
     let new = parse(&body.config)?;
     let expected = tenant_admin_write(&app, &caller, &tenant, &new, expected).await?;
