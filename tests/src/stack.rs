@@ -229,10 +229,12 @@ impl Stack {
         name
     }
 
-    /// Stores a tenant as the ops CLI does (the same writer).
+    /// Stores a tenant as the ops CLI and the API do (the same writer), without the rules:
+    /// the tests' tenants point at local fakes.
     pub async fn put_tenant(&self, table: &str, tenant: &shared::tenant::Tenant) {
-        shared::store::dynamodb::DynamoStore::new(self.dynamodb.clone(), table)
-            .put_tenant(tenant, "2026-01-01T00:00:00Z")
+        use shared::platform::tenants::{ValidTenant, put};
+        let db = shared::platform::Db::new(self.dynamodb.clone(), table);
+        put(&db, &ValidTenant::unchecked(tenant.clone()), "test")
             .await
             .expect("put tenant");
     }

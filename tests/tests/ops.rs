@@ -286,10 +286,15 @@ async fn put_list_and_show_round_trip() {
             .contains(&format!("stored {} as {DEMO_NUMBER}", demo.display()))
     );
 
-    // The items are laid out as keys.rs says: a config item per tenant, and each tenant
-    // listed in the `TENANTS` partition for the schedules.
+    // The items are laid out as keys.rs says: a config item per tenant and its first
+    // version, each tenant listed in the `TENANTS` partition for the schedules, and an
+    // audit entry each.
     let items = setup.items().await;
-    assert_eq!(items.len(), 4);
+    assert_eq!(items.len(), 8);
+    assert_eq!(
+        setup.sort_keys(&keys::tenant(DEMO_NUMBER)).await,
+        [keys::CONFIG.to_owned(), keys::tenant_version(1)]
+    );
     let mut listed: Vec<&str> = items
         .iter()
         .filter(|i| i[keys::PK].as_s().unwrap() == keys::TENANTS)
@@ -300,7 +305,10 @@ async fn put_list_and_show_round_trip() {
     assert!(listed.contains(&DEMO_NUMBER));
     let item = items
         .iter()
-        .find(|i| i[keys::PK].as_s().unwrap() == &keys::tenant(DEMO_NUMBER))
+        .find(|i| {
+            i[keys::PK].as_s().unwrap() == &keys::tenant(DEMO_NUMBER)
+                && i[keys::SK].as_s().unwrap() == keys::CONFIG
+        })
         .expect("the demo tenant's item");
     assert_eq!(item[keys::SK].as_s().unwrap(), keys::CONFIG);
     assert_eq!(item["name"].as_s().unwrap(), "Conecta Fibra");

@@ -55,8 +55,9 @@ pub async fn run<S: ScheduleStore, Q: InboundQueue>(
     for phone_number_id in store.tenant_ids().await? {
         // One unreadable tenant must not stop the others' follow-ups.
         let tenant = match store.tenant(&phone_number_id).await {
-            Ok(Some(tenant)) => tenant,
-            Ok(None) => continue,
+            // Disabled by the provider: nothing is sent for it, so nothing is due.
+            Ok(Some(tenant)) if !tenant.disabled => tenant,
+            Ok(_) => continue,
             Err(error) => {
                 tracing::error!(%error, phone_number_id, "tenant not readable; skipped");
                 continue;

@@ -91,8 +91,9 @@ pub async fn sweep<S: ScheduleStore, Q: InboundQueue>(
     for phone_number_id in tenants {
         // One unreadable tenant or queue must not stop the others' alerts.
         let tenant = match store.tenant(&phone_number_id).await {
-            Ok(Some(tenant)) => tenant,
-            Ok(None) => continue,
+            // Disabled by the provider: nothing is sent for it, so nothing is due.
+            Ok(Some(tenant)) if !tenant.disabled => tenant,
+            Ok(_) => continue,
             Err(error) => {
                 tracing::error!(%error, phone_number_id, "tenant not readable; skipped");
                 report.failures += 1;

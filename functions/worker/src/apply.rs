@@ -321,8 +321,10 @@ impl<A: Adapters> Worker<A> {
         let (number, customer) = (&status.phone_number_id, &status.customer);
         let tenant = self.tenant(number).await?;
         let expires_at = now + self.retention(number).await?;
+        // A disabled tenant's statuses are recorded, but nothing is sent for it.
         let fallback = tenant
             .as_ref()
+            .filter(|t| !t.disabled)
             .and_then(|t| t.templates.window_fallback.as_ref())
             .filter(|_| status.status == "failed" && status.error_codes.contains(&OUTSIDE_WINDOW));
         let Some(template) = fallback else {

@@ -195,19 +195,21 @@ impl<A: Adapters> Worker<A> {
         self.read_tenant(phone_number_id).await
     }
 
-    /// The tenant of a customer's message. A number remembered as unknown is read again:
-    /// a message is parked only when the table says so, and a tenant put a moment ago (or
-    /// the replay of what was parked before it existed) is answered at once, not parked
-    /// again for the cache's minute. Parked messages are rare; known tenants still come
-    /// from the cache.
-    async fn message_tenant(
+    /// The tenant an event is handled for, `None` when the number has none or the provider
+    /// disabled it. A number remembered as unknown or disabled is read again: an event is
+    /// parked only when the table says so, and a tenant put or enabled a moment ago (or the
+    /// replay of what was parked meanwhile) is answered at once, not parked again for the
+    /// cache's minute. Parked events are rare; serving tenants still come from the cache,
+    /// so a disable reaches a running container within that minute.
+    async fn serving_tenant(
         &self,
         phone_number_id: &str,
     ) -> Result<Option<Arc<Tenant>>, StoreError> {
-        match self.tenants.get(phone_number_id) {
-            Some(Some(tenant)) => Ok(Some(tenant)),
-            _ => self.read_tenant(phone_number_id).await,
-        }
+        let tenant = match self.tenants.get(phone_number_id) {
+            Some(Some(tenant)) if !tenant.disabled => Some(tenant),
+            _ => self.read_tenant(phone_number_id).await?,
+        };
+        Ok(tenant.filter(|tenant| !tenant.disabled))
     }
 
     async fn read_tenant(&self, phone_number_id: &str) -> Result<Option<Arc<Tenant>>, StoreError> {

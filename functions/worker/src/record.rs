@@ -27,20 +27,17 @@ impl<A: Adapters> Worker<A> {
             return Ok(());
         }
         let (number, customer) = envelope.conversation();
-        // A customer's message and an API send are kept for a tenant not (yet) known.
-        let parks = matches!(envelope.payload, Payload::Message(_) | Payload::Send(_));
-        let tenant = match parks {
-            true => self.message_tenant(number).await?,
-            false => self.tenant(number).await?,
+        // An erasure is carried out for a disabled tenant too: it sends nothing, and the
+        // customer's right does not wait on the provider's contract.
+        let tenant = match envelope.payload {
+            Payload::Erase(_) => self.read_tenant(number).await?,
+            _ => self.serving_tenant(number).await?,
         };
         let Some(tenant) = tenant else {
-            if parks {
-                tracing::warn!(phone_number_id = %number, "event for an unknown tenant parked");
-                self.park(&envelope, now, counts).await?;
-            } else {
-                // Only a tenant's own desk or number produces these: it existed a moment ago.
-                tracing::warn!(phone_number_id = %number, "event for an unknown tenant dropped");
-            }
+            // Unknown or disabled: kept for `ops parked replay`, nothing sent. Desk and timer
+            // events too, so an agent's reply written meanwhile reaches the customer later.
+            tracing::warn!(phone_number_id = %number, "event for an unknown or disabled tenant parked");
+            self.park(&envelope, now, counts).await?;
             return Ok(());
         };
         if let Payload::Erase(request) = &envelope.payload {

@@ -860,3 +860,60 @@ async fn statuses_after_an_erasure_bring_nothing_back() {
     assert!(bot.deliver(&[&failed]).await.is_empty());
     assert_eq!(bot.texts(MARIA), sent_before, "no fallback template");
 }
+
+#[tokio::test]
+async fn a_disabled_tenant_parks_messages_and_desk_events_sends_nothing_and_records_statuses() {
+    let mut bot = Harness::new();
+    let serving = shared::tenant::demo_always_open();
+    let disabled = shared::tenant::Tenant {
+        disabled: true,
+        ..serving.clone()
+    };
+    let _ = bot.store.clone().with_tenant(disabled);
+    let hello = bot.says(MARIA, "oi");
+    let reply = agent_reply("desk-1", Some(1), Some(1));
+    let failed = status("wamid.out.3", "failed", vec![131047]);
+    assert!(bot.deliver(&[&hello, &reply, &failed]).await.is_empty());
+    let parked: Vec<String> = bot
+        .store
+        .parked()
+        .iter()
+        .map(|e| e.idempotency_key())
+        .collect();
+    assert_eq!(parked, [hello.idempotency_key(), reply.idempotency_key()]);
+    assert!(
+        bot.sender.sent().is_empty(),
+        "no reply, no fallback template"
+    );
+    assert_eq!(bot.store.delivery("wamid.out.3").unwrap().status, "failed");
+    assert!(bot.store.session(NUMBER, MARIA).is_none());
+
+    // Enabled again: the replayed message is answered at once, though this container saw
+    // the tenant disabled a moment ago.
+    let _ = bot.store.clone().with_tenant(serving);
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    assert!(!bot.texts(MARIA).is_empty());
+    assert_eq!(bot.store.parked().len(), 2, "not parked again");
+
+    // Disabled again: a customer's erasure is still carried out, not parked.
+    let disabled = shared::tenant::Tenant {
+        disabled: true,
+        ..shared::tenant::demo_always_open()
+    };
+    let _ = bot.store.clone().with_tenant(disabled);
+    assert!(bot.store.session(NUMBER, MARIA).is_some());
+    assert!(bot.deliver(&[&erase("era_5", MARIA)]).await.is_empty());
+    assert!(bot.store.session(NUMBER, MARIA).is_none());
+    let state = shared::store::Store::erasure(&bot.store, NUMBER, "era_5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(state.done_at.is_some());
+    assert!(
+        bot.store
+            .parked()
+            .iter()
+            .all(|e| !e.idempotency_key().starts_with("erase:")),
+        "the erasure is not parked"
+    );
+}

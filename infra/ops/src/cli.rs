@@ -76,8 +76,9 @@ fn present<'a>(
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Tenant files: validate, store, list, show; and each tenant's secret
-    #[command(subcommand)]
+    /// Tenants: validate and store files, list, show, versions, rollback, disable, enable;
+    /// and each tenant's secret
+    #[command(subcommand, visible_alias = "tenants")]
     Tenant(TenantCommand),
     /// Messages parked because their number had no tenant yet
     #[command(subcommand)]
@@ -237,15 +238,45 @@ pub enum TenantCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Validate tenant files and store them; stores nothing when any file is invalid
+    /// Validate tenant files and store them, each changed one as its tenant's next version;
+    /// stores nothing when any file is invalid
     Put {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// List stored tenants: phone_number_id, name, updated_at
+    /// List stored tenants: phone_number_id, name, updated_at, version, enabled or disabled
     List,
-    /// Print a stored tenant as JSON
+    /// Print a stored tenant's config as JSON
     Show {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+        /// A stored version instead of the current config
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+    },
+    /// List a tenant's stored versions, newest first: version, when, by whom, name
+    Versions {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+    },
+    /// Store an earlier version's config again, as the next version
+    Rollback {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+        #[arg(value_name = "VERSION")]
+        version: u64,
+        /// Refuse unless the tenant is still at this version (someone else may have changed it)
+        #[arg(long, value_name = "N")]
+        expected_version: Option<u64>,
+    },
+    /// Disable a tenant: its messages and desk events are parked (replayable once enabled),
+    /// nothing is sent for it, the schedules skip it. Running functions notice within 60 s
+    Disable {
+        #[arg(value_name = "PHONE_NUMBER_ID")]
+        phone_number_id: String,
+    },
+    /// Enable a disabled tenant (then `ops parked replay` what was parked meanwhile)
+    Enable {
         #[arg(value_name = "PHONE_NUMBER_ID")]
         phone_number_id: String,
     },

@@ -22,13 +22,20 @@ pub enum OpsError {
         total: usize,
         wrote_nothing: bool,
     },
-    #[error("tenant {0} does not exist in the table (store it with `ops tenant put FILE`)")]
-    UnknownTenant(String),
     #[error(
         "refusing to replay: tenant {0} does not exist yet, so the worker would park the messages \
          again; store it with `ops tenant put FILE` first (nothing was replayed)"
     )]
     ReplayRefused(String),
+    #[error(
+        "refusing to replay: tenant {0} is disabled, so the worker would park the messages \
+         again; enable it with `ops tenant enable {0}` first (nothing was replayed)"
+    )]
+    ReplayDisabled(String),
+    /// A stored tenant could not be read or changed (`FILE: field: rule` for a config the
+    /// rules refuse).
+    #[error(transparent)]
+    Tenant(#[from] shared::platform::tenants::AdminError),
     /// An AWS call failed; `message` is the SDK's error with its context.
     #[error("{operation} failed: {message}")]
     Aws { operation: String, message: String },

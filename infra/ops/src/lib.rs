@@ -31,6 +31,15 @@ async fn aws() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
+/// The stack's table, for the commands that read or change tenants.
+async fn db(globals: &cli::Globals) -> Result<shared::platform::Db, OpsError> {
+    let table = globals.table()?;
+    Ok(shared::platform::Db::new(
+        aws_sdk_dynamodb::Client::new(&aws().await),
+        table,
+    ))
+}
+
 /// Runs one parsed command.
 pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), OpsError> {
     let globals = cli.globals;
@@ -91,27 +100,36 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
             tenants::validate_all(&files, out, err).map(drop)
         }
         Command::Tenant(TenantCommand::Put { files }) => {
-            let table = globals.table()?;
-            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
-            tenants::put(&dynamodb, table, &files, out, err).await
+            tenants::put(&db(&globals).await?, &files, out, err).await
         }
-        Command::Tenant(TenantCommand::List) => {
-            let table = globals.table()?;
-            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
-            for tenant in tenants::list(&dynamodb, table).await? {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}",
-                    tenant.phone_number_id, tenant.name, tenant.updated_at
-                )?;
-            }
-            Ok(())
-        }
-        Command::Tenant(TenantCommand::Show { phone_number_id }) => {
+        Command::Tenant(TenantCommand::List) => tenants::list(&db(&globals).await?, out).await,
+        Command::Tenant(TenantCommand::Show {
+            phone_number_id,
+            version,
+        }) => {
             tenants::check_id("phone_number_id", &phone_number_id)?;
-            let table = globals.table()?;
-            let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
-            tenants::show(&dynamodb, table, &phone_number_id, out).await
+            tenants::show(&db(&globals).await?, &phone_number_id, version, out).await
+        }
+        Command::Tenant(TenantCommand::Versions { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            tenants::versions(&db(&globals).await?, &phone_number_id, out).await
+        }
+        Command::Tenant(TenantCommand::Rollback {
+            phone_number_id,
+            version,
+            expected_version,
+        }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            let db = db(&globals).await?;
+            tenants::rollback(&db, &phone_number_id, version, expected_version, out).await
+        }
+        Command::Tenant(TenantCommand::Disable { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            tenants::set_disabled(&db(&globals).await?, &phone_number_id, true, out).await
+        }
+        Command::Tenant(TenantCommand::Enable { phone_number_id }) => {
+            tenants::check_id("phone_number_id", &phone_number_id)?;
+            tenants::set_disabled(&db(&globals).await?, &phone_number_id, false, out).await
         }
         Command::Tenant(TenantCommand::Secret(args)) => {
             tenants::check_id("phone_number_id", &args.phone_number_id)?;

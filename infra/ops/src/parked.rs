@@ -132,8 +132,8 @@ pub async fn list_command(
     Ok(())
 }
 
-/// `ops parked replay`: refuses while the tenant does not exist (the worker would park the
-/// messages again). Unreadable envelopes stay parked and make the command fail.
+/// `ops parked replay`: refuses while the tenant does not exist or is disabled (the worker
+/// would park the messages again). Unreadable envelopes stay parked and make the command fail.
 pub async fn replay(
     dynamodb: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
@@ -143,9 +143,8 @@ pub async fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), OpsError> {
-    if !tenants::exists(dynamodb, table, phone_number_id).await? {
-        return Err(OpsError::ReplayRefused(phone_number_id.into()));
-    }
+    let db = shared::platform::Db::new(dynamodb.clone(), table);
+    tenants::check_replayable(&db, phone_number_id).await?;
     let parked = list(dynamodb, table, phone_number_id).await?;
     let mut replayed = 0;
     let mut left = 0;

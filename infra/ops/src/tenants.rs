@@ -1,34 +1,29 @@
-//! Tenant files: validation (no AWS), storing them as `TENANT#<pn>`/`CONFIG` items, listing
-//! and showing what is stored.
+//! Tenant files (validation needs no AWS) and the stored tenants: every change goes
+//! through `shared::platform::tenants`, the code the API's tenant routes run too.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::SecondsFormat;
 use serde::Deserialize;
-use shared::store::dynamodb::DynamoStore;
-use shared::store::keys;
+use shared::platform::Db;
+use shared::platform::tenants::{self as admin, Source, ValidTenant, Written};
 use shared::tenant::Tenant;
 
 use crate::error::OpsError;
-
-use keys::{TENANT_CONFIG as CONFIG, TENANT_NAME as NAME, TENANT_UPDATED_AT as UPDATED_AT};
 
 /// A tenant file that passed validation.
 #[derive(Debug, Clone)]
 pub struct TenantFile {
     pub path: PathBuf,
-    pub tenant: Tenant,
+    pub tenant: ValidTenant,
 }
 
-/// Reads and validates one file. The error reads `FILE: field: rule`.
-pub fn load(path: &Path) -> Result<Tenant, String> {
+/// Reads and validates one file (YAML, or JSON). The error reads `FILE: field: rule`.
+pub fn load(path: &Path) -> Result<ValidTenant, String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    Tenant::from_yaml(&file, &text).map_err(|e| e.to_string())
+    admin::parse(&file, Source::Text(&text)).map_err(|e| e.to_string())
 }
 
 /// Validates every file, reporting each on `out` (valid) or `err` (invalid). Two files for
@@ -43,7 +38,8 @@ pub fn validate_all(
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for path in paths {
         match load(path) {
-            Ok(tenant) => {
+            Ok(checked) => {
+                let tenant = checked.tenant();
                 if let Some(first) = seen.get(&tenant.phone_number_id) {
                     invalid += 1;
                     writeln!(
@@ -65,7 +61,7 @@ pub fn validate_all(
                 )?;
                 valid.push(TenantFile {
                     path: path.clone(),
-                    tenant,
+                    tenant: checked,
                 });
             }
             Err(error) => {
@@ -84,10 +80,23 @@ pub fn validate_all(
     Ok(valid)
 }
 
-/// `ops tenant put`: validates every file first and writes only when all are valid.
+/// Who the stored versions name as their author: `OPS_ACTOR`, else `ops:<login>`.
+pub fn actor() -> String {
+    let named = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    named("OPS_ACTOR").unwrap_or_else(|| {
+        format!(
+            "ops:{}",
+            named("USER")
+                .or_else(|| named("LOGNAME"))
+                .unwrap_or_else(|| "unknown".into())
+        )
+    })
+}
+
+/// `ops tenant put`: validates every file first and writes only when all are valid; each
+/// changed file becomes the tenant's next version.
 pub async fn put(
-    client: &Client,
-    table: &str,
+    db: &Db,
     paths: &[PathBuf],
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -100,129 +109,76 @@ pub async fn put(
         },
         other => other,
     })?;
+    let actor = actor();
     for file in &files {
-        let updated_at = store(client, table, &file.tenant).await?;
-        writeln!(
-            out,
-            "stored {} as {} ({}, updated_at {updated_at})",
-            file.path.display(),
-            file.tenant.phone_number_id,
-            file.tenant.name
-        )?;
+        let written = admin::put(db, &file.tenant, &actor).await?;
+        let tenant = &written.tenant.summary;
+        if written.changed {
+            writeln!(
+                out,
+                "stored {} as {} version {} ({}, updated_at {})",
+                file.path.display(),
+                tenant.phone_number_id,
+                tenant.version,
+                tenant.name,
+                tenant.updated_at.as_deref().unwrap_or("-")
+            )?;
+        } else {
+            writeln!(
+                out,
+                "unchanged {}: {} is at version {} with this config",
+                file.path.display(),
+                tenant.phone_number_id,
+                tenant.version
+            )?;
+        }
     }
     Ok(())
 }
 
-/// Writes one tenant's config item; returns its `updated_at`.
-pub async fn store(client: &Client, table: &str, tenant: &Tenant) -> Result<String, OpsError> {
-    let updated_at = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    DynamoStore::new(client.clone(), table)
-        .put_tenant(tenant, &updated_at)
-        .await
-        .map_err(|e| OpsError::Aws {
-            operation: format!("DynamoDB PutItem on table {table}"),
-            message: e.to_string(),
-        })?;
-    Ok(updated_at)
-}
-
-/// One stored tenant as `ops tenant list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Listed {
-    pub phone_number_id: String,
-    pub name: String,
-    pub updated_at: String,
-}
-
-/// Every stored tenant, sorted by phone_number_id.
-pub async fn list(client: &Client, table: &str) -> Result<Vec<Listed>, OpsError> {
-    let prefix = keys::tenant("");
-    let mut pages = client
-        .scan()
-        .table_name(table)
-        .filter_expression("begins_with(#pk, :prefix) AND #sk = :config")
-        .projection_expression("#pk, #name, #updated_at")
-        .expression_attribute_names("#pk", keys::PK)
-        .expression_attribute_names("#sk", keys::SK)
-        .expression_attribute_names("#name", NAME)
-        .expression_attribute_names("#updated_at", UPDATED_AT)
-        .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
-        .expression_attribute_values(":config", AttributeValue::S(keys::CONFIG.into()))
-        .into_paginator()
-        .items()
-        .send();
-    let mut tenants = Vec::new();
-    while let Some(item) = pages.next().await {
-        let item = item.map_err(|e| OpsError::aws(format!("DynamoDB Scan on table {table}"), e))?;
-        let text = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
-        tenants.push(Listed {
-            phone_number_id: text(keys::PK)
-                .strip_prefix(&prefix)
-                .unwrap_or_default()
-                .to_owned(),
-            name: text(NAME),
-            updated_at: text(UPDATED_AT),
-        });
+/// `ops tenant list`: every tenant by number, page after page:
+/// `<pn>  <name>  <updated_at>  v<version>  enabled|disabled`.
+pub async fn list(db: &Db, out: &mut dyn Write) -> Result<(), OpsError> {
+    let mut after = None;
+    loop {
+        let page = admin::list(db, admin::MAX_PAGE, after.as_ref()).await?;
+        for tenant in &page.items {
+            writeln!(
+                out,
+                "{}\t{}\t{}\tv{}\t{}",
+                tenant.phone_number_id,
+                tenant.name,
+                tenant.updated_at.as_deref().unwrap_or("-"),
+                tenant.version,
+                if tenant.disabled {
+                    "disabled"
+                } else {
+                    "enabled"
+                }
+            )?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
     }
-    tenants.sort();
-    Ok(tenants)
 }
 
-/// The stored config of a number as JSON, or `None` when the tenant does not exist.
-pub async fn stored_config(
-    client: &Client,
-    table: &str,
-    phone_number_id: &str,
-) -> Result<Option<serde_json::Value>, OpsError> {
-    let output = client
-        .get_item()
-        .table_name(table)
-        .key(keys::PK, AttributeValue::S(keys::tenant(phone_number_id)))
-        .key(keys::SK, AttributeValue::S(keys::CONFIG.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| OpsError::aws(format!("DynamoDB GetItem on table {table}"), e))?;
-    let Some(item) = output.item else {
-        return Ok(None);
-    };
-    let config = item
-        .get(CONFIG)
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| {
-            OpsError::Malformed(format!(
-                "tenant {phone_number_id} has no `{CONFIG}` string attribute"
-            ))
-        })?;
-    serde_json::from_str(config).map(Some).map_err(|e| {
-        OpsError::Malformed(format!(
-            "tenant {phone_number_id}: `{CONFIG}` is not JSON: {e}"
-        ))
-    })
-}
-
-/// Whether a tenant is stored for the number.
-pub async fn exists(client: &Client, table: &str, phone_number_id: &str) -> Result<bool, OpsError> {
-    Ok(stored_config(client, table, phone_number_id)
-        .await?
-        .is_some())
-}
-
-/// `ops tenant show`.
+/// `ops tenant show [--version N]`: the stored config (or a stored version's) as JSON.
 pub async fn show(
-    client: &Client,
-    table: &str,
+    db: &Db,
     phone_number_id: &str,
+    version: Option<u64>,
     out: &mut dyn Write,
 ) -> Result<(), OpsError> {
-    let config = stored_config(client, table, phone_number_id)
-        .await?
-        .ok_or_else(|| OpsError::UnknownTenant(phone_number_id.into()))?;
+    let config = match version {
+        Some(version) => {
+            admin::get_version(db, phone_number_id, version)
+                .await?
+                .config
+        }
+        None => admin::get(db, phone_number_id).await?.config,
+    };
     // In the schema's field order when it still matches this build's schema; as stored
     // otherwise.
     let pretty = match Tenant::deserialize(&config) {
@@ -232,6 +188,96 @@ pub async fn show(
     .map_err(|e| OpsError::Malformed(format!("tenant {phone_number_id}: {e}")))?;
     writeln!(out, "{pretty}")?;
     Ok(())
+}
+
+/// `ops tenant versions`: newest first, `v<version>  <updated_at>  <updated_by>  <name>`
+/// and what a rollback restored; the current one marked.
+pub async fn versions(db: &Db, phone_number_id: &str, out: &mut dyn Write) -> Result<(), OpsError> {
+    let current = admin::get(db, phone_number_id).await?.summary.version;
+    let mut after = None;
+    loop {
+        let page = admin::versions(db, phone_number_id, admin::MAX_PAGE, after.as_ref()).await?;
+        for version in &page.items {
+            write!(
+                out,
+                "v{}\t{}\t{}\t{}",
+                version.version, version.updated_at, version.updated_by, version.name
+            )?;
+            if let Some(from) = version.restored_from {
+                write!(out, "\trestored from v{from}")?;
+            }
+            if version.version == current {
+                write!(out, "\tcurrent")?;
+            }
+            writeln!(out)?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// `ops tenant rollback`: an earlier version's config stored again as the next version.
+pub async fn rollback(
+    db: &Db,
+    phone_number_id: &str,
+    version: u64,
+    expected_version: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), OpsError> {
+    let written = admin::rollback(db, phone_number_id, version, expected_version, &actor()).await?;
+    let now = written.tenant.summary.version;
+    if written.changed {
+        writeln!(
+            out,
+            "restored version {version} of {phone_number_id} as version {now}"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "version {version} of {phone_number_id} is the current config (version {now}): nothing changed"
+        )?;
+    }
+    Ok(())
+}
+
+/// `ops tenant disable` / `enable`.
+pub async fn set_disabled(
+    db: &Db,
+    phone_number_id: &str,
+    disabled: bool,
+    out: &mut dyn Write,
+) -> Result<(), OpsError> {
+    let Written { changed, .. } =
+        admin::set_disabled(db, phone_number_id, disabled, &actor()).await?;
+    match (disabled, changed) {
+        (true, true) => writeln!(
+            out,
+            "disabled {phone_number_id}: its messages are parked and nothing is sent for it \
+             (running functions notice within 60 s)"
+        )?,
+        (false, true) => writeln!(
+            out,
+            "enabled {phone_number_id}: replay what was parked meanwhile with \
+             `ops parked replay {phone_number_id}`"
+        )?,
+        (true, false) => writeln!(out, "{phone_number_id} was already disabled")?,
+        (false, false) => writeln!(out, "{phone_number_id} was already enabled")?,
+    }
+    Ok(())
+}
+
+/// A replay needs a tenant that is not disabled: otherwise the worker parks it all again.
+pub async fn check_replayable(db: &Db, phone_number_id: &str) -> Result<(), OpsError> {
+    match admin::get(db, phone_number_id).await {
+        Ok(tenant) if tenant.summary.disabled => {
+            Err(OpsError::ReplayDisabled(phone_number_id.into()))
+        }
+        Ok(_) => Ok(()),
+        Err(admin::AdminError::NotFound(_)) => Err(OpsError::ReplayRefused(phone_number_id.into())),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Meta's ids are digits only; anything else is a typo (and would make odd keys and names).

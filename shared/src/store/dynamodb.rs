@@ -156,10 +156,6 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// Stores a tenant (the ops CLI and the tests both write tenants through this): listed
-    /// in `TENANTS` first, where the schedules find it without a table scan, then its
-    /// configuration. A tenant listed without a configuration is skipped; a configuration
-    /// never goes unlisted.
     /// A transaction; a failed condition is the event's [`StoreError::Conflict`].
     async fn transact(
         &self,
@@ -211,20 +207,6 @@ impl DynamoStore {
             applied(update)?;
         }
         Ok(())
-    }
-
-    pub async fn put_tenant(&self, tenant: &Tenant, updated_at: &str) -> Result<(), StoreError> {
-        let mut listed = key(keys::TENANTS.into(), tenant.phone_number_id.clone());
-        listed.insert(keys::TENANT_NAME.into(), s(&tenant.name));
-        self.put_item(listed).await?;
-        let mut config = key(keys::tenant(&tenant.phone_number_id), keys::CONFIG);
-        config.insert(
-            keys::TENANT_CONFIG.into(),
-            s(serde_json::to_string(tenant).expect("tenants serialise")),
-        );
-        config.insert(keys::TENANT_NAME.into(), s(&tenant.name));
-        config.insert(keys::TENANT_UPDATED_AT.into(), s(updated_at));
-        self.put_item(config).await
     }
 
     /// Two items by key, strongly consistent, in one round trip (`None` where absent).
@@ -451,7 +433,13 @@ impl Store for DynamoStore {
             .get(key(keys::tenant(phone_number_id), keys::CONFIG))
             .await?
         {
-            Some(item) => Ok(Some(json(&item, keys::TENANT_CONFIG)?)),
+            Some(item) => {
+                let mut tenant: Tenant = json(&item, keys::TENANT_CONFIG)?;
+                tenant.disabled = item
+                    .get(keys::TENANT_DISABLED)
+                    .is_some_and(|v| v.as_bool() == Ok(&true));
+                Ok(Some(tenant))
+            }
             None => Ok(None),
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! | item | pk | sk |
 //! | --- | --- | --- |
-//! | tenant config (`config`: JSON) | `TENANT#<pn>` | `CONFIG` |
+//! | tenant config (`config`: JSON, `version`, `disabled`) | `TENANT#<pn>` | `CONFIG` |
+//! | each stored version of it (`config`, `updated_at`/`_by`, `restored_from`) | `TENANT#<pn>` | `CONFIG#v<10 digits>` |
 //! | session (`session`: JSON, `version`, `layout`, `state`; for the list `gsi1pk`, `gsi1sk`, `stage`, `department`) | `CONV#<pn>#<customer>` | `SESSION` |
 //! | event record: transcript line and outbox (`at`, `kind`, `text`, `effects`, `done`, `sent`) | `CONV#<pn>#<customer>` | `EVT#<event key>` |
 //! | outbound delivery status (written by the first status) | `OUT#<wamid>` | `STATUS` |
@@ -11,7 +12,7 @@
 //! | human queue entry (`customer`, `reason`, `told_position`) | `QUEUE#<pn>#<department>` | `<rank>#<entered epoch ms>#<customer>` |
 //! | when an agent took a customer (wait estimate) | `TAKEN#<pn>#<department>` | `<epoch ms>#<customer>` |
 //! | the desk conversation of a handoff | `CONV#<pn>#<customer>` | `DESK` |
-//! | every tenant, for the schedules (no table scan) | `TENANTS` | `<pn>` |
+//! | every tenant, for the schedules and the tenant list (no table scan) | `TENANTS` | `<pn>` |
 //! | who wrote while closed, owed the opening follow-up (`until`) | `OPENING#<pn>` | `<customer>` |
 //! | AI spend of one conversation (tokens, requests) | `AIUSAGE#<pn>#<yyyy-mm>` | `<started at>#<customer>` |
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
@@ -25,10 +26,10 @@
 //! so most session writes leave the index alone (see the design notes, "The conversation
 //! list").
 //!
-//! Every item but the tenant config and `TENANTS` holds customer data and carries
-//! `expires_at` (see the design notes, "Data that expires"); an erasure's tracking item and
-//! the tombstones hold only hashes (see "Data rights"). The report days hold no customer
-//! data and expire after [`REPORT_KEPT_DAYS`].
+//! Every item but the tenant config, its versions and `TENANTS` holds customer data and
+//! carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
+//! item and the tombstones hold only hashes (see "Data rights"). The report days hold no
+//! customer data and expire after [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
@@ -51,6 +52,14 @@ pub const EVENT_PREFIX: &str = "EVT#";
 pub const TENANT_CONFIG: &str = "config";
 pub const TENANT_NAME: &str = "name";
 pub const TENANT_UPDATED_AT: &str = "updated_at";
+/// Who stored the version (an API principal, `ops:<user>`).
+pub const TENANT_UPDATED_BY: &str = "updated_by";
+/// The config's version, on the config item, its version items and `TENANTS`; absent on
+/// a tenant stored before versions were kept (read as 0).
+pub const TENANT_VERSION: &str = "version";
+/// `true` on the config item (and `TENANTS`) while the provider has the tenant disabled.
+pub const TENANT_DISABLED: &str = "disabled";
+pub const TENANT_VERSION_PREFIX: &str = "CONFIG#v";
 /// Sessions written since event records live in the conversation carry this `layout`.
 pub const SESSION_LAYOUT: u32 = 2;
 
@@ -69,6 +78,11 @@ pub fn conversations(phone_number_id: &str) -> String {
 
 pub fn tenant(phone_number_id: &str) -> String {
     format!("TENANT#{phone_number_id}")
+}
+
+/// A stored version of a tenant's config; zero-padded so the versions sort in order.
+pub fn tenant_version(version: u64) -> String {
+    format!("{TENANT_VERSION_PREFIX}{version:010}")
 }
 
 pub fn conversation(phone_number_id: &str, customer: &str) -> String {
@@ -188,5 +202,7 @@ mod tests {
         assert!(super::message_log(999, "b") < super::message_log(1_000, "a"));
         assert!(super::outbox("w", 9) < super::outbox("w", 10));
         assert!(super::outbox("w", 0).starts_with(&super::outbox_prefix("w")));
+        assert_eq!(super::tenant_version(1), "CONFIG#v0000000001");
+        assert!(super::tenant_version(9) < super::tenant_version(10));
     }
 }

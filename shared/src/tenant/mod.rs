@@ -79,6 +79,11 @@ pub struct Tenant {
     /// The human desk: Chatwoot, the queue's texts, VIP contacts.
     #[serde(default)]
     pub desk: DeskSettings,
+    /// Not configuration but the provider's switch on the stored tenant (`disabled` on its
+    /// config item), set by the store as it reads the tenant: a disabled tenant's messages
+    /// are parked and nothing is sent for it. Never in a file or in the stored JSON.
+    #[serde(skip)]
+    pub disabled: bool,
 }
 
 mod defaults {
@@ -588,11 +593,42 @@ pub struct TenantError {
     pub rule: String,
 }
 
+impl TenantError {
+    /// The field as a JSON pointer (RFC 6901) into the tenant document:
+    /// `menu.sections[0].title` is `/menu/sections/0/title`, the whole document `""`.
+    pub fn pointer(&self) -> String {
+        if self.field == "(document)" {
+            return String::new();
+        }
+        let mut pointer = String::new();
+        for part in self.field.split(['.', '[']) {
+            let part = part.strip_suffix(']').unwrap_or(part);
+            pointer.push('/');
+            pointer.push_str(&part.replace('~', "~0").replace('/', "~1"));
+        }
+        pointer
+    }
+}
+
 impl Tenant {
     /// Parses and validates a tenant YAML file's contents; `file` names it in errors.
     #[cfg(feature = "yaml")]
     pub fn from_yaml(file: &str, text: &str) -> Result<Tenant, TenantError> {
-        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        Self::checked(file, serde_yaml_ng::Deserializer::from_str(text))
+    }
+
+    /// A tenant given as JSON (the platform API's bodies, stored versions): the same rules
+    /// and errors as a file.
+    #[cfg(feature = "yaml")]
+    pub fn from_json(file: &str, value: &serde_json::Value) -> Result<Tenant, TenantError> {
+        Self::checked(file, value)
+    }
+
+    #[cfg(feature = "yaml")]
+    fn checked<'de, D: Deserializer<'de>>(
+        file: &str,
+        deserializer: D,
+    ) -> Result<Tenant, TenantError> {
         let tenant: Tenant = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let field = error.path().to_string();
             TenantError {
@@ -671,6 +707,21 @@ mod tests {
             "{}",
             priority.rule
         );
+    }
+
+    #[test]
+    fn json_is_held_to_the_same_rules_and_fields_become_pointers() {
+        let demo = Tenant::from_yaml("demo.yaml", DEMO).unwrap();
+        let mut json = serde_json::to_value(&demo).unwrap();
+        assert_eq!(Tenant::from_json("config", &json).unwrap(), demo);
+        json["menu"]["options"][1]["title"] = "Contratar um plano novo agora".into();
+        let error = Tenant::from_json("config", &json).unwrap_err();
+        assert_eq!(error.field, "menu.sections[0].rows[1].title");
+        assert_eq!(error.pointer(), "/menu/sections/0/rows/1/title");
+        json["disabled"] = true.into();
+        let error = Tenant::from_json("config", &json).unwrap_err();
+        assert_eq!(error.pointer(), "/disabled", "{error}");
+        assert!(error.rule.contains("unknown field `disabled`"), "{error}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod tenants;
 
 use serde::Serialize;
 use shared::platform::access::{Role, Scope};
@@ -28,6 +29,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(rights::routes())
         .merge(send::routes())
         .merge(conversations::routes())
+        .merge(tenants::routes())
 }
 
 /// The problems any authenticated route may answer.
