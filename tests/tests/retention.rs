@@ -18,9 +18,15 @@ const ANA: &str = "5511944443333";
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Items that hold no customer data: the tenant's configuration and the tenant list.
+/// Items that hold no customer data: the tenant list, the tenant's configuration and its
+/// versions, the audit log (who changed what; a customer only ever as a hash) and the daily
+/// report counters. The last two expire on their own clocks (the audit log after two years,
+/// the report days after `keys::REPORT_KEPT_DAYS`), not the tenant's retention.
 fn holds_no_customer_data(pk: &str, sk: &str) -> bool {
-    pk == keys::TENANTS || (pk.starts_with("TENANT#") && sk == keys::CONFIG)
+    pk == keys::TENANTS
+        || (pk.starts_with("TENANT#") && sk.starts_with(keys::CONFIG))
+        || pk.starts_with("AUDIT#")
+        || pk.starts_with("REPORT#")
 }
 
 /// The kind of an item, for the report of what the run covered: its pk's prefix, and the

@@ -56,33 +56,38 @@ async fn read<T: DeserializeOwned, S: Send + Sync>(
     }
 }
 
-/// The query string; errors point at `/query/<name>`.
-pub struct Query<T>(pub T);
+/// The query string, read but not yet judged (as [`Json`]: the handler takes it with
+/// `query?` after it checked the caller); errors point at `/query/<name>`.
+pub struct Query<T>(pub Result<T, Problem>);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = Problem;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let query = parts.uri.query().unwrap_or("");
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let field = error.path().to_string();
-            let message = error.inner().to_string();
-            // serde_urlencoded names the field only in its message for missing fields.
-            let field = if field == "." {
-                message
-                    .strip_prefix("missing field `")
-                    .and_then(|rest| rest.split('`').next())
-                    .unwrap_or("")
-                    .to_owned()
-            } else {
-                field
-            };
-            Problem::invalid(format!("/query/{field}"), message)
-        })?;
-        Ok(Query(value))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Query(query(parts)))
     }
+}
+
+fn query<T: DeserializeOwned>(parts: &Parts) -> Result<T, Problem> {
+    let query = parts.uri.query().unwrap_or("");
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let message = error.inner().to_string();
+        // serde_urlencoded names the field only in its message for missing fields.
+        let field = if field == "." {
+            message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or("")
+                .to_owned()
+        } else {
+            field
+        };
+        Problem::invalid(format!("/query/{field}"), message)
+    })?;
+    Ok(value)
 }
 
 /// serde_path_to_error's `a.b[1]` as a JSON pointer `/a/b/1`; `.` (the root) as ``.

@@ -73,6 +73,7 @@ async fn platform_audit(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<AuditPage>> {
     caller.require_platform()?;
+    let query = query?;
     list(&app, Owner::Platform, query).await
 }
 
@@ -87,5 +88,6 @@ async fn tenant_audit(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<AuditPage>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let query = query?;
     list(&app, Owner::Tenant(tenant), query).await
 }

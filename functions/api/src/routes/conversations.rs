@@ -315,6 +315,7 @@ async fn list_conversations(
     Query(query): Query<ConversationQuery>,
 ) -> ApiResult<axum::Json<ConversationPage>> {
     let tenant = app.tenant(&caller, &tenant, Need::Read).await?;
+    let query = query?;
     if query
         .department
         .as_ref()

@@ -169,6 +169,7 @@ async fn list_platform_keys(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<KeyPage>> {
     caller.require_platform()?;
+    let query = query?;
     list(&app, Owner::Platform, query).await
 }
 
@@ -208,6 +209,7 @@ async fn list_tenant_keys(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<KeyPage>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let query = query?;
     list(&app, Owner::Tenant(tenant), query).await
 }
 

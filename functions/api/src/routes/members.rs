@@ -131,6 +131,7 @@ async fn list_platform_admins(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<MemberPage>> {
     caller.require_platform()?;
+    let query = query?;
     list(&app, Owner::Platform, query).await
 }
 
@@ -170,6 +171,7 @@ async fn list_tenant_members(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<MemberPage>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let query = query?;
     list(&app, Owner::Tenant(tenant), query).await
 }
 

@@ -173,6 +173,7 @@ async fn daily_reports(
     Query(query): Query<DailyQuery>,
 ) -> ApiResult<axum::Json<DailyReports>> {
     let tenant = app.tenant(&caller, &tenant, Need::Read).await?;
+    let query = query?;
     let from = reports::parse_date("from", &query.from)?;
     let to = reports::parse_date("to", &query.to)?;
     let days = reports::daily(&app.db, &tenant, from, to).await?;

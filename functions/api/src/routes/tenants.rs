@@ -214,6 +214,7 @@ async fn list_tenants(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<TenantPage>> {
     caller.require_platform()?;
+    let query = query?;
     let binding = "tenants|";
     let limit = query.limit()? as u32;
     let page = tenants::list(&app.db, limit, query.start(&app, binding)?.as_ref())
@@ -298,6 +299,7 @@ async fn list_versions(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<VersionPage>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let query = query?;
     let binding = format!("tenant-versions|{tenant}");
     let limit = query.limit()? as u32;
     let page = tenants::versions(
