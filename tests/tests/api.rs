@@ -233,7 +233,11 @@ async fn a_key_is_shown_once_listed_by_id_and_refused_at_once_when_revoked() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(other_actions, ["tenant.create"], "A's key changes are A's own");
+    assert_eq!(
+        other_actions,
+        ["tenant.create"],
+        "A's key changes are A's own"
+    );
 }
 
 #[tokio::test]

@@ -205,18 +205,40 @@ pub const MAX_EMAIL: usize = 254;
 
 pub fn validate_email(email: &str) -> Result<String, PlatformError> {
     let email = email.trim().to_lowercase();
+    // The common form every mail system and Cognito take: letters, digits and `._%+-`
+    // before the `@`; dot-separated labels of letters, digits and inner hyphens after it.
+    let local_ok = |local: &str| {
+        !local.is_empty()
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
     let valid = email.len() <= MAX_EMAIL
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            local_ok(local) && domain.contains('.') && domain.split('.').all(label_ok)
+        });
     if valid {
         Ok(email)
     } else {
         Err(PlatformError::invalid("/email", "an e-mail address"))
+    }
+}
+
+/// The pool refusing the address is the caller's error; anything else is the pool's.
+fn cognito_error<E: std::fmt::Debug + std::fmt::Display>(error: E) -> PlatformError {
+    if format!("{error:?}").contains("InvalidParameter") {
+        PlatformError::invalid("/email", "an e-mail address the user pool takes")
+    } else {
+        PlatformError::Database(format!("cognito: {error}"))
     }
 }
 
@@ -254,16 +276,49 @@ impl Directory {
                 .desired_delivery_mediums(DeliveryMediumType::Email)
                 .send()
                 .await
-                .map_err(|error| PlatformError::Database(format!("cognito: {error}")))?
+                .map_err(cognito_error)?
                 .user
                 .and_then(|user| user.attributes)
                 .unwrap_or_default(),
-            Err(error) => return Err(PlatformError::Database(format!("cognito: {error}"))),
+            Err(error) => return Err(cognito_error(error)),
         };
         attributes
             .iter()
             .find(|attribute| attribute.name() == "sub")
             .and_then(|attribute| attribute.value().map(str::to_owned))
             .ok_or_else(|| PlatformError::Database("cognito: the user has no sub".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_email;
+
+    #[test]
+    fn addresses_in_the_common_form_are_taken_lowercased() {
+        for (given, kept) in [
+            (
+                " Ana.Souza+desk@Loja-B.example.com ",
+                "ana.souza+desk@loja-b.example.com",
+            ),
+            ("o_k%1@a.io", "o_k%1@a.io"),
+        ] {
+            assert_eq!(validate_email(given).unwrap(), kept);
+        }
+        for wrong in [
+            "",
+            "ana",
+            "@loja.example",
+            "ana@localhost",
+            "!70ha7-/m@j2q702.dev",
+            ".ana@loja.example",
+            "ana..souza@loja.example",
+            "ana@-loja.example",
+            "ana@loja..example",
+            "ana souza@loja.example",
+            "ána@loja.example",
+        ] {
+            assert!(validate_email(wrong).is_err(), "{wrong:?}");
+        }
     }
 }

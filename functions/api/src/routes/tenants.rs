@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::platform::access::Need;
 use shared::platform::tenants::{
     self, AdminError, Source, StoredTenant, TenantSummary, ValidTenant, VersionInfo,
@@ -43,9 +43,41 @@ fn problem(error: AdminError) -> Problem {
     error.into_platform(CONFIG).into()
 }
 
+/// The smallest valid tenant, the documented example of a config (the contract test sends
+/// it): one department and the texts every tenant must have.
+fn example_config(phone_number_id: Option<&str>) -> Value {
+    let mut config = json!({
+        "waba_id": "102290129340399",
+        "name": "Loja Exemplo",
+        "timezone": "America/Sao_Paulo",
+        "business_hours": {"monday": [{"open": "08:00", "close": "18:00"}]},
+        "texts": {
+            "greeting": "Olá{name}! Bem-vindo(a) à Loja Exemplo.",
+            "not_understood": "Desculpe, não entendi. Escolha uma das opções.",
+            "off_hours": "Atendemos às segundas, das 8h às 18h.",
+            "handoff": "Vou transferir você para um atendente.",
+            "ai_unavailable": "Vou chamar um atendente para você."
+        },
+        "menu": {
+            "body": "Como podemos ajudar?",
+            "button": "Ver opções",
+            "options": [{"id": "atendente", "title": "Falar com atendente", "target": {"department": "geral"}}]
+        },
+        "departments": [{"id": "geral", "name": "Atendimento geral",
+            "sla": {"alert_after_minutes": 10, "max_wait_minutes": 30}}],
+        "nps": {"enabled": false, "question": "De 0 a 10, quanto você nos recomendaria?",
+            "thanks": "Obrigado!", "goodbye": "Atendimento encerrado."}
+    });
+    if let Some(number) = phone_number_id {
+        config["phone_number_id"] = json!(number);
+    }
+    config
+}
+
 /// A new tenant.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"config": example_config(Some("106540352242925"))}))]
 pub struct NewTenant {
     /// The tenant as a JSON object (the fields of a tenant file), or a tenant file's YAML
     /// text as a string. Held to the files' rules; errors point into it
@@ -57,8 +89,10 @@ pub struct NewTenant {
 /// A tenant's new config.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"config": example_config(None)}))]
 pub struct TenantUpdate {
-    /// As in [`NewTenant`]; its `phone_number_id` must be the tenant's.
+    /// As in [`NewTenant`]; its `phone_number_id` must be the tenant's (an object without
+    /// one takes the tenant's).
     #[schema(value_type = Object)]
     pub config: Value,
     /// Change only while the tenant is at this version (409 otherwise); the `If-Match`
@@ -280,7 +314,13 @@ async fn update_tenant(
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
     let body = body?;
     let expected = expected_version(&headers, body.expected_version)?;
-    let new = parse(&body.config)?;
+    let mut config = body.config;
+    if let Value::Object(fields) = &mut config {
+        fields
+            .entry("phone_number_id")
+            .or_insert_with(|| Value::String(tenant.clone()));
+    }
+    let new = parse(&config)?;
     let expected = tenant_admin_write(&app, &caller, &tenant, &new, expected).await?;
     let written = tenants::update(&app.db, &tenant, &new, expected, &caller.id())
         .await
@@ -389,4 +429,19 @@ async fn enable_tenant(
     Path(tenant): Path<String>,
 ) -> ApiResult<axum::Json<TenantSummaryView>> {
     set_disabled(&app, &caller, &tenant, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_is_a_valid_tenant() {
+        let tenant = parse(&example_config(Some("106540352242925"))).unwrap();
+        assert_eq!(tenant.tenant().phone_number_id, "106540352242925");
+        assert!(
+            parse(&example_config(None)).is_err(),
+            "a new tenant names its number"
+        );
+    }
 }
