@@ -79,6 +79,10 @@ pub struct Tenant {
     /// The human desk: Chatwoot, the queue's texts, VIP contacts.
     #[serde(default)]
     pub desk: DeskSettings,
+    /// Mass sending (when `features.campaigns_enabled`) and the opt-out words, which hold
+    /// for every tenant.
+    #[serde(default)]
+    pub campaigns: CampaignSettings,
     /// Not configuration but the provider's switch on the stored tenant (`disabled` on its
     /// config item), set by the store as it reads the tenant: a disabled tenant's messages
     /// are parked and nothing is sent for it. Never in a file or in the stored JSON.
@@ -119,6 +123,28 @@ mod defaults {
     }
     pub fn echo_silence_minutes() -> u32 {
         60
+    }
+    pub fn throughput_per_second() -> u32 {
+        80
+    }
+    pub fn opt_out_words() -> Vec<String> {
+        ["SAIR", "PARAR", "STOP", "não quero receber"]
+            .map(String::from)
+            .to_vec()
+    }
+    pub fn opt_out_reply() -> String {
+        "Pronto, você não vai mais receber nossas mensagens promocionais. Para voltar a \
+         receber, responda VOLTAR."
+            .into()
+    }
+    pub fn opt_in_words() -> Vec<String> {
+        vec!["VOLTAR".into()]
+    }
+    pub fn opt_in_reply() -> String {
+        "Combinado, você voltará a receber nossas mensagens promocionais.".into()
+    }
+    pub fn failure_pause_threshold() -> f64 {
+        0.1
     }
     pub fn escalation_words() -> Vec<String> {
         [
@@ -412,6 +438,89 @@ pub struct FaqEntry {
     /// What the entry is about, shown to the attendant to pick the entry.
     pub topic: String,
     pub answer: String,
+}
+
+/// Campaign pacing, Meta's messaging limit and the customer's opt-out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// The Meta business portfolio the number belongs to: its messaging limit is shared by
+    /// every number of the portfolio. Defaults to the tenant's `waba_id`.
+    #[serde(default)]
+    pub portfolio_id: Option<String>,
+    /// The number's throughput for campaign sends (Meta: 80 by default, 20 for numbers
+    /// in coexistence with the WhatsApp Business app, up to 1,000).
+    #[serde(default = "defaults::throughput_per_second")]
+    pub throughput_per_second: u32,
+    /// The portfolio's messaging limit: unique customers reached outside a service window
+    /// in a moving 24 h.
+    #[serde(default)]
+    pub daily_limit: DailyLimit,
+    /// Words that put the customer on the suppression list; matched like the escalation
+    /// words (ignoring case and accents, as whole words).
+    #[serde(default = "defaults::opt_out_words")]
+    pub opt_out_words: Vec<String>,
+    #[serde(default = "defaults::opt_out_reply")]
+    pub opt_out_reply: String,
+    /// Words that take the customer off the suppression list again.
+    #[serde(default = "defaults::opt_in_words")]
+    pub opt_in_words: Vec<String>,
+    #[serde(default = "defaults::opt_in_reply")]
+    pub opt_in_reply: String,
+    /// A running campaign pauses when this share of its last 200 sends failed for good.
+    #[serde(default = "defaults::failure_pause_threshold")]
+    pub failure_pause_threshold: f64,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            portfolio_id: None,
+            throughput_per_second: defaults::throughput_per_second(),
+            daily_limit: DailyLimit::default(),
+            opt_out_words: defaults::opt_out_words(),
+            opt_out_reply: defaults::opt_out_reply(),
+            opt_in_words: defaults::opt_in_words(),
+            opt_in_reply: defaults::opt_in_reply(),
+            failure_pause_threshold: defaults::failure_pause_threshold(),
+        }
+    }
+}
+
+impl CampaignSettings {
+    /// The portfolio whose messaging limit the tenant's sends count against.
+    pub fn portfolio<'a>(&'a self, tenant: &'a Tenant) -> &'a str {
+        self.portfolio_id.as_deref().unwrap_or(&tenant.waba_id)
+    }
+}
+
+/// Meta's messaging limit tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DailyLimit {
+    #[default]
+    #[serde(rename = "250")]
+    Tier250,
+    #[serde(rename = "2000")]
+    Tier2K,
+    #[serde(rename = "10000")]
+    Tier10K,
+    #[serde(rename = "100000")]
+    Tier100K,
+    #[serde(rename = "unlimited")]
+    Unlimited,
+}
+
+impl DailyLimit {
+    /// Unique customers per moving 24 h; `None` when unlimited.
+    pub fn customers(self) -> Option<u32> {
+        match self {
+            DailyLimit::Tier250 => Some(250),
+            DailyLimit::Tier2K => Some(2_000),
+            DailyLimit::Tier10K => Some(10_000),
+            DailyLimit::Tier100K => Some(100_000),
+            DailyLimit::Unlimited => None,
+        }
+    }
 }
 
 /// Contract-gated capabilities.
@@ -722,6 +831,55 @@ mod tests {
         let error = Tenant::from_json("config", &json).unwrap_err();
         assert_eq!(error.pointer(), "/disabled", "{error}");
         assert!(error.rule.contains("unknown field `disabled`"), "{error}");
+    }
+
+    #[test]
+    fn campaign_settings_default_and_are_checked() {
+        let demo = Tenant::from_yaml("demo.yaml", DEMO).unwrap();
+        assert_eq!(demo.campaigns, CampaignSettings::default());
+        assert_eq!(demo.campaigns.portfolio(&demo), demo.waba_id);
+        assert_eq!(demo.campaigns.daily_limit.customers(), Some(250));
+        fn section(body: &str) -> impl FnOnce(String) -> String + '_ {
+            move |y| y.replace("\nfeatures:", &format!("\ncampaigns:\n{body}\nfeatures:"))
+        }
+        let set = Tenant::from_yaml(
+            "tenants/x.yaml",
+            &section(
+                "  portfolio_id: \"998877\"\n  daily_limit: \"2000\"\n  throughput_per_second: 20",
+            )(DEMO.to_owned()),
+        )
+        .unwrap();
+        assert_eq!(set.campaigns.portfolio(&set), "998877");
+        assert_eq!(set.campaigns.daily_limit.customers(), Some(2_000));
+        assert_eq!(set.campaigns.throughput_per_second, 20);
+
+        for (body, field) in [
+            (
+                "  throughput_per_second: 0",
+                "campaigns.throughput_per_second",
+            ),
+            (
+                "  throughput_per_second: 1001",
+                "campaigns.throughput_per_second",
+            ),
+            ("  portfolio_id: \"abc\"", "campaigns.portfolio_id"),
+            ("  opt_out_words: []", "campaigns.opt_out_words"),
+            ("  opt_in_words: [\"Stop\"]", "campaigns.opt_in_words"),
+            ("  opt_out_reply: \" \"", "campaigns.opt_out_reply"),
+            (
+                "  failure_pause_threshold: 0",
+                "campaigns.failure_pause_threshold",
+            ),
+        ] {
+            let error = error_for(section(body));
+            assert_eq!(error.field, field, "{body}: {error}");
+        }
+        let tier = Tenant::from_yaml(
+            "tenants/x.yaml",
+            &section("  daily_limit: \"300\"")(DEMO.to_owned()),
+        )
+        .unwrap_err();
+        assert!(tier.to_string().contains("daily_limit"), "{tier}");
     }
 
     #[test]

@@ -128,7 +128,63 @@ impl Tenant {
             return fail("escalation_words", "words must not be empty".into());
         }
         self.validate_ai()?;
+        self.validate_campaigns()?;
         self.validate_desk()
+    }
+
+    fn validate_campaigns(&self) -> Result<(), LimitError> {
+        let fail = |field: &str, rule: &str| {
+            Err(LimitError {
+                field: format!("campaigns.{field}"),
+                rule: rule.into(),
+            })
+        };
+        let settings = &self.campaigns;
+        if !(1..=1000).contains(&settings.throughput_per_second) {
+            return fail(
+                "throughput_per_second",
+                "between 1 and 1000 messages per second (Meta's range)",
+            );
+        }
+        if settings
+            .portfolio_id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return fail("portfolio_id", "the portfolio's id, digits only");
+        }
+        for (field, words) in [
+            ("opt_out_words", &settings.opt_out_words),
+            ("opt_in_words", &settings.opt_in_words),
+        ] {
+            if words.is_empty() || words.iter().any(|w| normalize(w).is_empty()) {
+                return fail(field, "at least one word, none empty");
+            }
+        }
+        let opt_out: Vec<String> = settings
+            .opt_out_words
+            .iter()
+            .map(|w| normalize(w))
+            .collect();
+        if let Some(both) = settings
+            .opt_in_words
+            .iter()
+            .find(|w| opt_out.contains(&normalize(w)))
+        {
+            return fail("opt_in_words", &format!("{both:?} is also an opt-out word"));
+        }
+        for (field, text) in [
+            ("opt_out_reply", &settings.opt_out_reply),
+            ("opt_in_reply", &settings.opt_in_reply),
+        ] {
+            if text.trim().is_empty() || text.chars().count() > 4096 {
+                return fail(field, "a text of 1 to 4096 characters");
+            }
+        }
+        if !(settings.failure_pause_threshold > 0.0 && settings.failure_pause_threshold <= 1.0) {
+            return fail("failure_pause_threshold", "a share above 0 and at most 1");
+        }
+        Ok(())
     }
 
     fn validate_desk(&self) -> Result<(), LimitError> {
