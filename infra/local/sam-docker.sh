@@ -110,9 +110,20 @@ EOF
   docker --host "$DOCKER_HOST" build --quiet --platform linux/arm64 -t "$IMAGE" "$BASE" >/dev/null
 }
 
+# The bridge's gateway address. `network inspect` has answered without it (Docker 28, a
+# daemon started a moment before); the address is then the one docker0 holds.
 gateway() {
-  docker --host "$DOCKER_HOST" network inspect bridge \
-    --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}'
+  local address
+  address=$(docker --host "$DOCKER_HOST" network inspect bridge \
+    --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  if [ -z "$address" ]; then
+    address=$(ip -o -4 addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
+  fi
+  if [ -z "$address" ]; then
+    log "no address for the docker bridge (docker0): the containers could not reach the local stack"
+    exit 1
+  fi
+  echo "$address"
 }
 
 up() {
