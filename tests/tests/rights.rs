@@ -33,7 +33,8 @@ async fn start() -> Harness {
         day = day.pred_opt().unwrap();
     };
     let mut bot = Harness::start(&[]).await;
-    bot.restart_at(&clock.to_rfc3339()).await;
+    bot.restart_at(&clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .await;
     bot.clock = clock.timestamp();
     bot
 }
