@@ -45,6 +45,30 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// The harness with the worker's clock at the latest Monday afternoon (the demo tenant open,
+    /// not a holiday) before the real time: for tests whose readers judge expiry at the real
+    /// time (the export, the erasure, `ops parked replay`), so what the worker wrote has not
+    /// expired by then, whenever the tests run.
+    pub async fn start_recent() -> Harness {
+        use chrono::Datelike;
+        let now = chrono::Utc::now();
+        let holidays = demo().holidays;
+        let mut day = now.date_naive();
+        let clock = loop {
+            let afternoon = day.and_hms_opt(17, 0, 0).unwrap().and_utc();
+            if day.weekday() == chrono::Weekday::Mon && afternoon <= now && !holidays.contains(&day)
+            {
+                break afternoon;
+            }
+            day = day.pred_opt().unwrap();
+        };
+        let mut bot = Harness::start(&[]).await;
+        bot.restart_at(&clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .await;
+        bot.clock = clock.timestamp();
+        bot
+    }
+
     pub async fn start(extra: &[(&str, &str)]) -> Harness {
         Harness::start_with(&demo(), extra).await
     }

@@ -78,7 +78,7 @@ async fn replay(bot: &Harness, queue_url: &str) {
 
 #[tokio::test]
 async fn a_message_parked_before_its_tenant_existed_is_answered_after_the_replay() {
-    let mut bot = Harness::start(&[]).await;
+    let mut bot = Harness::start_recent().await;
     let inbound = bot.stack.fifo_queue("parking-inbound").await;
     remove_tenant(&bot).await;
 
@@ -121,7 +121,7 @@ async fn a_message_parked_before_its_tenant_existed_is_answered_after_the_replay
 
 #[tokio::test]
 async fn a_message_from_another_business_account_is_parked_not_answered() {
-    let mut bot = Harness::start(&[]).await;
+    let mut bot = Harness::start_recent().await;
     let mut stranger = bot.message(MARIA, Some("oi"), None);
     let Payload::Message(message) = &mut stranger.payload else {
         unreachable!()

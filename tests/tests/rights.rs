@@ -17,28 +17,6 @@ use shared::store::keys;
 /// A second tenant, where Maria is a customer too.
 const OTHER: &str = "106540352299999";
 
-/// The harness with the worker's clock at the latest Monday afternoon (the demo tenant open,
-/// not a holiday) before the real time: the export and the erasure read at the real time, so
-/// what the worker wrote must not have expired by then, whenever the tests run.
-async fn start() -> Harness {
-    use chrono::Datelike;
-    let now = chrono::Utc::now();
-    let holidays = demo().holidays;
-    let mut day = now.date_naive();
-    let clock = loop {
-        let afternoon = day.and_hms_opt(17, 0, 0).unwrap().and_utc();
-        if day.weekday() == chrono::Weekday::Mon && afternoon <= now && !holidays.contains(&day) {
-            break afternoon;
-        }
-        day = day.pred_opt().unwrap();
-    };
-    let mut bot = Harness::start(&[]).await;
-    bot.restart_at(&clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .await;
-    bot.clock = clock.timestamp();
-    bot
-}
-
 type Item = HashMap<String, AttributeValue>;
 
 /// Every item of the table, each as one string of its key and attributes.
@@ -143,7 +121,7 @@ async fn conversations(bot: &mut Harness) -> Envelope {
 
 #[tokio::test]
 async fn the_export_lists_everything_of_the_customer_and_nothing_of_anyone_else() {
-    let mut bot = start().await;
+    let mut bot = Harness::start_recent().await;
     conversations(&mut bot).await;
     let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
 
@@ -204,7 +182,7 @@ async fn the_export_lists_everything_of_the_customer_and_nothing_of_anyone_else(
 
 #[tokio::test]
 async fn an_erasure_removes_every_item_of_the_customer_and_a_retry_brings_nothing_back() {
-    let mut bot = start().await;
+    let mut bot = Harness::start_recent().await;
     let first = conversations(&mut bot).await;
     let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
     let queue_url = bot.stack.fifo_queue("rights").await;
@@ -381,7 +359,7 @@ async fn an_erasure_removes_every_item_of_the_customer_and_a_retry_brings_nothin
 
 #[tokio::test]
 async fn an_idempotency_key_repeats_the_request_and_conflicts_for_another_customer() {
-    let bot = start().await;
+    let bot = Harness::start_recent().await;
     let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
     let queue_url = bot.stack.fifo_queue("rights").await;
     let request = |customer: &'static str| {
@@ -427,7 +405,7 @@ fn ops(bot: &Harness, queue_url: &str, args: &[&str]) -> tokio::process::Command
 
 #[tokio::test]
 async fn the_ops_cli_exports_and_erases_through_the_same_functions() {
-    let mut bot = start().await;
+    let mut bot = Harness::start_recent().await;
     bot.say(MARIA, Some("oi"), None).await;
     bot.say(MARIA, Some("falar com atendente"), None).await;
     let db = Db::new(bot.stack.dynamodb.clone(), bot.table.clone());
@@ -591,7 +569,7 @@ impl Api {
 #[tokio::test]
 async fn the_api_exports_and_erases_for_the_tenants_admins_only() {
     use reqwest::Method;
-    let mut bot = start().await;
+    let mut bot = Harness::start_recent().await;
     bot.say(MARIA, Some("oi"), None).await;
     let queue_url = bot.stack.fifo_queue("api-rights").await;
     let api = api(&bot, &queue_url).await;
