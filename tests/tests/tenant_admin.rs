@@ -313,7 +313,12 @@ fn delivered(number: &str, wamid: &str) -> Envelope {
 
 #[tokio::test]
 async fn a_disabled_tenant_is_parked_and_silent_until_enabled_and_replayed() {
-    let mut bot = Harness::start(&[]).await;
+    // `ops parked replay` judges expiry at the real time.
+    let mut bot = Harness::start_recent().await;
+    let start = chrono::DateTime::from_timestamp(bot.clock, 0).unwrap();
+    let minute = |n: i64| {
+        (start + chrono::Duration::minutes(n)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     let inbound = bot.stack.fifo_queue("tenant-admin-inbound").await;
     // The second tenant, with its own token, served by the same worker.
     let mut second = demo();
@@ -331,7 +336,7 @@ async fn a_disabled_tenant_is_parked_and_silent_until_enabled_and_replayed() {
     let run = |args: &'static [&'static str]| ops(&endpoint, &table, &inbound, args);
     let mut sweep = bot.start_schedule("sla-sweep").await;
     let mut opening = bot.start_schedule("off-hours").await;
-    let (report, _) = bot.tick(&mut sweep, "2026-11-23T17:00:00Z").await;
+    let (report, _) = bot.tick(&mut sweep, &minute(0)).await;
     assert_eq!(report["tenants"], 2, "{report}");
 
     let disabled = run(&["tenant", "disable", NUMBER]).await;
@@ -347,9 +352,9 @@ async fn a_disabled_tenant_is_parked_and_silent_until_enabled_and_replayed() {
     assert!(listed.stdout.contains("\tv1\tdisabled\n"), "{listed:?}");
 
     // The schedules skip it; the other tenant is still swept.
-    let (report, _) = bot.tick(&mut sweep, "2026-11-23T17:01:00Z").await;
+    let (report, _) = bot.tick(&mut sweep, &minute(1)).await;
     assert_eq!(report["tenants"], 1, "{report}");
-    let (report, _) = bot.tick(&mut opening, "2026-11-23T17:01:00Z").await;
+    let (report, _) = bot.tick(&mut opening, &minute(1)).await;
     assert_eq!(report["tenants"], 1, "{report}");
 
     // Its customer's message is parked and nothing at all is sent for it; a status is
@@ -397,7 +402,7 @@ async fn a_disabled_tenant_is_parked_and_silent_until_enabled_and_replayed() {
     // Enabled and replayed: answered at once by the container that saw it disabled.
     let enabled = run(&["tenant", "enable", NUMBER]).await;
     assert_eq!(enabled.code, 0, "{enabled:?}");
-    let (report, _) = bot.tick(&mut sweep, "2026-11-23T17:02:00Z").await;
+    let (report, _) = bot.tick(&mut sweep, &minute(2)).await;
     assert_eq!(report["tenants"], 2, "{report}");
     let replayed = run(&["parked", "replay", NUMBER]).await;
     assert_eq!(replayed.code, 0, "{replayed:?}");
