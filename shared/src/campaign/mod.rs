@@ -176,6 +176,9 @@ pub enum Actor<'a> {
     /// A person (Cognito `sub`); `decides`: a supervisor or admin of the tenant, or a
     /// platform admin.
     Person { sub: &'a str, decides: bool },
+    /// The provider's operator at the ops CLI (the stack's AWS credentials), by name: stops
+    /// campaigns, never writes or decides them.
+    Operator { name: &'a str },
 }
 
 impl Actor<'_> {
@@ -184,6 +187,7 @@ impl Actor<'_> {
         match self {
             Actor::Key { id, .. } => format!("key:{id}"),
             Actor::Person { sub, .. } => format!("person:{sub}"),
+            Actor::Operator { name } => format!("ops:{name}"),
         }
     }
 }
@@ -218,6 +222,8 @@ pub enum Rule {
     BeneficiaryNeverDecides,
     /// A key writes a campaign for a named person (`on_behalf_of`), who answers for it.
     KeyNamesItsPerson,
+    /// The operator only stops campaigns (pause, cancel): the tenant's people run them.
+    OperatorOnlyStops,
 }
 
 impl Rule {
@@ -231,6 +237,7 @@ impl Rule {
             Rule::AuthorNeverDecides => "author_never_decides",
             Rule::BeneficiaryNeverDecides => "beneficiary_never_decides",
             Rule::KeyNamesItsPerson => "key_names_its_person",
+            Rule::OperatorOnlyStops => "operator_only_stops",
         }
     }
 
@@ -252,6 +259,9 @@ impl Rule {
             }
             Rule::KeyNamesItsPerson => {
                 "a campaign written with an API key names the person it is for (on_behalf_of)"
+            }
+            Rule::OperatorOnlyStops => {
+                "the operator only pauses and cancels campaigns; the tenant's people run them"
             }
         }
     }
@@ -280,6 +290,7 @@ pub fn may_create(actor: Actor<'_>, on_behalf_of: Option<&str>) -> Result<(), Ca
         Actor::Key { .. } if on_behalf_of.is_none_or(str::is_empty) => {
             Err(CampaignError::Denied(Rule::KeyNamesItsPerson))
         }
+        Actor::Operator { .. } => Err(CampaignError::Denied(Rule::OperatorOnlyStops)),
         _ => Ok(()),
     }
 }
@@ -292,36 +303,48 @@ pub fn may(
     operation: Operation,
 ) -> Result<(), CampaignError> {
     let denied = |rule| Err(CampaignError::Denied(rule));
-    match operation {
-        Operation::Edit | Operation::Import | Operation::Submit => match actor {
+    match (operation, actor) {
+        (Operation::Schedule { .. } | Operation::Start | Operation::Finish, _) => Ok(()),
+        (Operation::Pause | Operation::Cancel, Actor::Operator { .. }) => Ok(()),
+        (_, Actor::Operator { .. }) => denied(Rule::OperatorOnlyStops),
+        (Operation::Edit | Operation::Import | Operation::Submit, _) => match actor {
             Actor::Key { writes: true, .. } | Actor::Person { decides: true, .. } => Ok(()),
             _ => denied(Rule::WriteNeedsScopeOrRole),
         },
-        Operation::Approve | Operation::Reject => match actor {
-            Actor::Key { .. } => denied(Rule::KeysNeverDecide),
-            Actor::Person { decides: false, .. } => denied(Rule::DecidersOnly),
-            Actor::Person { sub, .. } => {
-                let me = actor.id();
-                if authorship.created_by == me || authorship.submitted_by == Some(me.as_str()) {
-                    denied(Rule::AuthorNeverDecides)
-                } else if authorship.on_behalf_of == Some(sub) {
-                    denied(Rule::BeneficiaryNeverDecides)
-                } else {
-                    Ok(())
-                }
+        (Operation::Approve | Operation::Reject, Actor::Key { .. }) => {
+            denied(Rule::KeysNeverDecide)
+        }
+        (Operation::Approve | Operation::Reject, Actor::Person { decides: false, .. }) => {
+            denied(Rule::DecidersOnly)
+        }
+        (Operation::Approve | Operation::Reject, Actor::Person { sub, .. }) => {
+            let me = actor.id();
+            if authorship.created_by == me || authorship.submitted_by == Some(me.as_str()) {
+                denied(Rule::AuthorNeverDecides)
+            } else if authorship.on_behalf_of == Some(sub) {
+                denied(Rule::BeneficiaryNeverDecides)
+            } else {
+                Ok(())
             }
-        },
-        Operation::Pause | Operation::Cancel => match actor {
-            Actor::Key { writes: true, .. } | Actor::Person { decides: true, .. } => Ok(()),
-            Actor::Key { .. } => denied(Rule::WriteNeedsScopeOrRole),
-            Actor::Person { .. } => denied(Rule::DecidersOnly),
-        },
-        Operation::Resume => match actor {
-            Actor::Key { .. } => denied(Rule::KeysNeverResume),
-            Actor::Person { decides: false, .. } => denied(Rule::DecidersOnly),
-            Actor::Person { .. } => Ok(()),
-        },
-        Operation::Schedule { .. } | Operation::Start | Operation::Finish => Ok(()),
+        }
+        (Operation::Pause | Operation::Cancel, Actor::Key { writes, .. }) => {
+            if writes {
+                Ok(())
+            } else {
+                denied(Rule::WriteNeedsScopeOrRole)
+            }
+        }
+        (Operation::Resume, Actor::Key { .. }) => denied(Rule::KeysNeverResume),
+        (
+            Operation::Pause | Operation::Cancel | Operation::Resume,
+            Actor::Person { decides, .. },
+        ) => {
+            if decides {
+                Ok(())
+            } else {
+                denied(Rule::DecidersOnly)
+            }
+        }
     }
 }
 
@@ -517,6 +540,33 @@ mod tests {
         }
         assert_eq!(may_create(AUTHOR, None), Ok(()));
         assert_eq!(denied(may_create(AGENT, None)), Rule::WriteNeedsScopeOrRole);
+    }
+
+    #[test]
+    fn the_operator_only_stops_campaigns() {
+        let operator = Actor::Operator { name: "maria" };
+        assert_eq!(operator.id(), "ops:maria");
+        let by_ana = Authorship {
+            created_by: "person:ana",
+            ..Authorship::default()
+        };
+        for operation in [Operation::Pause, Operation::Cancel] {
+            assert_eq!(may(operator, &by_ana, operation), Ok(()));
+        }
+        for operation in [
+            Operation::Edit,
+            Operation::Import,
+            Operation::Submit,
+            Operation::Approve,
+            Operation::Reject,
+            Operation::Resume,
+        ] {
+            assert_eq!(
+                denied(may(operator, &by_ana, operation)),
+                Rule::OperatorOnlyStops
+            );
+        }
+        assert_eq!(denied(may_create(operator, None)), Rule::OperatorOnlyStops);
     }
 
     #[test]
