@@ -19,9 +19,7 @@ impl From<PlatformError> for OpsError {
             PlatformError::NotFound => OpsError::Invalid("not found".into()),
             PlatformError::Conflict(detail)
             | PlatformError::Refused(detail)
-            | PlatformError::Forbidden(detail) => {
-                OpsError::Invalid(detail)
-            }
+            | PlatformError::Forbidden(detail) => OpsError::Invalid(detail),
             PlatformError::Database(message) | PlatformError::Queue(message) => OpsError::Aws {
                 operation: "the platform call".into(),
                 message,
