@@ -174,7 +174,8 @@ impl Api {
         let bucket = stack.bucket("campaigns").await;
         let mut env = vec![
             ("TABLE_NAME", table.as_str()),
-XX, secret.as_str()),
+            ("INBOUND_QUEUE_URL", queue_url.as_str()),
+            ("API_SECRET_ID", secret.as_str()),
             ("COGNITO_ISSUER", pool.issuer.as_str()),
             ("COGNITO_CLIENT_ID", pool.client_id.as_str()),
             ("COGNITO_JWKS_URL", pool.jwks_url.as_str()),

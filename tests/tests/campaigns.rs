@@ -8,9 +8,9 @@ use blackbox::api::{Api, Response};
 use blackbox::stack::Stack;
 use serde_json::{Value, json};
 use shared::platform::access::{Owner, Role, Scope};
+use shared::platform::audit;
 use shared::platform::campaigns::{opt_out_pk, recipient_sk, recipients_pk, template_key};
 use shared::platform::members::{self, Member};
-use shared::platform::audit;
 use shared::store::keys;
 
 const TENANT_A: &str = "106540352242922";
@@ -188,9 +188,7 @@ async fn a_keys_campaign_runs_once_another_person_approves_and_every_step_is_aud
     let second = import_inline(&mut api, &system, &id).await;
     is_problem(&second, 409);
 
-    let mut recipients = stack
-        .items(&api.table, &recipients_pk(TENANT_A, &id))
-        .await;
+    let mut recipients = stack.items(&api.table, &recipients_pk(TENANT_A, &id)).await;
     recipients.sort_by_key(|item| item[keys::SK].as_s().unwrap().clone());
     let customers: Vec<(String, String)> = recipients
         .iter()
@@ -304,7 +302,12 @@ async fn the_author_never_approves_and_a_rejection_says_why() {
     body["start_at"] = Value::from(start_at);
     let id = create(&mut api, &people.ana.1, &body).await;
     let by_agent = api
-        .call("POST", &campaigns(TENANT_A), Some(&people.caio.1), Some(&body))
+        .call(
+            "POST",
+            &campaigns(TENANT_A),
+            Some(&people.caio.1),
+            Some(&body),
+        )
         .await;
     is_problem(&by_agent, 403);
 
@@ -524,7 +527,10 @@ async fn a_csv_uploaded_to_the_presigned_url_is_imported_with_its_bad_rows_and_o
     assert!(object_key.starts_with(&format!("uploads/{TENANT_A}/{id}/")));
     let mut csv = String::from("phone;nome;cidade\n");
     for row in 0..500 {
-        csv.push_str(&format!("+55 11 9{:08};Cliente {row};São Paulo\n", 70_000_000 + row));
+        csv.push_str(&format!(
+            "+55 11 9{:08};Cliente {row};São Paulo\n",
+            70_000_000 + row
+        ));
     }
     csv.push_str("(21) 99876-5432;Opt-out;Rio\n");
     csv.push_str("não é número;Bia;Rio\n");
@@ -567,8 +573,6 @@ async fn a_csv_uploaded_to_the_presigned_url_is_imported_with_its_bad_rows_and_o
         .collect();
     assert_eq!(rejected, [(503, "phone"), (504, "parameter")]);
     assert_eq!(imported.body["campaign"]["audience_size"], 500);
-    let recipients = stack
-        .items(&api.table, &recipients_pk(TENANT_A, &id))
-        .await;
+    let recipients = stack.items(&api.table, &recipients_pk(TENANT_A, &id)).await;
     assert_eq!(recipients.len(), 500);
 }
