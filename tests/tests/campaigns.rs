@@ -576,3 +576,84 @@ async fn a_csv_uploaded_to_the_presigned_url_is_imported_with_its_bad_rows_and_o
     let recipients = stack.items(&api.table, &recipients_pk(TENANT_A, &id)).await;
     assert_eq!(recipients.len(), 500);
 }
+
+/// The `ops` binary against the test's table, as the operator `maria`.
+async fn ops(stack: &Stack, api: &Api, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(blackbox::runtime::binary("ops", "debug"))
+        .args(args)
+        .env_clear()
+        .envs(stack.function_env(&stack.endpoint, &[("TABLE_NAME", &api.table)]))
+        .env("USER", "maria")
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_operator_lists_shows_and_stops_a_campaign_without_the_api() {
+    let stack = Stack::connect().await;
+    let mut api = Api::start(&stack, &[]).await;
+    let people = setup(&stack, &api).await;
+    let id = create(&mut api, &people.ana.1, &draft("promo_novembro")).await;
+
+    let (code, listed, _) = ops(&stack, &api, &["campaigns", "list", "--tenant", TENANT_A]).await;
+    assert_eq!(code, 0);
+    assert!(
+        listed.starts_with(&format!("{id}\tdraft\tBlack Friday\t")),
+        "{listed}"
+    );
+    let (code, shown, _) = ops(
+        &stack,
+        &api,
+        &["campaigns", "show", "--tenant", TENANT_A, &id],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["state"], "draft");
+
+    let (code, _, error) = ops(
+        &stack,
+        &api,
+        &[
+            "campaigns",
+            "pause",
+            "--tenant",
+            TENANT_A,
+            &id,
+            "--reason",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        error.contains("a campaign in state draft cannot pause"),
+        "{error}"
+    );
+    let (code, cancelled, error) = ops(
+        &stack,
+        &api,
+        &["campaigns", "cancel", "--tenant", TENANT_A, &id],
+    )
+    .await;
+    assert_eq!(code, 0, "{error}");
+    assert!(cancelled.contains("\tcancelled\t"), "{cancelled}");
+    let log = audit::list(&api.db, &Owner::Tenant(TENANT_A.into()), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(log.items[0].action, "campaign.cancel");
+    assert_eq!(log.items[0].actor, "ops:maria");
+    let (code, _, _) = ops(
+        &stack,
+        &api,
+        &["campaigns", "show", "--tenant", TENANT_B, &id],
+    )
+    .await;
+    assert_eq!(code, 1, "another tenant's id is not found");
+}
