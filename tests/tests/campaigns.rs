@@ -7,9 +7,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use blackbox::api::{Api, Response};
 use blackbox::stack::Stack;
 use serde_json::{Value, json};
+use shared::campaign::{Actor, Operation, State};
 use shared::platform::access::{Owner, Role, Scope};
 use shared::platform::audit;
-use shared::platform::campaigns::{opt_out_pk, recipient_sk, recipients_pk, template_key};
+use shared::platform::campaigns::{
+    self, Note, opt_out_pk, recipient_sk, recipients_pk, template_key,
+};
 use shared::platform::members::{self, Member};
 use shared::store::keys;
 
@@ -357,6 +360,29 @@ async fn the_author_never_approves_and_a_rejection_says_why() {
     act(&mut api, &people.ana.1, &second, "submit", None).await;
     let approved = act(&mut api, &people.bia.1, &second, "approve", None).await;
     assert_eq!(approved.body["state"], "scheduled", "{approved:?}");
+    // Its start is the sending system's, as its end.
+    let too_early = act(&mut api, &people.bia.1, &second, "resume", None).await;
+    is_problem(&too_early, 409);
+    let dispatcher = Actor::System {
+        component: "dispatcher",
+    };
+    for (operation, state) in [
+        (Operation::Start, State::Running),
+        (Operation::Finish, State::Done),
+    ] {
+        let moved = campaigns::transition(
+            &api.db,
+            TENANT_A,
+            &second,
+            dispatcher,
+            operation,
+            &Note::default(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved.state, state);
+    }
 
     let listed = api
         .call(

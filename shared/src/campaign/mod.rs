@@ -179,6 +179,9 @@ pub enum Actor<'a> {
     /// The provider's operator at the ops CLI (the stack's AWS credentials), by name: stops
     /// campaigns, never writes or decides them.
     Operator { name: &'a str },
+    /// The sending side (the dispatcher, the sender) by component name: starts scheduled
+    /// campaigns, pauses on WhatsApp's signals, finishes them.
+    System { component: &'a str },
 }
 
 impl Actor<'_> {
@@ -188,6 +191,7 @@ impl Actor<'_> {
             Actor::Key { id, .. } => format!("key:{id}"),
             Actor::Person { sub, .. } => format!("person:{sub}"),
             Actor::Operator { name } => format!("ops:{name}"),
+            Actor::System { component } => format!("system:{component}"),
         }
     }
 }
@@ -224,6 +228,10 @@ pub enum Rule {
     KeyNamesItsPerson,
     /// The operator only stops campaigns (pause, cancel): the tenant's people run them.
     OperatorOnlyStops,
+    /// Starting a scheduled campaign and finishing a sent one are the sending system's.
+    SystemStartsAndFinishes,
+    /// The sending system only starts, pauses and finishes.
+    SystemOnlyRuns,
 }
 
 impl Rule {
@@ -238,6 +246,8 @@ impl Rule {
             Rule::BeneficiaryNeverDecides => "beneficiary_never_decides",
             Rule::KeyNamesItsPerson => "key_names_its_person",
             Rule::OperatorOnlyStops => "operator_only_stops",
+            Rule::SystemStartsAndFinishes => "system_starts_and_finishes",
+            Rule::SystemOnlyRuns => "system_only_runs",
         }
     }
 
@@ -263,6 +273,10 @@ impl Rule {
             Rule::OperatorOnlyStops => {
                 "the operator only pauses and cancels campaigns; the tenant's people run them"
             }
+            Rule::SystemStartsAndFinishes => {
+                "only the sending system starts a scheduled campaign or finishes one"
+            }
+            Rule::SystemOnlyRuns => "the sending system only starts, pauses and finishes campaigns",
         }
     }
 }
@@ -291,12 +305,14 @@ pub fn may_create(actor: Actor<'_>, on_behalf_of: Option<&str>) -> Result<(), Ca
             Err(CampaignError::Denied(Rule::KeyNamesItsPerson))
         }
         Actor::Operator { .. } => Err(CampaignError::Denied(Rule::OperatorOnlyStops)),
+        Actor::System { .. } => Err(CampaignError::Denied(Rule::SystemOnlyRuns)),
         _ => Ok(()),
     }
 }
 
 /// May `actor` do `operation` to a campaign of `authorship` (whatever its state)?
-/// `Schedule`, `Start` and `Finish` are the platform's own and always allowed here.
+/// `Schedule` is part of an approval (checked as the approval); `Start` and `Finish` are
+/// the sending system's.
 pub fn may(
     actor: Actor<'_>,
     authorship: &Authorship<'_>,
@@ -304,7 +320,10 @@ pub fn may(
 ) -> Result<(), CampaignError> {
     let denied = |rule| Err(CampaignError::Denied(rule));
     match (operation, actor) {
-        (Operation::Schedule { .. } | Operation::Start | Operation::Finish, _) => Ok(()),
+        (Operation::Schedule { .. }, _) => Ok(()),
+        (Operation::Start | Operation::Finish | Operation::Pause, Actor::System { .. }) => Ok(()),
+        (_, Actor::System { .. }) => denied(Rule::SystemOnlyRuns),
+        (Operation::Start | Operation::Finish, _) => denied(Rule::SystemStartsAndFinishes),
         (Operation::Pause | Operation::Cancel, Actor::Operator { .. }) => Ok(()),
         (_, Actor::Operator { .. }) => denied(Rule::OperatorOnlyStops),
         (Operation::Edit | Operation::Import | Operation::Submit, _) => match actor {
@@ -567,6 +586,29 @@ mod tests {
             );
         }
         assert_eq!(denied(may_create(operator, None)), Rule::OperatorOnlyStops);
+    }
+
+    #[test]
+    fn only_the_sending_system_starts_and_finishes_and_it_may_pause() {
+        let system = Actor::System {
+            component: "dispatcher",
+        };
+        assert_eq!(system.id(), "system:dispatcher");
+        let any = Authorship::default();
+        for operation in [Operation::Start, Operation::Finish, Operation::Pause] {
+            assert_eq!(may(system, &any, operation), Ok(()));
+        }
+        for operation in [Operation::Resume, Operation::Approve, Operation::Cancel] {
+            assert_eq!(denied(may(system, &any, operation)), Rule::SystemOnlyRuns);
+        }
+        for actor in [KEY, SUPERVISOR, Actor::Operator { name: "maria" }] {
+            for operation in [Operation::Start, Operation::Finish] {
+                assert_eq!(
+                    denied(may(actor, &any, operation)),
+                    Rule::SystemStartsAndFinishes
+                );
+            }
+        }
     }
 
     #[test]

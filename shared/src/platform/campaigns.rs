@@ -387,7 +387,7 @@ pub async fn create(
             }
             Some(person.to_owned())
         }
-        Actor::Person { .. } | Actor::Operator { .. } => None,
+        Actor::Person { .. } | Actor::Operator { .. } | Actor::System { .. } => None,
     };
     let campaign = Campaign {
         id: new_id(now),
@@ -705,8 +705,10 @@ pub struct Note {
 }
 
 /// Moves the campaign along its lifecycle: submit, approve (which also schedules or starts
-/// it), reject, pause, resume, cancel. Checks the caller's rights, the state, the flag
-/// (for all but pause and cancel) and, on submit, the template and the audience.
+/// it), reject, pause, resume, cancel; and, for the sending system
+/// ([`Actor::System`]), start a scheduled campaign, pause one on WhatsApp's signals, finish
+/// one. Checks the actor's rights, the state, the flag (for all but pause, cancel and
+/// finish) and, on submit, the template and the audience.
 pub async fn transition(
     db: &Db,
     tenant: &str,
@@ -719,7 +721,10 @@ pub async fn transition(
     let current = get(db, tenant, id).await?;
     campaign::may(actor, &current.authorship(), operation).map_err(denied)?;
     let mut to = campaign::next_state(current.state, operation).map_err(denied)?;
-    let stopping = matches!(operation, Operation::Pause | Operation::Cancel);
+    let stopping = matches!(
+        operation,
+        Operation::Pause | Operation::Cancel | Operation::Finish
+    );
     let tenant_config = if stopping {
         None
     } else {
@@ -780,11 +785,9 @@ pub async fn transition(
             sets.push(("cancelled_by", s(actor.id())));
             sets.push(("cancelled_at", n(now.timestamp())));
         }
-        Operation::Edit
-        | Operation::Import
-        | Operation::Schedule { .. }
-        | Operation::Start
-        | Operation::Finish => {
+        Operation::Start => sets.push(("started_at", n(now.timestamp()))),
+        Operation::Finish => sets.push(("finished_at", n(now.timestamp()))),
+        Operation::Edit | Operation::Import | Operation::Schedule { .. } => {
             return Err(PlatformError::Conflict(format!(
                 "{operation} is not a transition of this call"
             )));
