@@ -975,15 +975,18 @@ async fn release(db: &Db, tenant: &str, id: &str) {
 /// campaign is claimed first (`importing_at`), so a second import or an edit meanwhile is
 /// refused; a failed import releases it (recipients written past the new size are never
 /// read: the dispatch stops at `audience_size`).
+///
+/// `current` is the campaign as read when the rows' parser was given its parameters: the
+/// claim holds only at that version, so an edit in between is a conflict.
 pub async fn import_audience(
     db: &Db,
     tenant: &str,
-    id: &str,
+    current: &Campaign,
     actor: Actor<'_>,
     rows: impl Stream<Item = Row> + Unpin,
     now: DateTime<Utc>,
 ) -> Result<Imported, PlatformError> {
-    let current = get(db, tenant, id).await?;
+    let id = current.id.as_str();
     campaign::may(actor, &current.authorship(), Operation::Import).map_err(denied)?;
     campaign::next_state(current.state, Operation::Import).map_err(denied)?;
     let config = enabled_tenant(db, tenant).await?;

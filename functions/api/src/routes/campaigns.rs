@@ -535,7 +535,7 @@ async fn import_audience(
             }
             let rows = audience::from_list(&recipients, &campaign.parameters);
             let rows = futures::stream::iter(rows.into_iter().map(Ok));
-            campaigns::import_audience(&app.db, &tenant, id, actor, rows, app.now()).await?
+            campaigns::import_audience(&app.db, &tenant, &campaign, actor, rows, app.now()).await?
         }
         (None, Some(object_key)) => {
             if !object_key.starts_with(&upload_prefix(&tenant, id)) || object_key.len() > 256 {
@@ -573,7 +573,7 @@ async fn import_audience(
             }
             let reader = tokio_util::io::SyncIoBridge::new(object.body.into_async_read());
             let rows = campaigns::csv_rows(reader, campaign.parameters.clone());
-            campaigns::import_audience(&app.db, &tenant, id, actor, rows, app.now()).await?
+            campaigns::import_audience(&app.db, &tenant, &campaign, actor, rows, app.now()).await?
         }
         _ => {
             return Err(Problem::invalid(
