@@ -214,13 +214,23 @@ pub enum AudienceError {
 /// found.
 struct Checker<'a> {
     parameters: &'a [Parameter],
+    /// Each parameter's column in lowercase (`None`: a fixed text), made once.
+    columns: Vec<Option<String>>,
     first_line: HashMap<String, u64>,
 }
 
 impl<'a> Checker<'a> {
     fn new(parameters: &'a [Parameter]) -> Self {
+        let columns = parameters
+            .iter()
+            .map(|parameter| match parameter {
+                Parameter::Column(column) => Some(column.to_lowercase()),
+                Parameter::Text(_) => None,
+            })
+            .collect();
         Self {
             parameters,
+            columns,
             first_line: HashMap::new(),
         }
     }
@@ -238,10 +248,11 @@ impl<'a> Checker<'a> {
         let params = self
             .parameters
             .iter()
-            .map(|parameter| match parameter {
-                Parameter::Text(text) => Ok(text.clone()),
-                Parameter::Column(column) => {
-                    let text = value(&column.to_lowercase()).unwrap_or("").trim();
+            .zip(&self.columns)
+            .map(|(parameter, lowercase)| match (parameter, lowercase) {
+                (Parameter::Text(text), _) | (Parameter::Column(text), None) => Ok(text.clone()),
+                (Parameter::Column(column), Some(lowercase)) => {
+                    let text = value(lowercase).unwrap_or("").trim();
                     parameter_text(text).map_err(|detail| RowError::Parameter {
                         column: column.clone(),
                         detail: detail.into(),
