@@ -16,6 +16,7 @@
 //! | fuzzing | `fuzzing`: one function per fuzz target of `fuzz/`, and the corpus replay (feature `fuzzing`) | yes |
 
 pub mod ai;
+pub mod campaign;
 pub mod desk;
 pub mod engine;
 pub mod envelope;

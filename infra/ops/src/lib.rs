@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code; every command lives in a module of this library and
 //! writes to the `out`/`err` it is given, so tests can call it directly.
 
+pub mod campaigns;
 pub mod cli;
 pub mod customers;
 pub mod dlq;
@@ -20,9 +21,10 @@ use std::io::Write;
 pub use error::OpsError;
 
 use cli::{
-    Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand, ParkedCommand,
-    SecretsCommand, TenantCommand,
+    CampaignsCommand, Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand,
+    ParkedCommand, SecretsCommand, TenantCommand,
 };
+use shared::campaign::Operation;
 use shared::platform::Db;
 use shared::platform::members::Directory;
 
@@ -238,6 +240,27 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
             let table = globals.table()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
             report::command(&dynamodb, table, &args, range, out).await
+        }
+        Command::Campaigns(command) => {
+            let db = db(&globals).await?;
+            match command {
+                CampaignsCommand::List { tenant, state } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::list(&db, &tenant, state.as_deref(), out).await
+                }
+                CampaignsCommand::Show { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::show(&db, &tenant, &id, out).await
+                }
+                CampaignsCommand::Pause { tenant, id, reason } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::stop(&db, &tenant, &id, Operation::Pause, Some(reason), out).await
+                }
+                CampaignsCommand::Cancel { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::stop(&db, &tenant, &id, Operation::Cancel, None, out).await
+                }
+            }
         }
         Command::Customers(command) => {
             let table = globals.table()?;

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod audit;
+pub mod campaigns;
 pub mod conversations;
 pub mod members;
 pub mod ratelimit;
@@ -95,6 +96,9 @@ pub enum PlatformError {
     /// Nothing the caller may see under that name (another tenant's is reported the same).
     #[error("not found")]
     NotFound,
+    /// The caller may not do this here: the rule it met, by name.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The state changed under the request (a version, an idempotency key reused with another body).
     #[error("conflict: {0}")]
     Conflict(String),

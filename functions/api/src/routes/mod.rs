@@ -2,6 +2,7 @@
 //! puts its path item in the OpenAPI document: paths and methods cannot drift.
 
 pub mod audit;
+pub mod campaigns;
 pub mod conversations;
 pub mod keys;
 pub mod members;
@@ -28,6 +29,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(reports::routes())
         .merge(rights::routes())
         .merge(send::routes())
+        .merge(campaigns::routes())
         .merge(conversations::routes())
         .merge(tenants::routes())
 }
