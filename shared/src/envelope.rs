@@ -61,6 +61,126 @@ pub enum Payload {
     Erase(EraseRequest),
     /// A message the platform API (or the ops CLI) asked to send.
     Send(ApiSend),
+    /// The customer stopped or resumed marketing messages in WhatsApp (`user_preferences`).
+    Preference(PreferenceChange),
+    /// What Meta says about the WhatsApp Business Account: a template's status or quality,
+    /// a number's quality, the account's restrictions. Not about one conversation.
+    WabaSignal(WabaSignal),
+}
+
+/// Meta's `user_preferences`: the customer stopped (`stop`) or resumed (`resume`) a
+/// category of messages (`marketing_messages`) from the business. The worker puts them on
+/// the tenant's suppression list or takes them off, by every id given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferenceChange {
+    pub phone_number_id: String,
+    /// `wa_id` when Meta gives it, else the business-scoped user id.
+    pub customer: String,
+    /// The business-scoped user id (`user_id`) when Meta gives it besides `wa_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Meta's `value`, kept as text: `stop` or `resume`.
+    pub value: String,
+    /// Meta's `category`: `marketing_messages`.
+    pub category: String,
+    /// Meta's timestamp, seconds.
+    pub timestamp: i64,
+}
+
+impl PreferenceChange {
+    /// The customer asked to receive no more of the category.
+    pub fn stops(&self) -> bool {
+        self.value.eq_ignore_ascii_case("stop")
+    }
+}
+
+/// One of Meta's WhatsApp Business Account webhooks, normalised. `at` is Meta's time for
+/// it (`entry[].time`, seconds): the latest signal about a subject wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WabaSignal {
+    pub waba_id: String,
+    pub at: i64,
+    #[serde(flatten)]
+    pub signal: Signal,
+}
+
+/// What Meta's WABA-level webhooks say. Meta's values (events, reasons, tiers) are kept as
+/// text: Meta adds to its lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "field", rename_all = "snake_case")]
+pub enum Signal {
+    /// `message_template_status_update`: APPROVED, PAUSED, DISABLED, REJECTED, ...
+    TemplateStatus {
+        name: String,
+        language: String,
+        event: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// `message_template_quality_update`: GREEN, YELLOW, RED, UNKNOWN.
+    TemplateQuality {
+        name: String,
+        language: String,
+        quality: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_quality: Option<String>,
+    },
+    /// `phone_number_quality_update`: Meta names the number only by its display digits.
+    /// FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE in older payloads; ONBOARDING,
+    /// THROUGHPUT_UPGRADE in the current reference.
+    NumberQuality {
+        display_phone_number: String,
+        event: String,
+        /// `max_daily_conversations_per_business` (or the older `current_limit`): TIER_2K, ...
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        messaging_limit: Option<String>,
+    },
+    /// `account_update`: ACCOUNT_RESTRICTION (with its restriction types), DISABLED_UPDATE
+    /// (with the ban state), ACCOUNT_VIOLATION, ...
+    Account {
+        event: String,
+        /// The restriction types of an ACCOUNT_RESTRICTION, or the ban state of a
+        /// DISABLED_UPDATE, or the violation type of an ACCOUNT_VIOLATION.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restrictions: Vec<String>,
+    },
+}
+
+impl Signal {
+    /// Meta's webhook field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Signal::TemplateStatus { .. } => "message_template_status_update",
+            Signal::TemplateQuality { .. } => "message_template_quality_update",
+            Signal::NumberQuality { .. } => "phone_number_quality_update",
+            Signal::Account { .. } => "account_update",
+        }
+    }
+
+    /// What the signal is about: `<template>#<language>`, the number's digits, `account`.
+    pub fn subject(&self) -> String {
+        match self {
+            Signal::TemplateStatus { name, language, .. }
+            | Signal::TemplateQuality { name, language, .. } => format!("{name}#{language}"),
+            Signal::NumberQuality {
+                display_phone_number,
+                ..
+            } => display_phone_number.clone(),
+            Signal::Account { .. } => "account".into(),
+        }
+    }
+
+    /// The event, quality score or account event it reports.
+    pub fn event(&self) -> &str {
+        match self {
+            Signal::TemplateStatus { event, .. }
+            | Signal::NumberQuality { event, .. }
+            | Signal::Account { event, .. } => event,
+            Signal::TemplateQuality { quality, .. } => quality,
+        }
+    }
 }
 
 /// A request to erase one customer's data, carried out by the worker in the conversation's
@@ -286,9 +406,30 @@ impl Envelope {
         }
     }
 
-    /// The fields the queue keys are made of: the conversation and the event's own id.
+    /// The fields the queue keys are made of: the conversation (or the account) and the
+    /// event's own id.
     fn keys(&self) -> Vec<(&'static str, &str)> {
-        let (number, customer) = self.conversation();
+        let Some((number, customer)) = self.conversation() else {
+            let Payload::WabaSignal(signal) = &self.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            let mut keys = vec![
+                ("waba_id", &*signal.waba_id),
+                ("event", signal.signal.event()),
+            ];
+            match &signal.signal {
+                Signal::TemplateStatus { name, language, .. }
+                | Signal::TemplateQuality { name, language, .. } => {
+                    keys.extend([("name", name.as_str()), ("language", language.as_str())])
+                }
+                Signal::NumberQuality {
+                    display_phone_number,
+                    ..
+                } => keys.push(("display_phone_number", display_phone_number)),
+                Signal::Account { .. } => {}
+            }
+            return keys;
+        };
         let mut keys = vec![("phone_number_id", number), ("customer", customer)];
         match &self.payload {
             Payload::Message(m) => keys.push(("wamid", &m.wamid)),
@@ -298,6 +439,8 @@ impl Envelope {
             Payload::Timer(t) => keys.push(("id", &t.id)),
             Payload::Erase(e) => keys.push(("id", &e.id)),
             Payload::Send(s) => keys.push(("id", &s.id)),
+            Payload::Preference(p) => keys.push(("value", &p.value)),
+            Payload::WabaSignal(_) => {}
         }
         keys
     }
@@ -309,17 +452,26 @@ impl Envelope {
     /// The FIFO message group: the conversation, `<phone_number_id>:<customer>`; its
     /// delivery statuses apart, `<phone_number_id>:<customer>:status`, so a status can
     /// settle a send while the conversation's record waits for it.
+    ///
+    /// A WABA signal's group is its account, `waba:<waba_id>`: the account's signals are
+    /// applied in order, and never wait on a conversation.
     pub fn group_key(&self) -> String {
-        let (number, customer) = self.conversation();
+        let Some((number, customer)) = self.conversation() else {
+            let Payload::WabaSignal(signal) = &self.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            return format!("waba:{}", signal.waba_id);
+        };
         match self.payload {
             Payload::Status(_) => format!("{number}:{customer}:status"),
             _ => format!("{number}:{customer}"),
         }
     }
 
-    /// The tenant's number and the customer the event belongs to.
-    pub fn conversation(&self) -> (&str, &str) {
-        match &self.payload {
+    /// The tenant's number and the customer the event belongs to; `None` for a WABA
+    /// signal, which is about the account.
+    pub fn conversation(&self) -> Option<(&str, &str)> {
+        Some(match &self.payload {
             Payload::Message(m) => (&m.phone_number_id, &m.customer),
             Payload::Status(s) => (&s.phone_number_id, &s.customer),
             Payload::Echo(e) => (&e.phone_number_id, &e.customer),
@@ -327,12 +479,16 @@ impl Envelope {
             Payload::Timer(t) => (&t.phone_number_id, &t.customer),
             Payload::Erase(e) => (&e.phone_number_id, &e.customer),
             Payload::Send(s) => (&s.phone_number_id, &s.customer),
-        }
+            Payload::Preference(p) => (&p.phone_number_id, &p.customer),
+            Payload::WabaSignal(_) => return None,
+        })
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
     /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>`,
-    /// `erase:<tracking id>` or `api-send:<tracking id>`.
+    /// `erase:<tracking id>`, `api-send:<tracking id>`,
+    /// `pref:<pn>:<customer>:<value>:<timestamp>` or
+    /// `waba:<waba_id>:<field>:<subject>:<event>:<at>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
@@ -342,6 +498,18 @@ impl Envelope {
             Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
             Payload::Erase(e) => format!("erase:{}", e.id),
             Payload::Send(s) => format!("api-send:{}", s.id),
+            Payload::Preference(p) => format!(
+                "pref:{}:{}:{}:{}",
+                p.phone_number_id, p.customer, p.value, p.timestamp
+            ),
+            Payload::WabaSignal(w) => format!(
+                "waba:{}:{}:{}:{}:{}",
+                w.waba_id,
+                w.signal.field(),
+                w.signal.subject(),
+                w.signal.event(),
+                w.at
+            ),
         }
     }
 }

@@ -187,6 +187,7 @@ impl<A: Adapters> Worker<A> {
                     day: now.with_timezone(&tenant.timezone).date_naive(),
                     tally: &o.report,
                 }),
+                suppression: None,
             })
             .await?;
         if let Payload::Message(message) = &envelope.payload
@@ -364,6 +365,7 @@ impl<A: Adapters> Worker<A> {
                         expires_at,
                         ai_used: false,
                         report: None,
+                        suppression: None,
                     })
                     .await?;
                 record
