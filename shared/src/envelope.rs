@@ -104,12 +104,13 @@ pub struct WabaSignal {
     pub signal: Signal,
 }
 
-/// What Meta's WABA-level webhooks say. Meta's values (events, reasons, tiers) are kept as
-/// text: Meta adds to its lists.
+/// What Meta's WABA-level webhooks say, tagged with Meta's webhook `field`. Meta's values
+/// (events, reasons, tiers) are kept as text: Meta adds to its lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "field", rename_all = "snake_case")]
+#[serde(tag = "field")]
 pub enum Signal {
     /// `message_template_status_update`: APPROVED, PAUSED, DISABLED, REJECTED, ...
+    #[serde(rename = "message_template_status_update")]
     TemplateStatus {
         name: String,
         language: String,
@@ -120,6 +121,7 @@ pub enum Signal {
         reason: Option<String>,
     },
     /// `message_template_quality_update`: GREEN, YELLOW, RED, UNKNOWN.
+    #[serde(rename = "message_template_quality_update")]
     TemplateQuality {
         name: String,
         language: String,
@@ -130,6 +132,7 @@ pub enum Signal {
     /// `phone_number_quality_update`: Meta names the number only by its display digits.
     /// FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE in older payloads; ONBOARDING,
     /// THROUGHPUT_UPGRADE in the current reference.
+    #[serde(rename = "phone_number_quality_update")]
     NumberQuality {
         display_phone_number: String,
         event: String,
@@ -139,6 +142,7 @@ pub enum Signal {
     },
     /// `account_update`: ACCOUNT_RESTRICTION (with its restriction types), DISABLED_UPDATE
     /// (with the ban state), ACCOUNT_VIOLATION, ...
+    #[serde(rename = "account_update")]
     Account {
         event: String,
         /// The restriction types of an ACCOUNT_RESTRICTION, or the ban state of a
@@ -621,6 +625,41 @@ mod tests {
             Envelope::from_json(&text.replace("snd_a", "")),
             Err(EnvelopeError::Empty { field: "id" })
         ));
+    }
+
+    #[test]
+    fn preferences_key_by_conversation_and_signals_by_account() {
+        let stop = r#"{"v":1,"event":{"preference":{"phone_number_id":"111","customer":"5511","user_id":"BR.1","value":"stop","category":"marketing_messages","timestamp":1789000000}}}"#;
+        let envelope = Envelope::from_json(stop).unwrap();
+        assert_eq!(envelope.to_json(), stop, "the names on the wire");
+        assert_eq!(envelope.group_key(), "111:5511");
+        assert_eq!(envelope.idempotency_key(), "pref:111:5511:stop:1789000000");
+        assert!(matches!(
+            Envelope::from_json(&stop.replace(r#""stop""#, r#""""#)),
+            Err(EnvelopeError::Empty { field: "value" })
+        ));
+
+        let paused = r#"{"v":1,"event":{"waba_signal":{"waba_id":"31","at":1789000100,"field":"message_template_status_update","name":"promo","language":"pt_BR","event":"PAUSED","reason":"NONE"}}}"#;
+        let envelope = Envelope::from_json(paused).unwrap();
+        assert_eq!(envelope.to_json(), paused, "the names on the wire");
+        assert_eq!(envelope.conversation(), None);
+        assert_eq!(envelope.group_key(), "waba:31");
+        assert_eq!(
+            envelope.idempotency_key(),
+            "waba:31:message_template_status_update:promo#pt_BR:PAUSED:1789000100"
+        );
+        for (field, body) in [
+            ("waba_id", paused.replace(r#""31""#, r#""""#)),
+            ("event", paused.replace(r#""PAUSED""#, r#""""#)),
+            ("name", paused.replace(r#""promo""#, r#""""#)),
+        ] {
+            match Envelope::from_json(&body) {
+                Err(EnvelopeError::Empty { field: empty }) => assert_eq!(empty, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let account = r#"{"v":1,"event":{"waba_signal":{"waba_id":"31","at":5,"field":"account_update","event":"ACCOUNT_RESTRICTION","restrictions":["RESTRICTED_BIZ_INITIATED_MESSAGING"]}}}"#;
+        assert_eq!(Envelope::from_json(account).unwrap().to_json(), account);
     }
 
     /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker
