@@ -11,6 +11,7 @@ pub mod ratelimit;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
 pub mod tenants;
 
 use aws_sdk_dynamodb::Client;

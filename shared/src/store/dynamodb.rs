@@ -108,6 +108,29 @@ impl DynamoStore {
         }
     }
 
+    /// One id's entry on the tenant's suppression list (the platform API reads it).
+    pub async fn suppression(
+        &self,
+        phone_number_id: &str,
+        id: &str,
+    ) -> Result<Option<crate::store::Suppressed>, StoreError> {
+        let Some(item) = self
+            .get(key(
+                keys::suppression(phone_number_id),
+                keys::customer_hash(phone_number_id, id),
+            ))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let since = DateTime::from_timestamp(number(&item, "since")?, 0)
+            .ok_or_else(|| StoreError::Corrupt("`since` is out of range".into()))?;
+        let source = text(&item, "source")?;
+        let source = crate::store::SuppressionSource::parse(source)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown suppression source {source:?}")))?;
+        Ok(Some(crate::store::Suppressed { since, source }))
+    }
+
     async fn get(&self, key_item: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
 pub mod tenants;
 
 use serde::Serialize;
@@ -28,6 +29,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(reports::routes())
         .merge(rights::routes())
         .merge(send::routes())
+        .merge(suppressions::routes())
         .merge(conversations::routes())
         .merge(tenants::routes())
 }
