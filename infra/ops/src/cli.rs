@@ -104,6 +104,25 @@ pub enum Command {
     /// A customer's data rights (LGPD): export everything stored about a customer, erase it
     #[command(subcommand)]
     Customers(CustomersCommand),
+    /// A tenant's message templates as Meta last said them: list, or sync from Graph's list
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// name, language, status, category, quality: tab-separated, one template a line
+    List {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
+    /// Read the account's templates from Graph with the tenant's token, store them, list them
+    Sync {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Args)]

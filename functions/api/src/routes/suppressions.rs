@@ -19,7 +19,11 @@ use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_suppression, put_suppression, delete_suppression))
+    OpenApiRouter::new().routes(routes!(
+        get_suppression,
+        put_suppression,
+        delete_suppression
+    ))
 }
 
 /// A customer on the tenant's suppression list: no campaign reaches them.
