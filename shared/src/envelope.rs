@@ -79,19 +79,13 @@ pub struct PreferenceChange {
     /// The business-scoped user id (`user_id`) when Meta gives it besides `wa_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Meta's `value`, kept as text: `stop` or `resume`.
+    /// Meta's `value`, kept as text: `stop`, `resume`, `signup` (through the business's
+    /// sign-up link).
     pub value: String,
     /// Meta's `category`: `marketing_messages`.
     pub category: String,
     /// Meta's timestamp, seconds.
     pub timestamp: i64,
-}
-
-impl PreferenceChange {
-    /// The customer asked to receive no more of the category.
-    pub fn stops(&self) -> bool {
-        self.value.eq_ignore_ascii_case("stop")
-    }
 }
 
 /// One of Meta's WhatsApp Business Account webhooks, normalised. `at` is Meta's time for

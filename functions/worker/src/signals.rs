@@ -57,6 +57,24 @@ pub(crate) fn suppression_change(
     })
 }
 
+/// Whether a signal is kept on its `WABA#` item. Of the account's updates only those about
+/// sending (restrictions, bans, violations, the account's removal or return): a partner
+/// or pricing update must not overwrite a restriction the sender reads.
+pub(crate) fn kept(signal: &Signal) -> bool {
+    match signal {
+        Signal::Account { event, .. } => matches!(
+            event.as_str(),
+            "ACCOUNT_RESTRICTION"
+                | "DISABLED_UPDATE"
+                | "ACCOUNT_VIOLATION"
+                | "ACCOUNT_DELETED"
+                | "ACCOUNT_OFFBOARDED"
+                | "ACCOUNT_RECONNECTED"
+        ),
+        _ => true,
+    }
+}
+
 /// Whether supervisors hear of a signal: campaigns must stop or slow down. A flagged or
 /// downgraded number, an account restricted, disabled or in violation, a template paused,
 /// disabled or flagged.
@@ -85,15 +103,20 @@ impl<A: Adapters> Worker<A> {
     ) -> Result<(), WorkerError> {
         let mut ids = vec![preference.customer.clone()];
         ids.extend(preference.user_id.clone());
-        let change = match preference.stops() {
-            true => SuppressionChange::Suppress {
+        let change = match preference.value.to_ascii_lowercase().as_str() {
+            "stop" => SuppressionChange::Suppress {
                 ids,
                 source: SuppressionSource::Meta,
                 since: DateTime::from_timestamp(preference.timestamp, 0)
                     .filter(|_| preference.timestamp > 0)
                     .unwrap_or_else(|| self.now()),
             },
-            false => SuppressionChange::Allow { ids },
+            // Resumed, or signed up through the business's sign-up link.
+            "resume" | "signup" => SuppressionChange::Allow { ids },
+            _ => {
+                tracing::warn!(value = %preference.value, category = %preference.category, "marketing preference of an unknown kind; the list is unchanged");
+                return Ok(());
+            }
         };
         self.ports
             .store
@@ -116,10 +139,14 @@ impl<A: Adapters> Worker<A> {
         signal: &WabaSignal,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
-        let written = self.ports.store.record_waba_signal(signal).await?;
         let field = signal.signal.field();
         let event = signal.signal.event();
         counts.lock().await.waba_signals += 1;
+        if !kept(&signal.signal) {
+            tracing::info!(waba_id = %signal.waba_id, field, event, "WABA signal logged; it says nothing about sending");
+            return Ok(());
+        }
+        let written = self.ports.store.record_waba_signal(signal).await?;
         if !written {
             tracing::info!(
                 waba_id = %signal.waba_id,

@@ -794,9 +794,9 @@ mod tests {
             (
                 stop.customer.as_str(),
                 stop.user_id.as_deref(),
-                stop.stops()
+                stop.value.as_str()
             ),
-            ("556181234567", Some("BR.8870001234"), true)
+            ("556181234567", Some("BR.8870001234"), "stop")
         );
         assert_eq!(split.envelopes[0].group_key(), "PN1:556181234567");
         assert_eq!(
@@ -811,9 +811,9 @@ mod tests {
             (
                 resume.customer.as_str(),
                 resume.user_id.as_deref(),
-                resume.stops()
+                resume.value.as_str()
             ),
-            ("BR.99", None, false)
+            ("BR.99", None, "resume")
         );
         assert_eq!(resume.timestamp, 1_789_000_050);
         for envelope in &split.envelopes {

@@ -309,3 +309,37 @@ async fn number_quality_and_account_restrictions_are_kept_and_alarming_ones_aler
         "the flag and the restriction: {subjects:?}"
     );
 }
+
+#[tokio::test]
+async fn account_updates_that_say_nothing_about_sending_do_not_overwrite_a_restriction() {
+    let bot = Harness::new();
+    let account = |at: i64, event: &str, restrictions: Vec<String>| {
+        signal(
+            at,
+            Signal::Account {
+                event: event.into(),
+                restrictions,
+            },
+        )
+    };
+    let restricted = account(
+        10,
+        "ACCOUNT_RESTRICTION",
+        vec!["RESTRICTED_BIZ_INITIATED_MESSAGING".into()],
+    );
+    let pricing = account(20, "VOLUME_BASED_PRICING_TIER_UPDATE", vec![]);
+    assert!(bot.deliver(&[&restricted, &pricing]).await.is_empty());
+    let item = bot.store.waba_item("310000000000001", "ACCOUNT").unwrap();
+    assert_eq!(item["event"], "ACCOUNT_RESTRICTION");
+    assert_eq!(item["at"], "10");
+}
+
+#[tokio::test]
+async fn a_signup_takes_the_customer_off_and_an_unknown_preference_changes_nothing() {
+    let bot = Harness::new();
+    assert!(bot.deliver(&[&preference("stop", 1)]).await.is_empty());
+    assert!(bot.deliver(&[&preference("snooze", 2)]).await.is_empty());
+    assert!(bot.store.suppression(NUMBER, MARIA).is_some());
+    assert!(bot.deliver(&[&preference("signup", 3)]).await.is_empty());
+    assert!(bot.store.suppression(NUMBER, MARIA).is_none());
+}
