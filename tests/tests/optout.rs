@@ -79,7 +79,7 @@ async fn sair_suppresses_the_customer_by_number_and_user_id_and_is_acknowledged_
     bot.clock += 5;
     let stop = text(MARIA, "BR.8870001234", "wamid.optout.1", "SAIR", bot.clock);
     let queued = webhook.post(&bot.stack, &stop).await;
-    assert_eq!(bot.feed(&queued).await, [reply.clone()]);
+    assert_eq!(bot.feed(&queued).await, [reply]);
     assert_eq!(entry(&bot, NUMBER, MARIA).await.as_deref(), Some("words"));
     assert_eq!(
         entry(&bot, NUMBER, "BR.8870001234").await.as_deref(),
@@ -99,7 +99,7 @@ async fn sair_suppresses_the_customer_by_number_and_user_id_and_is_acknowledged_
             .iter()
             .all(|item| !format!("{item:?}").contains(MARIA))
     );
-    assert!(listed.iter().all(|item| item.get("expires_at").is_none()));
+    assert!(listed.iter().all(|item| !item.contains_key("expires_at")));
     assert_eq!(entry(&bot, "106540352242999", MARIA).await, None);
 }
 
@@ -159,4 +159,106 @@ async fn a_template_paused_by_webhook_lands_in_the_waba_item_and_alerts_supervis
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].body["waba_id"], "102290129340398");
     assert_eq!(published[0].body["signal"]["event"], "PAUSED");
+}
+
+/// The API records an opt-out made elsewhere and an opt-in, by hash; admins only; another
+/// tenant's admin cannot tell; the templates Meta reported are listed to readers.
+#[tokio::test]
+async fn the_api_changes_the_list_one_customer_at_a_time_and_lists_templates() {
+    use blackbox::api::Api;
+    use shared::platform::access::{Owner, Scope};
+    let stack = Stack::connect().await;
+    let mut api = Api::start(&stack, &[]).await;
+    let mut other = shared::tenant::demo();
+    other.phone_number_id = "106540352242999".into();
+    for tenant in [shared::tenant::demo(), other] {
+        stack.put_tenant(&api.table, &tenant).await;
+    }
+    let admin = api.key(Owner::Tenant(NUMBER.into()), &[Scope::Admin]).await;
+    let reader = api.key(Owner::Tenant(NUMBER.into()), &[Scope::Read]).await;
+    let stranger = api
+        .key(Owner::Tenant("106540352242999".into()), &[Scope::Admin])
+        .await;
+    let path = format!("/v1/tenants/{NUMBER}/suppressions/{MARIA}");
+
+    assert_eq!(api.call("GET", &path, Some(&admin), None).await.status, 404);
+    let put = api.call("PUT", &path, Some(&admin), None).await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    assert_eq!(put.body["source"], "api");
+    let again = api.call("PUT", &path, Some(&admin), None).await;
+    assert_eq!(again.body["since"], put.body["since"], "kept as listed");
+    assert_eq!(api.call("GET", &path, Some(&admin), None).await.status, 200);
+    assert_eq!(
+        api.call("GET", &path, Some(&reader), None).await.status,
+        403
+    );
+    assert_eq!(
+        api.call("PUT", &path, Some(&stranger), None).await.status,
+        404
+    );
+    let listed = stack.items(&api.table, &keys::suppression(NUMBER)).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0]["sk"].as_s().unwrap(),
+        &keys::customer_hash(NUMBER, MARIA)
+    );
+    let bad = format!("/v1/tenants/{NUMBER}/suppressions/55%2311");
+    let refused = api.call("PUT", &bad, Some(&admin), None).await;
+    assert_eq!(
+        (refused.status, &refused.body["errors"][0]["pointer"]),
+        (400, &json!("/path/customer"))
+    );
+
+    assert_eq!(
+        api.call("DELETE", &path, Some(&admin), None).await.status,
+        204
+    );
+    assert_eq!(
+        api.call("DELETE", &path, Some(&admin), None).await.status,
+        404
+    );
+    assert!(
+        stack
+            .items(&api.table, &keys::suppression(NUMBER))
+            .await
+            .is_empty()
+    );
+
+    // Templates as Meta reported them, to a reader.
+    let templates = format!("/v1/tenants/{NUMBER}/templates");
+    let empty = api.call("GET", &templates, Some(&reader), None).await;
+    assert_eq!(empty.body, json!({"templates": []}));
+    let store = shared::store::dynamodb::DynamoStore::new(stack.dynamodb.clone(), &api.table);
+    use shared::store::Store;
+    store
+        .record_waba_signal(&shared::envelope::WabaSignal {
+            waba_id: "102290129340398".into(),
+            at: 1_789_000_100,
+            signal: shared::envelope::Signal::TemplateStatus {
+                name: "promo_outubro".into(),
+                language: "pt_BR".into(),
+                event: "PAUSED".into(),
+                category: Some("MARKETING".into()),
+                reason: Some("NONE".into()),
+            },
+        })
+        .await
+        .unwrap();
+    let listed = api.call("GET", &templates, Some(&reader), None).await;
+    assert_eq!(listed.status, 200);
+    let template = &listed.body["templates"][0];
+    assert_eq!(
+        (
+            &template["name"],
+            &template["language"],
+            &template["status"]
+        ),
+        (&json!("promo_outubro"), &json!("pt_BR"), &json!("PAUSED"))
+    );
+    assert_eq!(
+        api.call("GET", &templates, Some(&stranger), None)
+            .await
+            .status,
+        404
+    );
 }

@@ -216,7 +216,7 @@ mod tests {
         };
         let mut effects = vec![Effect::OptOut, reply.clone()];
         let change = suppression_change(&mut effects, vec!["c".into()], now);
-        assert_eq!(effects, [reply.clone()]);
+        assert_eq!(effects, std::slice::from_ref(&reply));
         assert_eq!(
             change,
             Some(SuppressionChange::Suppress {

@@ -1182,7 +1182,11 @@ fn opt_out_words_come_first_in_any_state_ignoring_case_and_accents() {
             [&Effect::OptOut],
             "{setup:?} {phrase}"
         );
-        assert_eq!(texts(&effects), [reply.clone()], "{setup:?} {phrase}");
+        assert_eq!(
+            texts(&effects),
+            std::slice::from_ref(&reply),
+            "{setup:?} {phrase}"
+        );
         assert_eq!(effects.len(), 2, "nothing else: {effects:?}");
         if let Some(state) = state {
             assert_eq!(

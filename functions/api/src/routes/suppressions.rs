@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Problems;
+use super::rights::customer_id;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::problem::{ApiResult, Problem};
@@ -54,7 +55,8 @@ async fn get_suppression(
     Path((tenant, customer)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<SuppressionView>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
-    match suppressions::get(&app.db, &tenant, &customer).await? {
+    let customer = customer_id(&customer)?;
+    match suppressions::get(&app.db, &tenant, customer).await? {
         Some(entry) => Ok(axum::Json(entry.into())),
         None => Err(Problem::not_found()),
     }
@@ -72,8 +74,9 @@ async fn put_suppression(
     Path((tenant, customer)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<SuppressionView>> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
+    let customer = customer_id(&customer)?;
     let entry =
-        suppressions::suppress(&app.db, &tenant, &customer, &caller.id(), Utc::now()).await?;
+        suppressions::suppress(&app.db, &tenant, customer, &caller.id(), Utc::now()).await?;
     Ok(axum::Json(entry.into()))
 }
 
@@ -88,7 +91,8 @@ async fn delete_suppression(
     Path((tenant, customer)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let tenant = app.tenant(&caller, &tenant, Need::Admin).await?;
-    match suppressions::allow(&app.db, &tenant, &customer, &caller.id(), Utc::now()).await? {
+    let customer = customer_id(&customer)?;
+    match suppressions::allow(&app.db, &tenant, customer, &caller.id(), Utc::now()).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(Problem::not_found()),
     }
