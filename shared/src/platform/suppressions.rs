@@ -42,6 +42,8 @@ pub async fn suppress(
     if let Some(entry) = get(db, phone_number_id, customer).await? {
         return Ok(entry);
     }
+    // Stored in seconds: answered as it will read back.
+    let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     let change = SuppressionChange::Suppress {
         ids: vec![customer.to_owned()],
         source: SuppressionSource::Api,
