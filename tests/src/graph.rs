@@ -1,7 +1,9 @@
 //! A fake WhatsApp Cloud API: records every request and answers from a script (then with
 //! success), so tests assert the exact requests the functions made. Message sends get a
 //! wamid shaped as Meta's (base64 that holds the recipient's number), other edges
-//! (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers.
+//! (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers. The account's
+//! template list (`GET /{version}/{waba_id}/message_templates`) is served from
+//! [`FakeGraph::serve_templates`], one template a page, with Graph's cursors.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,6 +50,10 @@ struct Inner {
     url: String,
     /// How long each POST's answer takes (after the request is recorded).
     delay: std::time::Duration,
+    /// The template list's entries, as Graph lists them.
+    templates: Vec<Value>,
+    /// The template list's pages asked for, with their `Authorization`.
+    template_pages: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -180,6 +186,17 @@ impl FakeGraph {
             .collect()
     }
 
+    /// The account's template list from now on (`name`, `language`, `status`, `category`).
+    pub fn serve_templates(&self, templates: Vec<Value>) {
+        self.inner.lock().unwrap().templates = templates;
+    }
+
+    /// The template list's pages asked for: the request's path and query, its
+    /// `Authorization`.
+    pub fn template_pages(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().template_pages.clone()
+    }
+
     pub fn clear(&self) {
         self.inner.lock().unwrap().requests.clear();
     }
@@ -271,6 +288,33 @@ async fn answer_now(
             .into_response();
     }
     let mut inner = shared.inner.lock().unwrap();
+    if method == Method::GET && uri.path().ends_with("/message_templates") {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        inner.template_pages.push((uri.to_string(), authorization));
+        // One template a page: the page's index is the cursor.
+        let page: usize = uri
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|pair| pair.strip_prefix("after="))
+            .and_then(|after| after.parse().ok())
+            .unwrap_or(0);
+        let data: Vec<Value> = inner.templates.iter().skip(page).take(1).cloned().collect();
+        let mut answer = json!({"data": data, "paging": {"cursors": {"before": page.to_string()}}});
+        if page + 1 < inner.templates.len() {
+            answer["paging"]["next"] = json!(format!(
+                "{}{}?limit=100&after={}",
+                inner.url,
+                uri.path(),
+                page + 1
+            ));
+        }
+        return axum::Json(answer).into_response();
+    }
     if method == Method::GET {
         // `GET /{version}/{media_id}` gives the file's URL; the file comes from there.
         let media_id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();

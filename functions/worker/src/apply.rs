@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
-use shared::engine::{self, Effect, Event, Outcome};
+use shared::engine::{self, Effect, Event, Input, OptWord, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
 use shared::store::{
-    Commit, DayCount, EventRecord, StatusChange, Store, StoredSession, parse_callback_data,
+    Commit, DayCount, EventRecord, StatusChange, Store, StoredSession, SuppressionChange,
+    SuppressionSource, parse_callback_data,
 };
 use shared::support::deadline::Deadline;
 use shared::tenant::Tenant;
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::counters::Counts;
 use crate::desk::DeskOrigin;
+use crate::signals;
 use crate::{Adapters, Worker, WorkerError};
 
 /// Meta error: the customer is outside the 24 h service window.
@@ -39,8 +41,15 @@ impl<A: Adapters> Worker<A> {
         deadline: Deadline,
         counts: &Mutex<Counts>,
     ) -> Result<EventRecord, WorkerError> {
-        let (number, customer) = envelope.conversation();
+        let (number, customer) = envelope
+            .conversation()
+            .expect("only events of a conversation are applied");
         let mut record = EventRecord::new(now, "", Vec::new());
+        // The customer's ids, when a message the engine answers holds an opt word: the only
+        // case the suppression list is read on this path.
+        let mut opt_ids = None;
+        // A stale opt-out is not answered, but it is honoured.
+        let mut unanswered_opt_out = None;
         let event = match &envelope.payload {
             Payload::Message(message) => {
                 record.kind = message.message_type.clone();
@@ -51,7 +60,15 @@ impl<A: Adapters> Worker<A> {
                     .clone()
                     .or_else(|| message.reply.as_ref().map(|r| r.title.clone()));
                 let sent_at = DateTime::from_timestamp(message.timestamp, 0).unwrap_or(now);
+                let opt_word = engine::opt_word(tenant, &Input::from_message(message));
                 if now - sent_at > self.config.stale_after {
+                    if opt_word == Some(OptWord::Out) {
+                        unanswered_opt_out = Some(SuppressionChange::Suppress {
+                            ids: signals::customer_ids(message),
+                            source: SuppressionSource::Words,
+                            since: now,
+                        });
+                    }
                     counts.lock().await.stale += 1;
                     tracing::info!(
                         age_seconds = (now - sent_at).num_seconds(),
@@ -60,7 +77,16 @@ impl<A: Adapters> Worker<A> {
                     // Still forwarded while a person has the conversation.
                     stored.is_some().then(|| Event::late_message(message))
                 } else {
-                    Some(Event::from_message(message))
+                    let event = Event::from_message(message);
+                    match opt_word {
+                        Some(_) => {
+                            let ids = signals::customer_ids(message);
+                            let suppressed = self.ports.store.suppressed(number, &ids).await?;
+                            opt_ids = Some(ids);
+                            Some(event.suppressed(suppressed))
+                        }
+                        None => Some(event),
+                    }
                 }
             }
             Payload::Echo(echo) => {
@@ -130,6 +156,8 @@ impl<A: Adapters> Worker<A> {
             }
             Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
             Payload::Erase(_) => unreachable!("erasures are carried out by erase"),
+            Payload::Preference(_) => unreachable!("preferences are applied by apply_preference"),
+            Payload::WabaSignal(_) => unreachable!("account signals have no conversation"),
         };
         let expected_version = stored.as_ref().map(|s| s.version);
         // A late message changes no session: its record is written alone.
@@ -164,6 +192,11 @@ impl<A: Adapters> Worker<A> {
         };
         if let Some(outcome) = &outcome {
             record.effects = outcome.effects.clone();
+        }
+        let suppression = unanswered_opt_out.or_else(|| {
+            opt_ids.and_then(|ids| signals::suppression_change(&mut record.effects, ids, now))
+        });
+        if let Some(outcome) = &outcome {
             tracing::info!(
                 event = record.kind,
                 state = %outcome.session.state.business_name(),
@@ -187,8 +220,16 @@ impl<A: Adapters> Worker<A> {
                     day: now.with_timezone(&tenant.timezone).date_naive(),
                     tally: &o.report,
                 }),
+                suppression: suppression.as_ref(),
             })
             .await?;
+        if let Some(change) = &suppression {
+            let mut counts = counts.lock().await;
+            match change {
+                SuppressionChange::Suppress { .. } => counts.opt_outs += 1,
+                SuppressionChange::Allow { .. } => counts.opt_ins += 1,
+            }
+        }
         if let Payload::Message(message) = &envelope.payload
             && !ai_used
             && record
@@ -364,6 +405,7 @@ impl<A: Adapters> Worker<A> {
                         expires_at,
                         ai_used: false,
                         report: None,
+                        suppression: None,
                     })
                     .await?;
                 record

@@ -6,7 +6,8 @@
 //! In parts: [`batch`] (FIFO order per group, failures fail the rest of the group),
 //! `record` (duplicate, resume or apply), `apply` (the conversation and the commit),
 //! `outbox` (sends and the other effects, each marked done), `desk` (the agents' desk and
-//! the supervisors' alerts), `counters` (the invocation's metrics), [`config`].
+//! the supervisors' alerts), `signals` (the suppression list and Meta's account signals),
+//! `counters` (the invocation's metrics), [`config`].
 
 pub mod aws;
 pub mod batch;
@@ -18,6 +19,7 @@ mod desk;
 mod erase;
 mod outbox;
 mod record;
+mod signals;
 
 #[cfg(test)]
 mod tests;

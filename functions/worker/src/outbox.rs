@@ -114,8 +114,9 @@ impl<A: Adapters> Worker<A> {
                     self.note_in_desk(number, *conversation_id, text, counts)
                         .await?
                 }
-                // Answered before the commit (`ask_ai`), never stored in the outbox.
-                Effect::AskAi => {}
+                // Answered before the commit (`ask_ai`), and the suppression list changed
+                // with it: never stored in the outbox.
+                Effect::AskAi | Effect::OptOut | Effect::OptIn => {}
             }
             match gave_up {
                 Some(code) => {

@@ -26,7 +26,14 @@ impl<A: Adapters> Worker<A> {
             counts.lock().await.handled += 1;
             return Ok(());
         }
-        let (number, customer) = envelope.conversation();
+        let Some((number, customer)) = envelope.conversation() else {
+            let Payload::WabaSignal(signal) = &envelope.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            self.apply_waba_signal(signal, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        };
         // An erasure is carried out for a disabled tenant too: it sends nothing, and the
         // customer's right does not wait on the provider's contract.
         let tenant = match envelope.payload {
@@ -42,6 +49,12 @@ impl<A: Adapters> Worker<A> {
         };
         if let Payload::Erase(request) = &envelope.payload {
             self.erase(request, &tenant, now, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        }
+        // Changes no conversation: nothing to record, the list's writes repeat harmlessly.
+        if let Payload::Preference(preference) = &envelope.payload {
+            self.apply_preference(preference, counts).await?;
             counts.lock().await.handled += 1;
             return Ok(());
         }

@@ -22,6 +22,7 @@ use shared::whatsapp::memory::MemorySender;
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
 mod api_send;
+mod signals;
 
 const NUMBER: &str = "106540352242922";
 const MARIA: &str = "5511987654321";
@@ -45,6 +46,7 @@ struct Harness {
     sender: MemorySender,
     desk: MemoryDesk,
     assistant: ScriptedAssistant,
+    alerts: MemoryAlerts,
     sequence: i64,
 }
 
@@ -54,13 +56,14 @@ impl Harness {
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
         let assistant = ScriptedAssistant::new();
+        let alerts = MemoryAlerts::default();
         let ports = Ports::<Twins> {
             store: store.clone(),
             sender: sender.clone(),
             tokens: StaticTokens::local(),
             assistant: assistant.clone(),
             desk: desk.clone(),
-            alerts: Some(MemoryAlerts::default()),
+            alerts: Some(alerts.clone()),
             ai_secrets: AiSecretCache::new(StaticSecret(r#"{"anthropic_api_key":"k"}"#.into())),
         };
         Self {
@@ -69,6 +72,7 @@ impl Harness {
             sender,
             desk,
             assistant,
+            alerts,
             sequence: 0,
         }
     }
@@ -446,7 +450,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_failed_unstarted() {
         "only the records that could not start"
     );
     for second in &seconds {
-        let (number, customer) = second.conversation();
+        let (number, customer) = second.conversation().unwrap();
         assert!(
             bot.store
                 .record(number, customer, &second.idempotency_key())

@@ -107,6 +107,9 @@ pub enum Command {
     /// A tenant's campaigns: list, show, and stop one (pause, cancel)
     #[command(subcommand, visible_alias = "campaign")]
     Campaigns(CampaignsCommand),
+    /// A tenant's message templates as Meta last said them: list, or sync from Graph's list
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +145,22 @@ pub enum CampaignsCommand {
         tenant: String,
         #[arg(value_name = "CAMPAIGN_ID")]
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// name, language, status, category, quality: tab-separated, one template a line
+    List {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
+    /// Read the account's templates from Graph with the tenant's token, store them, list them
+    Sync {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
     },
 }
 

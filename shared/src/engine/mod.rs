@@ -311,6 +311,9 @@ pub enum Event {
         profile_name: Option<String>,
         /// The media of an image, audio, video, document or sticker: forwarded to the desk.
         media: Option<MediaRef>,
+        /// The customer is on the tenant's suppression list. The worker looks only when the
+        /// message holds an opt-out or opt-in word ([`opt_word`]); `false` otherwise.
+        suppressed: bool,
     },
     /// A message that arrived too late to answer (`STALE_AFTER_SECONDS` after it was sent:
     /// a backlog after an outage, a redrive from the DLQ). The bot says nothing; a person
@@ -339,7 +342,16 @@ impl Event {
             sent_at: message.timestamp,
             profile_name: message.profile_name.clone(),
             media: media_of(message),
+            suppressed: false,
         }
+    }
+
+    /// The message, from a customer the suppression list holds (or not).
+    pub fn suppressed(mut self, on_the_list: bool) -> Self {
+        if let Event::Message { suppressed, .. } = &mut self {
+            *suppressed = on_the_list;
+        }
+        self
     }
 
     /// The message as one that arrived too late to answer.
@@ -438,6 +450,11 @@ pub enum Effect {
     /// Ask the AI attendant for the next answer to the session's AI history; the shell
     /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.
     AskAi,
+    /// Put the customer on the tenant's suppression list (an opt-out word): no more
+    /// campaigns. The worker writes it with the event's commit.
+    OptOut,
+    /// Take the customer off the suppression list (an opt-in word), with the commit too.
+    OptIn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,7 +502,14 @@ pub fn step(
             sent_at,
             profile_name,
             media,
-        } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
+            suppressed,
+        } => turn.message(
+            input,
+            *sent_at,
+            profile_name.as_deref(),
+            media.as_ref(),
+            *suppressed,
+        ),
         Event::LateMessage { input, media } => turn.late(input, media.as_ref()),
         Event::Desk(action) => turn.desk(action),
         Event::Timer(timer) => turn.timer(timer),
@@ -535,6 +559,7 @@ impl Turn<'_> {
         sent_at: i64,
         profile_name: Option<&str>,
         media: Option<&MediaRef>,
+        suppressed: bool,
     ) {
         if matches!(input, Input::Ignored(_)) {
             return;
@@ -586,6 +611,9 @@ impl Turn<'_> {
         if let Some(name) = profile_name.map(str::trim).filter(|n| !n.is_empty()) {
             self.session.profile_name = Some(name.into());
         }
+        if self.opt(input, suppressed) {
+            return;
+        }
 
         if let State::Human { .. } = self.session.state {
             return self.while_with_a_person(input, media);
@@ -619,6 +647,29 @@ impl Turn<'_> {
             State::Ai => self.answer_ai(input),
             State::Nps => self.answer_nps(input),
             State::Human { .. } | State::Closed => {}
+        }
+    }
+
+    /// Opting out (or back in) comes before everything else, in any state, open or closed:
+    /// answered once, since a repeated opt-out of a customer already on the list says
+    /// nothing. An opt-in word from a customer not on the list is no opt-in ("voltar" may
+    /// be an answer): the conversation reads it as usual. Returns whether it was handled.
+    fn opt(&mut self, input: &Input, suppressed: bool) -> bool {
+        let tenant = self.tenant;
+        let settings = &tenant.campaigns;
+        match (opt_word(tenant, input), suppressed) {
+            (Some(OptWord::Out), false) => {
+                self.effects.push(Effect::OptOut);
+                self.send(Outbound::text(&settings.opt_out_reply));
+                true
+            }
+            (Some(OptWord::Out), true) => true,
+            (Some(OptWord::In), true) => {
+                self.effects.push(Effect::OptIn);
+                self.send(Outbound::text(&settings.opt_in_reply));
+                true
+            }
+            (Some(OptWord::In), false) | (None, _) => false,
         }
     }
 
@@ -662,6 +713,30 @@ impl Turn<'_> {
 
     fn send(&mut self, message: Outbound) {
         self.effects.push(Effect::Send { message });
+    }
+}
+
+/// A word that changes whether the customer receives campaigns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptWord {
+    Out,
+    In,
+}
+
+/// The tenant's opt-out or opt-in word a typed message holds (opt-out first), matched like
+/// the escalation words. Menu choices are answers, never opt words: a menu may well offer
+/// "Sair" or "Voltar".
+pub fn opt_word(tenant: &Tenant, input: &Input) -> Option<OptWord> {
+    let Input::Text(text) = input else {
+        return None;
+    };
+    let settings = &tenant.campaigns;
+    if contains_word(&settings.opt_out_words, text) {
+        Some(OptWord::Out)
+    } else if contains_word(&settings.opt_in_words, text) {
+        Some(OptWord::In)
+    } else {
+        None
     }
 }
 

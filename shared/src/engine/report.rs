@@ -166,6 +166,7 @@ mod tests {
                     sent_at,
                     profile_name: None,
                     media: None,
+                    suppressed: false,
                 },
             )
         }

@@ -12,6 +12,8 @@ pub mod ratelimit;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
+pub mod templates;
 pub mod tenants;
 
 use aws_sdk_dynamodb::Client;

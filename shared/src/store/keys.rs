@@ -18,6 +18,10 @@
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
 //! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
+//! | a customer on the tenant's suppression list, by number and by business-scoped user id (`since`, `source`: `words`, `meta`, `api`) | `OPTOUT#<pn>` | [`customer_hash`] of the id |
+//! | a template's latest status from Meta (`status`, `category`, `reason`, `at`; `quality`, `quality_at`) | `WABA#<waba_id>` | `TEMPLATE#<name>#<language>` |
+//! | a number's latest quality event (`quality_event`, `messaging_limit`, `at`) | `WABA#<waba_id>` | `NUMBER#<display phone number digits>` |
+//! | the account's latest update (`event`, `restriction`, `at`) | `WABA#<waba_id>` | `ACCOUNT` |
 //!
 //! Index `gsi1` (keys `gsi1pk`/`gsi1sk`, projecting `stage` and `department`) lists a
 //! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and `gsi1sk` = when
@@ -26,8 +30,9 @@
 //! so most session writes leave the index alone (see the design notes, "The conversation
 //! list").
 //!
-//! Every item but the tenant config, its versions and `TENANTS` holds customer data and
-//! carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
+//! Every item but the tenant config, its versions, `TENANTS`, the suppression list (hashes
+//! only: it must outlive retention and erasure) and the `WABA#` signals holds customer data
+//! and carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
 //! item and the tombstones hold only hashes (see "Data rights"). The report days hold no
 //! customer data and expire after [`REPORT_KEPT_DAYS`].
 //!
@@ -184,6 +189,27 @@ pub fn tombstone(phone_number_id: &str) -> String {
 pub fn tombstone_entry(event_key: &str) -> String {
     sha256_hex(event_key)
 }
+
+/// A tenant's suppression list; its entries are [`customer_hash`]es.
+pub fn suppression(phone_number_id: &str) -> String {
+    format!("OPTOUT#{phone_number_id}")
+}
+
+/// What Meta said about a WhatsApp Business Account, its templates and numbers.
+pub fn waba(waba_id: &str) -> String {
+    format!("WABA#{waba_id}")
+}
+
+pub fn waba_template(name: &str, language: &str) -> String {
+    format!("TEMPLATE#{name}#{language}")
+}
+
+/// Meta's number quality webhook names the number by its display digits only.
+pub fn waba_number(display_phone_number: &str) -> String {
+    format!("NUMBER#{display_phone_number}")
+}
+
+pub const WABA_ACCOUNT: &str = "ACCOUNT";
 
 /// How an erasure names its customer: `sha256("<pn>:<customer>")` in hex.
 pub fn customer_hash(phone_number_id: &str, customer: &str) -> String {

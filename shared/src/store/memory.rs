@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
+use crate::envelope::WabaSignal;
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::report::Tally;
 use crate::store::keys;
 use crate::store::{
     Commit, CustomerItemKind, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded,
-    LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession,
-    TOMBSTONE_DAYS, Unsettled, Waiting, status_rank,
+    LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession, Suppressed,
+    SuppressionChange, TOMBSTONE_DAYS, Unsettled, WabaWrite, Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -56,6 +57,12 @@ struct Tables {
     erasures: HashMap<(String, String), ErasureState>,
     /// Tombstones looked up (a read on the worker's path).
     tombstone_reads: usize,
+    /// `(number, customer hash)` -> the entry.
+    suppressions: BTreeMap<(String, String), Suppressed>,
+    /// Suppression entries looked up.
+    suppression_reads: usize,
+    /// `(WABA#<id>, sort key)` -> attributes, the time attributes in decimal.
+    waba: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// Fails the write this many writes from now (1: the next one).
     fail_write_in: Option<usize>,
 }
@@ -110,6 +117,30 @@ impl MemoryStore {
         self.lock().parked.clone()
     }
 
+    /// The suppression entry of one of the customer's ids.
+    pub fn suppression(&self, phone_number_id: &str, id: &str) -> Option<Suppressed> {
+        self.lock()
+            .suppressions
+            .get(&(
+                phone_number_id.into(),
+                keys::customer_hash(phone_number_id, id),
+            ))
+            .cloned()
+    }
+
+    /// How many suppression entries were looked up.
+    pub fn suppression_reads(&self) -> usize {
+        self.lock().suppression_reads
+    }
+
+    /// A `WABA#<waba_id>` item's attributes (times in decimal).
+    pub fn waba_item(&self, waba_id: &str, sk: &str) -> Option<BTreeMap<String, String>> {
+        self.lock()
+            .waba
+            .get(&(keys::waba(waba_id), sk.to_owned()))
+            .cloned()
+    }
+
     /// How many times a tombstone was looked up.
     pub fn tombstone_reads(&self) -> usize {
         self.lock().tombstone_reads
@@ -136,6 +167,29 @@ impl MemoryStore {
                 Ok(tables)
             }
             None => Ok(tables),
+        }
+    }
+}
+
+fn apply_suppression(tables: &mut Tables, phone_number_id: &str, change: &SuppressionChange) {
+    for id in change.ids() {
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::customer_hash(phone_number_id, id),
+        );
+        match change {
+            SuppressionChange::Suppress { source, since, .. } => {
+                tables.suppressions.insert(
+                    entry,
+                    Suppressed {
+                        since: *since,
+                        source: *source,
+                    },
+                );
+            }
+            SuppressionChange::Allow { .. } => {
+                tables.suppressions.remove(&entry);
+            }
         }
     }
 }
@@ -174,6 +228,9 @@ impl Store for MemoryStore {
             });
         }
         tables.records.insert(record_key, commit.record.clone());
+        if let Some(change) = commit.suppression {
+            apply_suppression(&mut tables, commit.phone_number_id, change);
+        }
         if let Some(count) = commit.report.filter(|count| !count.tally.is_empty()) {
             tables
                 .reports
@@ -519,8 +576,62 @@ impl Store for MemoryStore {
         _now: DateTime<Utc>,
         _expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if envelope.conversation().is_none() {
+            return Err(StoreError::Corrupt(
+                "an account signal belongs to no tenant's number: nothing to park it for".into(),
+            ));
+        }
         self.write()?.parked.push(envelope.clone());
         Ok(())
+    }
+
+    async fn suppressed(&self, phone_number_id: &str, ids: &[String]) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        for id in ids {
+            tables.suppression_reads += 1;
+            let entry = (
+                phone_number_id.to_owned(),
+                keys::customer_hash(phone_number_id, id),
+            );
+            if tables.suppressions.contains_key(&entry) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn change_suppression(
+        &self,
+        phone_number_id: &str,
+        change: &SuppressionChange,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        apply_suppression(&mut tables, phone_number_id, change);
+        Ok(())
+    }
+
+    async fn record_waba_signal(&self, signal: &WabaSignal) -> Result<bool, StoreError> {
+        let write = WabaWrite::of(signal);
+        let mut tables = self.write()?;
+        let item = tables
+            .waba
+            .entry((keys::waba(&signal.waba_id), write.sk))
+            .or_default();
+        let later = item
+            .get(write.at_attribute)
+            .and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at| at > write.at);
+        if later {
+            return Ok(false);
+        }
+        item.insert(write.at_attribute.into(), write.at.to_string());
+        for (name, value) in write.attributes {
+            match value {
+                Some(value) => item.insert(name.into(), value),
+                None => item.remove(name),
+            };
+        }
+        Ok(true)
     }
 
     async fn report_days(
@@ -633,7 +744,7 @@ impl Store for MemoryStore {
         count(Kind::Opening, usize::from(opening.is_some()));
         let before = tables.parked.len();
         tables.parked.retain(|envelope| {
-            let mine = envelope.conversation() == (number.as_str(), customer.as_str());
+            let mine = envelope.conversation() == Some((number.as_str(), customer.as_str()));
             if mine {
                 event_keys.push(envelope.idempotency_key());
             }

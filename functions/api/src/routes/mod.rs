@@ -10,6 +10,8 @@ pub mod meta;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
+pub mod templates;
 pub mod tenants;
 
 use serde::Serialize;
@@ -30,6 +32,8 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(rights::routes())
         .merge(send::routes())
         .merge(campaigns::routes())
+        .merge(suppressions::routes())
+        .merge(templates::routes())
         .merge(conversations::routes())
         .merge(tenants::routes())
 }

@@ -279,7 +279,7 @@ impl DynamoStore {
                     text(item, "envelope")
                         .ok()
                         .and_then(|body| Envelope::from_json(body).ok())
-                        .is_some_and(|envelope| envelope.conversation() == (number, customer))
+                        .is_some_and(|envelope| envelope.conversation() == Some((number, customer)))
                 })
                 .map(|item| (Kind::Parked, item)),
         );
