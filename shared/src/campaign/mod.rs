@@ -19,6 +19,11 @@ pub mod outcome;
 pub mod pacing;
 pub mod sender;
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 
@@ -381,8 +386,9 @@ pub trait CampaignStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// `from` -> the mark's state, and its counters added to the campaign, in one
-    /// transaction; `false` when the recipient was not in `from` (someone settled it).
+    /// `from` -> the mark's state, then its counters added to the campaign (two writes:
+    /// the recipient's is the fact; a crash between them loses that one count, never
+    /// doubles it); `false` when the recipient was not in `from` (someone settled it).
     fn mark(
         &self,
         batch: &Batch,
