@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
+use shared::campaign::memory::MemoryCampaigns;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::secrets::AiSecretCache;
@@ -22,6 +23,7 @@ use shared::whatsapp::memory::MemorySender;
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
 mod api_send;
+mod campaign_status;
 
 const NUMBER: &str = "106540352242922";
 const MARIA: &str = "5511987654321";
@@ -31,6 +33,7 @@ struct Twins;
 
 impl Adapters for Twins {
     type Store = MemoryStore;
+    type Campaigns = MemoryCampaigns;
     type Sender = MemorySender;
     type Tokens = StaticTokens;
     type Assistant = ScriptedAssistant;
@@ -42,6 +45,7 @@ impl Adapters for Twins {
 struct Harness {
     worker: Worker<Twins>,
     store: MemoryStore,
+    campaigns: MemoryCampaigns,
     sender: MemorySender,
     desk: MemoryDesk,
     assistant: ScriptedAssistant,
@@ -54,7 +58,9 @@ impl Harness {
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
         let assistant = ScriptedAssistant::new();
+        let campaigns = MemoryCampaigns::new();
         let ports = Ports::<Twins> {
+            campaigns: campaigns.clone(),
             store: store.clone(),
             sender: sender.clone(),
             tokens: StaticTokens::local(),
@@ -66,6 +72,7 @@ impl Harness {
         Self {
             worker: Worker::new(ports, Config::default(), Hooks::default()),
             store,
+            campaigns,
             sender,
             desk,
             assistant,
