@@ -469,10 +469,14 @@ where
     }
     tracing::warn!(campaign = %campaign.id, reason, "campaign paused");
     let subject = format!("Campaign {} paused", campaign.id);
-    let message = format!(
-        "Campaign {} of number {} was paused: {reason}. A supervisor resumes it once the cause is dealt with.",
-        campaign.id, campaign.phone_number_id
-    );
+    // JSON, as the SLA alerts on the same topic, for supervisors' tooling.
+    let message = json!({
+        "kind": "campaign_paused",
+        "phone_number_id": campaign.phone_number_id,
+        "campaign_id": campaign.id,
+        "reason": reason,
+    })
+    .to_string();
     if let Err(error) = ports.alerts.publish(&subject, &message).await {
         tracing::error!(campaign = %campaign.id, %error, "the pause alert was not published");
     }
