@@ -270,8 +270,10 @@ impl CampaignStack {
     /// back after the visibility timeout). Returns the invocations made.
     pub async fn run(&self, senders: Vec<Function>, limit: Duration) -> usize {
         let started = Instant::now();
-        let senders: Vec<Arc<Mutex<Function>>> =
-            senders.into_iter().map(|f| Arc::new(Mutex::new(f))).collect();
+        let senders: Vec<Arc<Mutex<Function>>> = senders
+            .into_iter()
+            .map(|f| Arc::new(Mutex::new(f)))
+            .collect();
         let mut invocations = 0;
         let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         let mut quiet_since = Instant::now();

@@ -398,7 +398,10 @@ async fn a_paused_template_pauses_the_campaign_and_alerts() {
     let alert: serde_json::Value = serde_json::from_str(&alerts[0].1).unwrap();
     assert_eq!(alert["kind"], "campaign_paused");
     assert_eq!(alert["campaign_id"], ID);
-    assert!(alert["reason"].as_str().unwrap().contains("132015"), "{alert}");
+    assert!(
+        alert["reason"].as_str().unwrap().contains("132015"),
+        "{alert}"
+    );
     assert!(fx.run(1, 50).await.unwrap().not_running);
 }
 
