@@ -26,6 +26,9 @@ struct StoredRecipient {
 
 type CampaignKey = (String, String);
 
+/// A recipient as the tests read it: state, wamid, error code, delivery status.
+pub type RecipientRow = (RecipientState, Option<String>, Option<i64>, Option<String>);
+
 #[derive(Default)]
 struct Tables {
     campaigns: BTreeMap<CampaignKey, Campaign>,
@@ -124,7 +127,7 @@ impl MemoryCampaigns {
         pn: &str,
         id: &str,
         seq: u32,
-    ) -> Option<(RecipientState, Option<String>, Option<i64>, Option<String>)> {
+    ) -> Option<RecipientRow> {
         let tables = self.lock();
         let stored = tables.recipients.get(&(pn.into(), id.into(), seq))?;
         Some((

@@ -22,12 +22,15 @@ fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_789_000_000, 0).unwrap()
 }
 
+/// A send as the fake Graph took it: when, to whom, with which callback data.
+type SendSeen = (DateTime<Utc>, String, String);
+
 /// The Graph API as the campaign sees it: each send's time, recipient and callback data;
 /// scripted errors per customer, one per send, before it succeeds.
 #[derive(Clone)]
 struct FakeGraph {
     clock: Clock,
-    sends: Arc<Mutex<Vec<(DateTime<Utc>, String, String)>>>,
+    sends: Arc<Mutex<Vec<SendSeen>>>,
     errors: Arc<Mutex<HashMap<String, VecDeque<SendError>>>>,
 }
 
@@ -45,7 +48,7 @@ impl FakeGraph {
         errors.entry(customer.into()).or_default().push_back(error);
     }
 
-    fn sends(&self) -> Vec<(DateTime<Utc>, String, String)> {
+    fn sends(&self) -> Vec<SendSeen> {
         self.sends.lock().unwrap().clone()
     }
 
@@ -214,7 +217,7 @@ fn campaign(tenant: &Tenant, state: CampaignState, audience: u32) -> Campaign {
 }
 
 /// The most sends in any one-second window.
-fn worst_second(sends: &[(DateTime<Utc>, String, String)]) -> usize {
+fn worst_second(sends: &[SendSeen]) -> usize {
     let mut times: Vec<_> = sends.iter().map(|(at, _, _)| *at).collect();
     times.sort();
     (0..times.len())
