@@ -255,6 +255,7 @@ def create_resources(endpoint):
             env.update(resolve(variables))
     env = {k: v for k, v in env.items() if v != NO_VALUE}
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
+    env["CAMPAIGN_DLQ_URL"] = resolve.refs["CampaignDeadLetterQueue"]
     # On AWS the api derives the keys' URL from the issuer; moto serves them at its own address
     # (and signs every pool's tokens with one public key, so only the issuer tells pools apart).
     env["COGNITO_USER_POOL_ID"] = pool_id

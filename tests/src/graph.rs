@@ -24,6 +24,8 @@ pub struct Request {
     pub content_type: String,
     /// The JSON body; `Null` when there was none.
     pub body: Value,
+    /// When the fake received it.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -43,6 +45,8 @@ struct Inner {
     script: VecDeque<(u16, Value)>,
     /// Answers for requests whose path ends with the key, before `script`.
     path_scripts: Vec<(String, VecDeque<(u16, Value)>)>,
+    /// Answers for messages to a recipient (`to`), before any other script.
+    recipient_scripts: std::collections::HashMap<String, VecDeque<(u16, Value)>>,
     observer: Option<Observer>,
     sent: usize,
     downloads: Vec<String>,
@@ -126,6 +130,16 @@ impl FakeGraph {
         }
     }
 
+    /// Messages to `to` get these answers, in order, before any other script.
+    pub fn script_recipient(&self, to: &str, answers: impl IntoIterator<Item = (u16, Value)>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .recipient_scripts
+            .entry(to.to_owned())
+            .or_default()
+            .extend(answers);
+    }
+
     /// `observer` is told of every POST from now on (mark-as-read included), in the order
     /// received, before the fake answers it.
     pub fn watch(&self, observer: impl Fn(&Request) + Send + Sync + 'static) {
@@ -200,6 +214,12 @@ impl FakeGraph {
     pub fn clear(&self) {
         self.inner.lock().unwrap().requests.clear();
     }
+}
+
+/// The recipient of the last request recorded (empty for other edges).
+fn request_to(inner: &Inner) -> String {
+    let last = inner.requests.last().map(|r| &r.body["to"]);
+    last.and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
 /// One line per message: `text: ...`, `buttons: body [id, id]`, `list: body [id, ...]`.
@@ -335,6 +355,7 @@ async fn answer_now(
         authorization: header("authorization"),
         content_type: header("content-type"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        at: std::time::Instant::now(),
     };
     if let Some(observer) = &inner.observer {
         observer(&request);
@@ -344,6 +365,14 @@ async fn answer_now(
     inner.requests.push(request);
     if is_read {
         return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
+    }
+    let to = request_to(&inner);
+    let for_recipient = inner
+        .recipient_scripts
+        .get_mut(&to)
+        .and_then(VecDeque::pop_front);
+    if let Some((status, answer)) = for_recipient {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
     }
     let scripted = inner
         .path_scripts

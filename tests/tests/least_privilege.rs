@@ -90,6 +90,7 @@ fn each_function_reads_only_its_own_secrets() {
         let expected: Vec<String> = match function.as_str() {
             "WebhookFunction" => vec!["!Ref AppSecret".into()],
             "WorkerFunction" => vec!["!Ref AiSecret".into(), tenants.clone()],
+            "CampaignSenderFunction" => vec![tenants.clone()],
             "DeskFunction" => vec![desk.clone()],
             "ApiFunction" => vec!["!Ref ApiSecret".into()],
             _ => Vec::new(),

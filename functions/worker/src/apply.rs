@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
+use shared::campaign::{self, CampaignStore, DeliveryUpdate};
 use shared::engine::{self, Effect, Event, Input, OptWord, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
 use shared::store::{
@@ -359,6 +360,15 @@ impl<A: Adapters> Worker<A> {
         now: DateTime<Utc>,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
+        if let Some((campaign_id, seq)) = status
+            .callback_data
+            .as_deref()
+            .and_then(campaign::parse_callback_data)
+        {
+            return self
+                .apply_campaign_status(status, campaign_id, seq, counts)
+                .await;
+        }
         let (number, customer) = (&status.phone_number_id, &status.customer);
         let tenant = self.tenant(number).await?;
         let expires_at = now + self.retention(number).await?;
@@ -420,6 +430,37 @@ impl<A: Adapters> Worker<A> {
         self.settle_send(status, &change, now).await?;
         self.run_outbox(number, customer, key, &record, counts)
             .await
+    }
+
+    /// A campaign send's status moves its recipient's delivery forward and the campaign's
+    /// counters, at most once per status (by rank); the recipient item is the send's
+    /// delivery record, so no `OUT#` item is written. A recipient left `sending` by a
+    /// sender that did not learn Meta's answer is settled here as sent (see
+    /// `shared::campaign::sender`).
+    async fn apply_campaign_status(
+        &self,
+        status: &StatusUpdate,
+        campaign_id: &str,
+        seq: u32,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let update = DeliveryUpdate {
+            phone_number_id: &status.phone_number_id,
+            campaign_id,
+            seq,
+            status: &status.status,
+            wamid: &status.wamid,
+            error_code: status.error_codes.first().copied(),
+        };
+        if !self.ports.campaigns.delivery(&update).await? {
+            tracing::debug!(
+                campaign = campaign_id,
+                seq,
+                "campaign status changes nothing"
+            );
+        }
+        counts.lock().await.statuses += 1;
+        Ok(())
     }
 
     /// A message's first status proves Meta took it: when its send (named by the callback

@@ -30,6 +30,7 @@ use std::time::Duration as StdDuration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::Assistant;
+use shared::campaign::CampaignStore;
 use shared::desk::{AlertTopic, Desk, DeskError};
 use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
@@ -57,6 +58,8 @@ pub const MEDIA_FORWARDS_AT_ONCE: usize = 4;
 /// the unit tests.
 pub trait Adapters: Send + Sync + 'static {
     type Store: Store;
+    /// Campaign recipients and counters: the statuses of campaign sends.
+    type Campaigns: CampaignStore;
     type Sender: Sender;
     type Tokens: TenantTokens;
     type Assistant: Assistant;
@@ -68,6 +71,7 @@ pub trait Adapters: Send + Sync + 'static {
 
 pub struct Ports<A: Adapters> {
     pub store: A::Store,
+    pub campaigns: A::Campaigns,
     pub sender: A::Sender,
     pub tokens: A::Tokens,
     pub assistant: A::Assistant,

@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
+use shared::campaign::memory::MemoryCampaigns;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::secrets::AiSecretCache;
@@ -22,6 +23,7 @@ use shared::whatsapp::memory::MemorySender;
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
 mod api_send;
+mod campaign_status;
 mod signals;
 
 const NUMBER: &str = "106540352242922";
@@ -32,6 +34,7 @@ struct Twins;
 
 impl Adapters for Twins {
     type Store = MemoryStore;
+    type Campaigns = MemoryCampaigns;
     type Sender = MemorySender;
     type Tokens = StaticTokens;
     type Assistant = ScriptedAssistant;
@@ -43,6 +46,7 @@ impl Adapters for Twins {
 struct Harness {
     worker: Worker<Twins>,
     store: MemoryStore,
+    campaigns: MemoryCampaigns,
     sender: MemorySender,
     desk: MemoryDesk,
     assistant: ScriptedAssistant,
@@ -57,7 +61,9 @@ impl Harness {
         let desk = MemoryDesk::new();
         let assistant = ScriptedAssistant::new();
         let alerts = MemoryAlerts::default();
+        let campaigns = MemoryCampaigns::new();
         let ports = Ports::<Twins> {
+            campaigns: campaigns.clone(),
             store: store.clone(),
             sender: sender.clone(),
             tokens: StaticTokens::local(),
@@ -69,6 +75,7 @@ impl Harness {
         Self {
             worker: Worker::new(ports, Config::default(), Hooks::default()),
             store,
+            campaigns,
             sender,
             desk,
             assistant,

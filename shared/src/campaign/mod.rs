@@ -1,620 +1,601 @@
-//! Campaigns: one approved template sent to a list of customers. This module is the pure
-//! part (no I/O): the lifecycle, who may move a campaign along it, and the audience parser.
-//! `platform::campaigns` stores them; the sender and the dispatcher (other modules) send.
+//! Campaigns: one approved template sent to a list of customers. The lifecycle (states, and
+//! who may move a campaign along them) is re-exported here, [`audience`] parses audiences;
+//! this module holds the sending side: the queue's batch message, the items the sender
+//! reads and writes, its ports (the campaign store, the shared pacer, the campaign queue)
+//! and the logic of a batch ([`sender`]) and of the dispatcher ([`dispatch`]). Pure apart from the ports;
+//! the DynamoDB and SQS adapters sit beside it behind their features.
 //!
-//! Lifecycle:
-//! `draft → submitted → approved | rejected`; `approved → scheduled` (its `start_at` in the
-//! future) `| running`; `scheduled → running`; `running ↔ paused`; `running → done`; and
-//! `draft | submitted | approved | scheduled | running | paused → cancelled`.
-//! `rejected`, `cancelled` and `done` are final.
-//!
-//! Who: an API key with `campaigns:write` creates, edits a draft, imports the audience,
-//! submits, pauses and cancels; it never approves, rejects or resumes (each starts or
-//! restarts sending to customers: a person's decision). A person who decides (a supervisor
-//! or admin of the tenant, or a platform admin) may do all of it, but never approves or
-//! rejects a campaign they wrote, submitted, or that was written for them.
+//! | item | pk | sk |
+//! | --- | --- | --- |
+//! | campaign (`state`, `version`, template, counters `n_*`, `started_at`) | `CAMPAIGN#<pn>` | `C#<id>` |
+//! | recipient (`customer`, `params`, `state`, `wamid`, `error_code`, `attempts`, `delivery`) | `CAMPAIGN#<pn>#<id>` | `R#<seq, 8 digits>` |
+//! | a campaign due to start (`phone_number_id`, `campaign_id`) | `CAMPAIGNS_DUE` | `<start epoch s, 10 digits>#<pn>#<id>` |
+//! | opt-out (`since`, `source`) | `OPTOUT#<pn>` | sha256 hex of `<pn>:<customer>` |
+//! | WABA signals (`status`/`quality_event`/`event`, `at`) | `WABA#<waba>` | `TEMPLATE#<name>#<lang>`, `NUMBER#<pn>`, `ACCOUNT` |
+//! | send tokens of a 100 ms slot (`n`) | `PACE#<pn>` | `S#<slot>` |
+//! | a number's slow-down after 130429 (`factor`, `until`) | `PACE#<pn>` | `SLOWDOWN` |
+//! | recipients counted toward the messaging limit in an hour (`n`) | `DAILY#<portfolio>` | `H#<hours since epoch>` |
 
 pub mod audience;
+pub mod dispatch;
+mod lifecycle;
+pub mod outcome;
+pub mod pacing;
+pub mod sender;
 
-use std::fmt;
-use std::str::FromStr;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
 
-/// Campaign ids: this prefix and 26 base32 characters.
-pub const ID_PREFIX: &str = "cmp_";
+use crate::store::{StoreError, status_rank};
+use pacing::Slowdown;
 
-/// Where a campaign stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Draft,
-    Submitted,
-    Approved,
-    Rejected,
-    Scheduled,
-    Running,
-    Paused,
-    Cancelled,
-    Done,
+pub use lifecycle::*;
+
+/// Recipients per batch message.
+pub const BATCH_SIZE: u32 = 50;
+/// Sends looked at by the failure-rate pause.
+pub const FAILURE_WINDOW: u64 = 200;
+
+/// The campaign queue's message: one batch of consecutive recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMessage {
+    pub v: u32,
+    pub batch: Batch,
 }
 
-impl State {
-    pub const ALL: [State; 9] = [
-        State::Draft,
-        State::Submitted,
-        State::Approved,
-        State::Rejected,
-        State::Scheduled,
-        State::Running,
-        State::Paused,
-        State::Cancelled,
-        State::Done,
-    ];
+/// Recipients `from_seq..=to_seq` of one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub phone_number_id: String,
+    pub campaign_id: String,
+    pub from_seq: u32,
+    pub to_seq: u32,
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Draft => "draft",
-            State::Submitted => "submitted",
-            State::Approved => "approved",
-            State::Rejected => "rejected",
-            State::Scheduled => "scheduled",
-            State::Running => "running",
-            State::Paused => "paused",
-            State::Cancelled => "cancelled",
-            State::Done => "done",
+impl Batch {
+    pub fn to_json(&self) -> String {
+        let message = BatchMessage {
+            v: 1,
+            batch: self.clone(),
+        };
+        serde_json::to_string(&message).expect("a batch serialises")
+    }
+
+    /// A version this code does not know is refused, never guessed at.
+    pub fn from_json(body: &str) -> Result<Batch, String> {
+        let message: BatchMessage =
+            serde_json::from_str(body).map_err(|e| format!("not a batch message: {e}"))?;
+        match message.v {
+            1 => Ok(message.batch),
+            v => Err(format!("unknown batch message version {v}")),
         }
     }
 
-    /// Nothing moves a campaign out of these.
-    pub fn is_final(self) -> bool {
-        matches!(self, State::Rejected | State::Cancelled | State::Done)
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for State {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        State::ALL
-            .into_iter()
-            .find(|state| state.as_str() == text)
-            .ok_or_else(|| {
-                format!(
-                    "unknown state `{text}` (draft, submitted, approved, rejected, scheduled, running, paused, cancelled, done)"
-                )
+    /// Batches of [`BATCH_SIZE`] covering `1..=audience_size`.
+    pub fn cover(phone_number_id: &str, campaign_id: &str, audience_size: u32) -> Vec<Batch> {
+        (1..=audience_size)
+            .step_by(BATCH_SIZE as usize)
+            .map(|from_seq| Batch {
+                phone_number_id: phone_number_id.to_owned(),
+                campaign_id: campaign_id.to_owned(),
+                from_seq,
+                to_seq: (from_seq + BATCH_SIZE - 1).min(audience_size),
             })
+            .collect()
     }
 }
 
-/// What is done to a campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// Change a draft's fields.
-    Edit,
-    /// Import its audience (a draft's).
-    Import,
-    Submit,
-    Approve,
-    Reject,
-    /// Start an approved campaign: `scheduled` while its start is in the future, else
-    /// `running` (done right after approval, by the approval itself).
-    Schedule {
-        start_in_future: bool,
-    },
-    /// A scheduled campaign's start came (the dispatcher).
-    Start,
-    Pause,
-    Resume,
-    Cancel,
-    /// Every recipient handled (the dispatcher).
-    Finish,
+/// What the sender and the dispatcher read of a campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    pub phone_number_id: String,
+    pub id: String,
+    pub state: State,
+    pub version: u64,
+    pub template_name: String,
+    pub template_language: String,
+    pub start_at: Option<DateTime<Utc>>,
+    pub business_hours_only: bool,
+    /// When the dispatcher moved it to `running` (signals older than this do not pause it).
+    pub started_at: Option<DateTime<Utc>>,
+    pub audience_size: u32,
+    pub counters: Counters,
 }
 
-impl Operation {
+/// The counters the sender reads back (the rest are only added to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub queued: u64,
+    /// Recipients with a final outcome (sent, failed or skipped), the campaign is done
+    /// when it reaches `queued`.
+    pub done: u64,
+    pub failed: u64,
+    /// `done` and `failed` when the failure-rate window last started.
+    pub window_done: u64,
+    pub window_failed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientState {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Skipped,
+}
+
+impl RecipientState {
     pub fn as_str(self) -> &'static str {
         match self {
-            Operation::Edit => "edit",
-            Operation::Import => "import",
-            Operation::Submit => "submit",
-            Operation::Approve => "approve",
-            Operation::Reject => "reject",
-            Operation::Schedule { .. } => "schedule",
-            Operation::Start => "start",
-            Operation::Pause => "pause",
-            Operation::Resume => "resume",
-            Operation::Cancel => "cancel",
-            Operation::Finish => "finish",
+            RecipientState::Pending => "pending",
+            RecipientState::Sending => "sending",
+            RecipientState::Sent => "sent",
+            RecipientState::Failed => "failed",
+            RecipientState::Skipped => "skipped",
         }
     }
-}
 
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
     }
 }
 
-/// The state `operation` leads to from `from`, or the refusal naming both.
-pub fn next_state(from: State, operation: Operation) -> Result<State, CampaignError> {
-    use State::*;
-    let to = match (from, operation) {
-        (Draft, Operation::Edit | Operation::Import) => Draft,
-        (Draft, Operation::Submit) => Submitted,
-        (Submitted, Operation::Approve) => Approved,
-        (Submitted, Operation::Reject) => Rejected,
-        (Approved, Operation::Schedule { start_in_future }) => {
-            if start_in_future {
-                Scheduled
-            } else {
-                Running
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub seq: u32,
+    /// Digits, E.164 without `+` (or a business-scoped user id).
+    pub customer: String,
+    /// The template's parameters, in order.
+    pub params: Vec<String>,
+    pub state: RecipientState,
+    /// Sends Meta refused at the pair rate so far.
+    pub attempts: u32,
+}
+
+/// The WABA-level signals read before each batch (written by the worker from Meta's
+/// webhooks); absent items mean nothing was reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signals {
+    pub template: Option<Signal>,
+    pub number: Option<Signal>,
+    pub account: Option<Signal>,
+}
+
+/// One signal item: its event or status, any restriction, and when it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub event: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Signals {
+    /// Why a running campaign must pause, if it must: its template is not approved, or
+    /// since it started the number was flagged or downgraded, or the account restricted,
+    /// disabled or found in violation.
+    pub fn pause_reason(&self, started_at: Option<DateTime<Utc>>) -> Option<String> {
+        if let Some(template) = &self.template
+            && template.event != "APPROVED"
+        {
+            return Some(format!("template {}", template.event));
+        }
+        let since_start = |signal: &&Signal| started_at.is_none_or(|start| signal.at >= start);
+        if let Some(number) = self.number.as_ref().filter(since_start)
+            && matches!(number.event.as_str(), "FLAGGED" | "DOWNGRADE")
+        {
+            return Some(format!("number quality {}", number.event));
+        }
+        let account = self.account.as_ref().filter(since_start)?;
+        let detail = account.detail.as_deref().unwrap_or_default();
+        let stops = match account.event.as_str() {
+            "ACCOUNT_RESTRICTION" => detail.contains("RESTRICTED_BIZ_INITIATED_MESSAGING"),
+            "DISABLED_UPDATE" => detail.contains("DISABLE"),
+            "ACCOUNT_VIOLATION" | "ACCOUNT_DELETED" => true,
+            _ => false,
+        };
+        stops.then(|| {
+            format!("account {} {detail}", account.event)
+                .trim()
+                .to_owned()
+        })
+    }
+}
+
+/// `biz_opaque_callback_data` of a campaign send: its status finds the recipient.
+pub fn callback_data(campaign_id: &str, seq: u32) -> String {
+    format!("cmp:{campaign_id}:{seq}")
+}
+
+/// The campaign and recipient a status's callback data names.
+pub fn parse_callback_data(data: &str) -> Option<(&str, u32)> {
+    let rest = data.strip_prefix("cmp:")?;
+    let (id, seq) = rest.rsplit_once(':')?;
+    Some((id, seq.parse().ok()?)).filter(|(id, _)| !id.is_empty())
+}
+
+/// The opt-out item's sort key of a customer of a number.
+pub fn suppression_hash(phone_number_id: &str, customer: &str) -> String {
+    hex::encode(Sha256::digest(format!("{phone_number_id}:{customer}")))
+}
+
+/// The forms a customer may be on the suppression list under: as given, and for a
+/// Brazilian mobile the other ninth-digit form (Meta's `wa_id` may lack the 9).
+pub fn customer_forms(customer: &str) -> Vec<String> {
+    let mut forms = vec![customer.to_owned()];
+    let digits = customer.bytes().all(|b| b.is_ascii_digit());
+    if digits && customer.starts_with("55") {
+        let (area, subscriber) = customer[2..].split_at(2.min(customer.len() - 2));
+        match subscriber.len() {
+            9 if subscriber.starts_with('9') => forms.push(format!("55{area}{}", &subscriber[1..])),
+            8 if subscriber.starts_with(['6', '7', '8', '9']) => {
+                forms.push(format!("55{area}9{subscriber}"))
             }
+            _ => {}
         }
-        (Scheduled, Operation::Start) => Running,
-        (Running, Operation::Pause) => Paused,
-        (Paused, Operation::Resume) => Running,
-        (Running, Operation::Finish) => Done,
-        (Draft | Submitted | Approved | Scheduled | Running | Paused, Operation::Cancel) => {
-            Cancelled
-        }
-        _ => return Err(CampaignError::Transition { from, operation }),
-    };
-    Ok(to)
+    }
+    forms
 }
 
-/// Who acts, as the campaign rules see them (the platform derives it from the caller's
-/// scopes and role in the tenant).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Actor<'a> {
-    /// An API key of the tenant (or the provider's); `writes`: it has `campaigns:write`.
-    Key { id: &'a str, writes: bool },
-    /// A person (Cognito `sub`); `decides`: a supervisor or admin of the tenant, or a
-    /// platform admin.
-    Person { sub: &'a str, decides: bool },
-    /// The provider's operator at the ops CLI (the stack's AWS credentials), by name: stops
-    /// campaigns, never writes or decides them.
-    Operator { name: &'a str },
-    /// The sending side (the dispatcher, the sender) by component name: starts scheduled
-    /// campaigns, pauses on WhatsApp's signals, finishes them.
-    System { component: &'a str },
+/// A recipient's final outcome, written once (conditional on its state before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    Sent {
+        wamid: String,
+    },
+    /// `code`: Graph's error code; `None` refused before sending.
+    Failed {
+        code: Option<i64>,
+    },
+    /// On the suppression list at send time.
+    Suppressed,
 }
 
-impl Actor<'_> {
-    /// The id audit entries and `created_by` use: `key:<id>`, `person:<sub>`.
-    pub fn id(&self) -> String {
+impl Mark {
+    /// The campaign counters the mark adds one to.
+    pub fn counters(&self) -> Vec<String> {
         match self {
-            Actor::Key { id, .. } => format!("key:{id}"),
-            Actor::Person { sub, .. } => format!("person:{sub}"),
-            Actor::Operator { name } => format!("ops:{name}"),
-            Actor::System { component } => format!("system:{component}"),
+            Mark::Sent { .. } => vec!["n_sent".into(), "n_done".into()],
+            Mark::Failed { code } => vec![
+                "n_failed".into(),
+                "n_done".into(),
+                code.map_or_else(|| "n_failed_invalid".into(), |c| format!("n_failed_{c}")),
+            ],
+            Mark::Suppressed => vec!["n_skipped".into(), "n_done".into()],
         }
     }
 }
 
-/// Who wrote a campaign and for whom, as stored (`created_by`, `on_behalf_of`, `submitted_by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Authorship<'a> {
-    /// `key:<id>` or `person:<sub>`.
-    pub created_by: &'a str,
-    /// A person's sub.
-    pub on_behalf_of: Option<&'a str>,
-    /// `key:<id>` or `person:<sub>`, once submitted.
-    pub submitted_by: Option<&'a str>,
+/// A delivery status of a campaign send, as the worker's status path applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate<'a> {
+    pub phone_number_id: &'a str,
+    pub campaign_id: &'a str,
+    pub seq: u32,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: &'a str,
+    pub wamid: &'a str,
+    pub error_code: Option<i64>,
 }
 
-/// A rule of who may do what, each named so a refusal says which one it met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Creating, editing, importing and submitting need `campaigns:write` (a key) or a
-    /// supervisor's or admin's role (a person).
-    WriteNeedsScopeOrRole,
-    /// Approving and rejecting are people's decisions.
-    KeysNeverDecide,
-    /// Resuming restarts sending to customers: a person's decision.
-    KeysNeverResume,
-    /// Only a supervisor or admin of the tenant, or a platform admin, decides, pauses,
-    /// resumes and cancels.
-    DecidersOnly,
-    /// Nobody approves or rejects a campaign they wrote or submitted.
-    AuthorNeverDecides,
-    /// Nobody approves or rejects a campaign written for them.
-    BeneficiaryNeverDecides,
-    /// A key writes a campaign for a named person (`on_behalf_of`), who answers for it.
-    KeyNamesItsPerson,
-    /// The operator only stops campaigns (pause, cancel): the tenant's people run them.
-    OperatorOnlyStops,
-    /// Starting a scheduled campaign and finishing a sent one are the sending system's.
-    SystemStartsAndFinishes,
-    /// The sending system only starts, pauses and finishes.
-    SystemOnlyRuns,
-}
-
-impl Rule {
-    /// A stable name for problem details and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::WriteNeedsScopeOrRole => "write_needs_scope_or_role",
-            Rule::KeysNeverDecide => "keys_never_decide",
-            Rule::KeysNeverResume => "keys_never_resume",
-            Rule::DecidersOnly => "deciders_only",
-            Rule::AuthorNeverDecides => "author_never_decides",
-            Rule::BeneficiaryNeverDecides => "beneficiary_never_decides",
-            Rule::KeyNamesItsPerson => "key_names_its_person",
-            Rule::OperatorOnlyStops => "operator_only_stops",
-            Rule::SystemStartsAndFinishes => "system_starts_and_finishes",
-            Rule::SystemOnlyRuns => "system_only_runs",
+/// The campaign counters a delivery status adds one to, given the status rank the
+/// recipient had ([`status_rank`]): a read implies delivered; `sent` adds nothing (the
+/// sender counted it).
+pub fn delivery_counters(update: &DeliveryUpdate<'_>, before: u8) -> Vec<String> {
+    let mut names = Vec::new();
+    match update.status {
+        "delivered" => names.push("n_delivered".to_owned()),
+        "read" | "played" => {
+            if before < status_rank("delivered") {
+                names.push("n_delivered".to_owned());
+            }
+            if before < status_rank("read") {
+                names.push("n_read".to_owned());
+            }
         }
+        "failed" => {
+            names.push("n_failed".to_owned());
+            names.push(update.error_code.map_or_else(
+                || "n_failed_unknown".to_owned(),
+                |code| format!("n_failed_{code}"),
+            ));
+        }
+        _ => {}
     }
-
-    fn text(self) -> &'static str {
-        match self {
-            Rule::WriteNeedsScopeOrRole => {
-                "writing a campaign needs an API key with campaigns:write or a supervisor or admin of the tenant"
-            }
-            Rule::KeysNeverDecide => {
-                "only a person approves or rejects a campaign, never an API key"
-            }
-            Rule::KeysNeverResume => "only a person resumes a campaign, never an API key",
-            Rule::DecidersOnly => {
-                "only a supervisor or admin of the tenant (or a platform admin) may do this"
-            }
-            Rule::AuthorNeverDecides => "the author of a campaign may not approve or reject it",
-            Rule::BeneficiaryNeverDecides => {
-                "the person a campaign was written for may not approve or reject it"
-            }
-            Rule::KeyNamesItsPerson => {
-                "a campaign written with an API key names the person it is for (on_behalf_of)"
-            }
-            Rule::OperatorOnlyStops => {
-                "the operator only pauses and cancels campaigns; the tenant's people run them"
-            }
-            Rule::SystemStartsAndFinishes => {
-                "only the sending system starts a scheduled campaign or finishes one"
-            }
-            Rule::SystemOnlyRuns => "the sending system only starts, pauses and finishes campaigns",
-        }
-    }
+    names
 }
 
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (rule {})", self.text(), self.name())
-    }
+/// Port: the campaign items. Every write that moves a recipient is conditional on the
+/// state it leaves, so two senders (a redelivery) never both act on one recipient.
+pub trait CampaignStore: Send + Sync {
+    /// A strongly consistent read of the campaign.
+    fn campaign(
+        &self,
+        phone_number_id: &str,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<Option<Campaign>, StoreError>> + Send;
+
+    /// The signal items of the campaign's template, number and account, and the number's
+    /// slow-down: one batch read.
+    fn signals(
+        &self,
+        waba_id: &str,
+        campaign: &Campaign,
+    ) -> impl Future<Output = Result<(Signals, Option<Slowdown>), StoreError>> + Send;
+
+    /// Which of `hashes` are on the number's suppression list: one batch read.
+    fn suppressed(
+        &self,
+        phone_number_id: &str,
+        hashes: &[String],
+    ) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
+
+    /// Recipients `from_seq..=to_seq`, in seq order.
+    fn recipients(
+        &self,
+        batch: &Batch,
+    ) -> impl Future<Output = Result<Vec<Recipient>, StoreError>> + Send;
+
+    /// `pending` -> `sending`, with the time; `false` when it was not pending.
+    fn mark_sending(
+        &self,
+        batch: &Batch,
+        seq: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `from` -> the mark's state, then its counters added to the campaign (two writes:
+    /// the recipient's is the fact; a crash between them loses that one count, never
+    /// doubles it); `false` when the recipient was not in `from` (someone settled it).
+    fn mark(
+        &self,
+        batch: &Batch,
+        seq: u32,
+        from: RecipientState,
+        mark: &Mark,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `sending` -> `pending`: Meta did not take it; `attempts` when it was refused at the
+    /// pair rate.
+    fn release(
+        &self,
+        batch: &Batch,
+        seq: u32,
+        attempts: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves the campaign from `from` to `to` if its version is still `version`;
+    /// `reason` is kept as `paused_reason`, `started_at` set when it starts, `queued`
+    /// set as `n_queued` when given. `false` when the campaign changed meanwhile.
+    fn transition(
+        &self,
+        campaign: &Campaign,
+        to: State,
+        change: Transition,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Starts a new failure-rate window at the given counters (conditional on the old
+    /// window: one container moves it).
+    fn move_failure_window(
+        &self,
+        campaign: &Campaign,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Campaigns due at `now` (the `CAMPAIGNS_DUE` items up to `now`): (pn, id, due key).
+    fn due(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+
+    /// Removes a due item once its campaign is running (or can never run).
+    fn forget_due(&self, due: &Due) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Applies a delivery status at most once (by status rank): the recipient's
+    /// `delivery`, and the campaign's counters; a recipient still `sending` (a send with
+    /// an unknown outcome) is settled as sent with the status's wamid. `false` when it
+    /// changed nothing.
+    fn delivery(
+        &self,
+        update: &DeliveryUpdate<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CampaignError {
-    #[error("a campaign in state {from} cannot {operation}")]
-    Transition { from: State, operation: Operation },
-    #[error("{0}")]
-    Denied(Rule),
+/// What a transition writes besides the state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transition {
+    pub reason: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub queued: Option<u32>,
 }
 
-/// May `actor` create a campaign (for `on_behalf_of`, required of a key)?
-pub fn may_create(actor: Actor<'_>, on_behalf_of: Option<&str>) -> Result<(), CampaignError> {
-    match actor {
-        Actor::Key { writes: false, .. } | Actor::Person { decides: false, .. } => {
-            Err(CampaignError::Denied(Rule::WriteNeedsScopeOrRole))
-        }
-        Actor::Key { .. } if on_behalf_of.is_none_or(str::is_empty) => {
-            Err(CampaignError::Denied(Rule::KeyNamesItsPerson))
-        }
-        Actor::Operator { .. } => Err(CampaignError::Denied(Rule::OperatorOnlyStops)),
-        Actor::System { .. } => Err(CampaignError::Denied(Rule::SystemOnlyRuns)),
-        _ => Ok(()),
-    }
+/// A `CAMPAIGNS_DUE` item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub phone_number_id: String,
+    pub campaign_id: String,
+    pub sort_key: String,
 }
 
-/// May `actor` do `operation` to a campaign of `authorship` (whatever its state)?
-/// `Schedule` is part of an approval (checked as the approval); `Start` and `Finish` are
-/// the sending system's.
-pub fn may(
-    actor: Actor<'_>,
-    authorship: &Authorship<'_>,
-    operation: Operation,
-) -> Result<(), CampaignError> {
-    let denied = |rule| Err(CampaignError::Denied(rule));
-    match (operation, actor) {
-        (Operation::Schedule { .. }, _) => Ok(()),
-        (Operation::Start | Operation::Finish | Operation::Pause, Actor::System { .. }) => Ok(()),
-        (_, Actor::System { .. }) => denied(Rule::SystemOnlyRuns),
-        (Operation::Start | Operation::Finish, _) => denied(Rule::SystemStartsAndFinishes),
-        (Operation::Pause | Operation::Cancel, Actor::Operator { .. }) => Ok(()),
-        (_, Actor::Operator { .. }) => denied(Rule::OperatorOnlyStops),
-        (Operation::Edit | Operation::Import | Operation::Submit, _) => match actor {
-            Actor::Key { writes: true, .. } | Actor::Person { decides: true, .. } => Ok(()),
-            _ => denied(Rule::WriteNeedsScopeOrRole),
-        },
-        (Operation::Approve | Operation::Reject, Actor::Key { .. }) => {
-            denied(Rule::KeysNeverDecide)
-        }
-        (Operation::Approve | Operation::Reject, Actor::Person { decides: false, .. }) => {
-            denied(Rule::DecidersOnly)
-        }
-        (Operation::Approve | Operation::Reject, Actor::Person { sub, .. }) => {
-            let me = actor.id();
-            if authorship.created_by == me || authorship.submitted_by == Some(me.as_str()) {
-                denied(Rule::AuthorNeverDecides)
-            } else if authorship.on_behalf_of == Some(sub) {
-                denied(Rule::BeneficiaryNeverDecides)
-            } else {
-                Ok(())
-            }
-        }
-        (Operation::Pause | Operation::Cancel, Actor::Key { writes, .. }) => {
-            if writes {
-                Ok(())
-            } else {
-                denied(Rule::WriteNeedsScopeOrRole)
-            }
-        }
-        (Operation::Resume, Actor::Key { .. }) => denied(Rule::KeysNeverResume),
-        (
-            Operation::Pause | Operation::Cancel | Operation::Resume,
-            Actor::Person { decides, .. },
-        ) => {
-            if decides {
-                Ok(())
-            } else {
-                denied(Rule::DecidersOnly)
-            }
-        }
-    }
+/// The `CAMPAIGNS_DUE` sort key of a campaign starting at `start_at` (epoch seconds).
+pub fn due_key(start_at: i64, phone_number_id: &str, campaign_id: &str) -> String {
+    format!("{start_at:010}#{phone_number_id}#{campaign_id}")
+}
+
+/// Port: the counters every sender container shares.
+pub trait Pacer: Send + Sync {
+    /// Takes up to `wanted` of slot `slot`'s `budget` tokens for the number: how many it
+    /// got (0 when the slot is full).
+    fn take(
+        &self,
+        phone_number_id: &str,
+        slot: u64,
+        wanted: u32,
+        budget: u32,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Records a slow-down of the number for every container.
+    fn slow_down(
+        &self,
+        phone_number_id: &str,
+        slowdown: Slowdown,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes up to `wanted` of the portfolio's messaging limit at `now` (the hour
+    /// counters of [`pacing::daily_window`]): how many it got.
+    fn take_daily(
+        &self,
+        portfolio: &str,
+        now: DateTime<Utc>,
+        wanted: u32,
+        limit: Option<u32>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("campaign queue: {0}")]
+pub struct CampaignQueueError(pub String);
+
+/// Port: the campaign queue (standard SQS with a DLQ).
+pub trait CampaignQueue: Send + Sync {
+    /// Enqueues the batches, each to be received after `delay` (at most 15 minutes).
+    fn enqueue(
+        &self,
+        batches: &[Batch],
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), CampaignQueueError>> + Send;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const OPERATIONS: [Operation; 12] = [
-        Operation::Edit,
-        Operation::Import,
-        Operation::Submit,
-        Operation::Approve,
-        Operation::Reject,
-        Operation::Schedule {
-            start_in_future: true,
-        },
-        Operation::Schedule {
-            start_in_future: false,
-        },
-        Operation::Start,
-        Operation::Pause,
-        Operation::Resume,
-        Operation::Cancel,
-        Operation::Finish,
-    ];
-
     #[test]
-    fn the_lifecycle_moves_only_along_its_arrows() {
-        use State::*;
-        let allowed = [
-            (Draft, Operation::Edit, Draft),
-            (Draft, Operation::Import, Draft),
-            (Draft, Operation::Submit, Submitted),
-            (Submitted, Operation::Approve, Approved),
-            (Submitted, Operation::Reject, Rejected),
-            (Approved, OPERATIONS[5], Scheduled),
-            (Approved, OPERATIONS[6], Running),
-            (Scheduled, Operation::Start, Running),
-            (Running, Operation::Pause, Paused),
-            (Paused, Operation::Resume, Running),
-            (Running, Operation::Finish, Done),
-            (Draft, Operation::Cancel, Cancelled),
-            (Submitted, Operation::Cancel, Cancelled),
-            (Approved, Operation::Cancel, Cancelled),
-            (Scheduled, Operation::Cancel, Cancelled),
-            (Running, Operation::Cancel, Cancelled),
-            (Paused, Operation::Cancel, Cancelled),
-        ];
-        for from in State::ALL {
-            for operation in OPERATIONS {
-                let expected = allowed
-                    .iter()
-                    .find(|(f, o, _)| *f == from && *o == operation)
-                    .map(|(_, _, to)| *to);
-                match (next_state(from, operation), expected) {
-                    (Ok(to), Some(expected)) => assert_eq!(to, expected, "{from} {operation}"),
-                    (Err(CampaignError::Transition { .. }), None) => {}
-                    (got, expected) => panic!("{from} {operation}: {got:?}, expected {expected:?}"),
-                }
-            }
-        }
-        for state in [Rejected, Cancelled, Done] {
-            assert!(state.is_final());
-            assert!(OPERATIONS.iter().all(|o| next_state(state, *o).is_err()));
-        }
-    }
-
-    #[test]
-    fn a_refused_transition_names_the_state_and_the_operation() {
-        let error = next_state(State::Done, Operation::Resume).unwrap_err();
-        assert_eq!(error.to_string(), "a campaign in state done cannot resume");
-    }
-
-    #[test]
-    fn states_read_back_from_their_names() {
-        for state in State::ALL {
-            assert_eq!(state.as_str().parse::<State>(), Ok(state));
-            assert_eq!(
-                serde_json::to_value(state).unwrap(),
-                serde_json::Value::from(state.as_str())
-            );
-        }
-        assert!("finished".parse::<State>().is_err());
-    }
-
-    const KEY: Actor = Actor::Key {
-        id: "k1",
-        writes: true,
-    };
-    const READ_KEY: Actor = Actor::Key {
-        id: "k2",
-        writes: false,
-    };
-    const AUTHOR: Actor = Actor::Person {
-        sub: "ana",
-        decides: true,
-    };
-    const SUPERVISOR: Actor = Actor::Person {
-        sub: "bia",
-        decides: true,
-    };
-    const AGENT: Actor = Actor::Person {
-        sub: "caio",
-        decides: false,
-    };
-
-    fn denied(result: Result<(), CampaignError>) -> Rule {
-        match result {
-            Err(CampaignError::Denied(rule)) => rule,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn keys_write_and_stop_campaigns_but_never_decide_or_resume() {
-        let by_key = Authorship {
-            created_by: "key:k1",
-            on_behalf_of: Some("ana"),
-            submitted_by: Some("key:k1"),
+    fn the_batch_message_is_versioned() {
+        let batch = Batch {
+            phone_number_id: "123".into(),
+            campaign_id: "cmp_abc".into(),
+            from_seq: 1,
+            to_seq: 50,
         };
-        for operation in [
-            Operation::Edit,
-            Operation::Import,
-            Operation::Submit,
-            Operation::Pause,
-            Operation::Cancel,
-        ] {
-            assert_eq!(may(KEY, &by_key, operation), Ok(()), "{operation}");
-            assert_eq!(
-                denied(may(READ_KEY, &by_key, operation)),
-                Rule::WriteNeedsScopeOrRole
-            );
-        }
+        let json = batch.to_json();
         assert_eq!(
-            denied(may(KEY, &by_key, Operation::Approve)),
-            Rule::KeysNeverDecide
+            json,
+            r#"{"v":1,"batch":{"phone_number_id":"123","campaign_id":"cmp_abc","from_seq":1,"to_seq":50}}"#
+        );
+        assert_eq!(Batch::from_json(&json), Ok(batch));
+        assert!(Batch::from_json(&json.replace("\"v\":1", "\"v\":2")).is_err());
+        assert!(Batch::from_json("{}").is_err());
+    }
+
+    #[test]
+    fn batches_cover_the_audience_once() {
+        let batches = Batch::cover("1", "cmp_x", 120);
+        let ranges: Vec<_> = batches.iter().map(|b| (b.from_seq, b.to_seq)).collect();
+        assert_eq!(ranges, vec![(1, 50), (51, 100), (101, 120)]);
+        assert!(Batch::cover("1", "cmp_x", 0).is_empty());
+    }
+
+    #[test]
+    fn callback_data_names_campaign_and_recipient() {
+        let data = callback_data("cmp_abc", 17);
+        assert_eq!(data, "cmp:cmp_abc:17");
+        assert_eq!(parse_callback_data(&data), Some(("cmp_abc", 17)));
+        assert_eq!(parse_callback_data("wamid.x#0"), None);
+        assert_eq!(parse_callback_data("cmp::3"), None);
+        assert_eq!(parse_callback_data("cmp:cmp_abc:x"), None);
+    }
+
+    #[test]
+    fn a_brazilian_mobile_is_looked_up_in_both_forms() {
+        assert_eq!(
+            customer_forms("5561981234567"),
+            vec!["5561981234567", "556181234567"]
         );
         assert_eq!(
-            denied(may(KEY, &by_key, Operation::Reject)),
-            Rule::KeysNeverDecide
+            customer_forms("556181234567"),
+            vec!["556181234567", "5561981234567"]
         );
+        assert_eq!(customer_forms("556132345678"), vec!["556132345678"]);
+        assert_eq!(customer_forms("14155550100"), vec!["14155550100"]);
+        assert_eq!(customer_forms("BR.8870001234"), vec!["BR.8870001234"]);
+        assert_eq!(suppression_hash("1", "2").len(), 64);
+    }
+
+    fn signal(event: &str, detail: Option<&str>, at: i64) -> Option<Signal> {
+        Some(Signal {
+            event: event.into(),
+            detail: detail.map(Into::into),
+            at: DateTime::from_timestamp(at, 0).unwrap(),
+        })
+    }
+
+    #[test]
+    fn signals_since_the_start_pause_a_campaign() {
+        let started = DateTime::from_timestamp(1_000, 0);
+        let quiet = Signals {
+            template: signal("APPROVED", None, 10),
+            number: signal("UNFLAGGED", None, 2_000),
+            account: signal("VOLUME_BASED_PRICING_TIER_UPDATE", None, 2_000),
+        };
+        assert_eq!(quiet.pause_reason(started), None);
+        assert_eq!(Signals::default().pause_reason(started), None);
+        let paused = Signals {
+            template: signal("PAUSED", None, 10),
+            ..Signals::default()
+        };
         assert_eq!(
-            denied(may(KEY, &by_key, Operation::Resume)),
-            Rule::KeysNeverResume
+            paused.pause_reason(started).as_deref(),
+            Some("template PAUSED")
         );
-        assert_eq!(may_create(KEY, Some("ana")), Ok(()));
-        assert_eq!(denied(may_create(KEY, None)), Rule::KeyNamesItsPerson);
-        assert_eq!(denied(may_create(KEY, Some(""))), Rule::KeyNamesItsPerson);
+        let flagged_before = Signals {
+            number: signal("FLAGGED", None, 500),
+            ..Signals::default()
+        };
+        assert_eq!(flagged_before.pause_reason(started), None);
+        let flagged = Signals {
+            number: signal("FLAGGED", None, 1_500),
+            ..Signals::default()
+        };
+        assert!(flagged.pause_reason(started).unwrap().contains("FLAGGED"));
+        let restricted = Signals {
+            account: signal(
+                "ACCOUNT_RESTRICTION",
+                Some("RESTRICTED_BIZ_INITIATED_MESSAGING"),
+                1_500,
+            ),
+            ..Signals::default()
+        };
+        assert!(restricted.pause_reason(started).is_some());
+        let calls_only = Signals {
+            account: signal(
+                "ACCOUNT_RESTRICTION",
+                Some("RESTRICTED_BUSINESS_INITIATED_CALLING"),
+                1_500,
+            ),
+            ..Signals::default()
+        };
+        assert_eq!(calls_only.pause_reason(started), None);
+    }
+
+    #[test]
+    fn states_read_as_written() {
         assert_eq!(
-            denied(may_create(READ_KEY, Some("ana"))),
-            Rule::WriteNeedsScopeOrRole
+            RecipientState::parse("sending"),
+            Some(RecipientState::Sending)
         );
-    }
-
-    #[test]
-    fn nobody_decides_their_own_campaign_or_one_written_for_them() {
-        let by_ana = Authorship {
-            created_by: "person:ana",
-            on_behalf_of: None,
-            submitted_by: Some("person:ana"),
-        };
-        let for_ana = Authorship {
-            created_by: "key:k1",
-            on_behalf_of: Some("ana"),
-            submitted_by: Some("key:k1"),
-        };
-        let submitted_by_ana = Authorship {
-            created_by: "person:bia",
-            on_behalf_of: None,
-            submitted_by: Some("person:ana"),
-        };
-        for operation in [Operation::Approve, Operation::Reject] {
-            assert_eq!(
-                denied(may(AUTHOR, &by_ana, operation)),
-                Rule::AuthorNeverDecides
-            );
-            assert_eq!(
-                denied(may(AUTHOR, &submitted_by_ana, operation)),
-                Rule::AuthorNeverDecides
-            );
-            assert_eq!(
-                denied(may(AUTHOR, &for_ana, operation)),
-                Rule::BeneficiaryNeverDecides
-            );
-            assert_eq!(may(SUPERVISOR, &by_ana, operation), Ok(()));
-            assert_eq!(may(SUPERVISOR, &for_ana, operation), Ok(()));
-            assert_eq!(denied(may(AGENT, &by_ana, operation)), Rule::DecidersOnly);
-        }
-        // Stopping and resuming their own campaign is fine.
-        for operation in [Operation::Pause, Operation::Resume, Operation::Cancel] {
-            assert_eq!(may(AUTHOR, &by_ana, operation), Ok(()));
-            assert_eq!(denied(may(AGENT, &by_ana, operation)), Rule::DecidersOnly);
-        }
-        assert_eq!(may_create(AUTHOR, None), Ok(()));
-        assert_eq!(denied(may_create(AGENT, None)), Rule::WriteNeedsScopeOrRole);
-    }
-
-    #[test]
-    fn the_operator_only_stops_campaigns() {
-        let operator = Actor::Operator { name: "maria" };
-        assert_eq!(operator.id(), "ops:maria");
-        let by_ana = Authorship {
-            created_by: "person:ana",
-            ..Authorship::default()
-        };
-        for operation in [Operation::Pause, Operation::Cancel] {
-            assert_eq!(may(operator, &by_ana, operation), Ok(()));
-        }
-        for operation in [
-            Operation::Edit,
-            Operation::Import,
-            Operation::Submit,
-            Operation::Approve,
-            Operation::Reject,
-            Operation::Resume,
-        ] {
-            assert_eq!(
-                denied(may(operator, &by_ana, operation)),
-                Rule::OperatorOnlyStops
-            );
-        }
-        assert_eq!(denied(may_create(operator, None)), Rule::OperatorOnlyStops);
-    }
-
-    #[test]
-    fn only_the_sending_system_starts_and_finishes_and_it_may_pause() {
-        let system = Actor::System {
-            component: "dispatcher",
-        };
-        assert_eq!(system.id(), "system:dispatcher");
-        let any = Authorship::default();
-        for operation in [Operation::Start, Operation::Finish, Operation::Pause] {
-            assert_eq!(may(system, &any, operation), Ok(()));
-        }
-        for operation in [Operation::Resume, Operation::Approve, Operation::Cancel] {
-            assert_eq!(denied(may(system, &any, operation)), Rule::SystemOnlyRuns);
-        }
-        for actor in [KEY, SUPERVISOR, Actor::Operator { name: "maria" }] {
-            for operation in [Operation::Start, Operation::Finish] {
-                assert_eq!(
-                    denied(may(actor, &any, operation)),
-                    Rule::SystemStartsAndFinishes
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_refusal_names_its_rule() {
-        let text = CampaignError::Denied(Rule::AuthorNeverDecides).to_string();
-        assert!(text.contains("rule author_never_decides"), "{text}");
-        assert!(text.contains("author"), "{text}");
+        assert_eq!(RecipientState::parse("nope"), None);
+        let failed = Mark::Failed { code: Some(131049) };
+        assert!(failed.counters().contains(&"n_failed_131049".to_owned()));
     }
 }

@@ -36,27 +36,27 @@ pub struct DynamoStore {
     table: String,
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: impl Into<String>) -> Item {
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(error).to_string())
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(StoreError::Corrupt(format!(
@@ -65,7 +65,7 @@ fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     }
 }
 
-fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
+pub(crate) fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(value)) => value
             .parse()
@@ -83,7 +83,7 @@ fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, St
 
 /// A conditional write's outcome: whether it was applied; a failed condition is an answer,
 /// not an error.
-fn applied<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn applied<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
     result: Result<O, SdkError<E, R>>,
 ) -> Result<bool, StoreError> {
     match result {
