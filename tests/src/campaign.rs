@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
-use shared::campaign::dynamodb::{
-    campaign_pk, campaign_sk, due_pk, optout_pk, recipient_sk, recipients_pk, waba_pk,
-};
-use shared::campaign::{due_key, suppression_hash};
+use shared::campaign::due_key;
+use shared::campaign::dynamodb::{campaign_pk, campaign_sk, due_pk, recipient_sk, recipients_pk};
+use shared::store::keys::{self, customer_hash};
 use shared::tenant::{DailyLimit, Tenant};
 use tokio::sync::Mutex;
 
@@ -155,8 +154,8 @@ impl CampaignStack {
 
     pub async fn opt_out(&self, customer: &str) {
         let item = HashMap::from([
-            ("pk".to_owned(), s(optout_pk(self.pn()))),
-            ("sk".to_owned(), s(suppression_hash(self.pn(), customer))),
+            ("pk".to_owned(), s(keys::suppression(self.pn()))),
+            ("sk".to_owned(), s(customer_hash(self.pn(), customer))),
             ("since".to_owned(), n(0)),
             ("source".to_owned(), s("words")),
         ]);
@@ -166,7 +165,7 @@ impl CampaignStack {
     /// The number's quality signal, `event` now.
     pub async fn quality_signal(&self, event: &str) {
         let item = HashMap::from([
-            ("pk".to_owned(), s(waba_pk(&self.tenant.waba_id))),
+            ("pk".to_owned(), s(keys::waba(&self.tenant.waba_id))),
             ("sk".to_owned(), s(format!("NUMBER#{}", self.pn()))),
             ("quality_event".to_owned(), s(event)),
             ("at".to_owned(), n(chrono::Utc::now().timestamp() + 1)),

@@ -7,12 +7,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use blackbox::api::{Api, Response};
 use blackbox::stack::Stack;
 use serde_json::{Value, json};
+use shared::campaign::dynamodb::{recipient_sk, recipients_pk};
 use shared::campaign::{Actor, Operation, State};
 use shared::platform::access::{Owner, Role, Scope};
 use shared::platform::audit;
-use shared::platform::campaigns::{
-    self, Note, opt_out_pk, recipient_sk, recipients_pk, template_key,
-};
+use shared::platform::campaigns::{self, Note};
 use shared::platform::members::{self, Member};
 use shared::store::keys;
 
@@ -79,7 +78,7 @@ async fn setup(stack: &Stack, api: &Api) -> People {
 
 /// The template's status as the worker writes it from Meta's webhooks.
 async fn template(api: &Api, name: &str, status: &str) {
-    let (pk, sk) = template_key(WABA, name, "pt_BR");
+    let (pk, sk) = (keys::waba(WABA), keys::waba_template(name, "pt_BR"));
     api.db
         .client
         .put_item()
@@ -535,7 +534,7 @@ async fn a_csv_uploaded_to_the_presigned_url_is_imported_with_its_bad_rows_and_o
         .client
         .put_item()
         .table_name(&api.table)
-        .item(keys::PK, AttributeValue::S(opt_out_pk(TENANT_A)))
+        .item(keys::PK, AttributeValue::S(keys::suppression(TENANT_A)))
         .item(
             keys::SK,
             AttributeValue::S(keys::customer_hash(TENANT_A, "552198765432")),

@@ -15,7 +15,7 @@ use super::{
     RecipientState, Signal, Signals, State, Transition, delivery_counters,
 };
 use crate::store::dynamodb::{Item, applied, key, n, number, s, text, unavailable};
-use crate::store::keys::{EXPIRES_AT, PK, SK};
+use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{StoreError, status_rank};
 use crate::support::retry::RetryPolicy;
 
@@ -42,6 +42,7 @@ pub fn recipients_pk(phone_number_id: &str, campaign_id: &str) -> String {
     format!("CAMPAIGN#{phone_number_id}#{campaign_id}")
 }
 
+/// Sorts by seq: eight digits hold the largest audience.
 pub fn recipient_sk(seq: u32) -> String {
     format!("R#{seq:08}")
 }
@@ -56,14 +57,6 @@ fn daily_pk(portfolio: &str) -> String {
 
 fn hour_sk(hour: i64) -> String {
     format!("H#{hour:010}")
-}
-
-pub fn waba_pk(waba_id: &str) -> String {
-    format!("WABA#{waba_id}")
-}
-
-pub fn optout_pk(phone_number_id: &str) -> String {
-    format!("OPTOUT#{phone_number_id}")
 }
 
 pub fn due_pk() -> &'static str {
@@ -129,6 +122,25 @@ impl DynamoCampaigns {
             }
         }
         Ok(found)
+    }
+
+    /// Every number quality signal of the account (`NUMBER#<display digits>` items).
+    async fn number_signals(&self, waba: &str) -> Result<Vec<Signal>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :number)")
+            .expression_attribute_values(":pk", s(waba))
+            .expression_attribute_values(":number", s(keys::waba_number("")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| signal_from(item, "quality_event"))
+            .collect())
     }
 
     async fn add_counters(
@@ -280,27 +292,25 @@ impl CampaignStore for DynamoCampaigns {
         waba_id: &str,
         campaign: &Campaign,
     ) -> Result<(Signals, Option<Slowdown>), StoreError> {
-        let waba = waba_pk(waba_id);
+        let waba = keys::waba(waba_id);
         let pn = &campaign.phone_number_id;
-        let template_sk = format!(
-            "TEMPLATE#{}#{}",
-            campaign.template_name, campaign.template_language
-        );
-        let number_sk = format!("NUMBER#{pn}");
-        let keys = vec![
+        let template_sk = keys::waba_template(&campaign.template_name, &campaign.template_language);
+        let wanted = vec![
             key(waba.clone(), template_sk.clone()),
-            key(waba.clone(), number_sk.clone()),
-            key(waba.clone(), "ACCOUNT"),
+            key(waba.clone(), keys::WABA_ACCOUNT),
             key(pace_pk(pn), "SLOWDOWN"),
         ];
-        let items = self.batch_get(keys, false).await?;
-        let mut signals = Signals::default();
+        let (items, numbers) =
+            tokio::try_join!(self.batch_get(wanted, false), self.number_signals(&waba))?;
+        let mut signals = Signals {
+            numbers,
+            ..Signals::default()
+        };
         let mut slowdown = None;
         for item in &items {
             match text(item, SK)? {
                 sk if sk == template_sk => signals.template = signal_from(item, "status"),
-                sk if sk == number_sk => signals.number = signal_from(item, "quality_event"),
-                "ACCOUNT" => signals.account = signal_from(item, "event"),
+                keys::WABA_ACCOUNT => signals.account = signal_from(item, "event"),
                 "SLOWDOWN" => {
                     let factor = match item.get("factor") {
                         Some(AttributeValue::N(f)) => f.parse().unwrap_or(1.0),
@@ -322,7 +332,7 @@ impl CampaignStore for DynamoCampaigns {
             .iter()
             .collect::<HashSet<_>>()
             .into_iter()
-            .map(|hash| key(optout_pk(pn), hash.clone()))
+            .map(|hash| key(keys::suppression(pn), hash.clone()))
             .collect();
         let items = self.batch_get(keys, false).await?;
         items

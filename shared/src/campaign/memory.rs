@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::store::keys::customer_hash;
+
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
     Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, Counters, DeliveryUpdate,
     Due, Mark, Pacer, Recipient, RecipientState, Signals, State, Transition, due_key,
-    suppression_hash,
 };
 use crate::store::{StoreError, status_rank};
 
@@ -110,7 +111,7 @@ impl MemoryCampaigns {
     }
 
     pub fn opt_out(&self, pn: &str, customer: &str) {
-        let hash = suppression_hash(pn, customer);
+        let hash = customer_hash(pn, customer);
         self.lock().optouts.insert((pn.into(), hash));
     }
 

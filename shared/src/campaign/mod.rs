@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::store::{StoreError, status_rank};
@@ -168,11 +167,14 @@ pub struct Recipient {
 }
 
 /// The WABA-level signals read before each batch (written by the worker from Meta's
-/// webhooks); absent items mean nothing was reported.
+/// webhooks); absent items mean nothing was reported. Meta's number quality webhook names
+/// a number by its display digits only, which a tenant's configuration does not hold: the
+/// account's numbers are all read, and a flag on any of them pauses (an account usually
+/// has one number per tenant; with more, pausing on a sibling's flag errs on the safe side).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Signals {
     pub template: Option<Signal>,
-    pub number: Option<Signal>,
+    pub numbers: Vec<Signal>,
     pub account: Option<Signal>,
 }
 
@@ -195,8 +197,11 @@ impl Signals {
             return Some(format!("template {}", template.event));
         }
         let since_start = |signal: &&Signal| started_at.is_none_or(|start| signal.at >= start);
-        if let Some(number) = self.number.as_ref().filter(since_start)
-            && matches!(number.event.as_str(), "FLAGGED" | "DOWNGRADE")
+        if let Some(number) = self
+            .numbers
+            .iter()
+            .filter(since_start)
+            .find(|number| matches!(number.event.as_str(), "FLAGGED" | "DOWNGRADE"))
         {
             return Some(format!("number quality {}", number.event));
         }
@@ -226,11 +231,6 @@ pub fn parse_callback_data(data: &str) -> Option<(&str, u32)> {
     let rest = data.strip_prefix("cmp:")?;
     let (id, seq) = rest.rsplit_once(':')?;
     Some((id, seq.parse().ok()?)).filter(|(id, _)| !id.is_empty())
-}
-
-/// The opt-out item's sort key of a customer of a number.
-pub fn suppression_hash(phone_number_id: &str, customer: &str) -> String {
-    hex::encode(Sha256::digest(format!("{phone_number_id}:{customer}")))
 }
 
 /// The forms a customer may be on the suppression list under: as given, and for a
@@ -529,7 +529,6 @@ mod tests {
         assert_eq!(customer_forms("556132345678"), vec!["556132345678"]);
         assert_eq!(customer_forms("14155550100"), vec!["14155550100"]);
         assert_eq!(customer_forms("BR.8870001234"), vec!["BR.8870001234"]);
-        assert_eq!(suppression_hash("1", "2").len(), 64);
     }
 
     fn signal(event: &str, detail: Option<&str>, at: i64) -> Option<Signal> {
@@ -545,7 +544,7 @@ mod tests {
         let started = DateTime::from_timestamp(1_000, 0);
         let quiet = Signals {
             template: signal("APPROVED", None, 10),
-            number: signal("UNFLAGGED", None, 2_000),
+            numbers: signal("UNFLAGGED", None, 2_000).into_iter().collect(),
             account: signal("VOLUME_BASED_PRICING_TIER_UPDATE", None, 2_000),
         };
         assert_eq!(quiet.pause_reason(started), None);
@@ -559,12 +558,15 @@ mod tests {
             Some("template PAUSED")
         );
         let flagged_before = Signals {
-            number: signal("FLAGGED", None, 500),
+            numbers: signal("FLAGGED", None, 500).into_iter().collect(),
             ..Signals::default()
         };
         assert_eq!(flagged_before.pause_reason(started), None);
         let flagged = Signals {
-            number: signal("FLAGGED", None, 1_500),
+            numbers: vec![
+                signal("UNFLAGGED", None, 1_400).unwrap(),
+                signal("FLAGGED", None, 1_500).unwrap(),
+            ],
             ..Signals::default()
         };
         assert!(flagged.pause_reason(started).unwrap().contains("FLAGGED"));

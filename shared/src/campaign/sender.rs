@@ -33,10 +33,11 @@ use super::pacing::{
 };
 use super::{
     Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, FAILURE_WINDOW, Mark, Pacer,
-    Recipient, RecipientState, State, Transition, callback_data, customer_forms, suppression_hash,
+    Recipient, RecipientState, State, Transition, callback_data, customer_forms,
 };
 use crate::desk::AlertTopic;
 use crate::store::StoreError;
+use crate::store::keys::customer_hash;
 use crate::support::deadline::Deadline;
 use crate::tenant::Tenant;
 use crate::whatsapp::outbound::Outbound;
@@ -314,10 +315,7 @@ where
         .iter()
         .map(|r| {
             let forms = customer_forms(&r.customer);
-            (
-                r.seq,
-                forms.iter().map(|f| suppression_hash(pn, f)).collect(),
-            )
+            (r.seq, forms.iter().map(|f| customer_hash(pn, f)).collect())
         })
         .collect();
     if hashes.is_empty() {

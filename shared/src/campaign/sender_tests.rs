@@ -415,7 +415,7 @@ async fn a_quality_flag_since_the_start_pauses_before_any_send() {
     fx.store.put_signals(
         &fx.tenant.waba_id,
         Signals {
-            number: Some(flagged),
+            numbers: vec![flagged],
             ..Signals::default()
         },
     );

@@ -25,6 +25,7 @@ use super::audit::{self, Entry};
 use super::members;
 use super::{Continuation, Db, Page, PlatformError};
 use crate::campaign::audience::{AudienceError, Parameter, Recipient, Rejected, Report};
+use crate::campaign::dynamodb::{campaign_pk, campaign_sk, recipient_sk, recipients_pk};
 use crate::campaign::{self, Actor, Authorship, CampaignError, ID_PREFIX, Operation, State};
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
@@ -51,35 +52,6 @@ const BATCH: usize = 25;
 const BATCHES_IN_FLIGHT: usize = 16;
 /// Ids sort by time: ASCII order of this alphabet is its value order.
 const SORTABLE_BASE32: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
-
-pub fn campaigns_pk(tenant: &str) -> String {
-    format!("CAMPAIGN#{tenant}")
-}
-
-pub fn campaign_sk(id: &str) -> String {
-    format!("C#{id}")
-}
-
-pub fn recipients_pk(tenant: &str, id: &str) -> String {
-    format!("CAMPAIGN#{tenant}#{id}")
-}
-
-pub fn recipient_sk(seq: u64) -> String {
-    format!("R#{seq:08}")
-}
-
-/// The suppression list's partition (`OPTOUT#<pn>`, sort keys [`keys::customer_hash`]).
-pub fn opt_out_pk(tenant: &str) -> String {
-    format!("OPTOUT#{tenant}")
-}
-
-/// A template's status as the worker keeps it from Meta's webhooks.
-pub fn template_key(waba_id: &str, name: &str, language: &str) -> (String, String) {
-    (
-        format!("WABA#{waba_id}"),
-        format!("TEMPLATE#{name}#{language}"),
-    )
-}
 
 /// A new id: 48 bits of milliseconds and 80 random bits, 26 sortable base32 characters.
 pub fn new_id(now: DateTime<Utc>) -> String {
@@ -413,7 +385,7 @@ pub async fn create(
         bad_rows: None,
         counters: BTreeMap::new(),
     };
-    let mut item = key(campaigns_pk(tenant), campaign_sk(&campaign.id));
+    let mut item = key(campaign_pk(tenant), campaign_sk(&campaign.id));
     item.extend([
         ("state".to_owned(), s(State::Draft.as_str())),
         ("version".to_owned(), n(1)),
@@ -490,7 +462,7 @@ pub async fn get(db: &Db, tenant: &str, id: &str) -> Result<Campaign, PlatformEr
         .client
         .get_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .consistent_read(true)
         .send()
         .await
@@ -519,7 +491,7 @@ pub async fn list(
         .key_condition_expression("#pk = :pk AND begins_with(#sk, :c)")
         .expression_attribute_names("#pk", PK)
         .expression_attribute_names("#sk", SK)
-        .expression_attribute_values(":pk", s(campaigns_pk(tenant)))
+        .expression_attribute_values(":pk", s(campaign_pk(tenant)))
         .expression_attribute_values(":c", s("C#"))
         .scan_index_forward(false)
         .limit(limit)
@@ -631,7 +603,7 @@ pub async fn update_draft(
         .client
         .update_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .update_expression(expression)
         .condition_expression(
             "version = :version AND #state = :draft AND attribute_not_exists(importing_at)",
@@ -665,11 +637,8 @@ async fn check_template(
     tenant: &Tenant,
     campaign: &Campaign,
 ) -> Result<Option<String>, PlatformError> {
-    let (pk, sk) = template_key(
-        &tenant.waba_id,
-        &campaign.template_name,
-        &campaign.template_language,
-    );
+    let pk = keys::waba(&tenant.waba_id);
+    let sk = keys::waba_template(&campaign.template_name, &campaign.template_language);
     let item = db
         .client
         .get_item()
@@ -816,7 +785,7 @@ pub async fn transition(
         .client
         .update_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .update_expression(expression)
         .condition_expression("version = :version")
         .set_expression_attribute_names(Some(names))
@@ -876,7 +845,7 @@ async fn suppression(db: &Db, tenant: &str) -> Result<HashSet<String>, PlatformE
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(opt_out_pk(tenant)))
+            .expression_attribute_values(":pk", s(keys::suppression(tenant)))
             .projection_expression("#sk")
             .set_exclusive_start_key(start)
             .send()
@@ -961,7 +930,7 @@ async fn release(db: &Db, tenant: &str, id: &str) {
         .client
         .update_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .update_expression("REMOVE importing_at")
         .send()
         .await;
@@ -999,7 +968,7 @@ pub async fn import_audience(
         .client
         .update_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .update_expression("SET importing_at = :now, version = version + :one")
         .condition_expression(
             "version = :version AND #state = :draft AND attribute_not_exists(audience_size) AND attribute_not_exists(importing_at)",
@@ -1032,7 +1001,7 @@ pub async fn import_audience(
         .client
         .update_item()
         .table_name(&db.table)
-        .set_key(Some(key(campaigns_pk(tenant), campaign_sk(id))))
+        .set_key(Some(key(campaign_pk(tenant), campaign_sk(id))))
         .update_expression(
             "SET audience_size = :size, suppressed = :suppressed, bad_rows = :bad, version = version + :one REMOVE importing_at",
         )
@@ -1122,7 +1091,10 @@ async fn write_recipients(
             ));
         }
         report.accepted += 1;
-        let mut item = key(pk.clone(), recipient_sk(seq));
+        let mut item = key(
+            pk.clone(),
+            recipient_sk(u32::try_from(seq).expect("at most MAX_AUDIENCE recipients")),
+        );
         item.extend([
             ("customer".to_owned(), s(&recipient.number.digits)),
             (
@@ -1192,11 +1164,5 @@ mod tests {
         assert_ne!(earlier, new_id("2026-12-01T10:00:00Z".parse().unwrap()));
         assert!(!is_id("cmp_short"));
         assert!(!is_id(&earlier.replace("cmp_", "snd_")));
-    }
-
-    #[test]
-    fn recipients_sort_by_seq() {
-        assert_eq!(recipient_sk(7), "R#00000007");
-        assert!(recipient_sk(9) < recipient_sk(10));
     }
 }
