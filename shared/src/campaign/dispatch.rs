@@ -30,6 +30,19 @@ pub struct DispatchReport {
     pub dropped: u32,
 }
 
+/// Whether the campaign sends only in business hours and its tenant is closed at `now`.
+async fn waits_for_hours<T: ScheduleStore>(
+    tenants: &T,
+    campaign: &super::Campaign,
+    now: DateTime<Utc>,
+) -> Result<bool, BatchError> {
+    if !campaign.business_hours_only {
+        return Ok(false);
+    }
+    let tenant = tenants.tenant(&campaign.phone_number_id).await?;
+    Ok(!tenant.as_ref().is_some_and(|tenant| is_open(tenant, now)))
+}
+
 pub async fn dispatch<S, T, Q>(
     store: &S,
     tenants: &T,
@@ -55,13 +68,12 @@ where
                 if campaign.start_at.is_some_and(|start| start > now) {
                     continue;
                 }
-                let tenant = tenants.tenant(pn).await?;
-                let open = tenant.as_ref().is_some_and(|tenant| is_open(tenant, now));
-                if campaign.business_hours_only && !open {
+                if waits_for_hours(tenants, &campaign, now).await? {
                     report.waiting_for_hours += 1;
                     continue;
                 }
                 let change = Transition {
+                    by: "campaign-dispatch",
                     started_at: Some(now),
                     queued: Some(campaign.audience_size),
                     ..Transition::default()
@@ -73,7 +85,12 @@ where
                 tracing::info!(campaign = %campaign.id, audience = campaign.audience_size, "campaign started");
                 report.started += 1;
             }
-            State::Running => {}
+            State::Running => {
+                if waits_for_hours(tenants, &campaign, now).await? {
+                    report.waiting_for_hours += 1;
+                    continue;
+                }
+            }
             _ => {
                 store.forget_due(&due).await?;
                 report.dropped += 1;

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
     Batch, Campaign, CampaignStore, Counters, DeliveryUpdate, Due, Mark, Pacer, Recipient,
-    RecipientState, Signal, Signals, State, Transition, delivery_counters,
+    RecipientState, Signal, Signals, State, Transition, delivery_counters, due_key,
 };
 use crate::store::dynamodb::{Item, applied, key, n, number, s, text, unavailable};
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
@@ -122,6 +122,42 @@ impl DynamoCampaigns {
             }
         }
         Ok(found)
+    }
+
+    /// The sending system's move in the tenant's audit log, as the platform writes it.
+    async fn record_move(
+        &self,
+        campaign: &Campaign,
+        to: State,
+        change: &Transition,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut detail = serde_json::json!({"from": campaign.state, "to": to});
+        if let Some(reason) = &change.reason {
+            detail["reason"] = reason.as_str().into();
+        }
+        let mut item = key(
+            keys::audit(&campaign.phone_number_id),
+            keys::audit_entry(now, fastrand::u32(..)),
+        );
+        item.extend([
+            ("actor".to_owned(), s(format!("system:{}", change.by))),
+            ("action".to_owned(), s(super::system_action(to))),
+            ("target".to_owned(), s(&campaign.id)),
+            ("detail".to_owned(), s(detail.to_string())),
+            (
+                EXPIRES_AT.to_owned(),
+                n((now + keys::AUDIT_KEPT).timestamp()),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     /// Every number quality signal of the account (`NUMBER#<display digits>` items).
@@ -482,7 +518,7 @@ impl CampaignStore for DynamoCampaigns {
             .expression_attribute_values(":from", s(campaign.state.as_str()))
             .expression_attribute_values(":version", n(campaign.version))
             .expression_attribute_values(":next", n(campaign.version + 1));
-        if let Some(reason) = change.reason {
+        if let Some(reason) = &change.reason {
             sets.push("paused_reason = :reason");
             update = update.expression_attribute_values(":reason", s(reason));
         }
@@ -498,7 +534,13 @@ impl CampaignStore for DynamoCampaigns {
             .update_expression(format!("SET {}", sets.join(", ")))
             .send()
             .await;
-        applied(result)
+        if !applied(result)? {
+            return Ok(false);
+        }
+        // After the move, not in a transaction with it: the campaign item takes the
+        // senders' counter updates all the time, which would cancel a transaction.
+        self.record_move(campaign, to, &change).await?;
+        Ok(true)
     }
 
     async fn move_failure_window(&self, campaign: &Campaign) -> Result<(), StoreError> {
@@ -554,6 +596,20 @@ impl CampaignStore for DynamoCampaigns {
                 _ => return Ok(due),
             }
         }
+    }
+
+    async fn due_at(&self, pn: &str, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(key(
+                DUE_PARTITION.to_owned(),
+                due_key(at.timestamp(), pn, id),
+            )))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn forget_due(&self, due: &Due) -> Result<(), StoreError> {

@@ -341,6 +341,17 @@ impl CampaignStore for MemoryCampaigns {
         Ok(tables.due.range(..until).map(|(_, d)| d.clone()).collect())
     }
 
+    async fn due_at(&self, pn: &str, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let sort_key = due_key(at.timestamp(), pn, id);
+        let due = Due {
+            phone_number_id: pn.to_owned(),
+            campaign_id: id.to_owned(),
+            sort_key: sort_key.clone(),
+        };
+        self.call("due_at").due.insert(sort_key, due);
+        Ok(())
+    }
+
     async fn forget_due(&self, due: &Due) -> Result<(), StoreError> {
         self.call("forget_due").due.remove(&due.sort_key);
         Ok(())

@@ -380,7 +380,9 @@ pub trait CampaignStore: Send + Sync {
 
     /// Moves the campaign from `from` to `to` if its version is still `version`;
     /// `reason` is kept as `paused_reason`, `started_at` set when it starts, `queued`
-    /// set as `n_queued` when given. `false` when the campaign changed meanwhile.
+    /// set as `n_queued` when given; then records it in the tenant's audit log as the
+    /// platform's own moves are (`campaign.start`, `.pause`, `.finish`). `false` when the
+    /// campaign changed meanwhile.
     fn transition(
         &self,
         campaign: &Campaign,
@@ -398,6 +400,14 @@ pub trait CampaignStore: Send + Sync {
     /// Campaigns due at `now` (the `CAMPAIGNS_DUE` items up to `now`): (pn, id, due key).
     fn due(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
+    /// Makes the campaign due (again) at `at`: the dispatcher queues its recipients then.
+    fn due_at(
+        &self,
+        phone_number_id: &str,
+        campaign_id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Removes a due item once its campaign is running (or can never run).
     fn forget_due(&self, due: &Due) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -414,9 +424,22 @@ pub trait CampaignStore: Send + Sync {
 /// What a transition writes besides the state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transition {
+    /// The component making it (`campaign-dispatch`, `campaign-sender`): the audit log's
+    /// actor is `system:<by>`.
+    pub by: &'static str,
     pub reason: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub queued: Option<u32>,
+}
+
+/// The audit action of the sending system's move to `to`.
+pub fn system_action(to: State) -> &'static str {
+    match to {
+        State::Running => "campaign.start",
+        State::Paused => "campaign.pause",
+        State::Done => "campaign.finish",
+        _ => "campaign.move",
+    }
 }
 
 /// A `CAMPAIGNS_DUE` item.

@@ -40,6 +40,7 @@ use crate::store::StoreError;
 use crate::store::keys::customer_hash;
 use crate::support::deadline::Deadline;
 use crate::tenant::Tenant;
+use crate::tenant::hours::{is_open, next_opening};
 use crate::whatsapp::outbound::Outbound;
 use crate::whatsapp::{CALL_TIMEOUT, Sender};
 
@@ -96,6 +97,9 @@ pub struct BatchReport {
     pub not_pending: u32,
     /// The campaign was not running: nothing done.
     pub not_running: bool,
+    /// The campaign sends only in business hours and the tenant is closed: made due at
+    /// the opening, nothing sent.
+    pub waiting_for_hours: bool,
     pub paused: Option<String>,
     /// This batch moved the campaign to `done`.
     pub finished: bool,
@@ -150,6 +154,17 @@ where
             return Ok(report);
         }
     };
+    if campaign.business_hours_only {
+        let now = clock.now();
+        if !is_open(tenant, now) {
+            // Sent only while the tenant is open: the dispatcher queues the campaign again
+            // at the opening (this batch's recipients stay pending).
+            let opening = next_opening(tenant, now).unwrap_or(now + CLOSED_RECHECK);
+            ports.store.due_at(pn, &campaign.id, opening).await?;
+            report.waiting_for_hours = true;
+            return Ok(report);
+        }
+    }
     let (signals, mut slowdown) = ports.store.signals(&tenant.waba_id, &campaign).await?;
     let reason = signals
         .pause_reason(campaign.started_at)
@@ -273,6 +288,12 @@ where
     report.finished = finish_if_done(ports.store, pn, &batch.campaign_id).await?;
     Ok(report)
 }
+
+/// When a closed tenant with no opening in sight is looked at again.
+const CLOSED_RECHECK: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The audit log's name of the sender.
+const COMPONENT: &str = "campaign-sender";
 
 /// SQS's longest delivery delay.
 const MAX_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
@@ -454,6 +475,7 @@ where
     A: AlertTopic,
 {
     let change = Transition {
+        by: COMPONENT,
         reason: Some(reason.to_owned()),
         ..Transition::default()
     };
@@ -494,7 +516,14 @@ async fn finish_if_done<S: CampaignStore>(
         return Ok(false);
     }
     let done = store
-        .transition(&campaign, State::Done, Transition::default())
+        .transition(
+            &campaign,
+            State::Done,
+            Transition {
+                by: COMPONENT,
+                ..Transition::default()
+            },
+        )
         .await?;
     if done {
         tracing::info!(campaign = %campaign_id, "campaign done");

@@ -615,3 +615,38 @@ async fn a_cancelled_campaign_found_due_is_dropped() {
     assert_eq!((report.started, report.dropped), (0, 1));
     assert!(queue.drain().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_business_hours_campaign_stops_at_closing_and_goes_on_at_the_opening() {
+    // Sunday 03:00 in São Paulo: the demo tenant is closed.
+    let closed = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
+        .unwrap()
+        .to_utc();
+    let mut fx = Fixture::new(60);
+    fx.tenant = demo();
+    fx.tenant.campaigns.daily_limit = DailyLimit::Unlimited;
+    fx.clock = Clock::starting_at(closed);
+    fx.graph = FakeGraph::new(fx.clock);
+    let mut running = campaign(&fx.tenant, State::Running, 60);
+    running.business_hours_only = true;
+    running.version = 4;
+    fx.store.put_campaign(running);
+
+    let report = fx.run(1, 50).await.unwrap();
+    assert!(report.waiting_for_hours);
+    assert!(fx.graph.sends().is_empty(), "nothing is sent while closed");
+    assert_eq!(fx.state_of(1), RecipientState::Pending);
+
+    let tenants = MemoryStore::new().with_tenant(fx.tenant.clone());
+    let opening = crate::tenant::hours::next_opening(&fx.tenant, closed).unwrap();
+    let before = dispatch(&fx.store, &tenants, &fx.queue, closed).await.unwrap();
+    assert_eq!(before.batches, 0, "not due before the opening");
+    let report = dispatch(&fx.store, &tenants, &fx.queue, opening)
+        .await
+        .unwrap();
+    assert_eq!(report.batches, 2, "every batch queued again at the opening");
+    let again = dispatch(&fx.store, &tenants, &fx.queue, opening)
+        .await
+        .unwrap();
+    assert_eq!(again.batches, 0, "once");
+}

@@ -25,7 +25,7 @@ use super::audit::{self, Entry};
 use super::members;
 use super::{Continuation, Db, Page, PlatformError};
 use crate::campaign::audience::{AudienceError, Parameter, Recipient, Rejected, Report};
-use crate::campaign::dynamodb::{campaign_pk, campaign_sk, recipient_sk, recipients_pk};
+use crate::campaign::dynamodb::{campaign_pk, campaign_sk, due_pk, recipient_sk, recipients_pk};
 use crate::campaign::{self, Actor, Authorship, CampaignError, ID_PREFIX, Operation, State};
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
@@ -712,6 +712,9 @@ pub async fn transition(
     }
     let mut sets: Vec<(&str, AttributeValue)> = Vec::new();
     let mut removes: Vec<&str> = Vec::new();
+    // When the dispatcher should queue its recipients (approval, resume).
+    let mut due: Option<DateTime<Utc>> = None;
+    let mut window_restarts = false;
     match operation {
         Operation::Submit => {
             match current.audience_size {
@@ -735,6 +738,10 @@ pub async fn transition(
                 .map_err(denied)?;
             sets.push(("decided_by", s(actor.id())));
             sets.push(("decided_at", n(now.timestamp())));
+            if to == State::Running {
+                sets.extend(starting(&current, now));
+            }
+            due = Some(current.start_at.filter(|_| start_in_future).unwrap_or(now));
         }
         Operation::Reject => {
             let reason = reason.ok_or_else(|| PlatformError::invalid("/reason", "required"))?;
@@ -749,7 +756,14 @@ pub async fn transition(
             ));
             sets.push(("paused_by", s(actor.id())));
         }
-        Operation::Resume => removes.extend(["paused_reason", "paused_by"]),
+        Operation::Resume => {
+            removes.extend(["paused_reason", "paused_by"]);
+            // Signals before the resume were seen by the person resuming, and the
+            // failure rate starts again: neither pauses it again at once.
+            sets.push(("started_at", n(now.timestamp())));
+            window_restarts = true;
+            due = Some(now);
+        }
         Operation::Cancel => {
             sets.push(("cancelled_by", s(actor.id())));
             sets.push(("cancelled_at", n(now.timestamp())));
@@ -773,6 +787,17 @@ pub async fn transition(
         names.insert(format!("#{field}"), field.to_owned());
         values.insert(format!(":{field}"), value);
         expression.push_str(&format!(", #{field} = :{field}"));
+    }
+    if window_restarts {
+        values.insert(":zero".to_owned(), n(0));
+        expression.push_str(
+            ", window_done = if_not_exists(n_done, :zero), window_failed = if_not_exists(n_failed, :zero)",
+        );
+    }
+    if let Some(at) = due {
+        // Before the move: a due item whose campaign did not move is dropped by the
+        // dispatcher, a moved campaign without one would never send.
+        write_due(db, tenant, id, at).await?;
     }
     if !removes.is_empty() {
         for field in &removes {
@@ -814,6 +839,35 @@ pub async fn transition(
     .await?;
     tracing::info!(campaign = id, from = %current.state, to = %to, "campaign moved");
     from_item(&item)
+}
+
+/// What a campaign starting now writes: when, and how many recipients it will count.
+fn starting(current: &Campaign, now: DateTime<Utc>) -> [(&'static str, AttributeValue); 2] {
+    [
+        ("started_at", n(now.timestamp())),
+        ("n_queued", n(current.audience_size.unwrap_or(0))),
+    ]
+}
+
+/// The dispatcher's `CAMPAIGNS_DUE` item for the campaign at `at`.
+async fn write_due(
+    db: &Db,
+    tenant: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), PlatformError> {
+    let item = key(
+        due_pk().to_owned(),
+        campaign::due_key(at.timestamp(), tenant, id),
+    );
+    db.client
+        .put_item()
+        .table_name(&db.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(PlatformError::database)?;
+    Ok(())
 }
 
 /// One row of an audience as read: a recipient, a row left out, or the end of a file that

@@ -22,6 +22,8 @@
 //! | a template's latest status from Meta (`status`, `category`, `reason`, `at`; `quality`, `quality_at`) | `WABA#<waba_id>` | `TEMPLATE#<name>#<language>` |
 //! | a number's latest quality event (`quality_event`, `messaging_limit`, `at`) | `WABA#<waba_id>` | `NUMBER#<display phone number digits>` |
 //! | the account's latest update (`event`, `restriction`, `at`) | `WABA#<waba_id>` | `ACCOUNT` |
+//! | an audit entry (`actor`, `action`, `target`, `detail`) | `AUDIT#<pn or PLATFORM>` | `<RFC 3339 ms>#<random hex>` |
+//! | campaigns and their recipients, sending and pacing items | see [`crate::campaign`] | |
 //!
 //! Index `gsi1` (keys `gsi1pk`/`gsi1sk`, projecting `stage` and `department`) lists a
 //! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and `gsi1sk` = when
@@ -188,6 +190,23 @@ pub fn tombstone(phone_number_id: &str) -> String {
 /// The tombstone's sort key: the event key hashed, never in clear.
 pub fn tombstone_entry(event_key: &str) -> String {
     sha256_hex(event_key)
+}
+
+/// How long an audit entry is kept.
+pub const AUDIT_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(730);
+
+/// An owner's audit log (`PLATFORM` or a tenant's number id).
+pub fn audit(owner_key: &str) -> String {
+    format!("AUDIT#{owner_key}")
+}
+
+/// An audit entry's sort key: its time to the millisecond, then random hex so entries of
+/// one millisecond never overwrite each other.
+pub fn audit_entry(at: chrono::DateTime<chrono::Utc>, nonce: u32) -> String {
+    format!(
+        "{}#{nonce:08x}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
 }
 
 /// A tenant's suppression list; its entries are [`customer_hash`]es.
