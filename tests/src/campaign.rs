@@ -162,6 +162,18 @@ impl CampaignStack {
         self.put_all(vec![item]).await;
     }
 
+    /// The template's status as the worker keeps it from Meta's webhooks.
+    pub async fn template_status(&self, name: &str, status: &str) {
+        let item = HashMap::from([
+            ("pk".to_owned(), s(keys::waba(&self.tenant.waba_id))),
+            ("sk".to_owned(), s(keys::waba_template(name, "pt_BR"))),
+            ("status".to_owned(), s(status)),
+            ("category".to_owned(), s("MARKETING")),
+            ("at".to_owned(), n(chrono::Utc::now().timestamp())),
+        ]);
+        self.put_all(vec![item]).await;
+    }
+
     /// The number's quality signal, `event` now.
     pub async fn quality_signal(&self, event: &str) {
         let item = HashMap::from([

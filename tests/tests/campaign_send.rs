@@ -180,3 +180,96 @@ async fn a_sender_killed_mid_batch_leaves_nothing_sent_twice() {
         "{counted} of {marked}"
     );
 }
+
+/// The whole path with nothing written by hand: a person's draft, its CSV audience with an
+/// opted-out customer, submitted and approved by another person through the platform's own
+/// code (the api's routes call it), then the real dispatcher and senders; every move of
+/// the campaign is in the tenant's audit log, the sending system's as `system:<component>`.
+#[tokio::test]
+async fn an_approved_campaign_is_dispatched_sent_and_finished_with_every_move_audited() {
+    use shared::campaign::audience::Parameter;
+    use shared::campaign::{Actor, Operation};
+    use shared::platform::access::Owner;
+    use shared::platform::campaigns::{self, Fields, Note};
+    use shared::platform::{Db, audit};
+
+    let campaign = CampaignStack::start(80, Duration::from_secs(3)).await;
+    let pn = campaign.pn().to_owned();
+    let db = Db::new(campaign.stack.dynamodb.clone(), campaign.table.clone());
+    campaign.template_status("promo_outubro", "APPROVED").await;
+    campaign.opt_out("5511987650003").await;
+    let ana = Actor::Person {
+        sub: "sub-ana",
+        decides: true,
+    };
+    let bia = Actor::Person {
+        sub: "sub-bia",
+        decides: true,
+    };
+    // A millisecond apart: the audit log orders its entries by time.
+    let at = |step: i64| chrono::Utc::now() + chrono::TimeDelta::milliseconds(step);
+    let fields = Fields {
+        name: Some("Natal".into()),
+        template_name: Some("promo_outubro".into()),
+        template_language: Some("pt_BR".into()),
+        parameters: Some(vec![Parameter::Column("nome".into())]),
+        ..Fields::default()
+    };
+    let draft = campaigns::create(&db, &pn, ana, &fields, None, at(0))
+        .await
+        .unwrap();
+    let csv = "phone,nome\n5511987650001,Ana\n5511987650002,Bia\n5511987650003,Caio\n";
+    let rows = campaigns::csv_rows(
+        std::io::Cursor::new(csv.as_bytes().to_vec()),
+        draft.parameters.clone(),
+    );
+    let imported = campaigns::import_audience(&db, &pn, &draft, ana, rows, at(1))
+        .await
+        .unwrap();
+    assert_eq!((imported.audience_size, imported.suppressed), (2, 1));
+    let note = Note::default();
+    let id = draft.id.as_str();
+    campaigns::transition(&db, &pn, id, ana, Operation::Submit, &note, at(2))
+        .await
+        .unwrap();
+    let approved = campaigns::transition(&db, &pn, id, bia, Operation::Approve, &note, at(3))
+        .await
+        .unwrap();
+    assert_eq!(approved.state.as_str(), "running");
+    assert_eq!(approved.counters.get("n_queued"), Some(&2));
+
+    let report = campaign.dispatch().await;
+    assert_eq!(report["batches"], json!(1), "{report}");
+    let senders = campaign.senders(1, "debug").await;
+    campaign.run(senders, Duration::from_secs(60)).await;
+
+    let sent = campaigns::get(&db, &pn, id).await.unwrap();
+    assert_eq!(sent.state.as_str(), "done");
+    assert_eq!(sent.counters.get("n_sent"), Some(&2));
+    let mut to: Vec<String> = campaign.sends().into_iter().map(|(_, to)| to).collect();
+    to.sort();
+    assert_eq!(to, ["5511987650001", "5511987650002"]);
+
+    let log = audit::list(&db, &Owner::Tenant(pn.clone()), 50, None)
+        .await
+        .unwrap();
+    let moves: Vec<(String, String)> = log
+        .items
+        .iter()
+        .rev()
+        .filter(|entry| entry.target == id)
+        .map(|entry| (entry.action.clone(), entry.actor.clone()))
+        .collect();
+    let expected = [
+        ("campaign.create", "person:sub-ana"),
+        ("campaign.audience", "person:sub-ana"),
+        ("campaign.submit", "person:sub-ana"),
+        ("campaign.approve", "person:sub-bia"),
+        ("campaign.finish", "system:campaign-sender"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(action, actor)| (action.to_string(), actor.to_string()))
+        .collect();
+    assert_eq!(moves, expected);
+}

@@ -639,7 +639,9 @@ async fn a_business_hours_campaign_stops_at_closing_and_goes_on_at_the_opening()
 
     let tenants = MemoryStore::new().with_tenant(fx.tenant.clone());
     let opening = crate::tenant::hours::next_opening(&fx.tenant, closed).unwrap();
-    let before = dispatch(&fx.store, &tenants, &fx.queue, closed).await.unwrap();
+    let before = dispatch(&fx.store, &tenants, &fx.queue, closed)
+        .await
+        .unwrap();
     assert_eq!(before.batches, 0, "not due before the opening");
     let report = dispatch(&fx.store, &tenants, &fx.queue, opening)
         .await
