@@ -25,7 +25,7 @@ cargo bench -p blackbox --bench sweep_costs
 stage "campaigns: 10,000 recipients at 80/s (CAMPAIGN_BENCH_100K=1: 100,000), worst second, calls and cost per recipient"
 cargo bench -p blackbox --bench campaign_costs
 stage "arm64 build as deployed"
-cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api >/dev/null
-for function in webhook worker desk sla-sweep off-hours api; do
+cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api -p campaign-dispatch -p campaign-sender >/dev/null
+for function in webhook worker desk sla-sweep off-hours api campaign-dispatch campaign-sender; do
   ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'
 done
