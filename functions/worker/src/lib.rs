@@ -30,7 +30,7 @@ use std::time::Duration as StdDuration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::Assistant;
-use shared::campaign::CampaignStore;
+use shared::campaign::{CampaignStore, DailyCount};
 use shared::desk::{AlertTopic, Desk, DeskError};
 use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
@@ -58,8 +58,9 @@ pub const MEDIA_FORWARDS_AT_ONCE: usize = 4;
 /// the unit tests.
 pub trait Adapters: Send + Sync + 'static {
     type Store: Store;
-    /// Campaign recipients and counters: the statuses of campaign sends.
-    type Campaigns: CampaignStore;
+    /// Campaign recipients and counters: the statuses of campaign sends; and the
+    /// portfolio's messaging-limit count, which the worker's template sends add to.
+    type Campaigns: CampaignStore + DailyCount;
     type Sender: Sender;
     type Tokens: TenantTokens;
     type Assistant: Assistant;

@@ -601,6 +601,18 @@ async fn a_failure_outside_the_window_sends_the_fallback_template_once() {
     assert!(bot.deliver(&[&failed]).await.is_empty());
     assert_eq!(bot.texts(MARIA), ["template retomar_atendimento"]);
     assert_eq!(bot.store.delivery("wamid.out.2").unwrap().status, "failed");
+    let tenant = shared::tenant::demo_always_open();
+    let portfolio = tenant.campaigns.portfolio(&tenant);
+    let now = Utc::now();
+    // This hour's and the last (the send may have been just before the hour turned).
+    let counted = bot.campaigns.daily_count(portfolio, now)
+        + bot
+            .campaigns
+            .daily_count(portfolio, now - Duration::hours(1));
+    assert_eq!(
+        counted, 1,
+        "the template counts toward the portfolio's messaging limit, once"
+    );
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
-    Batch, Campaign, CampaignStore, Counters, DeliveryUpdate, Due, Mark, Pacer, Recipient,
-    RecipientState, Signal, Signals, State, Transition, delivery_counters, due_key,
+    Batch, Campaign, CampaignStore, Counters, DailyCount, DeliveryUpdate, Due, Mark, Pacer,
+    Recipient, RecipientState, Signal, Signals, State, Transition, delivery_counters, due_key,
 };
 use crate::store::dynamodb::{Item, applied, key, n, number, s, text, unavailable};
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
@@ -795,5 +795,27 @@ impl Pacer for DynamoCampaigns {
         Err(StoreError::Unavailable(
             "the messaging limit's counter kept changing".into(),
         ))
+    }
+}
+
+impl DailyCount for DynamoCampaigns {
+    async fn count_daily(
+        &self,
+        portfolio: &str,
+        now: DateTime<Utc>,
+        count: u32,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(daily_pk(portfolio), hour_sk(hour_of(now)))))
+            .update_expression("ADD n :count SET #expires = :expires")
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":count", n(count))
+            .expression_attribute_values(":expires", n((now + HOUR_KEPT).timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

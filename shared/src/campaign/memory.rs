@@ -12,8 +12,9 @@ use crate::store::keys::customer_hash;
 
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
-    Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, Counters, DeliveryUpdate,
-    Due, Mark, Pacer, Recipient, RecipientState, Signals, State, Transition, due_key,
+    Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, Counters, DailyCount,
+    DeliveryUpdate, Due, Mark, Pacer, Recipient, RecipientState, Signals, State, Transition,
+    due_key,
 };
 use crate::store::{StoreError, status_rank};
 
@@ -426,6 +427,34 @@ impl Pacer for MemoryCampaigns {
             .entry((portfolio.to_owned(), hour_of(now)))
             .or_default() += u64::from(got);
         Ok(got)
+    }
+}
+
+impl DailyCount for MemoryCampaigns {
+    async fn count_daily(
+        &self,
+        portfolio: &str,
+        now: DateTime<Utc>,
+        count: u32,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.call("count_daily");
+        *tables
+            .daily
+            .entry((portfolio.to_owned(), hour_of(now)))
+            .or_default() += u64::from(count);
+        Ok(())
+    }
+}
+
+impl MemoryCampaigns {
+    /// The portfolio's count in `now`'s hour.
+    pub fn daily_count(&self, portfolio: &str, now: DateTime<Utc>) -> u64 {
+        let tables = self.tables.lock().unwrap();
+        tables
+            .daily
+            .get(&(portfolio.to_owned(), hour_of(now)))
+            .copied()
+            .unwrap_or(0)
     }
 }
 

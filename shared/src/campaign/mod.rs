@@ -485,6 +485,19 @@ pub trait Pacer: Send + Sync {
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
 
+/// Port: the messaging limit's count of business-initiated sends other than campaigns
+/// (templates the worker sends outside a service window: fallbacks, follow-ups, SLA
+/// alerts, the API's template sends), so campaigns leave room for them.
+pub trait DailyCount: Send + Sync {
+    /// Adds `count` to the portfolio's current hour, unconditionally.
+    fn count_daily(
+        &self,
+        portfolio: &str,
+        now: DateTime<Utc>,
+        count: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("campaign queue: {0}")]
 pub struct CampaignQueueError(pub String);
