@@ -12,6 +12,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shared::campaign::due_key;
 use shared::campaign::dynamodb::{campaign_pk, campaign_sk, due_pk, recipient_sk, recipients_pk};
+use shared::envelope::{Signal, WabaSignal};
+use shared::store::WabaWrite;
 use shared::store::keys::{self, customer_hash};
 use shared::tenant::{DailyLimit, Tenant};
 use tokio::sync::Mutex;
@@ -174,14 +176,29 @@ impl CampaignStack {
         self.put_all(vec![item]).await;
     }
 
-    /// The number's quality signal, `event` now.
+    /// The number's quality signal, `event` now, stored as the worker stores Meta's
+    /// `phone_number_quality_update` (by the number's display digits).
     pub async fn quality_signal(&self, event: &str) {
-        let item = HashMap::from([
-            ("pk".to_owned(), s(keys::waba(&self.tenant.waba_id))),
-            ("sk".to_owned(), s(format!("NUMBER#{}", self.pn()))),
-            ("quality_event".to_owned(), s(event)),
-            ("at".to_owned(), n(chrono::Utc::now().timestamp() + 1)),
+        let signal = WabaSignal {
+            waba_id: self.tenant.waba_id.clone(),
+            at: chrono::Utc::now().timestamp() + 1,
+            signal: Signal::NumberQuality {
+                display_phone_number: "551130000000".into(),
+                event: event.into(),
+                messaging_limit: None,
+            },
+        };
+        let write = WabaWrite::of(&signal);
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(keys::waba(&signal.waba_id))),
+            ("sk".to_owned(), s(write.sk)),
+            (write.at_attribute.to_owned(), n(write.at)),
         ]);
+        for (name, value) in write.attributes {
+            if let Some(value) = value {
+                item.insert(name.to_owned(), s(value));
+            }
+        }
         self.put_all(vec![item]).await;
     }
 
