@@ -14,9 +14,11 @@ use super::{
     Batch, Campaign, CampaignStore, Counters, DailyCount, DeliveryUpdate, Due, Mark, Pacer,
     Recipient, RecipientState, Signal, Signals, State, Transition, delivery_counters, due_key,
 };
-use crate::store::dynamodb::{Item, applied, key, n, number, s, text, unavailable};
+use crate::store::dynamodb::{
+    Item, applied, key, n, number, s, suppression_item, text, unavailable,
+};
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
-use crate::store::{StoreError, status_rank};
+use crate::store::{StoreError, SuppressionSource, status_rank};
 use crate::support::retry::RetryPolicy;
 
 const DUE_PARTITION: &str = "CAMPAIGNS_DUE";
@@ -596,6 +598,27 @@ impl CampaignStore for DynamoCampaigns {
                 _ => return Ok(due),
             }
         }
+    }
+
+    async fn suppress(
+        &self,
+        pn: &str,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let entry = key(keys::suppression(pn), keys::customer_hash(pn, customer));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(suppression_item(
+                entry,
+                SuppressionSource::Meta,
+                since,
+            )))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn due_at(&self, pn: &str, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -342,6 +342,17 @@ impl CampaignStore for MemoryCampaigns {
         Ok(tables.due.range(..until).map(|(_, d)| d.clone()).collect())
     }
 
+    async fn suppress(
+        &self,
+        pn: &str,
+        customer: &str,
+        _since: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let hash = customer_hash(pn, customer);
+        self.call("suppress").optouts.insert((pn.to_owned(), hash));
+        Ok(())
+    }
+
     async fn due_at(&self, pn: &str, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let sort_key = due_key(at.timestamp(), pn, id);
         let due = Due {

@@ -369,6 +369,15 @@ pub trait CampaignStore: Send + Sync {
         mark: &Mark,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Puts the customer on the number's suppression list as Meta's doing (131050: they
+    /// stopped marketing messages from the business).
+    fn suppress(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// `sending` -> `pending`: Meta did not take it; `attempts` when it was refused at the
     /// pair rate.
     fn release(

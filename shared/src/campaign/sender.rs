@@ -292,6 +292,9 @@ where
 /// When a closed tenant with no opening in sight is looked at again.
 const CLOSED_RECHECK: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// Meta's refusal for a customer who stopped marketing messages from the business.
+const MARKETING_OPT_OUT: i64 = 131050;
+
 /// The audit log's name of the sender.
 const COMPONENT: &str = "campaign-sender";
 
@@ -410,6 +413,13 @@ where
             Step::Sent
         }
         SendOutcome::Failed { code } => {
+            if code == Some(MARKETING_OPT_OUT) {
+                // Meta says they stopped marketing from the business: no campaign of the
+                // tenant sends to them again until they opt back in.
+                store
+                    .suppress(&batch.phone_number_id, &recipient.customer, clock.now())
+                    .await?;
+            }
             store
                 .mark(batch, seq, sending, &Mark::Failed { code })
                 .await?;

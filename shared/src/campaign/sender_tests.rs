@@ -1,7 +1,7 @@
 //! The sender's per-recipient logic on the in-memory twins, in tokio's paused time: the
 //! pacing waits take no real time, and every send's time is the clock's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -651,4 +651,20 @@ async fn a_business_hours_campaign_stops_at_closing_and_goes_on_at_the_opening()
         .await
         .unwrap();
     assert_eq!(again.batches, 0, "once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_customer_who_stopped_marketing_is_put_on_the_suppression_list() {
+    let fx = Fixture::new(3);
+    fx.graph.fail(&customer(2), graph_error(131050));
+    let report = fx.run(1, 3).await.unwrap();
+    assert_eq!((report.sent, report.failed), (2, 1), "{report:?}");
+    assert_eq!(fx.counter("n_failed_131050"), 1);
+    let listed = |seq: usize| customer_hash(fx.pn(), &customer(seq));
+    let suppressed = fx
+        .store
+        .suppressed(fx.pn(), &[listed(1), listed(2), listed(3)])
+        .await
+        .unwrap();
+    assert_eq!(suppressed, HashSet::from([listed(2)]), "only the one Meta named");
 }

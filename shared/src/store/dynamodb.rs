@@ -1453,7 +1453,8 @@ fn suppression_writes(
 }
 
 /// No `expires_at`: the entry holds only a hash and must outlive the customer's data.
-fn suppression_item(
+/// A suppression-list entry: the key, since when and who said so.
+pub fn suppression_item(
     mut entry: Item,
     source: crate::store::SuppressionSource,
     since: DateTime<Utc>,
