@@ -482,6 +482,9 @@ def check(args):
 
     failed = []
     for name, labels, key, parameters, per_operation in runs:
+        # Schemathesis reads the document first: wait for the api to serve it (it may be
+        # restarting under `cargo lambda watch`).
+        fetch_document(args.base_url)
         code, _ = run(name, args, document, labels, key, parameters, statuses, per_operation)
         if code != 0:
             failed.append(name)
