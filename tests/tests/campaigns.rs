@@ -682,3 +682,48 @@ async fn the_operator_lists_shows_and_stops_a_campaign_without_the_api() {
     .await;
     assert_eq!(code, 1, "another tenant's id is not found");
 }
+
+/// The `enum` of the schema a view's `state` names in the document the api serves.
+fn document_states(document: &Value, view: &str) -> Vec<String> {
+    let schemas = &document["components"]["schemas"];
+    let state = &schemas[view]["properties"]["state"];
+    let schema = match state["$ref"].as_str() {
+        Some(reference) => &schemas[reference.trim_start_matches("#/components/schemas/")],
+        None => state,
+    };
+    serde_json::from_value(schema["enum"].clone()).unwrap_or_else(|_| panic!("{view}: {state}"))
+}
+
+#[tokio::test]
+async fn the_document_tells_a_campaigns_states_from_a_conversations() {
+    let stack = Stack::connect().await;
+    let mut api = Api::start(&stack, &[]).await;
+    let people = setup(&stack, &api).await;
+    let id = create(&mut api, &people.ana.1, &draft("promo_novembro")).await;
+    let campaign = api
+        .call(
+            "GET",
+            &format!("{}/{id}", campaigns(TENANT_A)),
+            Some(&people.ana.1),
+            None,
+        )
+        .await;
+    let document = api.call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(document.status, 200, "{document:?}");
+
+    let campaign_states = document_states(&document.body, "CampaignView");
+    assert!(
+        campaign_states
+            .iter()
+            .any(|state| *state == campaign.body["state"]),
+        "{campaign_states:?} {campaign:?}"
+    );
+    assert_eq!(document_states(&document.body, "Report"), campaign_states);
+    for view in ["ConversationView", "ConversationSummaryView"] {
+        assert_eq!(
+            document_states(&document.body, view),
+            ["bot", "waiting", "with_agent", "closed"],
+            "{view}"
+        );
+    }
+}

@@ -54,7 +54,7 @@ pub const MAX_UPLOAD_BYTES: i64 = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum StateName {
+pub enum CampaignStateName {
     Draft,
     Submitted,
     Approved,
@@ -66,34 +66,34 @@ pub enum StateName {
     Done,
 }
 
-impl From<StateName> for CampaignState {
-    fn from(state: StateName) -> Self {
+impl From<CampaignStateName> for CampaignState {
+    fn from(state: CampaignStateName) -> Self {
         match state {
-            StateName::Draft => CampaignState::Draft,
-            StateName::Submitted => CampaignState::Submitted,
-            StateName::Approved => CampaignState::Approved,
-            StateName::Rejected => CampaignState::Rejected,
-            StateName::Scheduled => CampaignState::Scheduled,
-            StateName::Running => CampaignState::Running,
-            StateName::Paused => CampaignState::Paused,
-            StateName::Cancelled => CampaignState::Cancelled,
-            StateName::Done => CampaignState::Done,
+            CampaignStateName::Draft => CampaignState::Draft,
+            CampaignStateName::Submitted => CampaignState::Submitted,
+            CampaignStateName::Approved => CampaignState::Approved,
+            CampaignStateName::Rejected => CampaignState::Rejected,
+            CampaignStateName::Scheduled => CampaignState::Scheduled,
+            CampaignStateName::Running => CampaignState::Running,
+            CampaignStateName::Paused => CampaignState::Paused,
+            CampaignStateName::Cancelled => CampaignState::Cancelled,
+            CampaignStateName::Done => CampaignState::Done,
         }
     }
 }
 
-impl From<CampaignState> for StateName {
+impl From<CampaignState> for CampaignStateName {
     fn from(state: CampaignState) -> Self {
         match state {
-            CampaignState::Draft => StateName::Draft,
-            CampaignState::Submitted => StateName::Submitted,
-            CampaignState::Approved => StateName::Approved,
-            CampaignState::Rejected => StateName::Rejected,
-            CampaignState::Scheduled => StateName::Scheduled,
-            CampaignState::Running => StateName::Running,
-            CampaignState::Paused => StateName::Paused,
-            CampaignState::Cancelled => StateName::Cancelled,
-            CampaignState::Done => StateName::Done,
+            CampaignState::Draft => CampaignStateName::Draft,
+            CampaignState::Submitted => CampaignStateName::Submitted,
+            CampaignState::Approved => CampaignStateName::Approved,
+            CampaignState::Rejected => CampaignStateName::Rejected,
+            CampaignState::Scheduled => CampaignStateName::Scheduled,
+            CampaignState::Running => CampaignStateName::Running,
+            CampaignState::Paused => CampaignStateName::Paused,
+            CampaignState::Cancelled => CampaignStateName::Cancelled,
+            CampaignState::Done => CampaignStateName::Done,
         }
     }
 }
@@ -183,7 +183,7 @@ pub struct CampaignChanges {
 pub struct CampaignView {
     /// `cmp_` and 26 characters.
     pub id: String,
-    pub state: StateName,
+    pub state: CampaignStateName,
     /// Changes with every write: a `PATCH` sends the version it read.
     pub version: u64,
     pub name: String,
@@ -247,7 +247,7 @@ pub struct CampaignPage {
 #[into_params(parameter_in = Query)]
 pub struct CampaignQuery {
     /// Only campaigns in this state.
-    pub state: Option<StateName>,
+    pub state: Option<CampaignStateName>,
     /// Items per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -350,7 +350,7 @@ pub struct Reason {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Report {
     pub id: String,
-    pub state: StateName,
+    pub state: CampaignStateName,
     pub audience_size: Option<u64>,
     pub suppressed: Option<u64>,
     pub bad_rows: Option<u64>,
