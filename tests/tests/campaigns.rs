@@ -265,6 +265,12 @@ async fn a_keys_campaign_runs_once_another_person_approves_and_every_step_is_aud
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(report.body["audience_size"], 2);
     assert_eq!(report.body["bad_rows"], 2);
+    // Approved to start at once: both queued, neither sent before it was cancelled (the
+    // dispatcher never ran here).
+    assert_eq!(report.body["queued"], 2, "{report:?}");
+    assert_eq!(report.body["pending"], 2);
+    assert_eq!(report.body["sent"], 0);
+    assert_eq!(report.body["failed_by_code"], json!({}));
 
     let log = audit::list(&api.db, &Owner::Tenant(TENANT_A.into()), 50, None)
         .await

@@ -347,16 +347,65 @@ pub struct Reason {
     pub reason: Option<String>,
 }
 
+/// A campaign's live counts, updated as it sends and as WhatsApp's statuses come.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Report {
     pub id: String,
     pub state: CampaignStateName,
+    /// Recipients imported (opted-out and erased customers left out).
     pub audience_size: Option<u64>,
+    /// Customers left out at import for an opt-out or an erasure.
     pub suppressed: Option<u64>,
+    /// Rows of the audience left out (bad numbers, duplicates, bad parameters).
     pub bad_rows: Option<u64>,
-    /// The sender's counters: `n_queued`, `n_sent`, `n_delivered`, `n_read`, `n_failed`,
-    /// `n_replied`, `n_opted_out`, `n_skipped`, and `n_failed_<code>` per WhatsApp error.
-    pub counters: std::collections::BTreeMap<String, u64>,
+    /// Recipients the campaign will send to, once it started.
+    pub queued: u64,
+    /// Queued recipients without an outcome yet (including sends whose outcome is unknown
+    /// until their status comes).
+    pub pending: u64,
+    /// Messages WhatsApp accepted.
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    /// Refused at send, or failed after it (a `failed` status).
+    pub failed: u64,
+    /// `failed` by WhatsApp error code (`invalid`: refused before sending; `unknown`: a
+    /// failed status without a code).
+    pub failed_by_code: std::collections::BTreeMap<String, u64>,
+    /// Skipped at send time: on the suppression list by then.
+    pub skipped: u64,
+    /// Customers who wrote back within the attribution window, once per send.
+    pub replied: u64,
+    /// Customers who opted out in a conversation that answered the campaign.
+    pub opted_out: u64,
+}
+
+impl Report {
+    fn of(campaign: campaigns::Campaign) -> Self {
+        let count = |name: &str| campaign.counters.get(name).copied().unwrap_or(0);
+        let queued = count("n_queued");
+        Report {
+            queued,
+            pending: queued.saturating_sub(count("n_done")),
+            sent: count("n_sent"),
+            delivered: count("n_delivered"),
+            read: count("n_read"),
+            failed: count("n_failed"),
+            failed_by_code: campaign
+                .counters
+                .iter()
+                .filter_map(|(name, n)| Some((name.strip_prefix("n_failed_")?.to_owned(), *n)))
+                .collect(),
+            skipped: count("n_skipped"),
+            replied: count("n_replied"),
+            opted_out: count("n_opted_out"),
+            id: campaign.id,
+            state: campaign.state.into(),
+            audience_size: campaign.audience_size,
+            suppressed: campaign.suppressed,
+            bad_rows: campaign.bad_rows,
+        }
+    }
 }
 
 /// The answers of a campaign's write besides [`Problems`].
@@ -806,7 +855,8 @@ async fn cancel_campaign(
     .await
 }
 
-/// The campaign's counters: audience, suppressed, bad rows and the sender's.
+/// The campaign's live report: its audience, and what was sent, delivered, read, failed
+/// (by WhatsApp error code), skipped, replied to and opted out of.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/campaigns/{id}/report", tag = "campaigns",
     params(("tenant" = String, Path, description = "The tenant's number id"),
         ("id" = String, Path, max_length = 64, description = "The campaign's id")),
@@ -818,12 +868,5 @@ async fn campaign_report(
 ) -> ApiResult<axum::Json<Report>> {
     let tenant = app.tenant(&caller, &tenant, Need::Read).await?;
     let campaign = campaigns::get(&app.db, &tenant, campaign_id(&id)?).await?;
-    Ok(axum::Json(Report {
-        id: campaign.id,
-        state: campaign.state.into(),
-        audience_size: campaign.audience_size,
-        suppressed: campaign.suppressed,
-        bad_rows: campaign.bad_rows,
-        counters: campaign.counters,
-    }))
+    Ok(axum::Json(Report::of(campaign)))
 }
