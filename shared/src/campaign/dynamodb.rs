@@ -12,10 +12,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
     Batch, Campaign, CampaignStore, Counters, DeliveryUpdate, Due, Mark, Pacer, Recipient,
-    RecipientState, Signal, Signals, State, Transition, delivery_counters,
+    RecipientState, ReplyPointer, Signal, Signals, State, Transition, delivery_counters,
 };
 use crate::store::dynamodb::{Item, applied, key, n, number, s, text, unavailable};
-use crate::store::keys::{EXPIRES_AT, PK, SK};
+use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{StoreError, status_rank};
 use crate::support::retry::RetryPolicy;
 
@@ -129,6 +129,32 @@ impl DynamoCampaigns {
             }
         }
         Ok(found)
+    }
+
+    /// The send's reply pointer, replacing an earlier send's (and its counted marks).
+    async fn put_reply_pointer(
+        &self,
+        batch: &Batch,
+        seq: u32,
+        reply: &ReplyPointer,
+    ) -> Result<(), StoreError> {
+        let pn = &batch.phone_number_id;
+        let mut item = key(
+            keys::campaign_reply(pn),
+            keys::customer_hash(pn, &reply.customer),
+        );
+        item.insert("campaign_id".into(), s(batch.campaign_id.clone()));
+        item.insert("seq".into(), n(seq));
+        item.insert("sent_at".into(), n(reply.sent_at.timestamp()));
+        item.insert(EXPIRES_AT.into(), n(reply.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn add_counters(
@@ -405,7 +431,7 @@ impl CampaignStore for DynamoCampaigns {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":from", s(from.as_str()));
         update = match mark {
-            Mark::Sent { wamid } => update
+            Mark::Sent { wamid, .. } => update
                 .update_expression("SET #state = :to, wamid = :wamid")
                 .expression_attribute_values(":to", s(RecipientState::Sent.as_str()))
                 .expression_attribute_values(":wamid", s(wamid.clone())),
@@ -425,6 +451,9 @@ impl CampaignStore for DynamoCampaigns {
         };
         if !applied(update.send().await)? {
             return Ok(false);
+        }
+        if let Mark::Sent { reply, .. } = mark {
+            self.put_reply_pointer(batch, seq, reply).await?;
         }
         self.add_counters(&batch.phone_number_id, &batch.campaign_id, &mark.counters())
             .await?;
