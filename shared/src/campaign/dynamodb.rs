@@ -141,7 +141,7 @@ impl DynamoCampaigns {
         let pn = &batch.phone_number_id;
         let mut item = key(
             keys::campaign_reply(pn),
-            keys::customer_hash(pn, &reply.customer),
+            keys::campaign_reply_entry(pn, &reply.customer),
         );
         item.insert("campaign_id".into(), s(batch.campaign_id.clone()));
         item.insert("seq".into(), n(seq));

@@ -97,7 +97,7 @@ fn live_pointer(
         .filter_map(|customer| {
             let entry = (
                 phone_number_id.to_owned(),
-                keys::customer_hash(phone_number_id, customer),
+                keys::campaign_reply_entry(phone_number_id, customer),
             );
             let pointer = tables.reply_pointers.get(&entry)?;
             (pointer.expires_at > now).then(|| (customer.clone(), pointer.clone()))
@@ -191,7 +191,7 @@ impl MemoryStore {
         self.lock().reply_pointers.insert(
             (
                 phone_number_id.into(),
-                keys::customer_hash(phone_number_id, customer),
+                keys::campaign_reply_entry(phone_number_id, customer),
             ),
             ReplyPointer {
                 campaign,
@@ -209,7 +209,7 @@ impl MemoryStore {
             .reply_pointers
             .get(&(
                 phone_number_id.into(),
-                keys::customer_hash(phone_number_id, customer),
+                keys::campaign_reply_entry(phone_number_id, customer),
             ))
             .cloned()
     }
@@ -785,7 +785,7 @@ impl Store for MemoryStore {
         let mut tables = self.write()?;
         let entry = (
             phone_number_id.to_owned(),
-            keys::customer_hash(phone_number_id, &reply.customer),
+            keys::campaign_reply_entry(phone_number_id, &reply.customer),
         );
         let Some(pointer) = tables
             .reply_pointers
@@ -820,7 +820,7 @@ impl Store for MemoryStore {
         };
         let entry = (
             phone_number_id.to_owned(),
-            keys::customer_hash(phone_number_id, &customer),
+            keys::campaign_reply_entry(phone_number_id, &customer),
         );
         if let Some(stored) = tables.reply_pointers.get_mut(&entry) {
             stored.opted_out_at = Some(now);

@@ -22,7 +22,7 @@ const OPTED_OUT_AT: &str = "opted_out_at";
 fn pointer_key(phone_number_id: &str, customer: &str) -> Item {
     key(
         keys::campaign_reply(phone_number_id),
-        keys::customer_hash(phone_number_id, customer),
+        keys::campaign_reply_entry(phone_number_id, customer),
     )
 }
 
