@@ -102,16 +102,16 @@ impl<A: Adapters> Worker<A> {
             }
         }
     }
+}
 
-    /// Whether an event with no record could belong to an erased conversation (see the
-    /// module): its tombstone is then read.
-    pub(crate) fn may_be_erased(&self, payload: &Payload, session: Option<&StoredSession>) -> bool {
-        match (payload, session) {
-            (_, None) => true,
-            (Payload::Message(message), Some(stored)) => {
-                message.timestamp < stored.session.last_message_at
-            }
-            _ => false,
+/// Whether an event with no record could belong to an erased conversation (see the
+/// module): its tombstone is then read.
+pub(crate) fn may_be_erased(payload: &Payload, session: Option<&StoredSession>) -> bool {
+    match (payload, session) {
+        (_, None) => true,
+        (Payload::Message(message), Some(stored)) => {
+            message.timestamp < stored.session.last_message_at
         }
+        _ => false,
     }
 }

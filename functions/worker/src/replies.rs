@@ -16,6 +16,7 @@ use shared::tenant::Tenant;
 use tokio::sync::Mutex;
 
 use crate::counters::Counts;
+use crate::erase::may_be_erased;
 use crate::signals::customer_ids;
 use crate::{Adapters, Worker, WorkerError};
 
@@ -48,7 +49,7 @@ impl<A: Adapters> Worker<A> {
         now: DateTime<Utc>,
     ) -> Result<ConversationStart, WorkerError> {
         let number = tenant.phone_number_id.as_str();
-        let tombstone = self.may_be_erased(payload, session).then_some(key);
+        let tombstone = may_be_erased(payload, session).then_some(key);
         let opening = match payload {
             Payload::Message(message) if self.opens_conversation(message, session, tenant, now) => {
                 Some(message)
