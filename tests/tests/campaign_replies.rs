@@ -13,6 +13,8 @@ use blackbox::runtime::{Function, binary};
 use blackbox::stack::Stack;
 use serde_json::{Value, json};
 use shared::envelope::Envelope;
+use shared::platform::Db;
+use shared::platform::conversations;
 use shared::store::keys;
 
 /// The real webhook, with its own queue: posts Meta's signed body, returns what it queued.
@@ -108,6 +110,13 @@ async fn replies_name_the_campaign_and_count_once_and_an_opt_out_counts_too() {
     let send = json!({"id": CAMPAIGN, "seq": 1});
     assert_eq!(campaign_of(&bot.session(&customer(1)).await), send);
     assert_eq!(campaign.counter("n_replied").await, 1);
+    // The platform API's view of the conversation names the campaign.
+    let db = Db::new(bot.stack.dynamodb.clone(), campaign.table.clone());
+    let view = conversations::get(&db, NUMBER, &customer(1), now)
+        .await
+        .unwrap()
+        .expect("the conversation");
+    assert_eq!(view.campaign_id.as_deref(), Some(CAMPAIGN));
 
     // The conversation goes on as any other, still naming the campaign, counted once.
     let more = webhook.text(&bot.stack, &customer(1), "1", at + 5).await;
@@ -147,5 +156,7 @@ async fn replies_name_the_campaign_and_count_once_and_an_opt_out_counts_too() {
     let hello = webhook.text(&bot.stack, JOAO, "oi", at + 7).await;
     assert!(!bot.feed(&hello).await.is_empty());
     assert_eq!(campaign_of(&bot.session(JOAO).await), Value::Null);
+    let view = conversations::get(&db, NUMBER, JOAO, now).await.unwrap();
+    assert_eq!(view.expect("the conversation").campaign_id, None);
     assert_eq!(campaign.counter("n_replied").await, 2);
 }
