@@ -3,6 +3,7 @@
 
 use shared::engine::CampaignRef;
 use shared::envelope::PreferenceChange;
+use shared::store::Store;
 
 use super::*;
 
@@ -125,6 +126,42 @@ async fn a_send_to_a_customer_in_a_conversation_is_named_by_the_next_one() {
         "an ordinary message reads no pointer"
     );
     assert_eq!(bot.store.conversation_start_reads(), 1);
+}
+
+#[tokio::test]
+async fn a_send_after_a_conversation_timed_out_is_named_by_the_next_one() {
+    let mut bot = Harness::new();
+    let hello = bot.says(MARIA, "oi");
+    assert!(bot.deliver(&[&hello]).await.is_empty());
+    // A day passes in silence: the session is past the tenant's timeout.
+    let mut stored = bot.store.session(NUMBER, MARIA).unwrap();
+    stored.session.last_activity_at -= Duration::hours(25);
+    let record = shared::store::EventRecord::new(Utc::now(), "test", Vec::new());
+    bot.store
+        .commit(shared::store::Commit {
+            key: "test.idle",
+            phone_number_id: NUMBER,
+            customer: MARIA,
+            session: Some(&stored.session),
+            expected_version: Some(stored.version),
+            record: &record,
+            expires_at: Utc::now() + Duration::days(8),
+            ai_used: false,
+            report: None,
+            suppression: None,
+        })
+        .await
+        .unwrap();
+    sent_to(&bot, MARIA, 6);
+    let reply = bot.says(MARIA, "vi a promoção");
+    assert!(bot.deliver(&[&reply]).await.is_empty());
+    assert_eq!(campaign_of(&bot, MARIA), Some(send(6)));
+    assert_eq!(counter(&bot, "n_replied"), 1);
+    assert_eq!(
+        bot.store.tombstone_reads(),
+        1,
+        "the pointer alone: a session is there"
+    );
 }
 
 #[tokio::test]
