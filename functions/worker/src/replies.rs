@@ -8,10 +8,9 @@
 //! ordinary conversation reads nothing more.
 
 use chrono::{DateTime, Utc};
-use shared::campaign::customer_forms;
 use shared::engine::{self, Input};
 use shared::envelope::{InboundMessage, Payload};
-use shared::store::{CampaignReply, ConversationStart, Store, StoredSession};
+use shared::store::{CampaignReply, ConversationStart, Store, StoredSession, keys};
 use shared::tenant::Tenant;
 use tokio::sync::Mutex;
 
@@ -21,19 +20,16 @@ use crate::signals::customer_ids;
 use crate::{Adapters, Worker, WorkerError};
 
 /// The ids a customer's pointer may be under: their number (a Brazilian mobile's forms
-/// share one key) and their business-scoped user id, once each.
+/// share one key) and their business-scoped user id, each key once (a batch read refuses
+/// a key asked twice).
 pub(crate) fn pointer_ids(ids: &[String]) -> Vec<String> {
-    let mut keyed: Vec<(String, String)> = Vec::new();
-    for id in ids {
-        let key = customer_forms(id)
-            .into_iter()
-            .max_by_key(String::len)
-            .unwrap_or_else(|| id.clone());
-        if !keyed.iter().any(|(k, _)| *k == key) {
-            keyed.push((key, id.clone()));
+    let mut forms: Vec<String> = Vec::new();
+    for form in ids.iter().map(|id| keys::campaign_reply_form(id)) {
+        if !forms.contains(&form) {
+            forms.push(form);
         }
     }
-    keyed.into_iter().map(|(_, id)| id).collect()
+    forms
 }
 
 impl<A: Adapters> Worker<A> {

@@ -201,15 +201,18 @@ pub fn campaign_reply(phone_number_id: &str) -> String {
     format!("CAMPAIGN_REPLY#{phone_number_id}")
 }
 
-/// A reply pointer's sort key: the [`customer_hash`] of the customer's longest form, so a
-/// Brazilian mobile finds its pointer whether the send or Meta's `from` had the ninth digit.
+/// A reply pointer's sort key: the [`customer_hash`] of [`campaign_reply_form`].
 pub fn campaign_reply_entry(phone_number_id: &str, customer: &str) -> String {
-    let forms = crate::campaign::customer_forms(customer);
-    let longest = forms
-        .iter()
-        .max_by_key(|form| form.len())
-        .map_or(customer, String::as_str);
-    customer_hash(phone_number_id, longest)
+    customer_hash(phone_number_id, &campaign_reply_form(customer))
+}
+
+/// The customer's longest form, so a Brazilian mobile finds its reply pointer whether the
+/// send or Meta's `from` had the ninth digit.
+pub fn campaign_reply_form(customer: &str) -> String {
+    crate::campaign::customer_forms(customer)
+        .into_iter()
+        .max_by_key(String::len)
+        .unwrap_or_else(|| customer.to_owned())
 }
 
 /// What Meta said about a WhatsApp Business Account, its templates and numbers.
