@@ -21,6 +21,7 @@ fn message(input: Input, sent_at: i64) -> Event {
         profile_name: Some("Maria".into()),
         media: None,
         suppressed: false,
+        campaign: None,
     }
 }
 

@@ -9,8 +9,8 @@ use shared::campaign::{self, CampaignStore, DeliveryUpdate};
 use shared::engine::{self, Effect, Event, Input, OptWord, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
 use shared::store::{
-    Commit, DayCount, EventRecord, StatusChange, Store, StoredSession, SuppressionChange,
-    SuppressionSource, parse_callback_data,
+    CampaignReply, Commit, DayCount, EventRecord, StatusChange, Store, StoredSession,
+    SuppressionChange, SuppressionSource, parse_callback_data,
 };
 use shared::support::deadline::Deadline;
 use shared::tenant::Tenant;
@@ -37,6 +37,7 @@ impl<A: Adapters> Worker<A> {
         envelope: &Envelope,
         key: &str,
         stored: Option<StoredSession>,
+        reply: Option<CampaignReply>,
         tenant: &Tenant,
         now: DateTime<Utc>,
         deadline: Deadline,
@@ -78,7 +79,8 @@ impl<A: Adapters> Worker<A> {
                     // Still forwarded while a person has the conversation.
                     stored.is_some().then(|| Event::late_message(message))
                 } else {
-                    let event = Event::from_message(message);
+                    let event = Event::from_message(message)
+                        .answering(reply.as_ref().map(|r| r.campaign.clone()));
                     match opt_word {
                         Some(_) => {
                             let ids = signals::customer_ids(message);
@@ -224,12 +226,26 @@ impl<A: Adapters> Worker<A> {
                 suppression: suppression.as_ref(),
             })
             .await?;
-        if let Some(change) = &suppression {
-            let mut counts = counts.lock().await;
-            match change {
-                SuppressionChange::Suppress { .. } => counts.opt_outs += 1,
-                SuppressionChange::Allow { .. } => counts.opt_ins += 1,
+        // The session names the send only when this message opened its conversation. The
+        // counts are not worth delaying the answer for: one that fails is logged and lost
+        // (the record is committed, so a redelivery would not count it either).
+        if let Some(reply) = reply.filter(|reply| {
+            outcome
+                .as_ref()
+                .is_some_and(|o| o.session.campaign.as_ref() == Some(&reply.campaign))
+        }) && let Err(error) = self.count_reply(number, &reply, now, counts).await
+        {
+            tracing::warn!(%error, campaign = %reply.campaign.id, "campaign reply not counted");
+        }
+        match &suppression {
+            Some(SuppressionChange::Suppress { ids, .. }) => {
+                counts.lock().await.opt_outs += 1;
+                if let Err(error) = self.count_opt_out(number, ids, now, counts).await {
+                    tracing::warn!(%error, "campaign opt-out not counted");
+                }
             }
+            Some(SuppressionChange::Allow { .. }) => counts.lock().await.opt_ins += 1,
+            None => {}
         }
         if let Payload::Message(message) = &envelope.payload
             && !ai_used

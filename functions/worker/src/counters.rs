@@ -45,6 +45,10 @@ pub(crate) struct Counts {
     /// Meta's WABA signals handled, and the alerts they raised.
     pub waba_signals: usize,
     pub waba_alerts: usize,
+    /// Conversations opened in reply to a campaign send, and opt-outs after one, counted
+    /// on their campaigns.
+    pub campaign_replies: usize,
+    pub campaign_opt_outs: usize,
 }
 
 impl Counts {
@@ -92,7 +96,9 @@ impl Counts {
             .count("OptIns", self.opt_ins)
             .count("Preferences", self.preferences)
             .count("WabaSignals", self.waba_signals)
-            .count("WabaAlerts", self.waba_alerts);
+            .count("WabaAlerts", self.waba_alerts)
+            .count("CampaignReplies", self.campaign_replies)
+            .count("CampaignOptOuts", self.campaign_opt_outs);
         metrics.emit();
     }
 }

@@ -7,6 +7,7 @@
 //! `record` (duplicate, resume or apply), `apply` (the conversation and the commit),
 //! `outbox` (sends and the other effects, each marked done), `desk` (the agents' desk and
 //! the supervisors' alerts), `signals` (the suppression list and Meta's account signals),
+//! `replies` (a conversation's campaign, replies and opt-outs counted on it),
 //! `counters` (the invocation's metrics), [`config`].
 
 pub mod aws;
@@ -19,6 +20,7 @@ mod desk;
 mod erase;
 mod outbox;
 mod record;
+mod replies;
 mod signals;
 
 #[cfg(test)]

@@ -81,25 +81,26 @@ impl<A: Adapters> Worker<A> {
             }
             // Committed before, effects pending: a redelivery after a failure or a crash.
             Some(record) => record,
-            // A retry of an event of an erased conversation: it must not bring it back.
-            None if self
-                .erased_event(
-                    number,
-                    &envelope.payload,
-                    &key,
-                    loaded.session.as_ref(),
-                    now,
-                )
-                .await? =>
-            {
-                counts.lock().await.erased_events += 1;
-                return Ok(());
-            }
             None => {
+                let start = self
+                    .conversation_start(
+                        &envelope.payload,
+                        &key,
+                        loaded.session.as_ref(),
+                        &tenant,
+                        now,
+                    )
+                    .await?;
+                // A retry of an event of an erased conversation: it must not bring it back.
+                if start.erased {
+                    counts.lock().await.erased_events += 1;
+                    return Ok(());
+                }
                 self.apply(
                     &envelope,
                     &key,
                     loaded.session,
+                    start.reply,
                     &tenant,
                     now,
                     deadline,

@@ -122,6 +122,11 @@ impl<A: Adapters> Worker<A> {
             .store
             .change_suppression(&preference.phone_number_id, &change)
             .await?;
+        if let SuppressionChange::Suppress { ids, .. } = &change {
+            let now = self.now();
+            self.count_opt_out(&preference.phone_number_id, ids, now, counts)
+                .await?;
+        }
         tracing::info!(
             value = %preference.value,
             category = %preference.category,

@@ -23,6 +23,7 @@ use shared::whatsapp::memory::MemorySender;
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
 mod api_send;
+mod campaign_replies;
 mod campaign_status;
 mod signals;
 

@@ -12,7 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
     Batch, Campaign, CampaignStore, Counters, DailyCount, DeliveryUpdate, Due, Mark, Pacer,
-    Recipient, RecipientState, Signal, Signals, State, Transition, delivery_counters, due_key,
+    Recipient, RecipientState, ReplyPointer, Signal, Signals, State, Transition, delivery_counters,
+    due_key,
 };
 use crate::store::dynamodb::{
     Item, applied, key, n, number, s, suppression_item, text, unavailable,
@@ -152,6 +153,32 @@ impl DynamoCampaigns {
                 n((now + keys::AUDIT_KEPT).timestamp()),
             ),
         ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The send's reply pointer, replacing an earlier send's (and its counted marks).
+    async fn put_reply_pointer(
+        &self,
+        batch: &Batch,
+        seq: u32,
+        reply: &ReplyPointer,
+    ) -> Result<(), StoreError> {
+        let pn = &batch.phone_number_id;
+        let mut item = key(
+            keys::campaign_reply(pn),
+            keys::campaign_reply_entry(pn, &reply.customer),
+        );
+        item.insert("campaign_id".into(), s(batch.campaign_id.clone()));
+        item.insert("seq".into(), n(seq));
+        item.insert("sent_at".into(), n(reply.sent_at.timestamp()));
+        item.insert(EXPIRES_AT.into(), n(reply.expires_at.timestamp()));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -453,7 +480,7 @@ impl CampaignStore for DynamoCampaigns {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":from", s(from.as_str()));
         update = match mark {
-            Mark::Sent { wamid } => update
+            Mark::Sent { wamid, .. } => update
                 .update_expression("SET #state = :to, wamid = :wamid")
                 .expression_attribute_values(":to", s(RecipientState::Sent.as_str()))
                 .expression_attribute_values(":wamid", s(wamid.clone())),
@@ -473,6 +500,9 @@ impl CampaignStore for DynamoCampaigns {
         };
         if !applied(update.send().await)? {
             return Ok(false);
+        }
+        if let Mark::Sent { reply, .. } = mark {
+            self.put_reply_pointer(batch, seq, reply).await?;
         }
         self.add_counters(&batch.phone_number_id, &batch.campaign_id, &mark.counters())
             .await?;

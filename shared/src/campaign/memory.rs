@@ -13,8 +13,8 @@ use crate::store::keys::customer_hash;
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
 use super::{
     Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, Counters, DailyCount,
-    DeliveryUpdate, Due, Mark, Pacer, Recipient, RecipientState, Signals, State, Transition,
-    due_key,
+    DeliveryUpdate, Due, Mark, Pacer, Recipient, RecipientState, ReplyPointer, Signals, State,
+    Transition, due_key,
 };
 use crate::store::{StoreError, status_rank};
 
@@ -43,6 +43,8 @@ struct Tables {
     daily: HashMap<(String, i64), u64>,
     due: BTreeMap<String, Due>,
     paused_reasons: HashMap<CampaignKey, String>,
+    /// `(number, customer)` -> the send's reply pointer (campaign id, seq, pointer).
+    reply_pointers: HashMap<(String, String), (String, u32, ReplyPointer)>,
     /// Every call that reads or writes, by name, for the cost tests.
     calls: BTreeMap<&'static str, u64>,
 }
@@ -150,6 +152,15 @@ impl MemoryCampaigns {
     pub fn paused_reason(&self, pn: &str, id: &str) -> Option<String> {
         let tables = self.lock();
         tables.paused_reasons.get(&(pn.into(), id.into())).cloned()
+    }
+
+    /// The reply pointer the last send to a customer left: campaign id, seq, pointer.
+    pub fn reply_pointer(&self, pn: &str, customer: &str) -> Option<(String, u32, ReplyPointer)> {
+        let tables = self.lock();
+        tables
+            .reply_pointers
+            .get(&(pn.into(), customer.into()))
+            .cloned()
     }
 
     /// Calls made so far, by port method.
@@ -263,9 +274,12 @@ impl CampaignStore for MemoryCampaigns {
             return Ok(false);
         }
         match mark {
-            Mark::Sent { wamid } => {
+            Mark::Sent { wamid, reply } => {
                 stored.recipient.state = RecipientState::Sent;
                 stored.wamid = Some(wamid.clone());
+                let pointer = (batch.campaign_id.clone(), seq, reply.clone());
+                let customer = (batch.phone_number_id.clone(), reply.customer.clone());
+                tables.reply_pointers.insert(customer, pointer);
             }
             Mark::Failed { code } => {
                 stored.recipient.state = RecipientState::Failed;

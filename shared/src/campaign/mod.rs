@@ -11,6 +11,7 @@
 //! | recipient (`customer`, `params`, `state`, `wamid`, `error_code`, `attempts`, `delivery`) | `CAMPAIGN#<pn>#<id>` | `R#<seq, 8 digits>` |
 //! | a campaign due to start (`phone_number_id`, `campaign_id`) | `CAMPAIGNS_DUE` | `<start epoch s, 10 digits>#<pn>#<id>` |
 //! | opt-out (`since`, `source`) | `OPTOUT#<pn>` | sha256 hex of `<pn>:<customer>` |
+//! | the send a customer's next conversation answers (`campaign_id`, `seq`, `sent_at`, `expires_at`; `replied_at`, `opted_out_at`) | `CAMPAIGN_REPLY#<pn>` | sha256 hex of `<pn>:<customer>` |
 //! | WABA signals (`status`/`quality_event`/`event`, `at`) | `WABA#<waba>` | `TEMPLATE#<name>#<lang>`, `NUMBER#<pn>`, `ACCOUNT` |
 //! | send tokens of a 100 ms slot (`n`) | `PACE#<pn>` | `S#<slot>` |
 //! | a number's slow-down after 130429 (`factor`, `until`) | `PACE#<pn>` | `SLOWDOWN` |
@@ -251,11 +252,26 @@ pub fn customer_forms(customer: &str) -> Vec<String> {
     forms
 }
 
+/// How long after a send the customer's next conversation counts as its reply (and an
+/// opt-out as caused by it), unless the tenant keeps data for less.
+pub const REPLY_WINDOW: chrono::Duration = chrono::Duration::days(7);
+
+/// The reply pointer a send leaves (`CAMPAIGN_REPLY#<pn>`, latest send wins): the worker
+/// reads it when the customer opens a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyPointer {
+    pub customer: String,
+    pub sent_at: DateTime<Utc>,
+    /// [`REPLY_WINDOW`] on, or the tenant's retention when shorter.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A recipient's final outcome, written once (conditional on its state before).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mark {
     Sent {
         wamid: String,
+        reply: ReplyPointer,
     },
     /// `code`: Graph's error code; `None` refused before sending.
     Failed {

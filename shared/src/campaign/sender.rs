@@ -33,7 +33,8 @@ use super::pacing::{
 };
 use super::{
     Batch, Campaign, CampaignQueue, CampaignQueueError, CampaignStore, FAILURE_WINDOW, Mark, Pacer,
-    Recipient, RecipientState, State, Transition, callback_data, customer_forms,
+    REPLY_WINDOW, Recipient, RecipientState, ReplyPointer, State, Transition, callback_data,
+    customer_forms,
 };
 use crate::desk::AlertTopic;
 use crate::store::StoreError;
@@ -233,7 +234,7 @@ where
             let steps = join_all(
                 chunk
                     .iter()
-                    .map(|r| send_one(ports, token, batch, &campaign, r, clock, deadline)),
+                    .map(|r| send_one(ports, token, batch, &campaign, r, clock, deadline, tenant)),
             )
             .await;
             let mut stop = None;
@@ -370,6 +371,7 @@ where
     Ok(kept)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_one<S, P, G, Q, A>(
     ports: &Ports<'_, S, P, G, Q, A>,
     token: &str,
@@ -378,6 +380,7 @@ async fn send_one<S, P, G, Q, A>(
     recipient: &Recipient,
     clock: Clock,
     deadline: Deadline,
+    tenant: &Tenant,
 ) -> Result<Step, BatchError>
 where
     S: CampaignStore,
@@ -407,8 +410,15 @@ where
     let sending = RecipientState::Sending;
     let step = match SendOutcome::of(result) {
         SendOutcome::Sent { wamid } => {
+            let sent_at = clock.now();
+            let retention = chrono::Duration::days(i64::from(tenant.retention_days));
+            let reply = ReplyPointer {
+                customer: recipient.customer.clone(),
+                sent_at,
+                expires_at: sent_at + REPLY_WINDOW.min(retention),
+            };
             store
-                .mark(batch, seq, sending, &Mark::Sent { wamid })
+                .mark(batch, seq, sending, &Mark::Sent { wamid, reply })
                 .await?;
             Step::Sent
         }

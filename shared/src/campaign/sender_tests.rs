@@ -255,6 +255,33 @@ async fn a_batch_sends_each_pending_recipient_once_with_its_callback() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_send_leaves_a_reply_pointer_for_the_window_within_retention() {
+    let fx = Fixture::new(3);
+    fx.store.opt_out(fx.pn(), &customer(3));
+    fx.graph.fail(&customer(2), graph_error(131049));
+    fx.run(1, 3).await.unwrap();
+    let (campaign, seq, pointer) = fx.store.reply_pointer(fx.pn(), &customer(1)).unwrap();
+    assert_eq!((campaign.as_str(), seq), (ID, 1));
+    assert_eq!(pointer.customer, customer(1));
+    assert_eq!(pointer.expires_at - pointer.sent_at, REPLY_WINDOW);
+    assert!(
+        fx.store.reply_pointer(fx.pn(), &customer(2)).is_none(),
+        "a refused send leaves none"
+    );
+    assert!(
+        fx.store.reply_pointer(fx.pn(), &customer(3)).is_none(),
+        "nor a skipped one"
+    );
+
+    // A tenant keeping data for less than the window: the pointer goes with its data.
+    let mut fx = Fixture::new(1);
+    fx.tenant.retention_days = 3;
+    fx.run(1, 1).await.unwrap();
+    let (_, _, pointer) = fx.store.reply_pointer(fx.pn(), &customer(1)).unwrap();
+    assert_eq!(pointer.expires_at - pointer.sent_at, TimeDelta::days(3));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_redelivered_batch_sends_nobody_twice() {
     let fx = Fixture::new(100);
     fx.run(1, 50).await.unwrap();
@@ -666,5 +693,9 @@ async fn a_customer_who_stopped_marketing_is_put_on_the_suppression_list() {
         .suppressed(fx.pn(), &[listed(1), listed(2), listed(3)])
         .await
         .unwrap();
-    assert_eq!(suppressed, HashSet::from([listed(2)]), "only the one Meta named");
+    assert_eq!(
+        suppressed,
+        HashSet::from([listed(2)]),
+        "only the one Meta named"
+    );
 }

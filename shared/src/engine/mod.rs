@@ -163,6 +163,17 @@ pub struct Session {
     /// An agent answered in this conversation: only the first reply is timed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub agent_answered: bool,
+    /// The campaign send this conversation answers: its first message came while the
+    /// send's reply pointer was live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignRef>,
+}
+
+/// One campaign send: the campaign and the recipient's number in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRef {
+    pub id: String,
+    pub seq: u32,
 }
 
 impl Session {
@@ -189,7 +200,28 @@ impl Session {
             profile_name: None,
             handed_over: false,
             agent_answered: false,
+            campaign: None,
         }
+    }
+
+    /// Whether a message sent at `sent_at` starts a new conversation here: the
+    /// session is closed or idle past the tenant's timeout (an agent's open conversation
+    /// excepted), and the message is not older than one already handled.
+    fn restarts(&self, sent_at: i64, now: DateTime<Utc>, tenant: &Tenant) -> bool {
+        if sent_at < self.last_message_at {
+            return false;
+        }
+        let idle = now - self.last_activity_at;
+        let timeout = Duration::minutes(i64::from(tenant.session_timeout_minutes));
+        // A conversation an agent was assigned is theirs until they resolve it: the bot must
+        // not greet over an open desk conversation when the customer is back days later.
+        // Up to a week: a conversation nobody closes must not silence the bot for good.
+        let assigned = matches!(self.state, State::Human { .. })
+            && self.ticket.is_none()
+            && self.agent.is_some()
+            && tenant.desk.chatwoot.is_some()
+            && idle <= ASSIGNED_CONVERSATION_KEPT;
+        self.state == State::Closed || (idle > timeout && !assigned)
     }
 
     /// The conversation list's [`Stage`].
@@ -314,6 +346,9 @@ pub enum Event {
         /// The customer is on the tenant's suppression list. The worker looks only when the
         /// message holds an opt-out or opt-in word ([`opt_word`]); `false` otherwise.
         suppressed: bool,
+        /// The campaign send whose reply pointer the worker found: read only for a message
+        /// that opens a conversation ([`opens_conversation`]), which then names it.
+        campaign: Option<CampaignRef>,
     },
     /// A message that arrived too late to answer (`STALE_AFTER_SECONDS` after it was sent:
     /// a backlog after an outage, a redrive from the DLQ). The bot says nothing; a person
@@ -343,6 +378,7 @@ impl Event {
             profile_name: message.profile_name.clone(),
             media: media_of(message),
             suppressed: false,
+            campaign: None,
         }
     }
 
@@ -350,6 +386,14 @@ impl Event {
     pub fn suppressed(mut self, on_the_list: bool) -> Self {
         if let Event::Message { suppressed, .. } = &mut self {
             *suppressed = on_the_list;
+        }
+        self
+    }
+
+    /// The message, answering the campaign send `send` when the worker found its pointer.
+    pub fn answering(mut self, send: Option<CampaignRef>) -> Self {
+        if let Event::Message { campaign, .. } = &mut self {
+            *campaign = send;
         }
         self
     }
@@ -480,6 +524,19 @@ fn default_department(tenant: &Tenant) -> &str {
         .unwrap_or(&tenant.departments[0].id)
 }
 
+/// Whether a message opens a conversation: the customer's first, or one after the session
+/// closed or timed out. Only then does the worker look for a campaign send it answers.
+pub fn opens_conversation(
+    session: Option<&Session>,
+    input: &Input,
+    sent_at: i64,
+    now: DateTime<Utc>,
+    tenant: &Tenant,
+) -> bool {
+    !matches!(input, Input::Ignored(_))
+        && session.is_none_or(|session| session.restarts(sent_at, now, tenant))
+}
+
 /// One event of one conversation. `session` is `None` for a customer never seen before.
 pub fn step(
     session: Option<Session>,
@@ -490,6 +547,8 @@ pub fn step(
     tenant: &Tenant,
 ) -> Outcome {
     let before = session.as_ref().map(report::Before::of);
+    let opens = matches!(event, Event::Message { input, sent_at, .. }
+        if opens_conversation(session.as_ref(), input, *sent_at, now, tenant));
     let mut turn = Turn {
         tenant,
         now,
@@ -503,13 +562,19 @@ pub fn step(
             profile_name,
             media,
             suppressed,
-        } => turn.message(
-            input,
-            *sent_at,
-            profile_name.as_deref(),
-            media.as_ref(),
-            *suppressed,
-        ),
+            campaign,
+        } => {
+            turn.message(
+                input,
+                *sent_at,
+                profile_name.as_deref(),
+                media.as_ref(),
+                *suppressed,
+            );
+            if opens {
+                turn.session.campaign = campaign.clone();
+            }
+        }
         Event::LateMessage { input, media } => turn.late(input, media.as_ref()),
         Event::Desk(action) => turn.desk(action),
         Event::Timer(timer) => turn.timer(timer),
@@ -568,17 +633,8 @@ impl Turn<'_> {
             // Older than one already handled: never an answer, but a person may read it.
             return self.late(input, media);
         }
-        let idle = self.now - self.session.last_activity_at;
-        let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
-        // A conversation an agent was assigned is theirs until they resolve it: the bot must
-        // not greet over an open desk conversation when the customer is back days later.
-        // Up to a week: a conversation nobody closes must not silence the bot for good.
-        let assigned = matches!(self.session.state, State::Human { .. })
-            && self.session.ticket.is_none()
-            && self.session.agent.is_some()
-            && self.tenant.desk.chatwoot.is_some()
-            && idle <= ASSIGNED_CONVERSATION_KEPT;
-        if self.session.state == State::Closed || (idle > timeout && !assigned) {
+        let restarts = self.session.restarts(sent_at, self.now, self.tenant);
+        if restarts {
             if let Some(ticket) = self.session.ticket.take() {
                 self.effects.push(Effect::LeaveQueue {
                     ticket,

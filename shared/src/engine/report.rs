@@ -167,6 +167,7 @@ mod tests {
                     profile_name: None,
                     media: None,
                     suppressed: false,
+                    campaign: None,
                 },
             )
         }

@@ -57,6 +57,7 @@ impl Chat {
             profile_name: Some("Maria".into()),
             media: None,
             suppressed: false,
+            campaign: None,
         })
     }
 
@@ -338,6 +339,7 @@ fn older_messages_reactions_edits_and_revokes_are_never_answers() {
         profile_name: None,
         media: None,
         suppressed: false,
+        campaign: None,
     });
     assert!(effects.is_empty());
     assert_eq!(chat.session, before);
@@ -377,6 +379,7 @@ fn late_messages_reach_a_person_who_has_the_conversation_and_never_the_bot() {
         profile_name: None,
         media: None,
         suppressed: false,
+        campaign: None,
     });
     assert_eq!(older, forwarded("o pedido é 4711"));
     assert_eq!(chat.session, before);
@@ -658,6 +661,7 @@ fn while_waiting_messages_go_to_the_desk_and_a_give_up_word_leaves_the_queue() {
         profile_name: None,
         media: Some(photo.clone()),
         suppressed: false,
+        campaign: None,
     });
     assert!(
         matches!(&effects[..], [Effect::ForwardToDesk { media: Some(m), text: None, .. }] if *m == photo)
@@ -1234,6 +1238,7 @@ fn a_repeated_opt_out_of_a_customer_on_the_list_is_not_answered_again() {
             profile_name: None,
             media: None,
             suppressed: false,
+            campaign: None,
         }
         .suppressed(true),
     );
@@ -1253,6 +1258,7 @@ fn opt_in_words_take_a_listed_customer_off_and_are_plain_text_otherwise() {
             profile_name: None,
             media: None,
             suppressed: false,
+            campaign: None,
         }
         .suppressed(true),
     );
@@ -1287,4 +1293,82 @@ fn menu_choices_are_never_opt_words() {
         Some(OptWord::In)
     );
     assert_eq!(opt_word(&tenant, &Input::Text("oi".into())), None);
+}
+
+#[test]
+fn a_conversation_opened_by_a_campaign_reply_names_the_send() {
+    let send = CampaignRef {
+        id: "cmp_promo".into(),
+        seq: 7,
+    };
+    let mut chat = Chat::new(menu_only());
+    assert!(opens_conversation(
+        None,
+        &Input::Text("oi".into()),
+        chat.clock,
+        chat.now,
+        &chat.tenant
+    ));
+    chat.clock += 10;
+    chat.event(
+        Event::Message {
+            input: Input::Text("quero saber mais".into()),
+            sent_at: chat.clock,
+            profile_name: None,
+            media: None,
+            suppressed: false,
+            campaign: None,
+        }
+        .answering(Some(send.clone())),
+    );
+    assert_eq!(chat.session.as_ref().unwrap().campaign, Some(send.clone()));
+
+    // The conversation goes on: later messages keep it and never replace it.
+    chat.text("1");
+    let session = chat.session.as_ref().unwrap();
+    assert_eq!(session.campaign, Some(send.clone()));
+    assert!(!opens_conversation(
+        Some(session),
+        &Input::Text("2".into()),
+        chat.clock + 10,
+        chat.now,
+        &chat.tenant
+    ));
+
+    // Past the timeout the next conversation is a new one, and names no campaign.
+    chat.now += Duration::hours(25);
+    assert!(opens_conversation(
+        chat.session.as_ref(),
+        &Input::Text("oi".into()),
+        chat.clock + 10,
+        chat.now,
+        &chat.tenant
+    ));
+    chat.text("oi");
+    assert_eq!(chat.session.as_ref().unwrap().campaign, None);
+}
+
+#[test]
+fn a_reaction_opens_no_conversation() {
+    let tenant = menu_only();
+    let now = monday_afternoon();
+    let reaction = Input::Ignored("reaction".into());
+    assert!(!opens_conversation(
+        None,
+        &reaction,
+        now.timestamp(),
+        now,
+        &tenant
+    ));
+}
+
+#[test]
+fn a_session_stored_before_campaign_replies_still_reads() {
+    let mut chat = Chat::new(menu_only());
+    chat.text("oi");
+    let mut json = serde_json::to_value(chat.session.as_ref().unwrap()).unwrap();
+    assert!(json.get("campaign").is_none(), "nothing written when unset");
+    json.as_object_mut().unwrap().remove("campaign");
+    let session: Session = serde_json::from_value(json).unwrap();
+    assert_eq!(session.campaign, None);
 }

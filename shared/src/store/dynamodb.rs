@@ -1,6 +1,7 @@
 //! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::store::keys`].
 
 pub mod customer;
+mod replies;
 
 use std::collections::HashMap;
 
@@ -17,9 +18,9 @@ use crate::envelope::{Envelope, StatusUpdate, WabaSignal};
 use crate::report::Tally;
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Commit, DayCount, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded, LogEntry,
-    Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession, SuppressionChange,
-    Unsettled, WabaWrite, Waiting, status_rank,
+    CampaignReply, Commit, ConversationStart, DayCount, DeskContactErased, Erasure, ErasureState,
+    EventRecord, Loaded, LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError,
+    StoredSession, SuppressionChange, Unsettled, WabaWrite, Waiting, status_rank,
 };
 use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
@@ -234,11 +235,16 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Two items by key, strongly consistent, in one round trip (`None` where absent).
-    async fn get_both(&self, wanted: [Item; 2]) -> Result<Vec<Option<Item>>, StoreError> {
+    /// Items by key (up to 100), in one round trip (`None` where absent), in `wanted`'s
+    /// order; strongly consistent when asked (eventually: half the read units).
+    async fn get_items(
+        &self,
+        wanted: &[Item],
+        consistent: bool,
+    ) -> Result<Vec<Option<Item>>, StoreError> {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(wanted.to_vec()))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut found = Vec::new();
@@ -478,7 +484,7 @@ impl Store for DynamoStore {
         let conversation = keys::conversation(phone_number_id, customer);
         let record_key = key(conversation.clone(), keys::event(key_text));
         let session_key = key(conversation.clone(), keys::SESSION);
-        let mut items = self.get_both([record_key, session_key]).await?;
+        let mut items = self.get_items(&[record_key, session_key], true).await?;
         let session_item = items.pop().flatten();
         let record_item = items.pop().flatten();
         let session = session_item
@@ -1216,6 +1222,35 @@ impl Store for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.tombstoned(phone_number_id, key_text, now).await
+    }
+
+    async fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ConversationStart, StoreError> {
+        self.read_conversation_start(phone_number_id, key, customers, now)
+            .await
+    }
+
+    async fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.mark_replied(phone_number_id, reply, now).await
+    }
+
+    async fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.mark_opted_out(phone_number_id, customers, now).await
     }
 
     async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {

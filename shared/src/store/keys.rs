@@ -19,6 +19,7 @@
 //! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
 //! | a customer on the tenant's suppression list, by number and by business-scoped user id (`since`, `source`: `words`, `meta`, `api`) | `OPTOUT#<pn>` | [`customer_hash`] of the id |
+//! | a campaign send the customer's next conversation answers (`campaign_id`, `seq`, `sent_at`; `replied_at`, `opted_out_at` once counted) | `CAMPAIGN_REPLY#<pn>` | [`campaign_reply_entry`] of the id sent to |
 //! | a template's latest status from Meta (`status`, `category`, `reason`, `at`; `quality`, `quality_at`) | `WABA#<waba_id>` | `TEMPLATE#<name>#<language>` |
 //! | a number's latest quality event (`quality_event`, `messaging_limit`, `at`) | `WABA#<waba_id>` | `NUMBER#<display phone number digits>` |
 //! | the account's latest update (`event`, `restriction`, `at`) | `WABA#<waba_id>` | `ACCOUNT` |
@@ -35,7 +36,7 @@
 //! Every item but the tenant config, its versions, `TENANTS`, the suppression list (hashes
 //! only: it must outlive retention and erasure) and the `WABA#` signals holds customer data
 //! and carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
-//! item and the tombstones hold only hashes (see "Data rights"). The report days hold no
+//! item, the tombstones and the campaign reply pointers hold only hashes (see "Data rights"). The report days hold no
 //! customer data and expire after [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
@@ -214,6 +215,25 @@ pub fn suppression(phone_number_id: &str) -> String {
     format!("OPTOUT#{phone_number_id}")
 }
 
+/// The reply pointers of a number's campaign sends; entries are [`customer_hash`]es.
+pub fn campaign_reply(phone_number_id: &str) -> String {
+    format!("CAMPAIGN_REPLY#{phone_number_id}")
+}
+
+/// A reply pointer's sort key: the [`customer_hash`] of [`campaign_reply_form`].
+pub fn campaign_reply_entry(phone_number_id: &str, customer: &str) -> String {
+    customer_hash(phone_number_id, &campaign_reply_form(customer))
+}
+
+/// The customer's longest form, so a Brazilian mobile finds its reply pointer whether the
+/// send or Meta's `from` had the ninth digit.
+pub fn campaign_reply_form(customer: &str) -> String {
+    crate::campaign::customer_forms(customer)
+        .into_iter()
+        .max_by_key(String::len)
+        .unwrap_or_else(|| customer.to_owned())
+}
+
 /// What Meta said about a WhatsApp Business Account, its templates and numbers.
 pub fn waba(waba_id: &str) -> String {
     format!("WABA#{waba_id}")
@@ -248,6 +268,10 @@ mod tests {
         assert!(super::outbox("w", 9) < super::outbox("w", 10));
         assert!(super::outbox("w", 0).starts_with(&super::outbox_prefix("w")));
         assert_eq!(super::tenant_version(1), "CONFIG#v0000000001");
+        assert_eq!(
+            super::campaign_reply_entry("1", "556181234567"),
+            super::campaign_reply_entry("1", "5561981234567")
+        );
         assert!(super::tenant_version(9) < super::tenant_version(10));
     }
 }

@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
+use crate::engine::CampaignRef;
 use crate::envelope::WabaSignal;
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::report::Tally;
 use crate::store::keys;
 use crate::store::{
-    Commit, CustomerItemKind, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded,
-    LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession, Suppressed,
-    SuppressionChange, TOMBSTONE_DAYS, Unsettled, WabaWrite, Waiting, status_rank,
+    CampaignReply, Commit, ConversationStart, CustomerItemKind, DeskContactErased, Erasure,
+    ErasureState, EventRecord, Loaded, LogEntry, Removed, ScheduleStore, StatusChange, Store,
+    StoreError, StoredSession, Suppressed, SuppressionChange, TOMBSTONE_DAYS, Unsettled, WabaWrite,
+    Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -63,8 +65,44 @@ struct Tables {
     suppression_reads: usize,
     /// `(WABA#<id>, sort key)` -> attributes, the time attributes in decimal.
     waba: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// `(number, customer hash)` -> a campaign send's reply pointer.
+    reply_pointers: BTreeMap<(String, String), ReplyPointer>,
+    /// Batch reads made when a message opened a conversation.
+    conversation_start_reads: usize,
+    /// `(number, campaign id, counter)` -> what replies and opt-outs added.
+    campaign_counters: BTreeMap<(String, String, String), u64>,
     /// Fails the write this many writes from now (1: the next one).
     fail_write_in: Option<usize>,
+}
+
+/// A campaign send's reply pointer, as the sender writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyPointer {
+    pub campaign: CampaignRef,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub opted_out_at: Option<DateTime<Utc>>,
+}
+
+/// The live pointer sent last among the customer's ids: its id and its entry.
+fn live_pointer(
+    tables: &Tables,
+    phone_number_id: &str,
+    customers: &[String],
+    now: DateTime<Utc>,
+) -> Option<(String, ReplyPointer)> {
+    customers
+        .iter()
+        .filter_map(|customer| {
+            let entry = (
+                phone_number_id.to_owned(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            );
+            let pointer = tables.reply_pointers.get(&entry)?;
+            (pointer.expires_at > now).then(|| (customer.clone(), pointer.clone()))
+        })
+        .max_by_key(|(_, pointer)| pointer.sent_at)
 }
 
 /// Cheap to clone: clones share the tables, so a test keeps a handle on what the worker
@@ -139,6 +177,55 @@ impl MemoryStore {
             .waba
             .get(&(keys::waba(waba_id), sk.to_owned()))
             .cloned()
+    }
+
+    /// Writes a campaign send's reply pointer, as the campaign sender does (latest wins).
+    pub fn put_campaign_reply(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        campaign: CampaignRef,
+        sent_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) {
+        self.lock().reply_pointers.insert(
+            (
+                phone_number_id.into(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            ),
+            ReplyPointer {
+                campaign,
+                sent_at,
+                expires_at,
+                replied_at: None,
+                opted_out_at: None,
+            },
+        );
+    }
+
+    /// The reply pointer of one of the customer's ids.
+    pub fn campaign_reply(&self, phone_number_id: &str, customer: &str) -> Option<ReplyPointer> {
+        self.lock()
+            .reply_pointers
+            .get(&(
+                phone_number_id.into(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            ))
+            .cloned()
+    }
+
+    /// What replies and opt-outs added to a campaign's counter (`n_replied`...).
+    pub fn campaign_counter(&self, phone_number_id: &str, campaign_id: &str, name: &str) -> u64 {
+        self.lock()
+            .campaign_counters
+            .get(&(phone_number_id.into(), campaign_id.into(), name.into()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many batch reads were made for messages that opened a conversation.
+    pub fn conversation_start_reads(&self) -> usize {
+        self.lock().conversation_start_reads
     }
 
     /// How many times a tombstone was looked up.
@@ -661,6 +748,89 @@ impl Store for MemoryStore {
             .tombstones
             .get(&(phone_number_id.into(), keys::tombstone_entry(key)))
             .is_some_and(|until| *until > now))
+    }
+
+    async fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ConversationStart, StoreError> {
+        let mut tables = self.lock();
+        tables.conversation_start_reads += 1;
+        let erased = key.is_some_and(|key| {
+            tables.tombstone_reads += 1;
+            tables
+                .tombstones
+                .get(&(phone_number_id.into(), keys::tombstone_entry(key)))
+                .is_some_and(|until| *until > now)
+        });
+        let reply = live_pointer(&tables, phone_number_id, customers, now)
+            .filter(|(_, pointer)| pointer.replied_at.is_none())
+            .map(|(customer, pointer)| CampaignReply {
+                campaign: pointer.campaign,
+                sent_at: pointer.sent_at,
+                customer,
+            });
+        Ok(ConversationStart { erased, reply })
+    }
+
+    async fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.write()?;
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::campaign_reply_entry(phone_number_id, &reply.customer),
+        );
+        let Some(pointer) = tables
+            .reply_pointers
+            .get_mut(&entry)
+            .filter(|p| p.campaign == reply.campaign && p.replied_at.is_none())
+        else {
+            return Ok(false);
+        };
+        pointer.replied_at = Some(now);
+        *tables
+            .campaign_counters
+            .entry((
+                phone_number_id.into(),
+                reply.campaign.id.clone(),
+                "n_replied".into(),
+            ))
+            .or_default() += 1;
+        Ok(true)
+    }
+
+    async fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tables = self.write()?;
+        let Some((customer, pointer)) = live_pointer(&tables, phone_number_id, customers, now)
+            .filter(|(_, pointer)| pointer.opted_out_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::campaign_reply_entry(phone_number_id, &customer),
+        );
+        if let Some(stored) = tables.reply_pointers.get_mut(&entry) {
+            stored.opted_out_at = Some(now);
+        }
+        let id = pointer.campaign.id;
+        *tables
+            .campaign_counters
+            .entry((phone_number_id.into(), id.clone(), "n_opted_out".into()))
+            .or_default() += 1;
+        Ok(Some(id))
     }
 
     async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
-use crate::engine::{Effect, Session};
+use crate::engine::{CampaignRef, Effect, Session};
 use crate::envelope::{Envelope, Signal, StatusUpdate, WabaSignal};
 use crate::report::Tally;
 use crate::tenant::Priority;
@@ -230,6 +230,24 @@ impl SuppressionChange {
 pub struct Suppressed {
     pub since: DateTime<Utc>,
     pub source: SuppressionSource,
+}
+
+/// A campaign send's reply pointer (`CAMPAIGN_REPLY#<pn>` / [`keys::customer_hash`]), live
+/// and not replied to yet: the conversation the customer opens next answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignReply {
+    pub campaign: CampaignRef,
+    pub sent_at: DateTime<Utc>,
+    /// The form of the customer's id the send went to (its key).
+    pub customer: String,
+}
+
+/// What the worker reads when a message opens a conversation: whether its event was
+/// erased (only asked with no session) and the campaign send it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationStart {
+    pub erased: bool,
+    pub reply: Option<CampaignReply>,
 }
 
 /// Where a WABA signal is kept and what it writes: the `WABA#<waba_id>` item's sort key,
@@ -663,6 +681,37 @@ pub trait Store: Send + Sync {
         key: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One batch read, when a message opens a conversation: the tombstone of event `key`
+    /// (when given: the conversation has no session) and the reply pointers of the
+    /// customer's ids `customers` (the latest live send not replied to wins).
+    fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ConversationStart, StoreError>> + Send;
+
+    /// Marks the send replied to (conditional on the pointer still naming it, unreplied)
+    /// and then adds `n_replied` to its campaign: `false` when someone marked it first.
+    /// A crash between the two loses that count, never doubles it.
+    fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The customer opted out: the live pointer of their ids (one batch read) is marked
+    /// opted out, once per send, and `n_opted_out` added to its campaign. Returns that
+    /// campaign's id when it was counted now.
+    fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Drops a message's delivery record: a status of a message of an erased conversation
     /// created it again.

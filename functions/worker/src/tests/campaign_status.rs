@@ -1,7 +1,10 @@
 //! Statuses of campaign sends (callback data `cmp:<id>:<seq>`): the recipient and the
 //! campaign's counters, once per status.
 
-use shared::campaign::{Batch, Campaign, CampaignStore, Counters, Mark, RecipientState, State};
+use shared::campaign::{
+    Batch, Campaign, CampaignStore, Counters, Mark, REPLY_WINDOW, RecipientState, ReplyPointer,
+    State,
+};
 
 use super::*;
 
@@ -48,6 +51,11 @@ async fn campaign(bot: &Harness) {
     }
     let sent = Mark::Sent {
         wamid: "wamid.maria".into(),
+        reply: ReplyPointer {
+            customer: "5511987654321".into(),
+            sent_at: Utc::now(),
+            expires_at: Utc::now() + REPLY_WINDOW,
+        },
     };
     assert!(
         campaigns
