@@ -5,7 +5,8 @@
 source "$(dirname "$0")/common.sh"
 
 install_toolchain
-cargo build --release -p webhook -p worker -p sla-sweep -p api
+cargo build --release -p webhook -p worker -p sla-sweep -p api -p campaign-sender
+cargo build -p campaign-dispatch
 stage "in-process: verify + parse + build entries vs HMAC + serde_json floor"
 cargo bench -p webhook --bench ingress -- --noplot
 stage "engine::step per event (pure, demo tenant)"
@@ -21,8 +22,10 @@ stage "platform API: cold start, CPU per call (a list, a send, a report), peak m
 cargo bench -p blackbox --bench api_costs
 stage "SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
 cargo bench -p blackbox --bench sweep_costs
+stage "campaigns: 10,000 recipients at 80/s (CAMPAIGN_BENCH_100K=1: 100,000), worst second, calls and cost per recipient"
+cargo bench -p blackbox --bench campaign_costs
 stage "arm64 build as deployed"
-cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api >/dev/null
-for function in webhook worker desk sla-sweep off-hours api; do
+cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api -p campaign-dispatch -p campaign-sender >/dev/null
+for function in webhook worker desk sla-sweep off-hours api campaign-dispatch campaign-sender; do
   ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'
 done

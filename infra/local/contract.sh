@@ -33,8 +33,11 @@ printf 'oi\n' >"$ROOT/.local/contract/chat.txt"
 .venv/bin/python infra/local/chat.py --port "$WATCH_PORT" --graph-port "$GRAPH_PORT" \
   --chatwoot-port "$CHATWOOT_PORT" "${AI_ARGS[@]}" --script "$ROOT/.local/contract/chat.txt" >/dev/null
 
-# The second tenant, the provider's own tenant, keys and members, through the ops CLI.
-.venv/bin/python infra/local/contract.py seed --out "$ROOT/.local/contract/seeds.json"
+# The second tenant, the provider's own tenant, keys and members, through the ops CLI; both
+# tenants with campaigns enabled and an approved template; through the api, a supervisor per
+# tenant and a campaign in the state each campaign operation needs.
+.venv/bin/python infra/local/contract.py seed --out "$ROOT/.local/contract/seeds.json" \
+  --base-url "http://127.0.0.1:$WATCH_PORT/lambda-url/api"
 
 .venv/bin/python infra/local/contract.py run \
   --base-url "http://127.0.0.1:$WATCH_PORT/lambda-url/api" --seeds "$ROOT/.local/contract/seeds.json"

@@ -153,7 +153,7 @@ def clients(endpoint):
     )
     return {
         name: session.client(name, endpoint_url=endpoint)
-        for name in ("sqs", "dynamodb", "secretsmanager", "sns", "cognito-idp")
+        for name in ("sqs", "dynamodb", "secretsmanager", "sns", "cognito-idp", "s3")
     }
 
 
@@ -211,6 +211,12 @@ def create_resources(endpoint):
     pool_id = create_people_pool(aws["cognito-idp"], resolve, resources)
 
     for logical, resource in resources.items():
+        if resource["Type"] == "AWS::S3::Bucket":
+            # CloudFormation names it after the stack; locally its logical id will do.
+            name = resource["Properties"].get("BucketName") or logical.lower()
+            aws["s3"].create_bucket(Bucket=name)
+            resolve.refs[logical] = name
+            continue
         if resource["Type"] == "AWS::SNS::Topic":
             # Only the name: moto needs no key, and the topic's key is not created locally.
             name = resolve(resource["Properties"]["TopicName"])
@@ -249,6 +255,7 @@ def create_resources(endpoint):
             env.update(resolve(variables))
     env = {k: v for k, v in env.items() if v != NO_VALUE}
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
+    env["CAMPAIGN_DLQ_URL"] = resolve.refs["CampaignDeadLetterQueue"]
     # On AWS the api derives the keys' URL from the issuer; moto serves them at its own address
     # (and signs every pool's tokens with one public key, so only the issuer tells pools apart).
     env["COGNITO_USER_POOL_ID"] = pool_id

@@ -20,6 +20,8 @@ fn message(input: Input, sent_at: i64) -> Event {
         sent_at,
         profile_name: Some("Maria".into()),
         media: None,
+        suppressed: false,
+        campaign: None,
     }
 }
 

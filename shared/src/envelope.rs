@@ -61,6 +61,124 @@ pub enum Payload {
     Erase(EraseRequest),
     /// A message the platform API (or the ops CLI) asked to send.
     Send(ApiSend),
+    /// The customer stopped or resumed marketing messages in WhatsApp (`user_preferences`).
+    Preference(PreferenceChange),
+    /// What Meta says about the WhatsApp Business Account: a template's status or quality,
+    /// a number's quality, the account's restrictions. Not about one conversation.
+    WabaSignal(WabaSignal),
+}
+
+/// Meta's `user_preferences`: the customer stopped (`stop`) or resumed (`resume`) a
+/// category of messages (`marketing_messages`) from the business. The worker puts them on
+/// the tenant's suppression list or takes them off, by every id given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferenceChange {
+    pub phone_number_id: String,
+    /// `wa_id` when Meta gives it, else the business-scoped user id.
+    pub customer: String,
+    /// The business-scoped user id (`user_id`) when Meta gives it besides `wa_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Meta's `value`, kept as text: `stop`, `resume`, `signup` (through the business's
+    /// sign-up link).
+    pub value: String,
+    /// Meta's `category`: `marketing_messages`.
+    pub category: String,
+    /// Meta's timestamp, seconds.
+    pub timestamp: i64,
+}
+
+/// One of Meta's WhatsApp Business Account webhooks, normalised. `at` is Meta's time for
+/// it (`entry[].time`, seconds): the latest signal about a subject wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WabaSignal {
+    pub waba_id: String,
+    pub at: i64,
+    #[serde(flatten)]
+    pub signal: Signal,
+}
+
+/// What Meta's WABA-level webhooks say, tagged with Meta's webhook `field`. Meta's values
+/// (events, reasons, tiers) are kept as text: Meta adds to its lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "field")]
+pub enum Signal {
+    /// `message_template_status_update`: APPROVED, PAUSED, DISABLED, REJECTED, ...
+    #[serde(rename = "message_template_status_update")]
+    TemplateStatus {
+        name: String,
+        language: String,
+        event: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// `message_template_quality_update`: GREEN, YELLOW, RED, UNKNOWN.
+    #[serde(rename = "message_template_quality_update")]
+    TemplateQuality {
+        name: String,
+        language: String,
+        quality: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_quality: Option<String>,
+    },
+    /// `phone_number_quality_update`: Meta names the number only by its display digits.
+    /// FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE in older payloads; ONBOARDING,
+    /// THROUGHPUT_UPGRADE in the current reference.
+    #[serde(rename = "phone_number_quality_update")]
+    NumberQuality {
+        display_phone_number: String,
+        event: String,
+        /// `max_daily_conversations_per_business` (or the older `current_limit`): TIER_2K, ...
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        messaging_limit: Option<String>,
+    },
+    /// `account_update`: ACCOUNT_RESTRICTION (with its restriction types), DISABLED_UPDATE
+    /// (with the ban state), ACCOUNT_VIOLATION, ...
+    #[serde(rename = "account_update")]
+    Account {
+        event: String,
+        /// The restriction types of an ACCOUNT_RESTRICTION, or the ban state of a
+        /// DISABLED_UPDATE, or the violation type of an ACCOUNT_VIOLATION.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restrictions: Vec<String>,
+    },
+}
+
+impl Signal {
+    /// Meta's webhook field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Signal::TemplateStatus { .. } => "message_template_status_update",
+            Signal::TemplateQuality { .. } => "message_template_quality_update",
+            Signal::NumberQuality { .. } => "phone_number_quality_update",
+            Signal::Account { .. } => "account_update",
+        }
+    }
+
+    /// What the signal is about: `<template>#<language>`, the number's digits, `account`.
+    pub fn subject(&self) -> String {
+        match self {
+            Signal::TemplateStatus { name, language, .. }
+            | Signal::TemplateQuality { name, language, .. } => format!("{name}#{language}"),
+            Signal::NumberQuality {
+                display_phone_number,
+                ..
+            } => display_phone_number.clone(),
+            Signal::Account { .. } => "account".into(),
+        }
+    }
+
+    /// The event, quality score or account event it reports.
+    pub fn event(&self) -> &str {
+        match self {
+            Signal::TemplateStatus { event, .. }
+            | Signal::NumberQuality { event, .. }
+            | Signal::Account { event, .. } => event,
+            Signal::TemplateQuality { quality, .. } => quality,
+        }
+    }
 }
 
 /// A request to erase one customer's data, carried out by the worker in the conversation's
@@ -286,9 +404,30 @@ impl Envelope {
         }
     }
 
-    /// The fields the queue keys are made of: the conversation and the event's own id.
+    /// The fields the queue keys are made of: the conversation (or the account) and the
+    /// event's own id.
     fn keys(&self) -> Vec<(&'static str, &str)> {
-        let (number, customer) = self.conversation();
+        let Some((number, customer)) = self.conversation() else {
+            let Payload::WabaSignal(signal) = &self.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            let mut keys = vec![
+                ("waba_id", &*signal.waba_id),
+                ("event", signal.signal.event()),
+            ];
+            match &signal.signal {
+                Signal::TemplateStatus { name, language, .. }
+                | Signal::TemplateQuality { name, language, .. } => {
+                    keys.extend([("name", name.as_str()), ("language", language.as_str())])
+                }
+                Signal::NumberQuality {
+                    display_phone_number,
+                    ..
+                } => keys.push(("display_phone_number", display_phone_number)),
+                Signal::Account { .. } => {}
+            }
+            return keys;
+        };
         let mut keys = vec![("phone_number_id", number), ("customer", customer)];
         match &self.payload {
             Payload::Message(m) => keys.push(("wamid", &m.wamid)),
@@ -298,6 +437,8 @@ impl Envelope {
             Payload::Timer(t) => keys.push(("id", &t.id)),
             Payload::Erase(e) => keys.push(("id", &e.id)),
             Payload::Send(s) => keys.push(("id", &s.id)),
+            Payload::Preference(p) => keys.push(("value", &p.value)),
+            Payload::WabaSignal(_) => {}
         }
         keys
     }
@@ -309,17 +450,26 @@ impl Envelope {
     /// The FIFO message group: the conversation, `<phone_number_id>:<customer>`; its
     /// delivery statuses apart, `<phone_number_id>:<customer>:status`, so a status can
     /// settle a send while the conversation's record waits for it.
+    ///
+    /// A WABA signal's group is its account, `waba:<waba_id>`: the account's signals are
+    /// applied in order, and never wait on a conversation.
     pub fn group_key(&self) -> String {
-        let (number, customer) = self.conversation();
+        let Some((number, customer)) = self.conversation() else {
+            let Payload::WabaSignal(signal) = &self.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            return format!("waba:{}", signal.waba_id);
+        };
         match self.payload {
             Payload::Status(_) => format!("{number}:{customer}:status"),
             _ => format!("{number}:{customer}"),
         }
     }
 
-    /// The tenant's number and the customer the event belongs to.
-    pub fn conversation(&self) -> (&str, &str) {
-        match &self.payload {
+    /// The tenant's number and the customer the event belongs to; `None` for a WABA
+    /// signal, which is about the account.
+    pub fn conversation(&self) -> Option<(&str, &str)> {
+        Some(match &self.payload {
             Payload::Message(m) => (&m.phone_number_id, &m.customer),
             Payload::Status(s) => (&s.phone_number_id, &s.customer),
             Payload::Echo(e) => (&e.phone_number_id, &e.customer),
@@ -327,12 +477,16 @@ impl Envelope {
             Payload::Timer(t) => (&t.phone_number_id, &t.customer),
             Payload::Erase(e) => (&e.phone_number_id, &e.customer),
             Payload::Send(s) => (&s.phone_number_id, &s.customer),
-        }
+            Payload::Preference(p) => (&p.phone_number_id, &p.customer),
+            Payload::WabaSignal(_) => return None,
+        })
     }
 
     /// Unique per event across the whole queue: the wamid, `<wamid>:<status>`,
     /// `echo:<wamid>`, `desk:<pn>:<desk event id>`, `timer:<pn>:<customer>:<occurrence>`,
-    /// `erase:<tracking id>` or `api-send:<tracking id>`.
+    /// `erase:<tracking id>`, `api-send:<tracking id>`,
+    /// `pref:<pn>:<customer>:<value>:<timestamp>` or
+    /// `waba:<waba_id>:<field>:<subject>:<event>:<at>`.
     pub fn idempotency_key(&self) -> String {
         match &self.payload {
             Payload::Message(m) => m.wamid.clone(),
@@ -342,6 +496,18 @@ impl Envelope {
             Payload::Timer(t) => format!("timer:{}:{}:{}", t.phone_number_id, t.customer, t.id),
             Payload::Erase(e) => format!("erase:{}", e.id),
             Payload::Send(s) => format!("api-send:{}", s.id),
+            Payload::Preference(p) => format!(
+                "pref:{}:{}:{}:{}",
+                p.phone_number_id, p.customer, p.value, p.timestamp
+            ),
+            Payload::WabaSignal(w) => format!(
+                "waba:{}:{}:{}:{}:{}",
+                w.waba_id,
+                w.signal.field(),
+                w.signal.subject(),
+                w.signal.event(),
+                w.at
+            ),
         }
     }
 }
@@ -453,6 +619,41 @@ mod tests {
             Envelope::from_json(&text.replace("snd_a", "")),
             Err(EnvelopeError::Empty { field: "id" })
         ));
+    }
+
+    #[test]
+    fn preferences_key_by_conversation_and_signals_by_account() {
+        let stop = r#"{"v":1,"event":{"preference":{"phone_number_id":"111","customer":"5511","user_id":"BR.1","value":"stop","category":"marketing_messages","timestamp":1789000000}}}"#;
+        let envelope = Envelope::from_json(stop).unwrap();
+        assert_eq!(envelope.to_json(), stop, "the names on the wire");
+        assert_eq!(envelope.group_key(), "111:5511");
+        assert_eq!(envelope.idempotency_key(), "pref:111:5511:stop:1789000000");
+        assert!(matches!(
+            Envelope::from_json(&stop.replace(r#""stop""#, r#""""#)),
+            Err(EnvelopeError::Empty { field: "value" })
+        ));
+
+        let paused = r#"{"v":1,"event":{"waba_signal":{"waba_id":"31","at":1789000100,"field":"message_template_status_update","name":"promo","language":"pt_BR","event":"PAUSED","reason":"NONE"}}}"#;
+        let envelope = Envelope::from_json(paused).unwrap();
+        assert_eq!(envelope.to_json(), paused, "the names on the wire");
+        assert_eq!(envelope.conversation(), None);
+        assert_eq!(envelope.group_key(), "waba:31");
+        assert_eq!(
+            envelope.idempotency_key(),
+            "waba:31:message_template_status_update:promo#pt_BR:PAUSED:1789000100"
+        );
+        for (field, body) in [
+            ("waba_id", paused.replace(r#""31""#, r#""""#)),
+            ("event", paused.replace(r#""PAUSED""#, r#""""#)),
+            ("name", paused.replace(r#""promo""#, r#""""#)),
+        ] {
+            match Envelope::from_json(&body) {
+                Err(EnvelopeError::Empty { field: empty }) => assert_eq!(empty, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let account = r#"{"v":1,"event":{"waba_signal":{"waba_id":"31","at":5,"field":"account_update","event":"ACCOUNT_RESTRICTION","restrictions":["RESTRICTED_BIZ_INITIATED_MESSAGING"]}}}"#;
+        assert_eq!(Envelope::from_json(account).unwrap().to_json(), account);
     }
 
     /// Found by fuzzing (fuzz/corpus/envelope_read/crash-empty-customer.json): the worker

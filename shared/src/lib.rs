@@ -9,6 +9,7 @@
 //! | support | `support` (retry, text, cache, config, metrics, telemetry; `http` for adapters) | yes |
 //! | contract | `envelope` (the versioned queue contract: depends on no other module) | yes |
 //! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `report`, `store` | yes |
+//! | campaigns | `campaign`: the sender's and the dispatcher's logic, pacing, error classes, ports | yes |
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
 //! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights; feature `platform`) | no |
 //! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
@@ -16,6 +17,7 @@
 //! | fuzzing | `fuzzing`: one function per fuzz target of `fuzz/`, and the corpus replay (feature `fuzzing`) | yes |
 
 pub mod ai;
+pub mod campaign;
 pub mod desk;
 pub mod engine;
 pub mod envelope;

@@ -154,6 +154,8 @@ pub struct Api {
     pub table: String,
     pub queue_url: String,
     pub pool: Pool,
+    /// The campaign uploads' bucket.
+    pub bucket: String,
 }
 
 impl Api {
@@ -169,6 +171,7 @@ impl Api {
             .secret(&json!({"cursor_key": CURSOR_KEY}).to_string())
             .await;
         let pool = Pool::create(stack).await;
+        let bucket = stack.bucket("campaigns").await;
         let mut env = vec![
             ("TABLE_NAME", table.as_str()),
             ("INBOUND_QUEUE_URL", queue_url.as_str()),
@@ -176,6 +179,7 @@ impl Api {
             ("COGNITO_ISSUER", pool.issuer.as_str()),
             ("COGNITO_CLIENT_ID", pool.client_id.as_str()),
             ("COGNITO_JWKS_URL", pool.jwks_url.as_str()),
+            ("CAMPAIGN_BUCKET", bucket.as_str()),
         ];
         env.extend_from_slice(extra_env);
         let env = stack.function_env(&stack.endpoint, &env);
@@ -187,6 +191,7 @@ impl Api {
             table,
             queue_url,
             pool,
+            bucket,
         }
     }
 

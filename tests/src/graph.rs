@@ -1,7 +1,9 @@
 //! A fake WhatsApp Cloud API: records every request and answers from a script (then with
 //! success), so tests assert the exact requests the functions made. Message sends get a
 //! wamid shaped as Meta's (base64 that holds the recipient's number), other edges
-//! (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers.
+//! (`subscribed_apps`, `register`) `{"success": true}`, as Meta answers. The account's
+//! template list (`GET /{version}/{waba_id}/message_templates`) is served from
+//! [`FakeGraph::serve_templates`], one template a page, with Graph's cursors.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,8 @@ pub struct Request {
     pub content_type: String,
     /// The JSON body; `Null` when there was none.
     pub body: Value,
+    /// When the fake received it.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -41,6 +45,8 @@ struct Inner {
     script: VecDeque<(u16, Value)>,
     /// Answers for requests whose path ends with the key, before `script`.
     path_scripts: Vec<(String, VecDeque<(u16, Value)>)>,
+    /// Answers for messages to a recipient (`to`), before any other script.
+    recipient_scripts: std::collections::HashMap<String, VecDeque<(u16, Value)>>,
     observer: Option<Observer>,
     sent: usize,
     downloads: Vec<String>,
@@ -48,6 +54,10 @@ struct Inner {
     url: String,
     /// How long each POST's answer takes (after the request is recorded).
     delay: std::time::Duration,
+    /// The template list's entries, as Graph lists them.
+    templates: Vec<Value>,
+    /// The template list's pages asked for, with their `Authorization`.
+    template_pages: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -120,6 +130,16 @@ impl FakeGraph {
         }
     }
 
+    /// Messages to `to` get these answers, in order, before any other script.
+    pub fn script_recipient(&self, to: &str, answers: impl IntoIterator<Item = (u16, Value)>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .recipient_scripts
+            .entry(to.to_owned())
+            .or_default()
+            .extend(answers);
+    }
+
     /// `observer` is told of every POST from now on (mark-as-read included), in the order
     /// received, before the fake answers it.
     pub fn watch(&self, observer: impl Fn(&Request) + Send + Sync + 'static) {
@@ -180,9 +200,26 @@ impl FakeGraph {
             .collect()
     }
 
+    /// The account's template list from now on (`name`, `language`, `status`, `category`).
+    pub fn serve_templates(&self, templates: Vec<Value>) {
+        self.inner.lock().unwrap().templates = templates;
+    }
+
+    /// The template list's pages asked for: the request's path and query, its
+    /// `Authorization`.
+    pub fn template_pages(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().template_pages.clone()
+    }
+
     pub fn clear(&self) {
         self.inner.lock().unwrap().requests.clear();
     }
+}
+
+/// The recipient of the last request recorded (empty for other edges).
+fn request_to(inner: &Inner) -> String {
+    let last = inner.requests.last().map(|r| &r.body["to"]);
+    last.and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
 /// One line per message: `text: ...`, `buttons: body [id, id]`, `list: body [id, ...]`.
@@ -271,6 +308,33 @@ async fn answer_now(
             .into_response();
     }
     let mut inner = shared.inner.lock().unwrap();
+    if method == Method::GET && uri.path().ends_with("/message_templates") {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        inner.template_pages.push((uri.to_string(), authorization));
+        // One template a page: the page's index is the cursor.
+        let page: usize = uri
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|pair| pair.strip_prefix("after="))
+            .and_then(|after| after.parse().ok())
+            .unwrap_or(0);
+        let data: Vec<Value> = inner.templates.iter().skip(page).take(1).cloned().collect();
+        let mut answer = json!({"data": data, "paging": {"cursors": {"before": page.to_string()}}});
+        if page + 1 < inner.templates.len() {
+            answer["paging"]["next"] = json!(format!(
+                "{}{}?limit=100&after={}",
+                inner.url,
+                uri.path(),
+                page + 1
+            ));
+        }
+        return axum::Json(answer).into_response();
+    }
     if method == Method::GET {
         // `GET /{version}/{media_id}` gives the file's URL; the file comes from there.
         let media_id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
@@ -291,6 +355,7 @@ async fn answer_now(
         authorization: header("authorization"),
         content_type: header("content-type"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        at: std::time::Instant::now(),
     };
     if let Some(observer) = &inner.observer {
         observer(&request);
@@ -300,6 +365,14 @@ async fn answer_now(
     inner.requests.push(request);
     if is_read {
         return (StatusCode::OK, axum::Json(json!({"success": true}))).into_response();
+    }
+    let to = request_to(&inner);
+    let for_recipient = inner
+        .recipient_scripts
+        .get_mut(&to)
+        .and_then(VecDeque::pop_front);
+    if let Some((status, answer)) = for_recipient {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
     }
     let scripted = inner
         .path_scripts

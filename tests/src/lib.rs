@@ -4,6 +4,7 @@
 //! Chatwoot, which the terminal chat runs too (`src/bin/local_fakes.rs`).
 
 pub mod api;
+pub mod campaign;
 pub mod chatwoot;
 pub mod claude;
 pub mod conversation;

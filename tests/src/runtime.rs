@@ -115,6 +115,11 @@ impl Function {
         }
     }
 
+    /// Kills the process at once (a container lost mid-invocation).
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
     /// The next invocations get `timeout` before their deadline.
     pub fn set_timeout(&self, timeout: Duration) {
         *self.shared.timeout.lock().unwrap() = timeout;

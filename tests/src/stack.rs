@@ -14,6 +14,8 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
+    /// Path-style, as the api addresses the emulator.
+    pub s3: aws_sdk_s3::Client,
 }
 
 /// A message read back from a queue.
@@ -52,6 +54,11 @@ impl Stack {
             sqs: aws_sdk_sqs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .build(),
+            ),
             endpoint,
         }
     }
@@ -70,6 +77,18 @@ impl Stack {
         .collect();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
+    }
+
+    /// A bucket of its own (the template's campaign bucket).
+    pub async fn bucket(&self, prefix: &str) -> String {
+        let name = unique(prefix).to_lowercase();
+        self.s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create a bucket");
+        name
     }
 
     /// A FIFO queue with the template's inbound queue's ordering and deduplication

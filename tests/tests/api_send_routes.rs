@@ -47,6 +47,8 @@ impl Served {
             db: Db::new(bot.stack.dynamodb.clone(), bot.table.clone()),
             sqs: bot.stack.sqs.clone(),
             queue_url: queue_url.clone(),
+            s3: bot.stack.s3.clone(),
+            campaign_bucket: String::new(),
             verifier: Verifier::new(
                 "http://127.0.0.1:1/issuer".into(),
                 "client".into(),

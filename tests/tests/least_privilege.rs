@@ -90,6 +90,7 @@ fn each_function_reads_only_its_own_secrets() {
         let expected: Vec<String> = match function.as_str() {
             "WebhookFunction" => vec!["!Ref AppSecret".into()],
             "WorkerFunction" => vec!["!Ref AiSecret".into(), tenants.clone()],
+            "CampaignSenderFunction" => vec![tenants.clone()],
             "DeskFunction" => vec![desk.clone()],
             "ApiFunction" => vec!["!Ref ApiSecret".into()],
             _ => Vec::new(),
@@ -223,7 +224,8 @@ fn statements(function: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 }
 
 /// The api function works on the table's items (no scan, no table or stream administration),
-/// queues to the inbound queue only, reads its own secret only, and may only look up and
+/// queues to the inbound queue only, reads its own secret only, writes and reads campaign
+/// uploads (under `uploads/` of their bucket) only, and may only look up and
 /// invite people in the pool (no password, MFA or deletion): a leaked API process cannot
 /// read a tenant's WhatsApp or Chatwoot tokens, Meta's app secret or the AI key.
 #[test]
@@ -232,6 +234,7 @@ fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invita
     let granted = statements(&template["Resources"]["ApiFunction"]);
     let item_actions = [
         "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
@@ -254,6 +257,10 @@ fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invita
         (
             vec!["secretsmanager:GetSecretValue".to_owned()],
             vec!["!Ref ApiSecret".to_owned()],
+        ),
+        (
+            vec!["s3:GetObject".to_owned(), "s3:PutObject".to_owned()],
+            vec!["!Sub ${CampaignBucket.Arn}/uploads/*".to_owned()],
         ),
         (
             vec![

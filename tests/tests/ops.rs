@@ -1181,3 +1181,60 @@ async fn onboard_reports_graph_errors_and_never_the_token() {
     assert!(run.stderr.contains("6-digit"), "{run:?}");
     assert!(graph.requests().is_empty());
 }
+
+#[tokio::test]
+async fn templates_sync_stores_every_page_of_graphs_list_and_list_reads_it_back() {
+    let setup = setup().await;
+    let demo = demo_path();
+    let put = setup
+        .ops
+        .run(&["tenant", "put", demo.to_str().unwrap()])
+        .await;
+    assert_eq!(put.code, 0, "{put:?}");
+    let token = unique("EAAG-token");
+    let stack_name = stack_with_token(&setup.stack, &token).await;
+    let graph = FakeGraph::start().await;
+    graph.serve_templates(vec![
+        json!({"id": "1", "name": "promo_outubro", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING"}),
+        json!({"id": "2", "name": "pedido_pronto", "language": "pt_BR", "status": "PAUSED", "category": "UTILITY"}),
+    ]);
+    let ops = setup
+        .ops
+        .clone()
+        .with("STACK_NAME", &stack_name)
+        .with("GRAPH_API_BASE_URL", &graph.url);
+    let listed =
+        "pedido_pronto\tpt_BR\tPAUSED\tUTILITY\t-\npromo_outubro\tpt_BR\tAPPROVED\tMARKETING\t-\n";
+
+    let run = ops
+        .run(&["templates", "sync", "--tenant", DEMO_NUMBER])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.all_output().contains(&token), "{run:?}");
+    assert_eq!(run.stdout, listed);
+    let pages = graph.template_pages();
+    assert_eq!(pages.len(), 2, "one template a page: {pages:?}");
+    for (path, authorization) in &pages {
+        assert!(
+            path.starts_with(&format!("/v23.0/{DEMO_WABA}/message_templates")),
+            "{path}"
+        );
+        assert_eq!(authorization, &format!("Bearer {token}"));
+    }
+    let item = setup
+        .stack
+        .items(&setup.table, &keys::waba(DEMO_WABA))
+        .await
+        .into_iter()
+        .find(|item| item[keys::SK].as_s().unwrap() == "TEMPLATE#promo_outubro#pt_BR")
+        .expect("stored");
+    assert_eq!(item["status"].as_s().unwrap(), "APPROVED");
+    assert!(!item.contains_key("expires_at"), "no customer data, no TTL");
+
+    let run = setup
+        .ops
+        .run(&["templates", "list", "--tenant", DEMO_NUMBER])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, listed);
+}

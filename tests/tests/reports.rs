@@ -280,6 +280,7 @@ async fn the_api_serves_a_tenants_daily_reports_to_its_readers_only() {
                 day: monday(),
                 tally: &tally,
             }),
+            suppression: None,
         })
         .await
         .unwrap();

@@ -501,6 +501,8 @@ async fn api(bot: &Harness, queue_url: &str) -> Api {
         db: db.clone(),
         sqs: bot.stack.sqs.clone(),
         queue_url: queue_url.to_owned(),
+        s3: bot.stack.s3.clone(),
+        campaign_bucket: String::new(),
         verifier: api::auth::Verifier::new(
             "http://127.0.0.1:9/pool".into(),
             "client".into(),

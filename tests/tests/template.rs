@@ -472,3 +472,49 @@ fn the_api_function_serves_v1_and_trusts_only_this_stacks_pool_and_client() {
         "sends and erasures go to the inbound queue"
     );
 }
+
+/// Campaign audiences hold customers' numbers: the uploads' bucket is private to the
+/// account, encrypted, reachable over TLS only, and forgets every upload after 7 days.
+#[test]
+fn the_campaign_uploads_bucket_is_private_encrypted_tls_only_and_forgets_in_7_days() {
+    let template = template();
+    let resources = resources(&template);
+    let bucket = &resources["CampaignBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let properties = &bucket["Properties"];
+    let block = &properties["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting], true, "{setting}");
+    }
+    let encryption = &properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert!(
+        encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"].is_string(),
+        "{encryption}"
+    );
+    let rules = properties["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .expect("lifecycle rules");
+    assert!(
+        rules.iter().any(|rule| rule["Status"] == "Enabled"
+            && rule["ExpirationInDays"] == 7
+            && rule.get("Prefix").is_none()),
+        "{rules:?}"
+    );
+    let policy = &resources["CampaignBucketPolicy"]["Properties"];
+    assert_eq!(policy["Bucket"], json!({"Ref": "CampaignBucket"}));
+    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    assert!(
+        statements
+            .iter()
+            .any(|statement| statement["Effect"] == "Deny"
+                && statement["Condition"]["Bool"]["aws:SecureTransport"] == false),
+        "{statements:?}"
+    );
+    let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(api["CAMPAIGN_BUCKET"], json!({"Ref": "CampaignBucket"}));
+}

@@ -257,7 +257,16 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
         want_echoes += case.expected_echoes();
         for entry in case.body["entry"].as_array().unwrap() {
             for change in entry["changes"].as_array().unwrap() {
-                if change["field"] != "messages" && change["field"] != "smb_message_echoes" {
+                let handled = [
+                    "messages",
+                    "smb_message_echoes",
+                    "user_preferences",
+                    "message_template_status_update",
+                    "message_template_quality_update",
+                    "phone_number_quality_update",
+                    "account_update",
+                ];
+                if !handled.iter().any(|field| change["field"] == *field) {
                     ignored_changes += 1;
                 }
                 for message in change["value"]["messages"].as_array().into_iter().flatten() {
@@ -280,10 +289,33 @@ async fn the_conformance_corpus_is_accepted_and_split_exactly() {
         (count("message"), count("status"), count("echo")),
         (36, 7, 3)
     );
+    // Two marketing preferences (a resume, a signup), and 20 account-level changes: 17
+    // account updates, a template quality change, two template status changes. Two of the
+    // account updates are the same signal (account, event and time): one dedup id.
+    assert_eq!(count("preference"), 2);
+    let signals: BTreeSet<_> = queued
+        .iter()
+        .filter(|r| kind_of(r) == "waba_signal")
+        .map(|r| r.dedup_id.clone())
+        .collect();
+    assert_eq!(signals.len(), 19);
+    for received in queued.iter().filter(|r| kind_of(r) == "waba_signal") {
+        let waba_id = received.body["event"]["waba_signal"]["waba_id"]
+            .as_str()
+            .unwrap();
+        assert_eq!(received.group_id, format!("waba:{waba_id}"));
+    }
     let dedup_ids: BTreeSet<_> = queued.iter().map(|r| r.dedup_id.clone()).collect();
-    assert_eq!(dedup_ids.len(), 46, "every event has its own dedup id");
+    assert_eq!(
+        dedup_ids.len(),
+        46 + 2 + 19,
+        "every event has its own dedup id"
+    );
 
-    for received in &queued {
+    for received in queued
+        .iter()
+        .filter(|r| !matches!(kind_of(r), "preference" | "waba_signal"))
+    {
         let (kind, event) = received.body["event"]
             .as_object()
             .unwrap()

@@ -6,6 +6,7 @@ use shared::support::config::{ConfigError, required};
 pub struct Settings {
     pub table: String,
     pub queue_url: String,
+    pub campaign_bucket: String,
     /// `<stack>/api`: `{"cursor_key": "<64 hex digits>"}`.
     pub secret_id: String,
     /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
@@ -65,6 +66,7 @@ impl Settings {
         Ok(Self {
             table: required("TABLE_NAME")?,
             queue_url: required("INBOUND_QUEUE_URL")?,
+            campaign_bucket: required("CAMPAIGN_BUCKET")?,
             secret_id: required("API_SECRET_ID")?,
             issuer,
             client_id: required("COGNITO_CLIENT_ID")?,

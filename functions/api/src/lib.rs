@@ -41,6 +41,9 @@ pub struct App {
     pub db: Db,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
+    /// Where campaign audiences are uploaded (`CAMPAIGN_BUCKET`).
+    pub s3: aws_sdk_s3::Client,
+    pub campaign_bucket: String,
     pub verifier: Verifier,
     pub cursors: Cursors,
     pub directory: Directory,

@@ -32,6 +32,8 @@ async fn main() -> Result<(), Error> {
         db: Db::new(aws_sdk_dynamodb::Client::new(&aws), settings.table),
         sqs: aws_sdk_sqs::Client::new(&aws),
         queue_url: settings.queue_url,
+        s3: s3_client(&aws),
+        campaign_bucket: settings.campaign_bucket,
         verifier: Verifier::new(settings.issuer, settings.client_id, settings.jwks_url),
         cursors,
         directory: Directory {
@@ -41,4 +43,13 @@ async fn main() -> Result<(), Error> {
         limits: settings.limits,
     });
     lambda_http::run(api::router(app)).await
+}
+
+/// Against an emulator (`AWS_ENDPOINT_URL`) buckets are addressed by path: presigned URLs
+/// must reach it without a bucket subdomain.
+fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -184,6 +184,7 @@ impl From<PlatformError> for Problem {
             PlatformError::NotFound => Problem::not_found(),
             PlatformError::Conflict(detail) => Problem::conflict(detail),
             PlatformError::Refused(detail) => Problem::refused(detail),
+            PlatformError::Forbidden(detail) => Problem::forbidden().detail(detail),
             PlatformError::Database(_) | PlatformError::Queue(_) => {
                 tracing::error!(error = %error, "a dependency failed");
                 Problem::unavailable()

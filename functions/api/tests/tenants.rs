@@ -33,6 +33,8 @@ impl Api {
             db: Db::new(stack.dynamodb.clone(), table),
             sqs: stack.sqs.clone(),
             queue_url: String::new(),
+            s3: aws_sdk_s3::Client::new(&aws),
+            campaign_bucket: String::new(),
             verifier: Verifier::new(
                 "http://127.0.0.1:9/pool".into(),
                 "client".into(),

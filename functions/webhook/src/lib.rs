@@ -211,6 +211,8 @@ impl<S: SecretSource, Q: InboundQueue> Webhook<S, Q> {
                     messages = split.messages(),
                     statuses = split.statuses(),
                     echoes = split.echoes(),
+                    preferences = split.preferences(),
+                    waba_signals = split.waba_signals(),
                     ignored = split.ignored_fields.len(),
                     skipped = split.skipped,
                     queue_calls = report.calls,
@@ -278,6 +280,8 @@ fn record(split: &Split, metrics: &mut Metrics) {
         .count("Messages", split.messages())
         .count("Statuses", split.statuses())
         .count("BusinessEchoes", split.echoes())
+        .count("Preferences", split.preferences())
+        .count("WabaSignals", split.waba_signals())
         .count("IgnoredChanges", split.ignored_fields.len())
         .count("SkippedItems", split.skipped)
         .count("MetaErrors", split.meta_error_codes.len());
@@ -423,5 +427,54 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Meta's marketing preference and account-level webhooks (no `phone_number_id` in the
+    /// latter): signed, parsed and queued in the conversation's group or the account's.
+    #[tokio::test(start_paused = true)]
+    async fn preferences_and_account_signals_are_queued_with_their_keys() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[
+          {"id":"W1","changes":[{"field":"user_preferences","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"551130000000","phone_number_id":"PN"},"user_preferences":[{"wa_id":"c1","user_id":"BR.1","category":"marketing_messages","value":"stop","timestamp":1789000000}]}}]},
+          {"id":"W1","time":1789000100,"changes":[
+            {"field":"message_template_status_update","value":{"event":"PAUSED","message_template_id":9,"message_template_name":"promo","message_template_language":"pt_BR","reason":"NONE"}},
+            {"field":"phone_number_quality_update","value":{"display_phone_number":"551130000000","event":"FLAGGED","current_limit":"TIER_10K"}},
+            {"field":"account_update","value":{"event":"ACCOUNT_RESTRICTION","restriction_info":[{"restriction_type":"RESTRICTED_BIZ_INITIATED_MESSAGING","expiration":1789600000}]}}]}]}"#;
+        let source = secrets("s");
+        let queue = FakeQueue::default();
+        let webhook = Webhook::new(&source, &queue);
+        assert_eq!(webhook.handle(post("forged", body)).await.status(), 401);
+        assert!(
+            queue.sent.lock().unwrap().is_empty(),
+            "nothing unsigned queued"
+        );
+        assert_eq!(webhook.handle(post("s", body)).await.status(), 200);
+        let sent = queue.sent.lock().unwrap();
+        let mut keys: Vec<_> = sent
+            .iter()
+            .map(|e| (e.group_id.as_str(), e.dedup_id.as_str()))
+            .collect();
+        // Each group in order (a stable sort by group); groups in any order.
+        keys.sort_by_key(|(group, _)| *group);
+        assert_eq!(
+            keys,
+            [
+                ("PN:c1", "pref:PN:c1:stop:1789000000"),
+                (
+                    "waba:W1",
+                    "waba:W1:message_template_status_update:promo#pt_BR:PAUSED:1789000100"
+                ),
+                (
+                    "waba:W1",
+                    "waba:W1:phone_number_quality_update:551130000000:FLAGGED:1789000100"
+                ),
+                (
+                    "waba:W1",
+                    "waba:W1:account_update:account:ACCOUNT_RESTRICTION:1789000100"
+                ),
+            ]
+        );
+        for entry in sent.iter() {
+            shared::envelope::Envelope::from_json(&entry.body).expect("the worker reads it");
+        }
     }
 }

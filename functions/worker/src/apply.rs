@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use shared::ai::{self, AiConversation, AiOutcome, Answer, Usage};
-use shared::engine::{self, Effect, Event, Outcome};
+use shared::campaign::{self, CampaignStore, DeliveryUpdate};
+use shared::engine::{self, Effect, Event, Input, OptWord, Outcome};
 use shared::envelope::{DeskAction, Envelope, Payload, StatusUpdate, Timer};
 use shared::store::{
-    Commit, DayCount, EventRecord, StatusChange, Store, StoredSession, parse_callback_data,
+    CampaignReply, Commit, DayCount, EventRecord, StatusChange, Store, StoredSession,
+    SuppressionChange, SuppressionSource, parse_callback_data,
 };
 use shared::support::deadline::Deadline;
 use shared::tenant::Tenant;
@@ -17,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::counters::Counts;
 use crate::desk::DeskOrigin;
+use crate::signals;
 use crate::{Adapters, Worker, WorkerError};
 
 /// Meta error: the customer is outside the 24 h service window.
@@ -34,13 +37,21 @@ impl<A: Adapters> Worker<A> {
         envelope: &Envelope,
         key: &str,
         stored: Option<StoredSession>,
+        reply: Option<CampaignReply>,
         tenant: &Tenant,
         now: DateTime<Utc>,
         deadline: Deadline,
         counts: &Mutex<Counts>,
     ) -> Result<EventRecord, WorkerError> {
-        let (number, customer) = envelope.conversation();
+        let (number, customer) = envelope
+            .conversation()
+            .expect("only events of a conversation are applied");
         let mut record = EventRecord::new(now, "", Vec::new());
+        // The customer's ids, when a message the engine answers holds an opt word: the only
+        // case the suppression list is read on this path.
+        let mut opt_ids = None;
+        // A stale opt-out is not answered, but it is honoured.
+        let mut unanswered_opt_out = None;
         let event = match &envelope.payload {
             Payload::Message(message) => {
                 record.kind = message.message_type.clone();
@@ -51,7 +62,15 @@ impl<A: Adapters> Worker<A> {
                     .clone()
                     .or_else(|| message.reply.as_ref().map(|r| r.title.clone()));
                 let sent_at = DateTime::from_timestamp(message.timestamp, 0).unwrap_or(now);
+                let opt_word = engine::opt_word(tenant, &Input::from_message(message));
                 if now - sent_at > self.config.stale_after {
+                    if opt_word == Some(OptWord::Out) {
+                        unanswered_opt_out = Some(SuppressionChange::Suppress {
+                            ids: signals::customer_ids(message),
+                            source: SuppressionSource::Words,
+                            since: now,
+                        });
+                    }
                     counts.lock().await.stale += 1;
                     tracing::info!(
                         age_seconds = (now - sent_at).num_seconds(),
@@ -60,7 +79,17 @@ impl<A: Adapters> Worker<A> {
                     // Still forwarded while a person has the conversation.
                     stored.is_some().then(|| Event::late_message(message))
                 } else {
-                    Some(Event::from_message(message))
+                    let event = Event::from_message(message)
+                        .answering(reply.as_ref().map(|r| r.campaign.clone()));
+                    match opt_word {
+                        Some(_) => {
+                            let ids = signals::customer_ids(message);
+                            let suppressed = self.ports.store.suppressed(number, &ids).await?;
+                            opt_ids = Some(ids);
+                            Some(event.suppressed(suppressed))
+                        }
+                        None => Some(event),
+                    }
                 }
             }
             Payload::Echo(echo) => {
@@ -130,6 +159,8 @@ impl<A: Adapters> Worker<A> {
             }
             Payload::Status(_) => unreachable!("statuses are applied by apply_status"),
             Payload::Erase(_) => unreachable!("erasures are carried out by erase"),
+            Payload::Preference(_) => unreachable!("preferences are applied by apply_preference"),
+            Payload::WabaSignal(_) => unreachable!("account signals have no conversation"),
         };
         let expected_version = stored.as_ref().map(|s| s.version);
         // A late message changes no session: its record is written alone.
@@ -164,6 +195,11 @@ impl<A: Adapters> Worker<A> {
         };
         if let Some(outcome) = &outcome {
             record.effects = outcome.effects.clone();
+        }
+        let suppression = unanswered_opt_out.or_else(|| {
+            opt_ids.and_then(|ids| signals::suppression_change(&mut record.effects, ids, now))
+        });
+        if let Some(outcome) = &outcome {
             tracing::info!(
                 event = record.kind,
                 state = %outcome.session.state.business_name(),
@@ -187,8 +223,30 @@ impl<A: Adapters> Worker<A> {
                     day: now.with_timezone(&tenant.timezone).date_naive(),
                     tally: &o.report,
                 }),
+                suppression: suppression.as_ref(),
             })
             .await?;
+        // The session names the send only when this message opened its conversation. The
+        // counts are not worth delaying the answer for: one that fails is logged and lost
+        // (the record is committed, so a redelivery would not count it either).
+        if let Some(reply) = reply.filter(|reply| {
+            outcome
+                .as_ref()
+                .is_some_and(|o| o.session.campaign.as_ref() == Some(&reply.campaign))
+        }) && let Err(error) = self.count_reply(number, &reply, now, counts).await
+        {
+            tracing::warn!(%error, campaign = %reply.campaign.id, "campaign reply not counted");
+        }
+        match &suppression {
+            Some(SuppressionChange::Suppress { ids, .. }) => {
+                counts.lock().await.opt_outs += 1;
+                if let Err(error) = self.count_opt_out(number, ids, now, counts).await {
+                    tracing::warn!(%error, "campaign opt-out not counted");
+                }
+            }
+            Some(SuppressionChange::Allow { .. }) => counts.lock().await.opt_ins += 1,
+            None => {}
+        }
         if let Payload::Message(message) = &envelope.payload
             && !ai_used
             && record
@@ -318,6 +376,15 @@ impl<A: Adapters> Worker<A> {
         now: DateTime<Utc>,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
+        if let Some((campaign_id, seq)) = status
+            .callback_data
+            .as_deref()
+            .and_then(campaign::parse_callback_data)
+        {
+            return self
+                .apply_campaign_status(status, campaign_id, seq, counts)
+                .await;
+        }
         let (number, customer) = (&status.phone_number_id, &status.customer);
         let tenant = self.tenant(number).await?;
         let expires_at = now + self.retention(number).await?;
@@ -364,6 +431,7 @@ impl<A: Adapters> Worker<A> {
                         expires_at,
                         ai_used: false,
                         report: None,
+                        suppression: None,
                     })
                     .await?;
                 record
@@ -378,6 +446,37 @@ impl<A: Adapters> Worker<A> {
         self.settle_send(status, &change, now).await?;
         self.run_outbox(number, customer, key, &record, counts)
             .await
+    }
+
+    /// A campaign send's status moves its recipient's delivery forward and the campaign's
+    /// counters, at most once per status (by rank); the recipient item is the send's
+    /// delivery record, so no `OUT#` item is written. A recipient left `sending` by a
+    /// sender that did not learn Meta's answer is settled here as sent (see
+    /// `shared::campaign::sender`).
+    async fn apply_campaign_status(
+        &self,
+        status: &StatusUpdate,
+        campaign_id: &str,
+        seq: u32,
+        counts: &Mutex<Counts>,
+    ) -> Result<(), WorkerError> {
+        let update = DeliveryUpdate {
+            phone_number_id: &status.phone_number_id,
+            campaign_id,
+            seq,
+            status: &status.status,
+            wamid: &status.wamid,
+            error_code: status.error_codes.first().copied(),
+        };
+        if !self.ports.campaigns.delivery(&update).await? {
+            tracing::debug!(
+                campaign = campaign_id,
+                seq,
+                "campaign status changes nothing"
+            );
+        }
+        counts.lock().await.statuses += 1;
+        Ok(())
     }
 
     /// A message's first status proves Meta took it: when its send (named by the callback

@@ -1,6 +1,7 @@
 //! The worker on AWS: DynamoDB, Secrets Manager, SNS, the Cloud API, Claude and Chatwoot.
 
 use shared::ai::claude::ClaudeClient;
+use shared::campaign::dynamodb::DynamoCampaigns;
 use shared::desk::chatwoot::ChatwootClient;
 use shared::desk::sns::SnsTopic;
 use shared::secrets::AiSecretCache;
@@ -14,6 +15,7 @@ pub struct Aws;
 
 impl Adapters for Aws {
     type Store = DynamoStore;
+    type Campaigns = DynamoCampaigns;
     type Sender = GraphClient;
     type Tokens = TenantSecretsManager;
     type Assistant = ClaudeClient;
@@ -26,8 +28,10 @@ impl Adapters for Aws {
 pub async fn ports(settings: Settings) -> (Ports<Aws>, Config) {
     let aws = aws_config::load_from_env().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let ports = Ports {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.table),
+        campaigns: DynamoCampaigns::new(dynamodb.clone(), settings.table.clone()),
+        store: DynamoStore::new(dynamodb, settings.table),
         sender: GraphClient::new(settings.graph_base_url, settings.graph_version),
         tokens: TenantSecretsManager::new(secrets.clone(), settings.tenant_secret_prefix),
         assistant: ClaudeClient::new(&settings.anthropic_base_url),

@@ -37,6 +37,18 @@ pub(crate) struct Counts {
     /// Sends asked for through the platform API, and those refused (outside the window).
     pub api_sends: usize,
     pub api_sends_refused: usize,
+    /// Customers on the suppression list by an opt-out word, and off it by an opt-in word.
+    pub opt_outs: usize,
+    pub opt_ins: usize,
+    /// Meta's marketing preference changes applied to the suppression list.
+    pub preferences: usize,
+    /// Meta's WABA signals handled, and the alerts they raised.
+    pub waba_signals: usize,
+    pub waba_alerts: usize,
+    /// Conversations opened in reply to a campaign send, and opt-outs after one, counted
+    /// on their campaigns.
+    pub campaign_replies: usize,
+    pub campaign_opt_outs: usize,
 }
 
 impl Counts {
@@ -79,7 +91,14 @@ impl Counts {
             .count("Erasures", self.erasures)
             .count("ErasedEventsIgnored", self.erased_events)
             .count("ApiSends", self.api_sends)
-            .count("ApiSendsRefused", self.api_sends_refused);
+            .count("ApiSendsRefused", self.api_sends_refused)
+            .count("OptOuts", self.opt_outs)
+            .count("OptIns", self.opt_ins)
+            .count("Preferences", self.preferences)
+            .count("WabaSignals", self.waba_signals)
+            .count("WabaAlerts", self.waba_alerts)
+            .count("CampaignReplies", self.campaign_replies)
+            .count("CampaignOptOuts", self.campaign_opt_outs);
         metrics.emit();
     }
 }

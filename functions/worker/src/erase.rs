@@ -102,26 +102,16 @@ impl<A: Adapters> Worker<A> {
             }
         }
     }
+}
 
-    /// Whether an event with no record belongs to an erased conversation (see the module).
-    pub(crate) async fn erased_event(
-        &self,
-        number: &str,
-        payload: &Payload,
-        key: &str,
-        session: Option<&StoredSession>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, WorkerError> {
-        let before_session = match (payload, session) {
-            (_, None) => true,
-            (Payload::Message(message), Some(stored)) => {
-                message.timestamp < stored.session.last_message_at
-            }
-            _ => false,
-        };
-        if !before_session {
-            return Ok(false);
+/// Whether an event with no record could belong to an erased conversation (see the
+/// module): its tombstone is then read.
+pub(crate) fn may_be_erased(payload: &Payload, session: Option<&StoredSession>) -> bool {
+    match (payload, session) {
+        (_, None) => true,
+        (Payload::Message(message), Some(stored)) => {
+            message.timestamp < stored.session.last_message_at
         }
-        Ok(self.ports.store.erased(number, key, now).await?)
+        _ => false,
     }
 }

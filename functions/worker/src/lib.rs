@@ -6,7 +6,9 @@
 //! In parts: [`batch`] (FIFO order per group, failures fail the rest of the group),
 //! `record` (duplicate, resume or apply), `apply` (the conversation and the commit),
 //! `outbox` (sends and the other effects, each marked done), `desk` (the agents' desk and
-//! the supervisors' alerts), `counters` (the invocation's metrics), [`config`].
+//! the supervisors' alerts), `signals` (the suppression list and Meta's account signals),
+//! `replies` (a conversation's campaign, replies and opt-outs counted on it),
+//! `counters` (the invocation's metrics), [`config`].
 
 pub mod aws;
 pub mod batch;
@@ -18,6 +20,8 @@ mod desk;
 mod erase;
 mod outbox;
 mod record;
+mod replies;
+mod signals;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +32,7 @@ use std::time::Duration as StdDuration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use shared::ai::Assistant;
+use shared::campaign::{CampaignStore, DailyCount};
 use shared::desk::{AlertTopic, Desk, DeskError};
 use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
@@ -55,6 +60,9 @@ pub const MEDIA_FORWARDS_AT_ONCE: usize = 4;
 /// the unit tests.
 pub trait Adapters: Send + Sync + 'static {
     type Store: Store;
+    /// Campaign recipients and counters: the statuses of campaign sends; and the
+    /// portfolio's messaging-limit count, which the worker's template sends add to.
+    type Campaigns: CampaignStore + DailyCount;
     type Sender: Sender;
     type Tokens: TenantTokens;
     type Assistant: Assistant;
@@ -66,6 +74,7 @@ pub trait Adapters: Send + Sync + 'static {
 
 pub struct Ports<A: Adapters> {
     pub store: A::Store,
+    pub campaigns: A::Campaigns,
     pub sender: A::Sender,
     pub tokens: A::Tokens,
     pub assistant: A::Assistant,

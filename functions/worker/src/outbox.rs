@@ -8,6 +8,7 @@
 //! [`SETTLE_WAIT`] is it sent again.
 
 use chrono::Duration;
+use shared::campaign::DailyCount;
 use shared::engine::Effect;
 use shared::store::{EventRecord, Store, callback_data};
 use shared::support::deadline::AFTER_CALL;
@@ -114,8 +115,9 @@ impl<A: Adapters> Worker<A> {
                     self.note_in_desk(number, *conversation_id, text, counts)
                         .await?
                 }
-                // Answered before the commit (`ask_ai`), never stored in the outbox.
-                Effect::AskAi => {}
+                // Answered before the commit (`ask_ai`), and the suppression list changed
+                // with it: never stored in the outbox.
+                Effect::AskAi | Effect::OptOut | Effect::OptIn => {}
             }
             match gave_up {
                 Some(code) => {
@@ -247,6 +249,12 @@ impl<A: Adapters> Worker<A> {
         {
             Ok(sent) => {
                 counts.lock().await.sent += 1;
+                if matches!(
+                    message,
+                    Outbound::Template { .. } | Outbound::GraphTemplate { .. }
+                ) {
+                    self.count_business_initiated(number).await;
+                }
                 Ok(Sending::Sent(sent.wamid))
             }
             Err(error @ (SendError::GiveUp { .. } | SendError::Invalid(_))) => {
@@ -261,6 +269,28 @@ impl<A: Adapters> Worker<A> {
                 Err(WorkerError::Send(error))
             }
             Err(error) => Err(WorkerError::Send(error)),
+        }
+    }
+
+    /// A template is sent only outside the customer's service window: it counts toward the
+    /// portfolio's messaging limit, which the campaign sender reads. Best effort: a lost
+    /// count only lets a campaign take one more.
+    async fn count_business_initiated(&self, number: &str) {
+        let portfolio = match self.tenant(number).await {
+            Ok(Some(tenant)) => tenant.campaigns.portfolio(&tenant).to_owned(),
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "messaging-limit count skipped: tenant unreadable");
+                return;
+            }
+        };
+        if let Err(error) = self
+            .ports
+            .campaigns
+            .count_daily(&portfolio, self.now(), 1)
+            .await
+        {
+            tracing::warn!(%error, "messaging-limit count not written");
         }
     }
 

@@ -26,7 +26,14 @@ impl<A: Adapters> Worker<A> {
             counts.lock().await.handled += 1;
             return Ok(());
         }
-        let (number, customer) = envelope.conversation();
+        let Some((number, customer)) = envelope.conversation() else {
+            let Payload::WabaSignal(signal) = &envelope.payload else {
+                unreachable!("only account signals belong to no conversation")
+            };
+            self.apply_waba_signal(signal, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        };
         // An erasure is carried out for a disabled tenant too: it sends nothing, and the
         // customer's right does not wait on the provider's contract.
         let tenant = match envelope.payload {
@@ -42,6 +49,12 @@ impl<A: Adapters> Worker<A> {
         };
         if let Payload::Erase(request) = &envelope.payload {
             self.erase(request, &tenant, now, counts).await?;
+            counts.lock().await.handled += 1;
+            return Ok(());
+        }
+        // Changes no conversation: nothing to record, the list's writes repeat harmlessly.
+        if let Payload::Preference(preference) = &envelope.payload {
+            self.apply_preference(preference, counts).await?;
             counts.lock().await.handled += 1;
             return Ok(());
         }
@@ -68,25 +81,26 @@ impl<A: Adapters> Worker<A> {
             }
             // Committed before, effects pending: a redelivery after a failure or a crash.
             Some(record) => record,
-            // A retry of an event of an erased conversation: it must not bring it back.
-            None if self
-                .erased_event(
-                    number,
-                    &envelope.payload,
-                    &key,
-                    loaded.session.as_ref(),
-                    now,
-                )
-                .await? =>
-            {
-                counts.lock().await.erased_events += 1;
-                return Ok(());
-            }
             None => {
+                let start = self
+                    .conversation_start(
+                        &envelope.payload,
+                        &key,
+                        loaded.session.as_ref(),
+                        &tenant,
+                        now,
+                    )
+                    .await?;
+                // A retry of an event of an erased conversation: it must not bring it back.
+                if start.erased {
+                    counts.lock().await.erased_events += 1;
+                    return Ok(());
+                }
                 self.apply(
                     &envelope,
                     &key,
                     loaded.session,
+                    start.reply,
                     &tenant,
                     now,
                     deadline,

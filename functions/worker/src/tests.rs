@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use serde_json::value::RawValue;
 use shared::ai::memory::ScriptedAssistant;
+use shared::campaign::memory::MemoryCampaigns;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
 use shared::secrets::AiSecretCache;
@@ -22,6 +23,9 @@ use shared::whatsapp::memory::MemorySender;
 use crate::{Adapters, Config, Hooks, Ports, Worker};
 
 mod api_send;
+mod campaign_replies;
+mod campaign_status;
+mod signals;
 
 const NUMBER: &str = "106540352242922";
 const MARIA: &str = "5511987654321";
@@ -31,6 +35,7 @@ struct Twins;
 
 impl Adapters for Twins {
     type Store = MemoryStore;
+    type Campaigns = MemoryCampaigns;
     type Sender = MemorySender;
     type Tokens = StaticTokens;
     type Assistant = ScriptedAssistant;
@@ -42,9 +47,11 @@ impl Adapters for Twins {
 struct Harness {
     worker: Worker<Twins>,
     store: MemoryStore,
+    campaigns: MemoryCampaigns,
     sender: MemorySender,
     desk: MemoryDesk,
     assistant: ScriptedAssistant,
+    alerts: MemoryAlerts,
     sequence: i64,
 }
 
@@ -54,21 +61,26 @@ impl Harness {
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
         let assistant = ScriptedAssistant::new();
+        let alerts = MemoryAlerts::default();
+        let campaigns = MemoryCampaigns::new();
         let ports = Ports::<Twins> {
+            campaigns: campaigns.clone(),
             store: store.clone(),
             sender: sender.clone(),
             tokens: StaticTokens::local(),
             assistant: assistant.clone(),
             desk: desk.clone(),
-            alerts: Some(MemoryAlerts::default()),
+            alerts: Some(alerts.clone()),
             ai_secrets: AiSecretCache::new(StaticSecret(r#"{"anthropic_api_key":"k"}"#.into())),
         };
         Self {
             worker: Worker::new(ports, Config::default(), Hooks::default()),
             store,
+            campaigns,
             sender,
             desk,
             assistant,
+            alerts,
             sequence: 0,
         }
     }
@@ -446,7 +458,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_failed_unstarted() {
         "only the records that could not start"
     );
     for second in &seconds {
-        let (number, customer) = second.conversation();
+        let (number, customer) = second.conversation().unwrap();
         assert!(
             bot.store
                 .record(number, customer, &second.idempotency_key())
@@ -590,6 +602,18 @@ async fn a_failure_outside_the_window_sends_the_fallback_template_once() {
     assert!(bot.deliver(&[&failed]).await.is_empty());
     assert_eq!(bot.texts(MARIA), ["template retomar_atendimento"]);
     assert_eq!(bot.store.delivery("wamid.out.2").unwrap().status, "failed");
+    let tenant = shared::tenant::demo_always_open();
+    let portfolio = tenant.campaigns.portfolio(&tenant);
+    let now = Utc::now();
+    // This hour's and the last (the send may have been just before the hour turned).
+    let counted = bot.campaigns.daily_count(portfolio, now)
+        + bot
+            .campaigns
+            .daily_count(portfolio, now - Duration::hours(1));
+    assert_eq!(
+        counted, 1,
+        "the template counts toward the portfolio's messaging limit, once"
+    );
 }
 
 #[tokio::test]

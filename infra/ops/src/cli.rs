@@ -104,6 +104,64 @@ pub enum Command {
     /// A customer's data rights (LGPD): export everything stored about a customer, erase it
     #[command(subcommand)]
     Customers(CustomersCommand),
+    /// A tenant's campaigns: list, show, and stop one (pause, cancel)
+    #[command(subcommand, visible_alias = "campaign")]
+    Campaigns(CampaignsCommand),
+    /// A tenant's message templates as Meta last said them: list, or sync from Graph's list
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignsCommand {
+    /// One line per campaign, newest first: id, state, name, template, audience, created
+    List {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        /// Only campaigns in this state (draft, submitted, running, paused, ...)
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// The campaign as JSON, with its counters
+    Show {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "CAMPAIGN_ID")]
+        id: String,
+    },
+    /// Pause a running campaign (a person of the tenant resumes it)
+    Pause {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "CAMPAIGN_ID")]
+        id: String,
+        /// Why, kept with the campaign
+        #[arg(long)]
+        reason: String,
+    },
+    /// Cancel a campaign that has not ended
+    Cancel {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "CAMPAIGN_ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// name, language, status, category, quality: tab-separated, one template a line
+    List {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
+    /// Read the account's templates from Graph with the tenant's token, store them, list them
+    Sync {
+        /// The tenant's phone_number_id
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code; every command lives in a module of this library and
 //! writes to the `out`/`err` it is given, so tests can call it directly.
 
+pub mod campaigns;
 pub mod cli;
 pub mod customers;
 pub mod dlq;
@@ -12,6 +13,7 @@ pub mod parked;
 pub mod people;
 pub mod report;
 pub mod secrets;
+pub mod templates;
 pub mod tenants;
 pub mod usage;
 
@@ -20,9 +22,10 @@ use std::io::Write;
 pub use error::OpsError;
 
 use cli::{
-    Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand, ParkedCommand,
-    SecretsCommand, TenantCommand,
+    CampaignsCommand, Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand,
+    ParkedCommand, SecretsCommand, TemplatesCommand, TenantCommand,
 };
+use shared::campaign::Operation;
 use shared::platform::Db;
 use shared::platform::members::Directory;
 
@@ -38,6 +41,27 @@ async fn db(globals: &cli::Globals) -> Result<shared::platform::Db, OpsError> {
         aws_sdk_dynamodb::Client::new(&aws().await),
         table,
     ))
+}
+
+/// The tenant's WhatsApp token from its secret, as the worker reads it.
+async fn whatsapp_token(globals: &cli::Globals, phone_number_id: &str) -> Result<String, OpsError> {
+    let name = secrets::secret_name(&globals.stack, phone_number_id);
+    let client = aws_sdk_secretsmanager::Client::new(&aws().await);
+    secrets::read(&client, &name)
+        .await?
+        .and_then(|secret| {
+            secret
+                .get(secrets::WHATSAPP_TOKEN)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            OpsError::Invalid(format!(
+                "secret {name} has no {}: set it with `ops tenant secret {phone_number_id} --whatsapp-token -`",
+                secrets::WHATSAPP_TOKEN,
+            ))
+        })
 }
 
 /// Runs one parsed command.
@@ -196,24 +220,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
             tenants::check_id("phone_number_id", &args.phone_number_id)?;
             tenants::check_id("--waba-id", &args.waba_id)?;
             onboard::check_pin(&args.pin)?;
-            let name = secrets::secret_name(&globals.stack, &args.phone_number_id);
-            let client = aws_sdk_secretsmanager::Client::new(&aws().await);
-            let token = secrets::read(&client, &name)
-                .await?
-                .and_then(|secret| {
-                    secret
-                        .get(secrets::WHATSAPP_TOKEN)
-                        .and_then(|v| v.as_str())
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_owned)
-                })
-                .ok_or_else(|| {
-                    OpsError::Invalid(format!(
-                        "secret {name} has no {}: set it with `ops tenant secret {} --whatsapp-token -`",
-                        secrets::WHATSAPP_TOKEN,
-                        args.phone_number_id
-                    ))
-                })?;
+            let token = whatsapp_token(&globals, &args.phone_number_id).await?;
             let graph = onboard::Graph::from_env(token)?;
             onboard::onboard(&graph, &args.phone_number_id, &args.waba_id, &args.pin, out).await
         }
@@ -238,6 +245,27 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
             let table = globals.table()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws().await);
             report::command(&dynamodb, table, &args, range, out).await
+        }
+        Command::Campaigns(command) => {
+            let db = db(&globals).await?;
+            match command {
+                CampaignsCommand::List { tenant, state } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::list(&db, &tenant, state.as_deref(), out).await
+                }
+                CampaignsCommand::Show { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::show(&db, &tenant, &id, out).await
+                }
+                CampaignsCommand::Pause { tenant, id, reason } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::stop(&db, &tenant, &id, Operation::Pause, Some(reason), out).await
+                }
+                CampaignsCommand::Cancel { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    campaigns::stop(&db, &tenant, &id, Operation::Cancel, None, out).await
+                }
+            }
         }
         Command::Customers(command) => {
             let table = globals.table()?;
@@ -267,6 +295,20 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                 CustomersCommand::Erasure { tenant, id } => {
                     tenants::check_id("--tenant", &tenant)?;
                     customers::status(&db, &tenant, &id, out).await
+                }
+            }
+        }
+        Command::Templates(command) => {
+            let db = db(&globals).await?;
+            match command {
+                TemplatesCommand::List { tenant } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    templates::list(&db, &tenant, out).await
+                }
+                TemplatesCommand::Sync { tenant } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    let token = whatsapp_token(&globals, &tenant).await?;
+                    templates::sync(&db, &tenant, &token, out).await
                 }
             }
         }

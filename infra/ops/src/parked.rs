@@ -99,6 +99,8 @@ fn describe(envelope: &Envelope) -> String {
         Payload::Timer(t) => format!("timer {}", t.id),
         Payload::Erase(e) => format!("erasure {}", e.id),
         Payload::Send(s) => format!("api send {}", s.id),
+        Payload::Preference(p) => format!("marketing preference {}", p.value),
+        Payload::WabaSignal(w) => format!("{} {}", w.signal.field(), w.signal.event()),
     }
 }
 

@@ -17,9 +17,9 @@ impl From<PlatformError> for OpsError {
                 OpsError::Invalid(format!("{}: {detail}", pointer.trim_start_matches('/')))
             }
             PlatformError::NotFound => OpsError::Invalid("not found".into()),
-            PlatformError::Conflict(detail) | PlatformError::Refused(detail) => {
-                OpsError::Invalid(detail)
-            }
+            PlatformError::Conflict(detail)
+            | PlatformError::Refused(detail)
+            | PlatformError::Forbidden(detail) => OpsError::Invalid(detail),
             PlatformError::Database(message) | PlatformError::Queue(message) => OpsError::Aws {
                 operation: "the platform call".into(),
                 message,

@@ -163,6 +163,17 @@ pub struct Session {
     /// An agent answered in this conversation: only the first reply is timed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub agent_answered: bool,
+    /// The campaign send this conversation answers: its first message came while the
+    /// send's reply pointer was live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignRef>,
+}
+
+/// One campaign send: the campaign and the recipient's number in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRef {
+    pub id: String,
+    pub seq: u32,
 }
 
 impl Session {
@@ -189,7 +200,28 @@ impl Session {
             profile_name: None,
             handed_over: false,
             agent_answered: false,
+            campaign: None,
         }
+    }
+
+    /// Whether a message sent at `sent_at` starts a new conversation here: the
+    /// session is closed or idle past the tenant's timeout (an agent's open conversation
+    /// excepted), and the message is not older than one already handled.
+    fn restarts(&self, sent_at: i64, now: DateTime<Utc>, tenant: &Tenant) -> bool {
+        if sent_at < self.last_message_at {
+            return false;
+        }
+        let idle = now - self.last_activity_at;
+        let timeout = Duration::minutes(i64::from(tenant.session_timeout_minutes));
+        // A conversation an agent was assigned is theirs until they resolve it: the bot must
+        // not greet over an open desk conversation when the customer is back days later.
+        // Up to a week: a conversation nobody closes must not silence the bot for good.
+        let assigned = matches!(self.state, State::Human { .. })
+            && self.ticket.is_none()
+            && self.agent.is_some()
+            && tenant.desk.chatwoot.is_some()
+            && idle <= ASSIGNED_CONVERSATION_KEPT;
+        self.state == State::Closed || (idle > timeout && !assigned)
     }
 
     /// The conversation list's [`Stage`].
@@ -311,6 +343,12 @@ pub enum Event {
         profile_name: Option<String>,
         /// The media of an image, audio, video, document or sticker: forwarded to the desk.
         media: Option<MediaRef>,
+        /// The customer is on the tenant's suppression list. The worker looks only when the
+        /// message holds an opt-out or opt-in word ([`opt_word`]); `false` otherwise.
+        suppressed: bool,
+        /// The campaign send whose reply pointer the worker found: read only for a message
+        /// that opens a conversation ([`opens_conversation`]), which then names it.
+        campaign: Option<CampaignRef>,
     },
     /// A message that arrived too late to answer (`STALE_AFTER_SECONDS` after it was sent:
     /// a backlog after an outage, a redrive from the DLQ). The bot says nothing; a person
@@ -339,7 +377,25 @@ impl Event {
             sent_at: message.timestamp,
             profile_name: message.profile_name.clone(),
             media: media_of(message),
+            suppressed: false,
+            campaign: None,
         }
+    }
+
+    /// The message, from a customer the suppression list holds (or not).
+    pub fn suppressed(mut self, on_the_list: bool) -> Self {
+        if let Event::Message { suppressed, .. } = &mut self {
+            *suppressed = on_the_list;
+        }
+        self
+    }
+
+    /// The message, answering the campaign send `send` when the worker found its pointer.
+    pub fn answering(mut self, send: Option<CampaignRef>) -> Self {
+        if let Event::Message { campaign, .. } = &mut self {
+            *campaign = send;
+        }
+        self
     }
 
     /// The message as one that arrived too late to answer.
@@ -438,6 +494,11 @@ pub enum Effect {
     /// Ask the AI attendant for the next answer to the session's AI history; the shell
     /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.
     AskAi,
+    /// Put the customer on the tenant's suppression list (an opt-out word): no more
+    /// campaigns. The worker writes it with the event's commit.
+    OptOut,
+    /// Take the customer off the suppression list (an opt-in word), with the commit too.
+    OptIn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,6 +524,19 @@ fn default_department(tenant: &Tenant) -> &str {
         .unwrap_or(&tenant.departments[0].id)
 }
 
+/// Whether a message opens a conversation: the customer's first, or one after the session
+/// closed or timed out. Only then does the worker look for a campaign send it answers.
+pub fn opens_conversation(
+    session: Option<&Session>,
+    input: &Input,
+    sent_at: i64,
+    now: DateTime<Utc>,
+    tenant: &Tenant,
+) -> bool {
+    !matches!(input, Input::Ignored(_))
+        && session.is_none_or(|session| session.restarts(sent_at, now, tenant))
+}
+
 /// One event of one conversation. `session` is `None` for a customer never seen before.
 pub fn step(
     session: Option<Session>,
@@ -473,6 +547,8 @@ pub fn step(
     tenant: &Tenant,
 ) -> Outcome {
     let before = session.as_ref().map(report::Before::of);
+    let opens = matches!(event, Event::Message { input, sent_at, .. }
+        if opens_conversation(session.as_ref(), input, *sent_at, now, tenant));
     let mut turn = Turn {
         tenant,
         now,
@@ -485,7 +561,20 @@ pub fn step(
             sent_at,
             profile_name,
             media,
-        } => turn.message(input, *sent_at, profile_name.as_deref(), media.as_ref()),
+            suppressed,
+            campaign,
+        } => {
+            turn.message(
+                input,
+                *sent_at,
+                profile_name.as_deref(),
+                media.as_ref(),
+                *suppressed,
+            );
+            if opens {
+                turn.session.campaign = campaign.clone();
+            }
+        }
         Event::LateMessage { input, media } => turn.late(input, media.as_ref()),
         Event::Desk(action) => turn.desk(action),
         Event::Timer(timer) => turn.timer(timer),
@@ -535,6 +624,7 @@ impl Turn<'_> {
         sent_at: i64,
         profile_name: Option<&str>,
         media: Option<&MediaRef>,
+        suppressed: bool,
     ) {
         if matches!(input, Input::Ignored(_)) {
             return;
@@ -543,17 +633,8 @@ impl Turn<'_> {
             // Older than one already handled: never an answer, but a person may read it.
             return self.late(input, media);
         }
-        let idle = self.now - self.session.last_activity_at;
-        let timeout = Duration::minutes(i64::from(self.tenant.session_timeout_minutes));
-        // A conversation an agent was assigned is theirs until they resolve it: the bot must
-        // not greet over an open desk conversation when the customer is back days later.
-        // Up to a week: a conversation nobody closes must not silence the bot for good.
-        let assigned = matches!(self.session.state, State::Human { .. })
-            && self.session.ticket.is_none()
-            && self.session.agent.is_some()
-            && self.tenant.desk.chatwoot.is_some()
-            && idle <= ASSIGNED_CONVERSATION_KEPT;
-        if self.session.state == State::Closed || (idle > timeout && !assigned) {
+        let restarts = self.session.restarts(sent_at, self.now, self.tenant);
+        if restarts {
             if let Some(ticket) = self.session.ticket.take() {
                 self.effects.push(Effect::LeaveQueue {
                     ticket,
@@ -585,6 +666,9 @@ impl Turn<'_> {
         self.session.last_message_at = sent_at;
         if let Some(name) = profile_name.map(str::trim).filter(|n| !n.is_empty()) {
             self.session.profile_name = Some(name.into());
+        }
+        if self.opt(input, suppressed) {
+            return;
         }
 
         if let State::Human { .. } = self.session.state {
@@ -619,6 +703,29 @@ impl Turn<'_> {
             State::Ai => self.answer_ai(input),
             State::Nps => self.answer_nps(input),
             State::Human { .. } | State::Closed => {}
+        }
+    }
+
+    /// Opting out (or back in) comes before everything else, in any state, open or closed:
+    /// answered once, since a repeated opt-out of a customer already on the list says
+    /// nothing. An opt-in word from a customer not on the list is no opt-in ("voltar" may
+    /// be an answer): the conversation reads it as usual. Returns whether it was handled.
+    fn opt(&mut self, input: &Input, suppressed: bool) -> bool {
+        let tenant = self.tenant;
+        let settings = &tenant.campaigns;
+        match (opt_word(tenant, input), suppressed) {
+            (Some(OptWord::Out), false) => {
+                self.effects.push(Effect::OptOut);
+                self.send(Outbound::text(&settings.opt_out_reply));
+                true
+            }
+            (Some(OptWord::Out), true) => true,
+            (Some(OptWord::In), true) => {
+                self.effects.push(Effect::OptIn);
+                self.send(Outbound::text(&settings.opt_in_reply));
+                true
+            }
+            (Some(OptWord::In), false) | (None, _) => false,
         }
     }
 
@@ -662,6 +769,30 @@ impl Turn<'_> {
 
     fn send(&mut self, message: Outbound) {
         self.effects.push(Effect::Send { message });
+    }
+}
+
+/// A word that changes whether the customer receives campaigns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptWord {
+    Out,
+    In,
+}
+
+/// The tenant's opt-out or opt-in word a typed message holds (opt-out first), matched like
+/// the escalation words. Menu choices are answers, never opt words: a menu may well offer
+/// "Sair" or "Voltar".
+pub fn opt_word(tenant: &Tenant, input: &Input) -> Option<OptWord> {
+    let Input::Text(text) = input else {
+        return None;
+    };
+    let settings = &tenant.campaigns;
+    if contains_word(&settings.opt_out_words, text) {
+        Some(OptWord::Out)
+    } else if contains_word(&settings.opt_in_words, text) {
+        Some(OptWord::In)
+    } else {
+        None
     }
 }
 

@@ -166,6 +166,8 @@ mod tests {
                     sent_at,
                     profile_name: None,
                     media: None,
+                    suppressed: false,
+                    campaign: None,
                 },
             )
         }

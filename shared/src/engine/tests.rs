@@ -56,6 +56,8 @@ impl Chat {
             sent_at: self.clock,
             profile_name: Some("Maria".into()),
             media: None,
+            suppressed: false,
+            campaign: None,
         })
     }
 
@@ -336,6 +338,8 @@ fn older_messages_reactions_edits_and_revokes_are_never_answers() {
         sent_at: chat.clock - 60,
         profile_name: None,
         media: None,
+        suppressed: false,
+        campaign: None,
     });
     assert!(effects.is_empty());
     assert_eq!(chat.session, before);
@@ -374,6 +378,8 @@ fn late_messages_reach_a_person_who_has_the_conversation_and_never_the_bot() {
         sent_at: chat.clock - 60,
         profile_name: None,
         media: None,
+        suppressed: false,
+        campaign: None,
     });
     assert_eq!(older, forwarded("o pedido é 4711"));
     assert_eq!(chat.session, before);
@@ -654,6 +660,8 @@ fn while_waiting_messages_go_to_the_desk_and_a_give_up_word_leaves_the_queue() {
         sent_at: chat.clock,
         profile_name: None,
         media: Some(photo.clone()),
+        suppressed: false,
+        campaign: None,
     });
     assert!(
         matches!(&effects[..], [Effect::ForwardToDesk { media: Some(m), text: None, .. }] if *m == photo)
@@ -1149,4 +1157,218 @@ fn the_listed_stage_and_department_move_only_when_the_conversation_changes_hands
     chat.text("10");
     assert_eq!(chat.state(), "FINALIZADO");
     assert_eq!(listed(&chat), (Stage::Closed, Some("suporte".to_owned())));
+}
+
+fn opt_effects(effects: &[Effect]) -> Vec<&Effect> {
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::OptOut | Effect::OptIn))
+        .collect()
+}
+
+#[test]
+fn opt_out_words_come_first_in_any_state_ignoring_case_and_accents() {
+    let reply = tenant().campaigns.opt_out_reply;
+    // A new customer, the menu, a flow, the human queue: the same answer, nothing else.
+    let setups: [&[&str]; 4] = [&[], &["oi"], &["oi", "suporte"], &["oi", "atendente"]];
+    for (setup, phrase) in setups
+        .iter()
+        .zip(["SAIR", "parar", "Stop!", "nao QUERO receber"])
+    {
+        let mut chat = Chat::new(tenant());
+        for step in *setup {
+            chat.text(step);
+        }
+        let state = chat.session.as_ref().map(|s| s.state.clone());
+        let effects = chat.text(phrase);
+        assert_eq!(
+            opt_effects(&effects),
+            [&Effect::OptOut],
+            "{setup:?} {phrase}"
+        );
+        assert_eq!(
+            texts(&effects),
+            std::slice::from_ref(&reply),
+            "{setup:?} {phrase}"
+        );
+        assert_eq!(effects.len(), 2, "nothing else: {effects:?}");
+        if let Some(state) = state {
+            assert_eq!(
+                chat.session.as_ref().unwrap().state,
+                state,
+                "the state stays"
+            );
+        }
+    }
+    // Whole words only.
+    let mut chat = Chat::new(menu_only());
+    chat.text("oi");
+    assert!(opt_effects(&chat.text("saira amanha")).is_empty());
+}
+
+#[test]
+fn opt_out_is_answered_even_while_closed_or_quiet() {
+    let mut chat = Chat::new(crate::tenant::demo());
+    // Sunday: closed.
+    chat.now = "2026-11-22T17:00:00Z".parse().unwrap();
+    let effects = chat.text("sair");
+    assert_eq!(opt_effects(&effects), [&Effect::OptOut]);
+    assert_eq!(
+        texts(&effects),
+        [chat.tenant.campaigns.opt_out_reply.clone()]
+    );
+
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.event(Event::BusinessEcho {
+        sent_at: chat.clock,
+    });
+    assert_eq!(opt_effects(&chat.text("sair")), [&Effect::OptOut]);
+}
+
+#[test]
+fn a_repeated_opt_out_of_a_customer_on_the_list_is_not_answered_again() {
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.clock += 10;
+    let effects = chat.event(
+        Event::Message {
+            input: Input::Text("SAIR".into()),
+            sent_at: chat.clock,
+            profile_name: None,
+            media: None,
+            suppressed: false,
+            campaign: None,
+        }
+        .suppressed(true),
+    );
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(chat.state(), "MENU_PRINCIPAL");
+}
+
+#[test]
+fn opt_in_words_take_a_listed_customer_off_and_are_plain_text_otherwise() {
+    let mut chat = Chat::new(tenant());
+    chat.text("oi");
+    chat.clock += 10;
+    let effects = chat.event(
+        Event::Message {
+            input: Input::Text("Voltar".into()),
+            sent_at: chat.clock,
+            profile_name: None,
+            media: None,
+            suppressed: false,
+            campaign: None,
+        }
+        .suppressed(true),
+    );
+    assert_eq!(opt_effects(&effects), [&Effect::OptIn]);
+    assert_eq!(
+        texts(&effects),
+        [chat.tenant.campaigns.opt_in_reply.clone()]
+    );
+
+    // Not on the list: "voltar" is whatever the conversation makes of it.
+    let mut chat = Chat::new(menu_only());
+    chat.text("oi");
+    let effects = chat.text("voltar");
+    assert!(opt_effects(&effects).is_empty());
+    assert_eq!(texts(&effects), [chat.tenant.texts.not_understood.clone()]);
+}
+
+#[test]
+fn menu_choices_are_never_opt_words() {
+    let tenant = tenant();
+    let choice = Input::Choice {
+        id: "sair".into(),
+        title: "Sair".into(),
+    };
+    assert_eq!(opt_word(&tenant, &choice), None);
+    assert_eq!(
+        opt_word(&tenant, &Input::Text("pode PARAR".into())),
+        Some(OptWord::Out)
+    );
+    assert_eq!(
+        opt_word(&tenant, &Input::Text("quero voltar".into())),
+        Some(OptWord::In)
+    );
+    assert_eq!(opt_word(&tenant, &Input::Text("oi".into())), None);
+}
+
+#[test]
+fn a_conversation_opened_by_a_campaign_reply_names_the_send() {
+    let send = CampaignRef {
+        id: "cmp_promo".into(),
+        seq: 7,
+    };
+    let mut chat = Chat::new(menu_only());
+    assert!(opens_conversation(
+        None,
+        &Input::Text("oi".into()),
+        chat.clock,
+        chat.now,
+        &chat.tenant
+    ));
+    chat.clock += 10;
+    chat.event(
+        Event::Message {
+            input: Input::Text("quero saber mais".into()),
+            sent_at: chat.clock,
+            profile_name: None,
+            media: None,
+            suppressed: false,
+            campaign: None,
+        }
+        .answering(Some(send.clone())),
+    );
+    assert_eq!(chat.session.as_ref().unwrap().campaign, Some(send.clone()));
+
+    // The conversation goes on: later messages keep it and never replace it.
+    chat.text("1");
+    let session = chat.session.as_ref().unwrap();
+    assert_eq!(session.campaign, Some(send.clone()));
+    assert!(!opens_conversation(
+        Some(session),
+        &Input::Text("2".into()),
+        chat.clock + 10,
+        chat.now,
+        &chat.tenant
+    ));
+
+    // Past the timeout the next conversation is a new one, and names no campaign.
+    chat.now += Duration::hours(25);
+    assert!(opens_conversation(
+        chat.session.as_ref(),
+        &Input::Text("oi".into()),
+        chat.clock + 10,
+        chat.now,
+        &chat.tenant
+    ));
+    chat.text("oi");
+    assert_eq!(chat.session.as_ref().unwrap().campaign, None);
+}
+
+#[test]
+fn a_reaction_opens_no_conversation() {
+    let tenant = menu_only();
+    let now = monday_afternoon();
+    let reaction = Input::Ignored("reaction".into());
+    assert!(!opens_conversation(
+        None,
+        &reaction,
+        now.timestamp(),
+        now,
+        &tenant
+    ));
+}
+
+#[test]
+fn a_session_stored_before_campaign_replies_still_reads() {
+    let mut chat = Chat::new(menu_only());
+    chat.text("oi");
+    let mut json = serde_json::to_value(chat.session.as_ref().unwrap()).unwrap();
+    assert!(json.get("campaign").is_none(), "nothing written when unset");
+    json.as_object_mut().unwrap().remove("campaign");
+    let session: Session = serde_json::from_value(json).unwrap();
+    assert_eq!(session.campaign, None);
 }

@@ -6,14 +6,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::access::Owner;
 use super::{Continuation, Db, Page, PlatformError};
-use crate::store::keys::{EXPIRES_AT, PK, SK};
-
-const KEPT: Duration = Duration::days(730);
+use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 
 /// One change, as recorded and listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,15 +28,9 @@ pub struct Entry {
 }
 
 pub async fn record(db: &Db, owner: &Owner, entry: &Entry) -> Result<(), PlatformError> {
-    let mut nonce = [0u8; 4];
-    getrandom::getrandom(&mut nonce).expect("the operating system's random source");
-    let sk = format!(
-        "{}#{}",
-        entry.at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        hex::encode(nonce)
-    );
+    let sk = keys::audit_entry(entry.at, fastrand::u32(..));
     let item: HashMap<String, AttributeValue> = [
-        (PK, AttributeValue::S(format!("AUDIT#{}", owner.key()))),
+        (PK, AttributeValue::S(keys::audit(owner.key()))),
         (SK, AttributeValue::S(sk)),
         ("actor", AttributeValue::S(entry.actor.clone())),
         ("action", AttributeValue::S(entry.action.clone())),
@@ -46,7 +38,7 @@ pub async fn record(db: &Db, owner: &Owner, entry: &Entry) -> Result<(), Platfor
         ("detail", AttributeValue::S(entry.detail.to_string())),
         (
             EXPIRES_AT,
-            AttributeValue::N((entry.at + KEPT).timestamp().to_string()),
+            AttributeValue::N((entry.at + keys::AUDIT_KEPT).timestamp().to_string()),
         ),
     ]
     .into_iter()
@@ -74,7 +66,7 @@ pub async fn list(
         .query()
         .table_name(&db.table)
         .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#{}", owner.key())))
+        .expression_attribute_values(":pk", AttributeValue::S(keys::audit(owner.key())))
         .scan_index_forward(false)
         .limit(limit)
         .set_exclusive_start_key(from.map(Continuation::start_key))

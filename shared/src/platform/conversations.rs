@@ -62,6 +62,9 @@ pub struct Conversation {
     pub queued: Option<Queued>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nps_score: Option<u8>,
+    /// The campaign whose message this conversation answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     pub messages: Vec<Message>,
 }
 
@@ -452,6 +455,7 @@ pub async fn get(
             entered_at: ticket.entered_at,
         }),
         nps_score: session.nps_score,
+        campaign_id: session.campaign.as_ref().map(|send| send.id.clone()),
         messages,
     }))
 }

@@ -5,12 +5,15 @@
 pub mod access;
 pub mod apikeys;
 pub mod audit;
+pub mod campaigns;
 pub mod conversations;
 pub mod members;
 pub mod ratelimit;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
+pub mod templates;
 pub mod tenants;
 
 use aws_sdk_dynamodb::Client;
@@ -95,6 +98,9 @@ pub enum PlatformError {
     /// Nothing the caller may see under that name (another tenant's is reported the same).
     #[error("not found")]
     NotFound,
+    /// The caller may not do this here: the rule it met, by name.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The state changed under the request (a version, an idempotency key reused with another body).
     #[error("conflict: {0}")]
     Conflict(String),

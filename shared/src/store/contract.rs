@@ -10,11 +10,11 @@ use serde_json::value::RawValue;
 
 use crate::desk::{HandoffReason, Ticket};
 use crate::engine::{Effect, Session};
-use crate::envelope::StatusUpdate;
+use crate::envelope::{Signal, StatusUpdate, WabaSignal};
 use crate::report::Tally;
 use crate::store::{
     Commit, CustomerItemKind, DayCount, DeskContactErased, Erasure, EventRecord, StatusChange,
-    Store, StoreError, Unsettled,
+    Store, StoreError, SuppressionChange, SuppressionSource, Unsettled,
 };
 use crate::tenant::Priority;
 use crate::whatsapp::outbound::Outbound;
@@ -36,6 +36,129 @@ pub async fn run_all<S: Store>(store: &S, phone_number_id: &str) {
     )
     .await;
     sends_refused_for_good_keep_their_code(store, phone_number_id, "5511900000007").await;
+    the_suppression_list_changes_with_the_commit_or_alone(store, phone_number_id, "5511900000009")
+        .await;
+    waba_signals_keep_the_latest_per_subject(store, &format!("contract{phone_number_id}")).await;
+}
+
+pub async fn the_suppression_list_changes_with_the_commit_or_alone<S: Store>(
+    store: &S,
+    number: &str,
+    customer: &str,
+) {
+    let user_id = format!("BR.contract{customer}");
+    let ids = vec![customer.to_owned(), user_id.clone()];
+    assert!(!store.suppressed(number, &ids).await.unwrap());
+    let key = format!("contract.optout.{customer}");
+    let first = record(at(0), "SAIR", vec![send("Pronto.")]);
+    let opt_out = SuppressionChange::Suppress {
+        ids: ids.clone(),
+        source: SuppressionSource::Words,
+        since: at(0),
+    };
+    store
+        .commit(Commit {
+            suppression: Some(&opt_out),
+            ..commit(&key, number, customer, None, None, &first)
+        })
+        .await
+        .unwrap();
+    // By either id, and not for another tenant's number.
+    assert!(store.suppressed(number, &ids[1..]).await.unwrap());
+    assert!(store.suppressed(number, &ids[..1]).await.unwrap());
+    assert!(!store.suppressed("other", &ids).await.unwrap());
+    // A redelivered commit changes nothing: the record conflicts, the list stays.
+    let again = store
+        .commit(Commit {
+            suppression: Some(&opt_out),
+            ..commit(&key, number, customer, None, None, &first)
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    assert!(store.suppressed(number, &ids).await.unwrap());
+
+    let allow = SuppressionChange::Allow { ids: ids.clone() };
+    for _ in 0..2 {
+        store.change_suppression(number, &allow).await.unwrap();
+        assert!(!store.suppressed(number, &ids).await.unwrap());
+    }
+    let meta = SuppressionChange::Suppress {
+        ids: vec![user_id],
+        source: SuppressionSource::Meta,
+        since: at(5),
+    };
+    store.change_suppression(number, &meta).await.unwrap();
+    assert!(store.suppressed(number, &ids).await.unwrap());
+    store.change_suppression(number, &allow).await.unwrap();
+}
+
+pub async fn waba_signals_keep_the_latest_per_subject<S: Store>(store: &S, waba_id: &str) {
+    let status = |event: &str, at: i64| WabaSignal {
+        waba_id: waba_id.into(),
+        at,
+        signal: Signal::TemplateStatus {
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            event: event.into(),
+            category: Some("MARKETING".into()),
+            reason: None,
+        },
+    };
+    assert!(
+        store
+            .record_waba_signal(&status("PAUSED", 200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_waba_signal(&status("PAUSED", 200))
+            .await
+            .unwrap(),
+        "the same signal again is written, unchanged"
+    );
+    assert!(
+        !store
+            .record_waba_signal(&status("APPROVED", 100))
+            .await
+            .unwrap(),
+        "an older signal changes nothing"
+    );
+    let quality = WabaSignal {
+        waba_id: waba_id.into(),
+        at: 150,
+        signal: Signal::TemplateQuality {
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            quality: "RED".into(),
+            previous_quality: Some("GREEN".into()),
+        },
+    };
+    assert!(
+        store.record_waba_signal(&quality).await.unwrap(),
+        "quality has its own time"
+    );
+    assert!(
+        store
+            .record_waba_signal(&status("APPROVED", 300))
+            .await
+            .unwrap()
+    );
+    let account = WabaSignal {
+        waba_id: waba_id.into(),
+        at: 100,
+        signal: Signal::Account {
+            event: "ACCOUNT_RESTRICTION".into(),
+            restrictions: vec!["RESTRICTED_BIZ_INITIATED_MESSAGING".into()],
+        },
+    };
+    assert!(
+        store.record_waba_signal(&account).await.unwrap(),
+        "another subject has its own time"
+    );
 }
 
 pub async fn sends_refused_for_good_keep_their_code<S: Store>(
@@ -108,6 +231,7 @@ fn commit<'a>(
         expires_at: Utc::now() + Duration::days(90),
         ai_used: false,
         report: None,
+        suppression: None,
     }
 }
 

@@ -1,23 +1,26 @@
 //! DynamoDB adapter of the [`Store`] port, on the single-table layout of [`crate::store::keys`].
 
 pub mod customer;
+mod replies;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
 use crate::engine::{Effect, Session};
-use crate::envelope::{Envelope, StatusUpdate};
+use crate::envelope::{Envelope, StatusUpdate, WabaSignal};
 use crate::report::Tally;
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
-    Commit, DayCount, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded, LogEntry,
-    Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession, Unsettled, Waiting,
-    status_rank,
+    CampaignReply, Commit, ConversationStart, DayCount, DeskContactErased, Erasure, ErasureState,
+    EventRecord, Loaded, LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError,
+    StoredSession, SuppressionChange, Unsettled, WabaWrite, Waiting, status_rank,
 };
 use crate::support::retry::RetryPolicy;
 use crate::tenant::Tenant;
@@ -34,27 +37,27 @@ pub struct DynamoStore {
     table: String,
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: impl Into<String>) -> Item {
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(error).to_string())
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(StoreError::Corrupt(format!(
@@ -63,7 +66,7 @@ fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     }
 }
 
-fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
+pub(crate) fn number(item: &Item, name: &str) -> Result<i64, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(value)) => value
             .parse()
@@ -81,7 +84,7 @@ fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, St
 
 /// A conditional write's outcome: whether it was applied; a failed condition is an answer,
 /// not an error.
-fn applied<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn applied<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
     result: Result<O, SdkError<E, R>>,
 ) -> Result<bool, StoreError> {
     match result {
@@ -104,6 +107,29 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
+    }
+
+    /// One id's entry on the tenant's suppression list (the platform API reads it).
+    pub async fn suppression(
+        &self,
+        phone_number_id: &str,
+        id: &str,
+    ) -> Result<Option<crate::store::Suppressed>, StoreError> {
+        let Some(item) = self
+            .get(key(
+                keys::suppression(phone_number_id),
+                keys::customer_hash(phone_number_id, id),
+            ))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let since = DateTime::from_timestamp(number(&item, "since")?, 0)
+            .ok_or_else(|| StoreError::Corrupt("`since` is out of range".into()))?;
+        let source = text(&item, "source")?;
+        let source = crate::store::SuppressionSource::parse(source)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown suppression source {source:?}")))?;
+        Ok(Some(crate::store::Suppressed { since, source }))
     }
 
     async fn get(&self, key_item: Item) -> Result<Option<Item>, StoreError> {
@@ -209,11 +235,16 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Two items by key, strongly consistent, in one round trip (`None` where absent).
-    async fn get_both(&self, wanted: [Item; 2]) -> Result<Vec<Option<Item>>, StoreError> {
+    /// Items by key (up to 100), in one round trip (`None` where absent), in `wanted`'s
+    /// order; strongly consistent when asked (eventually: half the read units).
+    async fn get_items(
+        &self,
+        wanted: &[Item],
+        consistent: bool,
+    ) -> Result<Vec<Option<Item>>, StoreError> {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(wanted.to_vec()))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut found = Vec::new();
@@ -453,7 +484,7 @@ impl Store for DynamoStore {
         let conversation = keys::conversation(phone_number_id, customer);
         let record_key = key(conversation.clone(), keys::event(key_text));
         let session_key = key(conversation.clone(), keys::SESSION);
-        let mut items = self.get_both([record_key, session_key]).await?;
+        let mut items = self.get_items(&[record_key, session_key], true).await?;
         let session_item = items.pop().flatten();
         let record_item = items.pop().flatten();
         let session = session_item
@@ -493,8 +524,15 @@ impl Store for DynamoStore {
         if let Some(count) = report {
             writes.push(report_update(&self.table, commit.phone_number_id, count)?);
         }
+        if let Some(change) = commit.suppression {
+            writes.extend(suppression_writes(
+                &self.table,
+                commit.phone_number_id,
+                change,
+            )?);
+        }
         let Some(session) = commit.session else {
-            if report.is_some() {
+            if writes.len() > 1 {
                 return self.transact(writes, commit.expected_version).await;
             }
             // One item: a conditional put costs half a transaction.
@@ -1048,13 +1086,89 @@ impl Store for DynamoStore {
         Ok(entries)
     }
 
+    async fn suppressed(&self, phone_number_id: &str, ids: &[String]) -> Result<bool, StoreError> {
+        for id in ids {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    keys::suppression(phone_number_id),
+                    keys::customer_hash(phone_number_id, id),
+                )))
+                .projection_expression("pk")
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if output.item.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn change_suppression(
+        &self,
+        phone_number_id: &str,
+        change: &SuppressionChange,
+    ) -> Result<(), StoreError> {
+        for id in change.ids() {
+            let entry = key(
+                keys::suppression(phone_number_id),
+                keys::customer_hash(phone_number_id, id),
+            );
+            match change {
+                SuppressionChange::Suppress { source, since, .. } => {
+                    self.put_item(suppression_item(entry, *source, *since))
+                        .await?
+                }
+                SuppressionChange::Allow { .. } => self.delete_item(entry).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_waba_signal(&self, signal: &WabaSignal) -> Result<bool, StoreError> {
+        let write = WabaWrite::of(signal);
+        let mut sets = vec!["#at = :at".to_owned()];
+        let mut removes = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::waba(&signal.waba_id), write.sk)))
+            .condition_expression("attribute_not_exists(#at) OR #at <= :at")
+            .expression_attribute_names("#at", write.at_attribute)
+            .expression_attribute_values(":at", n(write.at));
+        for (index, (name, value)) in write.attributes.into_iter().enumerate() {
+            update = update.expression_attribute_names(format!("#a{index}"), name);
+            match value {
+                Some(value) => {
+                    sets.push(format!("#a{index} = :a{index}"));
+                    update = update.expression_attribute_values(format!(":a{index}"), s(value));
+                }
+                None => removes.push(format!("#a{index}")),
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        applied(update.update_expression(expression).send().await)
+    }
+
     async fn park(
         &self,
         envelope: &Envelope,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (phone_number_id, _) = envelope.conversation();
+        let Some((phone_number_id, _)) = envelope.conversation() else {
+            return Err(StoreError::Corrupt(
+                "an account signal belongs to no tenant's number: nothing to park it for".into(),
+            ));
+        };
         let mut item = key(
             keys::parked(phone_number_id),
             keys::parked_entry(now.timestamp_millis(), &envelope.idempotency_key()),
@@ -1108,6 +1222,35 @@ impl Store for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.tombstoned(phone_number_id, key_text, now).await
+    }
+
+    async fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ConversationStart, StoreError> {
+        self.read_conversation_start(phone_number_id, key, customers, now)
+            .await
+    }
+
+    async fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.mark_replied(phone_number_id, reply, now).await
+    }
+
+    async fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.mark_opted_out(phone_number_id, customers, now).await
     }
 
     async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {
@@ -1311,6 +1454,49 @@ fn report_update(
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The suppression list's entries of a change, one per id: puts or deletes.
+fn suppression_writes(
+    table: &str,
+    phone_number_id: &str,
+    change: &SuppressionChange,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    change
+        .ids()
+        .iter()
+        .map(|id| {
+            let entry = key(
+                keys::suppression(phone_number_id),
+                keys::customer_hash(phone_number_id, id),
+            );
+            match change {
+                SuppressionChange::Suppress { source, since, .. } => {
+                    put(table, suppression_item(entry, *source, *since), None)
+                }
+                SuppressionChange::Allow { .. } => {
+                    let delete = Delete::builder()
+                        .table_name(table)
+                        .set_key(Some(entry))
+                        .build()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    Ok(TransactWriteItem::builder().delete(delete).build())
+                }
+            }
+        })
+        .collect()
+}
+
+/// No `expires_at`: the entry holds only a hash and must outlive the customer's data.
+/// A suppression-list entry: the key, since when and who said so.
+pub fn suppression_item(
+    mut entry: Item,
+    source: crate::store::SuppressionSource,
+    since: DateTime<Utc>,
+) -> Item {
+    entry.insert("since".into(), n(since.timestamp()));
+    entry.insert("source".into(), s(source.as_str()));
+    entry
 }
 
 fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {

@@ -18,6 +18,13 @@
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
 //! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
+//! | a customer on the tenant's suppression list, by number and by business-scoped user id (`since`, `source`: `words`, `meta`, `api`) | `OPTOUT#<pn>` | [`customer_hash`] of the id |
+//! | a campaign send the customer's next conversation answers (`campaign_id`, `seq`, `sent_at`; `replied_at`, `opted_out_at` once counted) | `CAMPAIGN_REPLY#<pn>` | [`campaign_reply_entry`] of the id sent to |
+//! | a template's latest status from Meta (`status`, `category`, `reason`, `at`; `quality`, `quality_at`) | `WABA#<waba_id>` | `TEMPLATE#<name>#<language>` |
+//! | a number's latest quality event (`quality_event`, `messaging_limit`, `at`) | `WABA#<waba_id>` | `NUMBER#<display phone number digits>` |
+//! | the account's latest update (`event`, `restriction`, `at`) | `WABA#<waba_id>` | `ACCOUNT` |
+//! | an audit entry (`actor`, `action`, `target`, `detail`) | `AUDIT#<pn or PLATFORM>` | `<RFC 3339 ms>#<random hex>` |
+//! | campaigns and their recipients, sending and pacing items | see [`crate::campaign`] | |
 //!
 //! Index `gsi1` (keys `gsi1pk`/`gsi1sk`, projecting `stage` and `department`) lists a
 //! tenant's conversations: each session carries `gsi1pk = CONVS#<pn>` and `gsi1sk` = when
@@ -26,9 +33,10 @@
 //! so most session writes leave the index alone (see the design notes, "The conversation
 //! list").
 //!
-//! Every item but the tenant config, its versions and `TENANTS` holds customer data and
-//! carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
-//! item and the tombstones hold only hashes (see "Data rights"). The report days hold no
+//! Every item but the tenant config, its versions, `TENANTS`, the suppression list (hashes
+//! only: it must outlive retention and erasure) and the `WABA#` signals holds customer data
+//! and carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
+//! item, the tombstones and the campaign reply pointers hold only hashes (see "Data rights"). The report days hold no
 //! customer data and expire after [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
@@ -185,6 +193,63 @@ pub fn tombstone_entry(event_key: &str) -> String {
     sha256_hex(event_key)
 }
 
+/// How long an audit entry is kept.
+pub const AUDIT_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(730);
+
+/// An owner's audit log (`PLATFORM` or a tenant's number id).
+pub fn audit(owner_key: &str) -> String {
+    format!("AUDIT#{owner_key}")
+}
+
+/// An audit entry's sort key: its time to the millisecond, then random hex so entries of
+/// one millisecond never overwrite each other.
+pub fn audit_entry(at: chrono::DateTime<chrono::Utc>, nonce: u32) -> String {
+    format!(
+        "{}#{nonce:08x}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// A tenant's suppression list; its entries are [`customer_hash`]es.
+pub fn suppression(phone_number_id: &str) -> String {
+    format!("OPTOUT#{phone_number_id}")
+}
+
+/// The reply pointers of a number's campaign sends; entries are [`customer_hash`]es.
+pub fn campaign_reply(phone_number_id: &str) -> String {
+    format!("CAMPAIGN_REPLY#{phone_number_id}")
+}
+
+/// A reply pointer's sort key: the [`customer_hash`] of [`campaign_reply_form`].
+pub fn campaign_reply_entry(phone_number_id: &str, customer: &str) -> String {
+    customer_hash(phone_number_id, &campaign_reply_form(customer))
+}
+
+/// The customer's longest form, so a Brazilian mobile finds its reply pointer whether the
+/// send or Meta's `from` had the ninth digit.
+pub fn campaign_reply_form(customer: &str) -> String {
+    crate::campaign::customer_forms(customer)
+        .into_iter()
+        .max_by_key(String::len)
+        .unwrap_or_else(|| customer.to_owned())
+}
+
+/// What Meta said about a WhatsApp Business Account, its templates and numbers.
+pub fn waba(waba_id: &str) -> String {
+    format!("WABA#{waba_id}")
+}
+
+pub fn waba_template(name: &str, language: &str) -> String {
+    format!("TEMPLATE#{name}#{language}")
+}
+
+/// Meta's number quality webhook names the number by its display digits only.
+pub fn waba_number(display_phone_number: &str) -> String {
+    format!("NUMBER#{display_phone_number}")
+}
+
+pub const WABA_ACCOUNT: &str = "ACCOUNT";
+
 /// How an erasure names its customer: `sha256("<pn>:<customer>")` in hex.
 pub fn customer_hash(phone_number_id: &str, customer: &str) -> String {
     sha256_hex(&format!("{phone_number_id}:{customer}"))
@@ -203,6 +268,10 @@ mod tests {
         assert!(super::outbox("w", 9) < super::outbox("w", 10));
         assert!(super::outbox("w", 0).starts_with(&super::outbox_prefix("w")));
         assert_eq!(super::tenant_version(1), "CONFIG#v0000000001");
+        assert_eq!(
+            super::campaign_reply_entry("1", "556181234567"),
+            super::campaign_reply_entry("1", "5561981234567")
+        );
         assert!(super::tenant_version(9) < super::tenant_version(10));
     }
 }

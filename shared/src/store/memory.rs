@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
+use crate::engine::CampaignRef;
+use crate::envelope::WabaSignal;
 use crate::envelope::{Envelope, StatusUpdate};
 use crate::report::Tally;
 use crate::store::keys;
 use crate::store::{
-    Commit, CustomerItemKind, DeskContactErased, Erasure, ErasureState, EventRecord, Loaded,
-    LogEntry, Removed, ScheduleStore, StatusChange, Store, StoreError, StoredSession,
-    TOMBSTONE_DAYS, Unsettled, Waiting, status_rank,
+    CampaignReply, Commit, ConversationStart, CustomerItemKind, DeskContactErased, Erasure,
+    ErasureState, EventRecord, Loaded, LogEntry, Removed, ScheduleStore, StatusChange, Store,
+    StoreError, StoredSession, Suppressed, SuppressionChange, TOMBSTONE_DAYS, Unsettled, WabaWrite,
+    Waiting, status_rank,
 };
 use crate::tenant::Tenant;
 
@@ -56,8 +59,50 @@ struct Tables {
     erasures: HashMap<(String, String), ErasureState>,
     /// Tombstones looked up (a read on the worker's path).
     tombstone_reads: usize,
+    /// `(number, customer hash)` -> the entry.
+    suppressions: BTreeMap<(String, String), Suppressed>,
+    /// Suppression entries looked up.
+    suppression_reads: usize,
+    /// `(WABA#<id>, sort key)` -> attributes, the time attributes in decimal.
+    waba: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// `(number, customer hash)` -> a campaign send's reply pointer.
+    reply_pointers: BTreeMap<(String, String), ReplyPointer>,
+    /// Batch reads made when a message opened a conversation.
+    conversation_start_reads: usize,
+    /// `(number, campaign id, counter)` -> what replies and opt-outs added.
+    campaign_counters: BTreeMap<(String, String, String), u64>,
     /// Fails the write this many writes from now (1: the next one).
     fail_write_in: Option<usize>,
+}
+
+/// A campaign send's reply pointer, as the sender writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyPointer {
+    pub campaign: CampaignRef,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub opted_out_at: Option<DateTime<Utc>>,
+}
+
+/// The live pointer sent last among the customer's ids: its id and its entry.
+fn live_pointer(
+    tables: &Tables,
+    phone_number_id: &str,
+    customers: &[String],
+    now: DateTime<Utc>,
+) -> Option<(String, ReplyPointer)> {
+    customers
+        .iter()
+        .filter_map(|customer| {
+            let entry = (
+                phone_number_id.to_owned(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            );
+            let pointer = tables.reply_pointers.get(&entry)?;
+            (pointer.expires_at > now).then(|| (customer.clone(), pointer.clone()))
+        })
+        .max_by_key(|(_, pointer)| pointer.sent_at)
 }
 
 /// Cheap to clone: clones share the tables, so a test keeps a handle on what the worker
@@ -110,6 +155,79 @@ impl MemoryStore {
         self.lock().parked.clone()
     }
 
+    /// The suppression entry of one of the customer's ids.
+    pub fn suppression(&self, phone_number_id: &str, id: &str) -> Option<Suppressed> {
+        self.lock()
+            .suppressions
+            .get(&(
+                phone_number_id.into(),
+                keys::customer_hash(phone_number_id, id),
+            ))
+            .cloned()
+    }
+
+    /// How many suppression entries were looked up.
+    pub fn suppression_reads(&self) -> usize {
+        self.lock().suppression_reads
+    }
+
+    /// A `WABA#<waba_id>` item's attributes (times in decimal).
+    pub fn waba_item(&self, waba_id: &str, sk: &str) -> Option<BTreeMap<String, String>> {
+        self.lock()
+            .waba
+            .get(&(keys::waba(waba_id), sk.to_owned()))
+            .cloned()
+    }
+
+    /// Writes a campaign send's reply pointer, as the campaign sender does (latest wins).
+    pub fn put_campaign_reply(
+        &self,
+        phone_number_id: &str,
+        customer: &str,
+        campaign: CampaignRef,
+        sent_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) {
+        self.lock().reply_pointers.insert(
+            (
+                phone_number_id.into(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            ),
+            ReplyPointer {
+                campaign,
+                sent_at,
+                expires_at,
+                replied_at: None,
+                opted_out_at: None,
+            },
+        );
+    }
+
+    /// The reply pointer of one of the customer's ids.
+    pub fn campaign_reply(&self, phone_number_id: &str, customer: &str) -> Option<ReplyPointer> {
+        self.lock()
+            .reply_pointers
+            .get(&(
+                phone_number_id.into(),
+                keys::campaign_reply_entry(phone_number_id, customer),
+            ))
+            .cloned()
+    }
+
+    /// What replies and opt-outs added to a campaign's counter (`n_replied`...).
+    pub fn campaign_counter(&self, phone_number_id: &str, campaign_id: &str, name: &str) -> u64 {
+        self.lock()
+            .campaign_counters
+            .get(&(phone_number_id.into(), campaign_id.into(), name.into()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many batch reads were made for messages that opened a conversation.
+    pub fn conversation_start_reads(&self) -> usize {
+        self.lock().conversation_start_reads
+    }
+
     /// How many times a tombstone was looked up.
     pub fn tombstone_reads(&self) -> usize {
         self.lock().tombstone_reads
@@ -136,6 +254,29 @@ impl MemoryStore {
                 Ok(tables)
             }
             None => Ok(tables),
+        }
+    }
+}
+
+fn apply_suppression(tables: &mut Tables, phone_number_id: &str, change: &SuppressionChange) {
+    for id in change.ids() {
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::customer_hash(phone_number_id, id),
+        );
+        match change {
+            SuppressionChange::Suppress { source, since, .. } => {
+                tables.suppressions.insert(
+                    entry,
+                    Suppressed {
+                        since: *since,
+                        source: *source,
+                    },
+                );
+            }
+            SuppressionChange::Allow { .. } => {
+                tables.suppressions.remove(&entry);
+            }
         }
     }
 }
@@ -174,6 +315,9 @@ impl Store for MemoryStore {
             });
         }
         tables.records.insert(record_key, commit.record.clone());
+        if let Some(change) = commit.suppression {
+            apply_suppression(&mut tables, commit.phone_number_id, change);
+        }
         if let Some(count) = commit.report.filter(|count| !count.tally.is_empty()) {
             tables
                 .reports
@@ -519,8 +663,62 @@ impl Store for MemoryStore {
         _now: DateTime<Utc>,
         _expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if envelope.conversation().is_none() {
+            return Err(StoreError::Corrupt(
+                "an account signal belongs to no tenant's number: nothing to park it for".into(),
+            ));
+        }
         self.write()?.parked.push(envelope.clone());
         Ok(())
+    }
+
+    async fn suppressed(&self, phone_number_id: &str, ids: &[String]) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        for id in ids {
+            tables.suppression_reads += 1;
+            let entry = (
+                phone_number_id.to_owned(),
+                keys::customer_hash(phone_number_id, id),
+            );
+            if tables.suppressions.contains_key(&entry) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn change_suppression(
+        &self,
+        phone_number_id: &str,
+        change: &SuppressionChange,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.write()?;
+        apply_suppression(&mut tables, phone_number_id, change);
+        Ok(())
+    }
+
+    async fn record_waba_signal(&self, signal: &WabaSignal) -> Result<bool, StoreError> {
+        let write = WabaWrite::of(signal);
+        let mut tables = self.write()?;
+        let item = tables
+            .waba
+            .entry((keys::waba(&signal.waba_id), write.sk))
+            .or_default();
+        let later = item
+            .get(write.at_attribute)
+            .and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at| at > write.at);
+        if later {
+            return Ok(false);
+        }
+        item.insert(write.at_attribute.into(), write.at.to_string());
+        for (name, value) in write.attributes {
+            match value {
+                Some(value) => item.insert(name.into(), value),
+                None => item.remove(name),
+            };
+        }
+        Ok(true)
     }
 
     async fn report_days(
@@ -550,6 +748,89 @@ impl Store for MemoryStore {
             .tombstones
             .get(&(phone_number_id.into(), keys::tombstone_entry(key)))
             .is_some_and(|until| *until > now))
+    }
+
+    async fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ConversationStart, StoreError> {
+        let mut tables = self.lock();
+        tables.conversation_start_reads += 1;
+        let erased = key.is_some_and(|key| {
+            tables.tombstone_reads += 1;
+            tables
+                .tombstones
+                .get(&(phone_number_id.into(), keys::tombstone_entry(key)))
+                .is_some_and(|until| *until > now)
+        });
+        let reply = live_pointer(&tables, phone_number_id, customers, now)
+            .filter(|(_, pointer)| pointer.replied_at.is_none())
+            .map(|(customer, pointer)| CampaignReply {
+                campaign: pointer.campaign,
+                sent_at: pointer.sent_at,
+                customer,
+            });
+        Ok(ConversationStart { erased, reply })
+    }
+
+    async fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.write()?;
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::campaign_reply_entry(phone_number_id, &reply.customer),
+        );
+        let Some(pointer) = tables
+            .reply_pointers
+            .get_mut(&entry)
+            .filter(|p| p.campaign == reply.campaign && p.replied_at.is_none())
+        else {
+            return Ok(false);
+        };
+        pointer.replied_at = Some(now);
+        *tables
+            .campaign_counters
+            .entry((
+                phone_number_id.into(),
+                reply.campaign.id.clone(),
+                "n_replied".into(),
+            ))
+            .or_default() += 1;
+        Ok(true)
+    }
+
+    async fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tables = self.write()?;
+        let Some((customer, pointer)) = live_pointer(&tables, phone_number_id, customers, now)
+            .filter(|(_, pointer)| pointer.opted_out_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let entry = (
+            phone_number_id.to_owned(),
+            keys::campaign_reply_entry(phone_number_id, &customer),
+        );
+        if let Some(stored) = tables.reply_pointers.get_mut(&entry) {
+            stored.opted_out_at = Some(now);
+        }
+        let id = pointer.campaign.id;
+        *tables
+            .campaign_counters
+            .entry((phone_number_id.into(), id.clone(), "n_opted_out".into()))
+            .or_default() += 1;
+        Ok(Some(id))
     }
 
     async fn forget_delivery(&self, wamid: &str) -> Result<(), StoreError> {
@@ -633,7 +914,7 @@ impl Store for MemoryStore {
         count(Kind::Opening, usize::from(opening.is_some()));
         let before = tables.parked.len();
         tables.parked.retain(|envelope| {
-            let mine = envelope.conversation() == (number.as_str(), customer.as_str());
+            let mine = envelope.conversation() == Some((number.as_str(), customer.as_str()));
             if mine {
                 event_keys.push(envelope.idempotency_key());
             }

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::desk::{DeskLink, SlaLevel, Ticket};
-use crate::engine::{Effect, Session};
-use crate::envelope::{Envelope, StatusUpdate};
+use crate::engine::{CampaignRef, Effect, Session};
+use crate::envelope::{Envelope, Signal, StatusUpdate, WabaSignal};
 use crate::report::Tally;
 use crate::tenant::Priority;
 use crate::tenant::Tenant;
@@ -170,6 +170,161 @@ pub struct Commit<'a> {
     /// What the event adds to its tenant's day, counted in the same transaction (`None`
     /// or an empty tally: no write).
     pub report: Option<DayCount<'a>>,
+    /// The customer opted out or back in with this event: the suppression list changes in
+    /// the same transaction, so a redelivery finds it done with the record.
+    pub suppression: Option<&'a SuppressionChange>,
+}
+
+/// Why a customer is on a tenant's suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionSource {
+    /// They wrote an opt-out word in the conversation.
+    Words,
+    /// They stopped marketing messages in WhatsApp (`user_preferences`).
+    Meta,
+    /// The tenant recorded an opt-out made elsewhere, through the platform API.
+    Api,
+}
+
+impl SuppressionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionSource::Words => "words",
+            SuppressionSource::Meta => "meta",
+            SuppressionSource::Api => "api",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Words, Self::Meta, Self::Api]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+    }
+}
+
+/// A customer put on a tenant's suppression list or taken off it, by every id they are
+/// known by (their number, their business-scoped user id). Stored hashed
+/// ([`keys::customer_hash`]), never in clear, so the list outlives retention and erasure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuppressionChange {
+    Suppress {
+        ids: Vec<String>,
+        source: SuppressionSource,
+        since: DateTime<Utc>,
+    },
+    /// Opting back in deletes the entries.
+    Allow { ids: Vec<String> },
+}
+
+impl SuppressionChange {
+    pub fn ids(&self) -> &[String] {
+        match self {
+            SuppressionChange::Suppress { ids, .. } | SuppressionChange::Allow { ids } => ids,
+        }
+    }
+}
+
+/// An entry of a tenant's suppression list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    pub since: DateTime<Utc>,
+    pub source: SuppressionSource,
+}
+
+/// A campaign send's reply pointer (`CAMPAIGN_REPLY#<pn>` / [`keys::customer_hash`]), live
+/// and not replied to yet: the conversation the customer opens next answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignReply {
+    pub campaign: CampaignRef,
+    pub sent_at: DateTime<Utc>,
+    /// The form of the customer's id the send went to (its key).
+    pub customer: String,
+}
+
+/// What the worker reads when a message opens a conversation: whether its event was
+/// erased (only asked with no session) and the campaign send it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationStart {
+    pub erased: bool,
+    pub reply: Option<CampaignReply>,
+}
+
+/// Where a WABA signal is kept and what it writes: the `WABA#<waba_id>` item's sort key,
+/// the attribute holding the time that orders signals about that subject (the latest
+/// wins), and the attributes it sets (`None`: removed). Both adapters write through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WabaWrite {
+    pub sk: String,
+    pub at_attribute: &'static str,
+    pub at: i64,
+    pub attributes: Vec<(&'static str, Option<String>)>,
+}
+
+impl WabaWrite {
+    pub fn of(signal: &WabaSignal) -> Self {
+        let at = signal.at;
+        let (sk, at_attribute, attributes) = match &signal.signal {
+            Signal::TemplateStatus {
+                name,
+                language,
+                event,
+                category,
+                reason,
+            } => (
+                keys::waba_template(name, language),
+                "at",
+                vec![
+                    ("status", Some(event.clone())),
+                    ("category", category.clone()),
+                    ("reason", reason.clone()),
+                ],
+            ),
+            // Quality has its own time: a quality change must not hide an older status.
+            Signal::TemplateQuality {
+                name,
+                language,
+                quality,
+                ..
+            } => (
+                keys::waba_template(name, language),
+                "quality_at",
+                vec![("quality", Some(quality.clone()))],
+            ),
+            Signal::NumberQuality {
+                display_phone_number,
+                event,
+                messaging_limit,
+            } => (
+                keys::waba_number(display_phone_number),
+                "at",
+                vec![
+                    ("quality_event", Some(event.clone())),
+                    ("messaging_limit", messaging_limit.clone()),
+                ],
+            ),
+            Signal::Account {
+                event,
+                restrictions,
+            } => (
+                keys::WABA_ACCOUNT.to_owned(),
+                "at",
+                vec![
+                    ("event", Some(event.clone())),
+                    (
+                        "restriction",
+                        Some(restrictions.join(",")).filter(|r| !r.is_empty()),
+                    ),
+                ],
+            ),
+        };
+        Self {
+            sk,
+            at_attribute,
+            at,
+            attributes,
+        }
+    }
 }
 
 /// A tenant's local day and what an event adds to it.
@@ -527,6 +682,37 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// One batch read, when a message opens a conversation: the tombstone of event `key`
+    /// (when given: the conversation has no session) and the reply pointers of the
+    /// customer's ids `customers` (the latest live send not replied to wins).
+    fn conversation_start(
+        &self,
+        phone_number_id: &str,
+        key: Option<&str>,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ConversationStart, StoreError>> + Send;
+
+    /// Marks the send replied to (conditional on the pointer still naming it, unreplied)
+    /// and then adds `n_replied` to its campaign: `false` when someone marked it first.
+    /// A crash between the two loses that count, never doubles it.
+    fn campaign_replied(
+        &self,
+        phone_number_id: &str,
+        reply: &CampaignReply,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The customer opted out: the live pointer of their ids (one batch read) is marked
+    /// opted out, once per send, and `n_opted_out` added to its campaign. Returns that
+    /// campaign's id when it was counted now.
+    fn campaign_opted_out(
+        &self,
+        phone_number_id: &str,
+        customers: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Drops a message's delivery record: a status of a message of an erased conversation
     /// created it again.
     fn forget_delivery(&self, wamid: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -546,6 +732,29 @@ pub trait Store: Send + Sync {
         erasure: Erasure<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Removed, StoreError>> + Send;
+
+    /// Whether any of the customer's ids is on the tenant's suppression list: one read per
+    /// id, until one is found. Only a message holding an opt-out or opt-in word asks.
+    fn suppressed(
+        &self,
+        phone_number_id: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Changes the suppression list outside an event's commit (Meta's preference webhook,
+    /// the platform API): puts and deletes, so doing it again changes nothing.
+    fn change_suppression(
+        &self,
+        phone_number_id: &str,
+        change: &SuppressionChange,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes a WABA signal on its subject's item ([`WabaWrite`]) unless the item holds a
+    /// later one. Returns whether it was written (the same signal again is, unchanged).
+    fn record_waba_signal(
+        &self,
+        signal: &WabaSignal,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Erasure `id` is done: when, and what became of the desk contact.
     fn erasure_done(

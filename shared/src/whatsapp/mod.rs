@@ -117,6 +117,29 @@ pub trait Sender: Send + Sync {
     ) -> impl Future<Output = Result<Media, SendError>> + Send;
 }
 
+/// One of a WhatsApp Business Account's message templates, as Graph lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateListing {
+    pub name: String,
+    pub language: String,
+    /// APPROVED, PAUSED, DISABLED, REJECTED, PENDING, ...
+    pub status: String,
+    /// MARKETING, UTILITY, AUTHENTICATION.
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+/// Port: the account's message templates, every page of them. Management calls count
+/// against Meta's per-WABA hourly limit: called on demand, never in a loop.
+pub trait TemplateCatalog: Send + Sync {
+    fn templates(
+        &self,
+        waba_id: &str,
+        token: &str,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Vec<TemplateListing>, SendError>> + Send;
+}
+
 /// A downloaded media file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {

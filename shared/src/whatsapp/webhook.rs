@@ -1,5 +1,7 @@
 //! Meta's webhook body (`{"object": "whatsapp_business_account", "entry": [...]}`) split
-//! into one envelope per message and per status.
+//! into one envelope per message, per status, per marketing preference change and per
+//! account signal (template status and quality, number quality, account updates: those
+//! carry no `metadata.phone_number_id`; `entry[].id` names the account).
 //!
 //! Parsing is lenient where Meta's shapes vary and never panics: an item that lacks what we
 //! need to route it is counted as skipped, a change with another `field` is counted as
@@ -9,7 +11,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::envelope::{BusinessEcho, Envelope, InboundMessage, Payload, Reply, StatusUpdate};
+use crate::envelope::{
+    BusinessEcho, Envelope, InboundMessage, Payload, PreferenceChange, Reply, Signal, StatusUpdate,
+    WabaSignal,
+};
 
 pub const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 
@@ -47,6 +52,20 @@ impl Split {
             .filter(|e| matches!(e.payload, Payload::Echo(_)))
             .count()
     }
+
+    pub fn preferences(&self) -> usize {
+        self.envelopes
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::Preference(_)))
+            .count()
+    }
+
+    pub fn waba_signals(&self) -> usize {
+        self.envelopes
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::WabaSignal(_)))
+            .count()
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -69,6 +88,8 @@ struct Body<'a> {
 struct Entry<'a> {
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    time: Option<Timestamp>,
     #[serde(default, borrow)]
     changes: Vec<Change<'a>>,
 }
@@ -229,15 +250,24 @@ pub fn split(body: &[u8]) -> Result<Split, NotWhatsApp> {
     let mut split = Split::default();
     for entry in &body.entry {
         for change in &entry.changes {
-            match (change.field.as_deref(), change.value) {
-                (Some("messages"), Some(value)) => {
-                    split_messages(value, entry.id.as_deref(), &mut split)
-                }
-                (Some("smb_message_echoes"), Some(value)) => split_echoes(value, &mut split),
-                (Some(field), Some(_)) if field != "messages" && field != "smb_message_echoes" => {
-                    split.ignored_fields.push(field.to_owned())
-                }
-                _ => split.skipped += 1,
+            let (Some(field), Some(value)) = (change.field.as_deref(), change.value) else {
+                split.skipped += 1;
+                continue;
+            };
+            match field {
+                "messages" => split_messages(value, entry.id.as_deref(), &mut split),
+                "smb_message_echoes" => split_echoes(value, &mut split),
+                "user_preferences" => split_preferences(value, &mut split),
+                "message_template_status_update"
+                | "message_template_quality_update"
+                | "phone_number_quality_update"
+                | "account_update" => match waba_signal(field, value, entry) {
+                    Some(signal) => split
+                        .envelopes
+                        .push(Envelope::new(Payload::WabaSignal(signal))),
+                    None => split.skipped += 1,
+                },
+                _ => split.ignored_fields.push(field.to_owned()),
             }
         }
     }
@@ -317,6 +347,185 @@ fn split_echoes(value: &RawValue, split: &mut Split) {
                 timestamp: echo.timestamp.and_then(|t| t.seconds()).unwrap_or(0),
             })));
     }
+}
+
+#[derive(Deserialize)]
+struct PreferencesValue {
+    metadata: Metadata,
+    #[serde(default)]
+    user_preferences: Option<Vec<PreferenceFields>>,
+}
+
+#[derive(Deserialize)]
+struct PreferenceFields {
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+}
+
+/// `user_preferences`: the customer stopped or resumed marketing messages. `wa_id` may be
+/// missing since business-scoped user ids; then the customer is the `user_id`.
+fn split_preferences(value: &RawValue, split: &mut Split) {
+    let Ok(value) = serde_json::from_str::<PreferencesValue>(value.get()) else {
+        split.skipped += 1;
+        return;
+    };
+    if value.metadata.phone_number_id.is_empty() {
+        split.skipped += 1;
+        return;
+    }
+    for preference in value.user_preferences.into_iter().flatten() {
+        let (customer, user_id) = match (present(preference.wa_id), present(preference.user_id)) {
+            (Some(wa_id), user_id) => (wa_id, user_id),
+            (None, Some(user_id)) => (user_id, None),
+            (None, None) => {
+                split.skipped += 1;
+                continue;
+            }
+        };
+        let Some(choice) = present(preference.value) else {
+            split.skipped += 1;
+            continue;
+        };
+        split
+            .envelopes
+            .push(Envelope::new(Payload::Preference(PreferenceChange {
+                phone_number_id: value.metadata.phone_number_id.clone(),
+                customer,
+                user_id,
+                value: choice,
+                category: present(preference.category)
+                    .unwrap_or_else(|| "marketing_messages".into()),
+                timestamp: preference.timestamp.and_then(|t| t.seconds()).unwrap_or(0),
+            })));
+    }
+}
+
+#[derive(Deserialize)]
+struct WabaFields {
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    message_template_name: Option<String>,
+    #[serde(default)]
+    message_template_language: Option<String>,
+    #[serde(default)]
+    message_template_category: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    new_quality_score: Option<String>,
+    #[serde(default)]
+    previous_quality_score: Option<String>,
+    #[serde(default)]
+    display_phone_number: Option<String>,
+    #[serde(default)]
+    max_daily_conversations_per_business: Option<Tier>,
+    #[serde(default)]
+    current_limit: Option<Tier>,
+    #[serde(default)]
+    restriction_info: Option<Vec<Restriction>>,
+    #[serde(default)]
+    ban_info: Option<BanInfo>,
+    #[serde(default)]
+    violation_info: Option<ViolationInfo>,
+}
+
+/// A messaging limit tier: `TIER_2K`, or in some payloads a number (2000; -1 unlimited).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Tier {
+    Text(String),
+    Number(i64),
+}
+
+impl Tier {
+    fn text(self) -> String {
+        match self {
+            Tier::Text(text) => text,
+            Tier::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Restriction {
+    #[serde(default)]
+    restriction_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BanInfo {
+    #[serde(default)]
+    waba_ban_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ViolationInfo {
+    #[serde(default)]
+    violation_type: Option<String>,
+}
+
+/// A WABA-level change: about the account `entry[].id`, at `entry[].time`. Without the
+/// account, its event or what it is about, it routes nowhere and is skipped.
+fn waba_signal(field: &str, value: &RawValue, entry: &Entry) -> Option<WabaSignal> {
+    let waba_id = present(entry.id.clone())?;
+    let fields: WabaFields = serde_json::from_str(value.get()).ok()?;
+    let signal = match field {
+        "message_template_status_update" => Signal::TemplateStatus {
+            name: present(fields.message_template_name)?,
+            language: present(fields.message_template_language)?,
+            event: present(fields.event)?,
+            category: present(fields.message_template_category),
+            reason: present(fields.reason),
+        },
+        "message_template_quality_update" => Signal::TemplateQuality {
+            name: present(fields.message_template_name)?,
+            language: present(fields.message_template_language)?,
+            quality: present(fields.new_quality_score)?,
+            previous_quality: present(fields.previous_quality_score),
+        },
+        "phone_number_quality_update" => Signal::NumberQuality {
+            display_phone_number: present(fields.display_phone_number)?,
+            event: present(fields.event)?,
+            messaging_limit: fields
+                .max_daily_conversations_per_business
+                .or(fields.current_limit)
+                .map(Tier::text),
+        },
+        _ => Signal::Account {
+            event: present(fields.event)?,
+            restrictions: fields
+                .restriction_info
+                .into_iter()
+                .flatten()
+                .filter_map(|r| present(r.restriction_type))
+                .chain(fields.ban_info.and_then(|b| present(b.waba_ban_state)))
+                .chain(
+                    fields
+                        .violation_info
+                        .and_then(|v| present(v.violation_type)),
+                )
+                .collect(),
+        },
+    };
+    Some(WabaSignal {
+        waba_id,
+        // Meta always sends it; without it the signal loses to any timed one.
+        at: entry
+            .time
+            .as_ref()
+            .and_then(Timestamp::seconds)
+            .unwrap_or(0),
+        signal,
+    })
 }
 
 fn message(
@@ -501,10 +710,14 @@ mod tests {
         .unwrap();
         assert_eq!((split.messages(), split.skipped), (1, 2));
 
-        let other = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"account_update","value":{"event":"X"}}]}]}"#;
+        let other = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"business_capability_update","value":{"max_phone_numbers_per_waba":2}}]}]}"#;
         let split = super::split(other).unwrap();
-        assert_eq!(split.ignored_fields, ["account_update"]);
+        assert_eq!(split.ignored_fields, ["business_capability_update"]);
         assert!(split.envelopes.is_empty());
+        // An account signal without its account routes nowhere.
+        let nowhere = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"account_update","value":{"event":"X"}}]}]}"#;
+        let split = super::split(nowhere).unwrap();
+        assert_eq!((split.envelopes.len(), split.skipped), (0, 1));
     }
 
     /// Found by fuzzing (fuzz/corpus/webhook_split/crash-empty-wamid.json): an empty id
@@ -543,6 +756,207 @@ mod tests {
         )))
         .unwrap();
         assert_eq!((split.messages(), split.skipped), (1, 0));
+    }
+
+    fn waba_change(field: &str, value: &str) -> Split {
+        split(format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"310000000000001","time":1789000100,"changes":[{{"field":"{field}","value":{value}}}]}}]}}"#
+        ).as_bytes())
+        .unwrap()
+    }
+
+    fn signal(split: &Split) -> &WabaSignal {
+        match &split.envelopes[..] {
+            [envelope] => match &envelope.payload {
+                Payload::WabaSignal(signal) => signal,
+                other => panic!("not a WABA signal: {other:?}"),
+            },
+            other => panic!("one envelope expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn user_preferences_become_preference_changes_in_the_conversation() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"310000000000001","changes":[{"field":"user_preferences","value":{
+            "messaging_product":"whatsapp",
+            "metadata":{"display_phone_number":"5511300000000","phone_number_id":"PN1"},
+            "contacts":[{"profile":{"name":"Ana"},"wa_id":"556181234567","user_id":"BR.8870001234"}],
+            "user_preferences":[
+              {"wa_id":"556181234567","user_id":"BR.8870001234","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1789000000},
+              {"user_id":"BR.99","category":"marketing_messages","value":"resume","timestamp":"1789000050"},
+              {"category":"marketing_messages","value":"stop","timestamp":1}]}}]}]}"#;
+        let split = split(body).unwrap();
+        assert_eq!((split.preferences(), split.skipped), (2, 1));
+        let Payload::Preference(stop) = &split.envelopes[0].payload else {
+            panic!("a preference")
+        };
+        assert_eq!(
+            (
+                stop.customer.as_str(),
+                stop.user_id.as_deref(),
+                stop.value.as_str()
+            ),
+            ("556181234567", Some("BR.8870001234"), "stop")
+        );
+        assert_eq!(split.envelopes[0].group_key(), "PN1:556181234567");
+        assert_eq!(
+            split.envelopes[0].idempotency_key(),
+            "pref:PN1:556181234567:stop:1789000000"
+        );
+        // Only the business-scoped id: it is the customer.
+        let Payload::Preference(resume) = &split.envelopes[1].payload else {
+            panic!("a preference")
+        };
+        assert_eq!(
+            (
+                resume.customer.as_str(),
+                resume.user_id.as_deref(),
+                resume.value.as_str()
+            ),
+            ("BR.99", None, "resume")
+        );
+        assert_eq!(resume.timestamp, 1_789_000_050);
+        for envelope in &split.envelopes {
+            let json = envelope.to_json();
+            assert_eq!(Envelope::from_json(&json).unwrap().to_json(), json);
+        }
+    }
+
+    #[test]
+    fn template_status_and_quality_are_signals_of_the_account() {
+        let split = waba_change(
+            "message_template_status_update",
+            r#"{"event":"PAUSED","message_template_id":990000000000003,"message_template_name":"promo_outubro","message_template_language":"pt_BR","reason":"NONE","message_template_category":"MARKETING","other_info":{"title":"FIRST_PAUSE","description":"low quality"}}"#,
+        );
+        let paused = signal(&split);
+        assert_eq!(paused.waba_id, "310000000000001");
+        assert_eq!(paused.at, 1_789_000_100);
+        assert_eq!(
+            paused.signal,
+            Signal::TemplateStatus {
+                name: "promo_outubro".into(),
+                language: "pt_BR".into(),
+                event: "PAUSED".into(),
+                category: Some("MARKETING".into()),
+                reason: Some("NONE".into()),
+            }
+        );
+        let envelope = &split.envelopes[0];
+        assert_eq!(envelope.group_key(), "waba:310000000000001");
+        assert_eq!(
+            envelope.idempotency_key(),
+            "waba:310000000000001:message_template_status_update:promo_outubro#pt_BR:PAUSED:1789000100"
+        );
+        let json = envelope.to_json();
+        assert!(
+            json.contains(r#""field":"message_template_status_update""#),
+            "{json}"
+        );
+        assert_eq!(Envelope::from_json(&json).unwrap().to_json(), json);
+
+        // A null reason (scheduled for deletion) is no reason.
+        let deleting = waba_change(
+            "message_template_status_update",
+            r#"{"event":"PENDING_DELETION","message_template_id":1,"message_template_name":"t","message_template_language":"en_US","reason":null}"#,
+        );
+        assert!(matches!(
+            &signal(&deleting).signal,
+            Signal::TemplateStatus {
+                reason: None,
+                category: None,
+                ..
+            }
+        ));
+
+        let quality = waba_change(
+            "message_template_quality_update",
+            r#"{"previous_quality_score":"GREEN","new_quality_score":"RED","message_template_id":990000000000003,"message_template_name":"promo_outubro","message_template_language":"pt_BR"}"#,
+        );
+        assert_eq!(
+            signal(&quality).signal,
+            Signal::TemplateQuality {
+                name: "promo_outubro".into(),
+                language: "pt_BR".into(),
+                quality: "RED".into(),
+                previous_quality: Some("GREEN".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn number_quality_keeps_any_event_and_either_tier_field() {
+        for (value, event, limit) in [
+            (
+                r#"{"display_phone_number":"5511300000000","event":"FLAGGED","max_daily_conversations_per_business":"TIER_2K"}"#,
+                "FLAGGED",
+                Some("TIER_2K"),
+            ),
+            (
+                r#"{"display_phone_number":"5511300000000","event":"DOWNGRADE","current_limit":"TIER_1K"}"#,
+                "DOWNGRADE",
+                Some("TIER_1K"),
+            ),
+            (
+                r#"{"display_phone_number":"5511300000000","event":"THROUGHPUT_UPGRADE","max_daily_conversations_per_business":-1}"#,
+                "THROUGHPUT_UPGRADE",
+                Some("-1"),
+            ),
+            (
+                r#"{"display_phone_number":"5511300000000","event":"ONBOARDING"}"#,
+                "ONBOARDING",
+                None,
+            ),
+        ] {
+            let split = waba_change("phone_number_quality_update", value);
+            assert_eq!(
+                signal(&split).signal,
+                Signal::NumberQuality {
+                    display_phone_number: "5511300000000".into(),
+                    event: event.into(),
+                    messaging_limit: limit.map(Into::into),
+                },
+                "{value}"
+            );
+        }
+        let nameless = waba_change("phone_number_quality_update", r#"{"event":"FLAGGED"}"#);
+        assert_eq!((nameless.envelopes.len(), nameless.skipped), (0, 1));
+    }
+
+    #[test]
+    fn account_updates_carry_their_restrictions_ban_state_or_violation() {
+        let restricted = waba_change(
+            "account_update",
+            r#"{"event":"ACCOUNT_RESTRICTION","restriction_info":[{"restriction_type":"RESTRICTED_BIZ_INITIATED_MESSAGING","expiration":1789600000},{"restriction_type":"RESTRICTED_ADD_PHONE_NUMBER_ACTION","expiration":"2026-04-19T13:59:20+0000"}]}"#,
+        );
+        assert_eq!(
+            signal(&restricted).signal,
+            Signal::Account {
+                event: "ACCOUNT_RESTRICTION".into(),
+                restrictions: vec![
+                    "RESTRICTED_BIZ_INITIATED_MESSAGING".into(),
+                    "RESTRICTED_ADD_PHONE_NUMBER_ACTION".into()
+                ],
+            }
+        );
+        let disabled = waba_change(
+            "account_update",
+            r#"{"event":"DISABLED_UPDATE","ban_info":{"waba_ban_state":"SCHEDULE_FOR_DISABLE","waba_ban_date":"April 17, 2025"}}"#,
+        );
+        assert!(
+            matches!(&signal(&disabled).signal, Signal::Account { restrictions, .. } if restrictions == &["SCHEDULE_FOR_DISABLE"])
+        );
+        // Older payloads name the number; the account is still the subject.
+        let older = waba_change(
+            "account_update",
+            r#"{"phone_number":"5511300000000","event":"ACCOUNT_VIOLATION","violation_info":{"violation_type":"SCAM"}}"#,
+        );
+        assert!(
+            matches!(&signal(&older).signal, Signal::Account { event, restrictions } if event == "ACCOUNT_VIOLATION" && restrictions == &["SCAM"])
+        );
+        assert_eq!(
+            older.envelopes[0].idempotency_key(),
+            "waba:310000000000001:account_update:account:ACCOUNT_VIOLATION:1789000100"
+        );
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct ConversationView {
     pub queued: Option<QueuedView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nps_score: Option<u8>,
+    /// The campaign whose message this conversation answers: it opened while that send's
+    /// reply window was open; the campaign's report counts it in `n_replied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     /// The conversation's messages, oldest first.
     pub messages: Vec<MessageView>,
 }
@@ -213,6 +217,7 @@ impl From<Conversation> for ConversationView {
                 entered_at: queued.entered_at,
             }),
             nps_score: conversation.nps_score,
+            campaign_id: conversation.campaign_id,
             messages: conversation
                 .messages
                 .into_iter()

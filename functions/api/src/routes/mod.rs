@@ -2,6 +2,7 @@
 //! puts its path item in the OpenAPI document: paths and methods cannot drift.
 
 pub mod audit;
+pub mod campaigns;
 pub mod conversations;
 pub mod keys;
 pub mod members;
@@ -9,6 +10,8 @@ pub mod meta;
 pub mod reports;
 pub mod rights;
 pub mod send;
+pub mod suppressions;
+pub mod templates;
 pub mod tenants;
 
 use serde::Serialize;
@@ -28,6 +31,9 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(reports::routes())
         .merge(rights::routes())
         .merge(send::routes())
+        .merge(campaigns::routes())
+        .merge(suppressions::routes())
+        .merge(templates::routes())
         .merge(conversations::routes())
         .merge(tenants::routes())
 }

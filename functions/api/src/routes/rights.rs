@@ -154,7 +154,7 @@ impl From<ErasureStatus> for ErasureView {
 }
 
 /// The customer path parameter, as Meta names customers.
-fn customer_id(customer: &str) -> Result<&str, Problem> {
+pub(crate) fn customer_id(customer: &str) -> Result<&str, Problem> {
     rights::check_customer(customer).map_err(|error| match error {
         shared::platform::PlatformError::Invalid { detail, .. } => {
             Problem::invalid("/path/customer", detail)

@@ -101,6 +101,7 @@ async fn customer_wrote(bot: &Harness, customer: &str, hours_ago: i64) {
             expires_at: now + Duration::days(30),
             ai_used: false,
             report: None,
+            suppression: None,
         })
         .await
         .unwrap();

@@ -34,7 +34,7 @@ const REMOVED_PREFIX: &str = "removed_";
 pub const ERASURE_KEPT_DAYS: i64 = 5 * 365;
 
 /// An unexpired item at `now` (DynamoDB deletes expired items lazily, moto never).
-fn live(item: &Item, now: DateTime<Utc>) -> bool {
+pub(super) fn live(item: &Item, now: DateTime<Utc>) -> bool {
     match item.get(EXPIRES_AT).and_then(|v| v.as_n().ok()) {
         Some(at) => at.parse::<i64>().map_or(true, |at| at > now.timestamp()),
         None => true,
@@ -279,7 +279,7 @@ impl DynamoStore {
                     text(item, "envelope")
                         .ok()
                         .and_then(|body| Envelope::from_json(body).ok())
-                        .is_some_and(|envelope| envelope.conversation() == (number, customer))
+                        .is_some_and(|envelope| envelope.conversation() == Some((number, customer)))
                 })
                 .map(|item| (Kind::Parked, item)),
         );

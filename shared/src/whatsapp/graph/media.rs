@@ -21,7 +21,7 @@ const MAX_REDIRECTS: usize = 2;
 const MAX_LOCATION_BYTES: usize = 64 * 1024;
 
 /// What one GET gave: a body (at most the limit asked for), or where to go instead.
-enum Fetched {
+pub(super) enum Fetched {
     Body {
         content_type: Option<String>,
         bytes: Vec<u8>,
@@ -106,7 +106,7 @@ impl GraphClient {
 
     /// One GET, with the token when given; the body is read in chunks and refused once it
     /// passes `limit`.
-    async fn fetch(
+    pub(super) async fn fetch(
         &self,
         url: Url,
         token: Option<&str>,

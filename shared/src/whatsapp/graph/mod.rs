@@ -7,6 +7,7 @@
 
 mod body;
 mod media;
+mod templates;
 #[cfg(test)]
 mod tests;
 
