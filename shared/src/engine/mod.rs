@@ -779,17 +779,20 @@ pub enum OptWord {
     In,
 }
 
-/// The tenant's opt-out or opt-in word a typed message holds (opt-out first), matched like
-/// the escalation words. Menu choices are answers, never opt words: a menu may well offer
-/// "Sair" or "Voltar".
+/// The tenant's opt-out or opt-in word a typed message is (opt-out first): the whole
+/// message, ignoring case, accents and punctuation. Not a word inside a sentence, unlike the
+/// escalation words: "quero sair da fila" leaves the queue, it does not opt out. Menu choices
+/// are answers, never opt words: a menu may well offer "Sair" or "Voltar".
 pub fn opt_word(tenant: &Tenant, input: &Input) -> Option<OptWord> {
     let Input::Text(text) = input else {
         return None;
     };
     let settings = &tenant.campaigns;
-    if contains_word(&settings.opt_out_words, text) {
+    let typed = normalize(text);
+    let is_one_of = |words: &[String]| words.iter().any(|word| normalize(word) == typed);
+    if is_one_of(&settings.opt_out_words) {
         Some(OptWord::Out)
-    } else if contains_word(&settings.opt_in_words, text) {
+    } else if is_one_of(&settings.opt_in_words) {
         Some(OptWord::In)
     } else {
         None

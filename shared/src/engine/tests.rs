@@ -1285,12 +1285,25 @@ fn menu_choices_are_never_opt_words() {
     };
     assert_eq!(opt_word(&tenant, &choice), None);
     assert_eq!(
-        opt_word(&tenant, &Input::Text("pode PARAR".into())),
+        opt_word(&tenant, &Input::Text("PARAR!".into())),
         Some(OptWord::Out)
     );
     assert_eq!(
-        opt_word(&tenant, &Input::Text("quero voltar".into())),
+        opt_word(&tenant, &Input::Text("Não quero   receber.".into())),
+        Some(OptWord::Out)
+    );
+    assert_eq!(
+        opt_word(&tenant, &Input::Text(" voltar".into())),
         Some(OptWord::In)
+    );
+    // A word inside a sentence is the conversation's, not an opt-out.
+    assert_eq!(
+        opt_word(&tenant, &Input::Text("quero sair da fila".into())),
+        None
+    );
+    assert_eq!(
+        opt_word(&tenant, &Input::Text("quero voltar ao menu".into())),
+        None
     );
     assert_eq!(opt_word(&tenant, &Input::Text("oi".into())), None);
 }

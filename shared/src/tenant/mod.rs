@@ -456,8 +456,8 @@ pub struct CampaignSettings {
     /// in a moving 24 h.
     #[serde(default)]
     pub daily_limit: DailyLimit,
-    /// Words that put the customer on the suppression list; matched like the escalation
-    /// words (ignoring case and accents, as whole words).
+    /// Words that put the customer on the suppression list when a typed message is one of
+    /// them (ignoring case, accents and punctuation).
     #[serde(default = "defaults::opt_out_words")]
     pub opt_out_words: Vec<String>,
     #[serde(default = "defaults::opt_out_reply")]
