@@ -312,6 +312,8 @@ async fn the_api_serves_a_tenants_daily_reports_to_its_readers_only() {
             ("API_SECRET_ID", &secret),
             ("COGNITO_ISSUER", "http://127.0.0.1:9/us-east-1_local"),
             ("COGNITO_CLIENT_ID", "local"),
+            // Reports read no upload: a bucket name is all the api needs to start.
+            ("CAMPAIGN_BUCKET", "unused-uploads"),
         ],
     );
     let mut api = Function::start(&binary("api", "debug"), &env).await;

@@ -328,7 +328,10 @@ fn the_schedules_retry_and_dead_letter_into_a_queue_of_their_own_with_an_alarm()
             assert_eq!(alarms.len(), 1, "{queue}: an alarm on its messages");
         }
     }
-    assert_eq!(schedules, 2, "the SLA sweep and the off-hours run");
+    assert_eq!(
+        schedules, 3,
+        "the SLA sweep, the off-hours run and the campaign dispatcher"
+    );
 }
 
 /// `sam local` needs every function's SDK pointed at the local stack, and `--env-vars` only

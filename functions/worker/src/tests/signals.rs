@@ -102,7 +102,7 @@ async fn the_business_scoped_id_is_suppressed_too_and_opting_in_clears_both() {
     assert!(bot.deliver(&[&by_user_id]).await.is_empty());
     assert!(bot.texts("BR.8870001234").is_empty(), "not answered twice");
 
-    let back = says_with_user_id(&mut bot, MARIA, "BR.8870001234", "quero VOLTAR");
+    let back = says_with_user_id(&mut bot, MARIA, "BR.8870001234", "VOLTAR");
     assert!(bot.deliver(&[&back]).await.is_empty());
     let opt_in_reply = shared::tenant::demo().campaigns.opt_in_reply;
     assert_eq!(bot.texts(MARIA).last(), Some(&opt_in_reply));
