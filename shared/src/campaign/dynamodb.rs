@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::pacing::{Slowdown, daily_grant, daily_window, hour_of};
@@ -16,15 +16,12 @@ use super::{
     due_key,
 };
 use crate::store::dynamodb::{
-    Item, applied, key, n, number, s, suppression_item, text, unavailable,
+    BatchRead, Item, applied, batch_get, key, n, number, s, suppression_item, text, unavailable,
 };
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{StoreError, SuppressionSource, status_rank};
-use crate::support::retry::RetryPolicy;
 
 const DUE_PARTITION: &str = "CAMPAIGNS_DUE";
-/// Keys per `BatchGetItem` call.
-const MAX_BATCH_KEYS: usize = 100;
 const UNPROCESSED_ATTEMPTS: u32 = 4;
 const MAX_UNPROCESSED_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Optimistic attempts at the hour counter of the messaging limit.
@@ -80,51 +77,14 @@ impl DynamoCampaigns {
         }
     }
 
-    /// Items by key, in calls of at most 100 keys, asking again for what DynamoDB left
-    /// unprocessed; absent items are simply not returned.
+    /// Items by key; absent items are simply not returned.
     async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(MAX_BATCH_KEYS) {
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(consistent)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                found.extend(
-                    output
-                        .responses
-                        .and_then(|mut tables| tables.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                match output
-                    .unprocessed_keys
-                    .and_then(|mut tables| tables.remove(&self.table))
-                {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        if attempt >= UNPROCESSED_ATTEMPTS {
-                            return Err(StoreError::Unavailable(
-                                "reads left unprocessed after retries (throttled)".into(),
-                            ));
-                        }
-                        request = rest;
-                        let wait = RetryPolicy::default().backoff(attempt, MAX_UNPROCESSED_WAIT);
-                        tokio::time::sleep(wait).await;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
+        let read = BatchRead {
+            consistent,
+            attempts: UNPROCESSED_ATTEMPTS,
+            max_wait: MAX_UNPROCESSED_WAIT,
+        };
+        batch_get(&self.client, &self.table, &keys, read).await
     }
 
     /// The sending system's move in the tenant's audit log, as the platform writes it.

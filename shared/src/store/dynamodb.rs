@@ -242,49 +242,19 @@ impl DynamoStore {
         wanted: &[Item],
         consistent: bool,
     ) -> Result<Vec<Option<Item>>, StoreError> {
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(wanted.to_vec()))
-            .consistent_read(consistent)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut found = Vec::new();
-        for attempt in 1..=UNPROCESSED_ATTEMPTS {
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            found.extend(
-                output
-                    .responses
-                    .and_then(|mut tables| tables.remove(&self.table))
-                    .unwrap_or_default(),
-            );
-            match output
-                .unprocessed_keys
-                .and_then(|mut tables| tables.remove(&self.table))
-            {
-                Some(rest) if !rest.keys().is_empty() => {
-                    request = rest;
-                    let policy = RetryPolicy::default();
-                    tokio::time::sleep(policy.backoff(attempt, MAX_UNPROCESSED_WAIT)).await;
-                }
-                _ => {
-                    let same_key = |item: &Item, wanted: &Item| {
-                        item.get(PK) == wanted.get(PK) && item.get(SK) == wanted.get(SK)
-                    };
-                    return Ok(wanted
-                        .iter()
-                        .map(|w| found.iter().find(|item| same_key(item, w)).cloned())
-                        .collect());
-                }
-            }
-        }
-        Err(StoreError::Unavailable(
-            "reads left unprocessed after retries (throttled)".into(),
-        ))
+        let read = BatchRead {
+            consistent,
+            attempts: UNPROCESSED_ATTEMPTS,
+            max_wait: MAX_UNPROCESSED_WAIT,
+        };
+        let found = batch_get(&self.client, &self.table, wanted, read).await?;
+        let same_key = |item: &Item, wanted: &Item| {
+            item.get(PK) == wanted.get(PK) && item.get(SK) == wanted.get(SK)
+        };
+        Ok(wanted
+            .iter()
+            .map(|w| found.iter().find(|item| same_key(item, w)).cloned())
+            .collect())
     }
 
     /// The record an earlier version kept for `key_text`: its idempotency item and outbox
@@ -1488,6 +1458,66 @@ fn suppression_writes(
 }
 
 /// No `expires_at`: the entry holds only a hash and must outlive the customer's data.
+/// How a [`batch_get`] reads and how long it insists on what DynamoDB left unprocessed.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRead {
+    pub consistent: bool,
+    pub attempts: u32,
+    pub max_wait: std::time::Duration,
+}
+
+/// Items by key, in calls of at most 100 keys, asking again with backoff for what DynamoDB
+/// left unprocessed (throttled) up to `read.attempts` times; absent items are not returned.
+pub async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: &[Item],
+    read: BatchRead,
+) -> Result<Vec<Item>, StoreError> {
+    const MAX_KEYS: usize = 100;
+    let mut found = Vec::new();
+    for chunk in keys.chunks(MAX_KEYS) {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(chunk.to_vec()))
+            .consistent_read(read.consistent)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            let output = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(
+                output
+                    .responses
+                    .and_then(|mut tables| tables.remove(table))
+                    .unwrap_or_default(),
+            );
+            match output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(table))
+            {
+                Some(rest) if !rest.keys().is_empty() => {
+                    attempt += 1;
+                    if attempt > read.attempts {
+                        return Err(StoreError::Unavailable(
+                            "reads left unprocessed after retries (throttled)".into(),
+                        ));
+                    }
+                    request = rest;
+                    let wait = RetryPolicy::default().backoff(attempt, read.max_wait);
+                    tokio::time::sleep(wait).await;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// A suppression-list entry: the key, since when and who said so.
 pub fn suppression_item(
     mut entry: Item,

@@ -7,11 +7,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
-use super::{DynamoStore, Item, key, n, s, text, unavailable};
+use super::{BatchRead, DynamoStore, Item, batch_get, key, n, s, text, unavailable};
 use crate::envelope::Envelope;
 use crate::store::keys::{self, EXPIRES_AT, PK, SK};
 use crate::store::{
@@ -23,7 +23,6 @@ use crate::tenant::{MIN_RETENTION_DAYS, Tenant};
 /// Deletes per transaction (DynamoDB takes 100 actions; one is the tracking's count).
 const DELETES_PER_TRANSACTION: usize = 50;
 /// Keys per BatchGetItem and items per BatchWriteItem.
-const BATCH_GET: usize = 100;
 const BATCH_WRITE: usize = 25;
 const UNPROCESSED_ATTEMPTS: u32 = 6;
 const MAX_UNPROCESSED_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -136,50 +135,14 @@ impl DynamoStore {
         }
     }
 
-    /// Items by key, strongly consistent, in rounds of [`BATCH_GET`].
+    /// Items by key, strongly consistent; an export may wait longer on throttling.
     async fn get_many(&self, wanted: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in wanted.chunks(BATCH_GET) {
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let mut attempt = 0;
-            loop {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                found.extend(
-                    output
-                        .responses
-                        .and_then(|mut tables| tables.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                match output
-                    .unprocessed_keys
-                    .and_then(|mut tables| tables.remove(&self.table))
-                {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        attempt += 1;
-                        if attempt > UNPROCESSED_ATTEMPTS {
-                            return Err(StoreError::Unavailable(
-                                "reads left unprocessed after retries (throttled)".into(),
-                            ));
-                        }
-                        request = rest;
-                        let wait = RetryPolicy::default().backoff(attempt, MAX_UNPROCESSED_WAIT);
-                        tokio::time::sleep(wait).await;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
+        let read = BatchRead {
+            consistent: true,
+            attempts: UNPROCESSED_ATTEMPTS,
+            max_wait: MAX_UNPROCESSED_WAIT,
+        };
+        batch_get(&self.client, &self.table, &wanted, read).await
     }
 
     /// Every unexpired item at `now` that holds data of `customer` of `tenant`, with its
