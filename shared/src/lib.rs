@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | support | `support` (retry, text, cache, config, metrics, telemetry; `http` for adapters) | yes |
 //! | contract | `envelope` (the versioned queue contract: depends on no other module) | yes |
-//! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `report`, `store` | yes |
+//! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `report`, `store`, `hooks` (events out: the contract, signing, where a subscriber may live) | yes |
 //! | campaigns | `campaign`: the sender's and the dispatcher's logic, pacing, error classes, ports | yes |
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
 //! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights; feature `platform`) | no |
@@ -23,6 +23,7 @@ pub mod engine;
 pub mod envelope;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod hooks;
 #[cfg(feature = "platform")]
 pub mod platform;
 pub mod queue;

@@ -439,6 +439,9 @@ impl Store for DynamoStore {
                 tenant.disabled = item
                     .get(keys::TENANT_DISABLED)
                     .is_some_and(|v| v.as_bool() == Ok(&true));
+                if item.contains_key(keys::TENANT_HOOKS) {
+                    tenant.hooks = json(&item, keys::TENANT_HOOKS)?;
+                }
                 Ok(Some(tenant))
             }
             None => Ok(None),

@@ -3,7 +3,8 @@
 //!
 //! | item | pk | sk |
 //! | --- | --- | --- |
-//! | tenant config (`config`: JSON, `version`, `disabled`) | `TENANT#<pn>` | `CONFIG` |
+//! | tenant config (`config`: JSON, `version`, `disabled`, `hooks`) | `TENANT#<pn>` | `CONFIG` |
+//! | an event subscription (`url`, `events`, `enabled`, its recent deliveries and failures; no secret) | `TENANT#<pn>` | `HOOK#<id>` |
 //! | each stored version of it (`config`, `updated_at`/`_by`, `restored_from`) | `TENANT#<pn>` | `CONFIG#v<10 digits>` |
 //! | session (`session`: JSON, `version`, `layout`, `state`; for the list `gsi1pk`, `gsi1sk`, `stage`, `department`) | `CONV#<pn>#<customer>` | `SESSION` |
 //! | event record: transcript line and outbox (`at`, `kind`, `text`, `effects`, `done`, `sent`) | `CONV#<pn>#<customer>` | `EVT#<event key>` |
@@ -67,6 +68,15 @@ pub const TENANT_UPDATED_BY: &str = "updated_by";
 pub const TENANT_VERSION: &str = "version";
 /// `true` on the config item (and `TENANTS`) while the provider has the tenant disabled.
 pub const TENANT_DISABLED: &str = "disabled";
+/// The tenant's enabled event subscriptions on its config item (`hooks::Subscribed` as
+/// JSON), kept by the subscription routes beside the config the versions write.
+pub const TENANT_HOOKS: &str = "hooks";
+pub const HOOK_PREFIX: &str = "HOOK#";
+
+/// An event subscription in the tenant's partition.
+pub fn hook(subscription_id: &str) -> String {
+    format!("{HOOK_PREFIX}{subscription_id}")
+}
 pub const TENANT_VERSION_PREFIX: &str = "CONFIG#v";
 /// Sessions written since event records live in the conversation carry this `layout`.
 pub const SESSION_LAYOUT: u32 = 2;

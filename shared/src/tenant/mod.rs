@@ -88,6 +88,12 @@ pub struct Tenant {
     /// are parked and nothing is sent for it. Never in a file or in the stored JSON.
     #[serde(skip)]
     pub disabled: bool,
+    /// Not configuration either: the tenant's enabled event subscriptions as the producers
+    /// need them (`hooks` on its config item, kept by the subscription routes), so a worker
+    /// knows without another read whether anything is wanted. Never in a file or in the
+    /// stored JSON.
+    #[serde(skip)]
+    pub hooks: Vec<crate::hooks::Subscribed>,
 }
 
 mod defaults {
