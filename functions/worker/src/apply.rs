@@ -199,6 +199,18 @@ impl<A: Adapters> Worker<A> {
         let suppression = unanswered_opt_out.or_else(|| {
             opt_ids.and_then(|ids| signals::suppression_change(&mut record.effects, ids, now))
         });
+        let facts = crate::publish::facts(
+            envelope,
+            outcome.as_ref().filter(|_| !late),
+            &record.effects,
+            suppression.as_ref(),
+        );
+        record.effects.extend(crate::publish::publish_effect(
+            &tenant.hooks,
+            envelope,
+            &record.effects,
+            facts,
+        ));
         if let Some(outcome) = &outcome {
             tracing::info!(
                 event = record.kind,
@@ -371,6 +383,7 @@ impl<A: Adapters> Worker<A> {
     /// record written before the status, so a crash in between still sends it, once.
     pub(crate) async fn apply_status(
         &self,
+        envelope: &Envelope,
         status: &StatusUpdate,
         key: &str,
         now: DateTime<Utc>,
@@ -382,11 +395,19 @@ impl<A: Adapters> Worker<A> {
             .and_then(campaign::parse_callback_data)
         {
             return self
-                .apply_campaign_status(status, campaign_id, seq, counts)
+                .apply_campaign_status(status, key, campaign_id, seq, counts)
                 .await;
         }
         let (number, customer) = (&status.phone_number_id, &status.customer);
         let tenant = self.tenant(number).await?;
+        if let Some(tenant) = &tenant {
+            self.publish_wanted(
+                tenant,
+                crate::publish::status_event(status, key, now),
+                counts,
+            )
+            .await?;
+        }
         let expires_at = now + self.retention(number).await?;
         // A disabled tenant's statuses are recorded, but nothing is sent for it.
         let fallback = tenant
@@ -444,7 +465,7 @@ impl<A: Adapters> Worker<A> {
             .await?;
         counts.lock().await.statuses += 1;
         self.settle_send(status, &change, now).await?;
-        self.run_outbox(number, customer, key, &record, counts)
+        self.run_outbox(envelope, number, customer, key, &record, counts)
             .await
     }
 
@@ -456,6 +477,7 @@ impl<A: Adapters> Worker<A> {
     async fn apply_campaign_status(
         &self,
         status: &StatusUpdate,
+        key: &str,
         campaign_id: &str,
         seq: u32,
         counts: &Mutex<Counts>,
@@ -468,6 +490,11 @@ impl<A: Adapters> Worker<A> {
             wamid: &status.wamid,
             error_code: status.error_codes.first().copied(),
         };
+        if let Some(tenant) = self.tenant(&status.phone_number_id).await? {
+            let mut event = crate::publish::status_event(status, key, self.now());
+            event.data["campaign_id"] = serde_json::json!(campaign_id);
+            self.publish_wanted(&tenant, event, counts).await?;
+        }
         if !self.ports.campaigns.delivery(&update).await? {
             tracing::debug!(
                 campaign = campaign_id,

@@ -1,9 +1,11 @@
-//! The worker on AWS: DynamoDB, Secrets Manager, SNS, the Cloud API, Claude and Chatwoot.
+//! The worker on AWS: DynamoDB, Secrets Manager, SNS, SQS (the hooks queue), the Cloud API,
+//! Claude and Chatwoot.
 
 use shared::ai::claude::ClaudeClient;
 use shared::campaign::dynamodb::DynamoCampaigns;
 use shared::desk::chatwoot::ChatwootClient;
 use shared::desk::sns::SnsTopic;
+use shared::hooks::sqs::SqsHookQueue;
 use shared::secrets::AiSecretCache;
 use shared::secrets::secrets_manager::{SecretsManagerSource, TenantSecretsManager};
 use shared::store::dynamodb::DynamoStore;
@@ -22,6 +24,7 @@ impl Adapters for Aws {
     type Desk = ChatwootClient;
     type Alerts = SnsTopic;
     type AiSecret = SecretsManagerSource;
+    type EventsOut = SqsHookQueue;
 }
 
 /// The clients, built once per container.
@@ -40,6 +43,9 @@ pub async fn ports(settings: Settings) -> (Ports<Aws>, Config) {
             .alert_topic_arn
             .map(|arn| SnsTopic::new(aws_sdk_sns::Client::new(&aws), arn)),
         ai_secrets: AiSecretCache::new(SecretsManagerSource::new(secrets, settings.ai_secret_id)),
+        events_out: settings
+            .hooks_queue_url
+            .map(|url| SqsHookQueue::new(aws_sdk_sqs::Client::new(&aws), url)),
     };
     (ports, settings.config)
 }

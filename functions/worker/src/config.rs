@@ -29,6 +29,9 @@ pub struct Settings {
     pub anthropic_base_url: String,
     /// The SLA alert topic of the template; without it alerts go to WhatsApp only.
     pub alert_topic_arn: Option<String>,
+    /// The hooks queue of the template; without it no event goes out (logged and counted
+    /// when a subscription wants one).
+    pub hooks_queue_url: Option<String>,
     pub config: Config,
 }
 
@@ -53,6 +56,7 @@ impl Settings {
             anthropic_base_url: optional("ANTHROPIC_BASE_URL")
                 .unwrap_or_else(|| shared::ai::claude::DEFAULT_BASE_URL.into()),
             alert_topic_arn: optional("SLA_ALERT_TOPIC_ARN"),
+            hooks_queue_url: optional("HOOKS_QUEUE_URL"),
             config,
         })
     }

@@ -49,6 +49,10 @@ pub(crate) struct Counts {
     /// on their campaigns.
     pub campaign_replies: usize,
     pub campaign_opt_outs: usize,
+    /// Events put on the hooks queue for the tenants' subscribers, and those a missing
+    /// queue setting kept back.
+    pub events_published: usize,
+    pub events_unpublished: usize,
 }
 
 impl Counts {
@@ -98,7 +102,9 @@ impl Counts {
             .count("WabaSignals", self.waba_signals)
             .count("WabaAlerts", self.waba_alerts)
             .count("CampaignReplies", self.campaign_replies)
-            .count("CampaignOptOuts", self.campaign_opt_outs);
+            .count("CampaignOptOuts", self.campaign_opt_outs)
+            .count("EventsPublished", self.events_published)
+            .count("EventsUnpublished", self.events_unpublished);
         metrics.emit();
     }
 }

@@ -7,7 +7,8 @@
 //! `record` (duplicate, resume or apply), `apply` (the conversation and the commit),
 //! `outbox` (sends and the other effects, each marked done), `desk` (the agents' desk and
 //! the supervisors' alerts), `signals` (the suppression list and Meta's account signals),
-//! `replies` (a conversation's campaign, replies and opt-outs counted on it),
+//! `replies` (a conversation's campaign, replies and opt-outs counted on it), `publish`
+//! (events for the tenant's subscribers),
 //! `counters` (the invocation's metrics), [`config`].
 
 pub mod aws;
@@ -19,6 +20,7 @@ mod counters;
 mod desk;
 mod erase;
 mod outbox;
+mod publish;
 mod record;
 mod replies;
 mod signals;
@@ -34,6 +36,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::ai::Assistant;
 use shared::campaign::{CampaignStore, DailyCount};
 use shared::desk::{AlertTopic, Desk, DeskError};
+use shared::hooks::HookQueue;
 use shared::secrets::{AiSecretCache, PerTenantSecrets, SecretSource, TenantSecrets, TenantTokens};
 use shared::store::{Store, StoreError};
 use shared::support::cache::TtlCache;
@@ -70,6 +73,8 @@ pub trait Adapters: Send + Sync + 'static {
     type Alerts: AlertTopic;
     /// The source of `<stack>/ai`, the Anthropic key.
     type AiSecret: SecretSource;
+    /// The hooks queue: events for the tenants' subscribers.
+    type EventsOut: HookQueue;
 }
 
 pub struct Ports<A: Adapters> {
@@ -82,6 +87,8 @@ pub struct Ports<A: Adapters> {
     /// The SLA alert topic, when the stack has one.
     pub alerts: Option<A::Alerts>,
     pub ai_secrets: AiSecretCache<A::AiSecret>,
+    /// The hooks queue, when the stack names one (`HOOKS_QUEUE_URL`).
+    pub events_out: Option<A::EventsOut>,
 }
 
 /// Test hooks: a clock override and a crash point. Only a build with the `test-hooks`
@@ -143,6 +150,8 @@ pub enum WorkerError {
     Desk(DeskError),
     #[error(transparent)]
     Alert(#[from] shared::desk::AlertError),
+    #[error("hooks queue: {0}")]
+    Publish(shared::hooks::HookQueueError),
 }
 
 pub struct Worker<A: Adapters> {

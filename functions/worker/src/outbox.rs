@@ -10,6 +10,7 @@
 use chrono::Duration;
 use shared::campaign::DailyCount;
 use shared::engine::Effect;
+use shared::envelope::Envelope;
 use shared::store::{EventRecord, Store, callback_data};
 use shared::support::deadline::AFTER_CALL;
 use shared::whatsapp::outbound::Outbound;
@@ -38,6 +39,7 @@ impl<A: Adapters> Worker<A> {
     /// resumes at this effect.
     pub(crate) async fn run_outbox(
         &self,
+        envelope: &Envelope,
         number: &str,
         customer: &str,
         key: &str,
@@ -45,6 +47,8 @@ impl<A: Adapters> Worker<A> {
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
         let store = &self.ports.store;
+        // What is carried out so far, as the store has it: the publish reads the sends.
+        let mut progress = record.clone();
         for (sequence, effect) in record.effects.iter().enumerate().skip(record.done) {
             let mut sent = None;
             let mut gave_up = None;
@@ -115,6 +119,10 @@ impl<A: Adapters> Worker<A> {
                     self.note_in_desk(number, *conversation_id, text, counts)
                         .await?
                 }
+                Effect::Publish { facts } => {
+                    self.publish_record(envelope, key, &progress, facts, counts)
+                        .await?
+                }
                 // Answered before the commit (`ask_ai`), and the suppression list changed
                 // with it: never stored in the outbox.
                 Effect::AskAi | Effect::OptOut | Effect::OptIn => {}
@@ -123,14 +131,17 @@ impl<A: Adapters> Worker<A> {
                 Some(code) => {
                     store
                         .send_failed(number, customer, key, sequence, code)
-                        .await?
+                        .await?;
+                    progress.failed.insert(sequence, code);
                 }
                 None => {
                     store
                         .effect_done(number, customer, key, sequence, sent.as_deref())
-                        .await?
+                        .await?;
+                    progress.sent.extend(sent);
                 }
             }
+            progress.done = sequence + 1;
             self.crash_point().await;
         }
         Ok(())

@@ -22,7 +22,8 @@ impl<A: Adapters> Worker<A> {
         let key = envelope.idempotency_key();
         let now = self.now();
         if let Payload::Status(status) = &envelope.payload {
-            self.apply_status(status, &key, now, counts).await?;
+            self.apply_status(&envelope, status, &key, now, counts)
+                .await?;
             counts.lock().await.handled += 1;
             return Ok(());
         }
@@ -54,7 +55,7 @@ impl<A: Adapters> Worker<A> {
         }
         // Changes no conversation: nothing to record, the list's writes repeat harmlessly.
         if let Payload::Preference(preference) = &envelope.payload {
-            self.apply_preference(preference, counts).await?;
+            self.apply_preference(preference, &key, counts).await?;
             counts.lock().await.handled += 1;
             return Ok(());
         }
@@ -109,7 +110,7 @@ impl<A: Adapters> Worker<A> {
                 .await?
             }
         };
-        self.run_outbox(number, customer, &key, &record, counts)
+        self.run_outbox(&envelope, number, customer, &key, &record, counts)
             .await?;
         counts.lock().await.handled += 1;
         Ok(())

@@ -99,6 +99,7 @@ impl<A: Adapters> Worker<A> {
     pub(crate) async fn apply_preference(
         &self,
         preference: &PreferenceChange,
+        key: &str,
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
         let mut ids = vec![preference.customer.clone()];
@@ -118,6 +119,10 @@ impl<A: Adapters> Worker<A> {
                 return Ok(());
             }
         };
+        if let Some(tenant) = self.tenant(&preference.phone_number_id).await? {
+            let event = crate::publish::preference_event(preference, key, &change, self.now());
+            self.publish_wanted(&tenant, event, counts).await?;
+        }
         self.ports
             .store
             .change_suppression(&preference.phone_number_id, &change)

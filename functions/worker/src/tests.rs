@@ -12,6 +12,7 @@ use shared::ai::memory::ScriptedAssistant;
 use shared::campaign::memory::MemoryCampaigns;
 use shared::desk::memory::{MemoryAlerts, MemoryDesk};
 use shared::envelope::{DeskAction, DeskEvent, Envelope, InboundMessage, Payload, StatusUpdate};
+use shared::hooks::memory::MemoryHookQueue;
 use shared::secrets::AiSecretCache;
 use shared::secrets::memory::{StaticSecret, StaticTokens};
 use shared::store::callback_data;
@@ -25,6 +26,7 @@ use crate::{Adapters, Config, Hooks, Ports, Worker};
 mod api_send;
 mod campaign_replies;
 mod campaign_status;
+mod events_out;
 mod signals;
 
 const NUMBER: &str = "106540352242922";
@@ -42,6 +44,7 @@ impl Adapters for Twins {
     type Desk = MemoryDesk;
     type Alerts = MemoryAlerts;
     type AiSecret = StaticSecret;
+    type EventsOut = MemoryHookQueue;
 }
 
 struct Harness {
@@ -52,12 +55,19 @@ struct Harness {
     desk: MemoryDesk,
     assistant: ScriptedAssistant,
     alerts: MemoryAlerts,
+    events: MemoryHookQueue,
     sequence: i64,
 }
 
 impl Harness {
     fn new() -> Self {
-        let store = MemoryStore::new().with_tenant(shared::tenant::demo_always_open());
+        Self::serving(shared::tenant::demo_always_open())
+    }
+
+    /// A worker serving `tenant` (the demo tenant, changed).
+    fn serving(tenant: shared::tenant::Tenant) -> Self {
+        let store = MemoryStore::new().with_tenant(tenant);
+        let events = MemoryHookQueue::new();
         let sender = MemorySender::new();
         let desk = MemoryDesk::new();
         let assistant = ScriptedAssistant::new();
@@ -72,6 +82,7 @@ impl Harness {
             desk: desk.clone(),
             alerts: Some(alerts.clone()),
             ai_secrets: AiSecretCache::new(StaticSecret(r#"{"anthropic_api_key":"k"}"#.into())),
+            events_out: Some(events.clone()),
         };
         Self {
             worker: Worker::new(ports, Config::default(), Hooks::default()),
@@ -81,6 +92,7 @@ impl Harness {
             desk,
             assistant,
             alerts,
+            events,
             sequence: 0,
         }
     }

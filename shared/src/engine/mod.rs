@@ -408,7 +408,7 @@ impl Event {
 }
 
 /// Meta's media object (`{"image": {"id", "mime_type", ...}}`) of a media message.
-fn media_of(message: &InboundMessage) -> Option<MediaRef> {
+pub fn media_of(message: &InboundMessage) -> Option<MediaRef> {
     #[derive(Deserialize)]
     struct Media {
         id: String,
@@ -490,6 +490,13 @@ pub enum Effect {
         ticket: Ticket,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         taken_at: Option<DateTime<Utc>>,
+    },
+    /// Put the step's events on the hooks queue for the tenant's subscribers: added by the
+    /// worker as the record's last effect when a subscription wants one of them; the engine
+    /// never asks for it.
+    Publish {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        facts: Vec<crate::hooks::Fact>,
     },
     /// Ask the AI attendant for the next answer to the session's AI history; the shell
     /// feeds the answer back as [`Event::AiAnswered`]. Always the last effect.

@@ -190,6 +190,76 @@ pub struct Subscribed {
     pub events: Vec<EventType>,
 }
 
+/// What a conversation's step did that subscribers may want, kept small on the event's
+/// record (`Effect::Publish`) so a redelivery publishes the same events: the message itself
+/// and the messages sent are read from the envelope and the record when published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum Fact {
+    Started,
+    HandedOver {
+        department: String,
+        reason: String,
+    },
+    Assigned {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+    },
+    /// `by`: `agent` (resolved on the desk) or `bot` (ended without a person).
+    Closed {
+        by: String,
+    },
+    NpsAnswered {
+        score: u64,
+    },
+    /// `source`: `words` (the customer's) or `meta` (Meta's marketing preference).
+    OptedOut {
+        source: String,
+    },
+    OptedIn {
+        source: String,
+    },
+    /// The message answers this campaign's send (a field of `message.received`).
+    AnswersCampaign {
+        campaign_id: String,
+    },
+}
+
+impl Fact {
+    /// The event it becomes; `None` for a fact that only adds to another event.
+    pub fn event_type(&self) -> Option<EventType> {
+        Some(match self {
+            Fact::Started => EventType::ConversationStarted,
+            Fact::HandedOver { .. } => EventType::ConversationHandedOver,
+            Fact::Assigned { .. } => EventType::ConversationAssigned,
+            Fact::Closed { .. } => EventType::ConversationClosed,
+            Fact::NpsAnswered { .. } => EventType::NpsAnswered,
+            Fact::OptedOut { .. } => EventType::CustomerOptedOut,
+            Fact::OptedIn { .. } => EventType::CustomerOptedIn,
+            Fact::AnswersCampaign { .. } => return None,
+        })
+    }
+
+    /// The event's `data`.
+    pub fn data(&self) -> Value {
+        match self {
+            Fact::Started | Fact::AnswersCampaign { .. } => Value::Object(Default::default()),
+            Fact::HandedOver { department, reason } => {
+                serde_json::json!({"department": department, "reason": reason})
+            }
+            Fact::Assigned { agent } => match agent {
+                Some(agent) => serde_json::json!({ "agent": agent }),
+                None => serde_json::json!({}),
+            },
+            Fact::Closed { by } => serde_json::json!({ "by": by }),
+            Fact::NpsAnswered { score } => serde_json::json!({ "score": score }),
+            Fact::OptedOut { source } | Fact::OptedIn { source } => {
+                serde_json::json!({ "source": source })
+            }
+        }
+    }
+}
+
 /// A subscription as stored (`TENANT#<pn>`/`HOOK#<id>`, attribute `subscription` as JSON):
 /// what the tenant set. Its health is kept beside it by the delivery function
 /// (`failing_since`, `last_success_at`, `last_failure_at`, `last_error`) and its deliveries
