@@ -20,9 +20,12 @@ use blackbox::stack::{Stack, unique};
 use serde_json::{Value, json};
 use shared::envelope::StatusUpdate;
 use shared::envelope::{Envelope, InboundMessage, Payload, Reply};
+use shared::hooks::EventType;
 use shared::store::keys;
 
 const NUMBER: &str = "106540352242922";
+/// A second tenant, with three event subscriptions.
+const SUBSCRIBED_NUMBER: &str = "106540352242923";
 const CUSTOMERS: usize = 20;
 /// A support conversation: greeting+menu, flow, flow, flow, handoff, then a message while
 /// waiting for the agent.
@@ -73,6 +76,20 @@ fn envelope(customer: &str, turn: usize, (text, choice): (&str, bool), now: i64)
         context_id: None,
         raw: serde_json::value::RawValue::from_string(json!({"id": wamid}).to_string()).unwrap(),
     }))
+}
+
+/// `envelope` for the tenant with subscriptions.
+fn subscribed_envelope(
+    customer: &str,
+    turn: usize,
+    input: (&str, bool),
+    now: i64,
+) -> Envelope {
+    let mut envelope = envelope(customer, turn, input, now);
+    if let Payload::Message(message) = &mut envelope.payload {
+        message.phone_number_id = SUBSCRIBED_NUMBER.into();
+    }
+    envelope
 }
 
 fn sqs_event(envelope: &Envelope) -> Value {
@@ -502,6 +519,87 @@ async fn main() {
     println!(
         "  SQS: webhook 1 SendMessageBatch per POST (up to 10 messages); event source 1 ReceiveMessage and 1 DeleteMessageBatch per batch of up to 10"
     );
+
+    // The same support conversations for a tenant with three subscriptions (every event
+    // type between them): the worker's calls to the hooks queue, counted through a proxy,
+    // and what the publish adds to the table.
+    let hooks_proxy = FaultProxy::start(&stack.endpoint).await;
+    let hooks_queue = stack
+        .sqs
+        .create_queue()
+        .queue_name(unique("bench-hooks"))
+        .send()
+        .await
+        .expect("hooks queue")
+        .queue_url
+        .expect("queue url");
+    let mut subscribed_tenant = shared::tenant::demo_always_open();
+    subscribed_tenant.phone_number_id = SUBSCRIBED_NUMBER.into();
+    stack.put_tenant(&table, &subscribed_tenant).await;
+    let subscriptions: Vec<shared::hooks::Subscribed> = [
+        vec![EventType::MessageReceived, EventType::MessageSent],
+        vec![EventType::ConversationStarted, EventType::ConversationHandedOver],
+        EventType::ALL.to_vec(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, events)| shared::hooks::Subscribed {
+        id: format!("hook_bench{i}"),
+        events,
+    })
+    .collect();
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&table)
+        .key("pk", s(keys::tenant(SUBSCRIBED_NUMBER)))
+        .key("sk", s(keys::CONFIG))
+        .update_expression("SET #hooks = :hooks")
+        .expression_attribute_names("#hooks", keys::TENANT_HOOKS)
+        .expression_attribute_values(":hooks", s(serde_json::to_string(&subscriptions).unwrap()))
+        .send()
+        .await
+        .expect("subscriptions summary");
+    stack
+        .named_secret(
+            &format!("{prefix}{SUBSCRIBED_NUMBER}"),
+            r#"{"whatsapp_token":"bench"}"#,
+        )
+        .await;
+    let mut hooks_env = env.clone();
+    hooks_env.push(("HOOKS_QUEUE_URL".into(), hooks_queue.clone()));
+    hooks_env.push(("AWS_ENDPOINT_URL_SQS".into(), hooks_proxy.url.clone()));
+    let mut subscribed_worker = Function::start(&binary("worker", "release"), &hooks_env).await;
+    let warm = subscribed_envelope("5511900000001", 0, TURNS[0], now);
+    subscribed_worker.invoke(&sqs_event(&warm)).await.unwrap();
+    let before = proxy.calls().len();
+    let sqs_before = hooks_proxy.calls().len();
+    for customer in 1..=CUSTOMERS {
+        let customer = format!("55116{customer:08}");
+        for (turn, input) in TURNS.into_iter().enumerate() {
+            let event = sqs_event(&subscribed_envelope(&customer, turn, input, now));
+            subscribed_worker.invoke(&event).await.unwrap();
+        }
+    }
+    let sqs_calls = &hooks_proxy.calls()[sqs_before..];
+    let sends = sqs_calls
+        .iter()
+        .filter(|call| call.target.ends_with("SendMessage"))
+        .count();
+    println!(
+        "worker cost per inbound message with three subscriptions ({messages} messages of the same support conversations):"
+    );
+    println!(
+        "  SQS SendMessage to the hooks queue: {:.2} per message (at most one per record; {} other SQS calls)",
+        sends as f64 / messages as f64,
+        sqs_calls.len() - sends
+    );
+    let index = index_writes(&proxy.calls());
+    dynamodb_figures(&stack, &table, &proxy.calls()[before..], &index, messages).await;
+    println!(
+        "  (without subscriptions, above: no SQS call and no publish write; the tenant's subscriptions ride on its config item, read with it)"
+    );
+    subscribed_worker.kill();
     let mut flow_times = times;
     print_times(
         "worker invocation, one message (release, local stack and fake Graph on loopback)",
