@@ -1,0 +1,302 @@
+//! Black-box tests of the hook delivery: the real binary (a `test-hooks` build, which may
+//! reach exactly one loopback address: the fake HTTPS subscriber) on the local stack. Every
+//! delivery verifies with `hooks::verify` over the raw body; a failure leaves a retry with a
+//! delay, a log item and the health fields; a redirect is not followed; any other loopback
+//! target is refused, by IP literal or by a name resolving to it.
+
+use blackbox::hooks::{FakeSubscriber, HookStack, secret_of, sqs_event, tenant};
+use chrono::Utc;
+use serde_json::json;
+use shared::hooks::{
+    DeliveryOutcome, EventType, HookEvent, HookMessage, REPLAY_WINDOW, SIGNATURE_HEADER, verify,
+};
+
+fn event(pn: &str, event_type: EventType, index: usize) -> HookEvent {
+    HookEvent::new(
+        event_type,
+        "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMEE",
+        index,
+        Utc::now(),
+        pn,
+        Some("5511987654321"),
+        json!({"wamid": "wamid.X", "kind": "text", "text": "quero falar com alguém"}),
+    )
+}
+
+fn batch(pn: &str, events: Vec<HookEvent>) -> HookMessage {
+    HookMessage::Batch {
+        v: 1,
+        phone_number_id: pn.into(),
+        events,
+    }
+}
+
+fn no_failures(response: &serde_json::Value) {
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([]),
+        "no record redelivered: {response}"
+    );
+}
+
+fn text<'a>(
+    item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    name: &str,
+) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+#[tokio::test]
+async fn a_batch_reaches_exactly_the_subscriptions_wanting_its_events_each_signed() {
+    let hooks = HookStack::start().await;
+    let (a, b) = (tenant(), tenant());
+    let url = |path: &str| hooks.subscriber.url(path);
+    hooks
+        .subscribe(
+            &a,
+            &[
+                (
+                    "hk_received",
+                    url("/a/received"),
+                    &[EventType::MessageReceived],
+                ),
+                ("hk_nps", url("/a/nps"), &[EventType::NpsAnswered]),
+            ],
+        )
+        .await;
+    hooks
+        .subscribe(
+            &b,
+            &[(
+                "hk_received",
+                url("/b/received"),
+                &[EventType::MessageReceived],
+            )],
+        )
+        .await;
+    let received = event(&a, EventType::MessageReceived, 0);
+    let started = event(&a, EventType::ConversationStarted, 1);
+    let of_b = event(&b, EventType::MessageReceived, 0);
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[
+            &batch(&a, vec![received.clone(), started]),
+            &batch(&b, vec![of_b.clone()]),
+        ]))
+        .await
+        .expect("the delivery answers");
+    no_failures(&response);
+
+    let mut paths: Vec<String> = hooks
+        .subscriber
+        .received()
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/a/received", "/b/received"]);
+    for (path, id, sent) in [
+        ("/a/received", "hk_received", &received),
+        ("/b/received", "hk_received", &of_b),
+    ] {
+        let delivery = &hooks.subscriber.at(path)[0];
+        let signature = delivery.header(SIGNATURE_HEADER);
+        assert_eq!(
+            verify(
+                secret_of(id).as_bytes(),
+                signature,
+                &delivery.body,
+                Utc::now(),
+                REPLAY_WINDOW
+            ),
+            Ok(()),
+            "{path}"
+        );
+        assert_eq!(delivery.header("content-type"), "application/json");
+        assert_eq!(delivery.header("x-hook-event-id"), sent.id);
+        assert_eq!(delivery.header("x-hook-event-type"), "message.received");
+        let body: HookEvent = serde_json::from_slice(&delivery.body).unwrap();
+        assert_eq!(&body, sent);
+    }
+    // Tenant B's subscription has the same id: its own secret signed its own event.
+    let of_b_delivery = &hooks.subscriber.at("/b/received")[0];
+    assert_eq!(of_b_delivery.header("x-hook-event-id"), of_b.id);
+
+    let log = hooks.log(&a, "hk_received").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].outcome,
+            log[0].status,
+            log[0].attempt,
+            log[0].event_id.as_str()
+        ),
+        (
+            DeliveryOutcome::Delivered,
+            Some(204),
+            1,
+            received.id.as_str()
+        )
+    );
+    assert!(hooks.log(&a, "hk_nps").await.is_empty());
+    assert_eq!(hooks.log(&b, "hk_received").await.len(), 1);
+    let item = hooks.subscription_item(&a, "hk_received").await;
+    assert!(text(&item, "last_success_at").is_some());
+    assert!(text(&item, "failing_since").is_none());
+    assert!(hooks.queued().is_empty(), "nothing to retry");
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_gets_a_retry_with_a_delay_a_log_item_and_health_fields() {
+    let hooks = HookStack::start().await;
+    let pn = tenant();
+    hooks
+        .subscribe(
+            &pn,
+            &[(
+                "hk_down",
+                hooks.subscriber.url("/fail"),
+                &[EventType::NpsAnswered],
+            )],
+        )
+        .await;
+    let nps = event(&pn, EventType::NpsAnswered, 0);
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[&batch(&pn, vec![nps.clone()])]))
+        .await
+        .unwrap();
+    no_failures(&response);
+    assert_eq!(hooks.subscriber.at("/fail").len(), 1);
+
+    let queued = hooks.queued();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let (message, delay) = &queued[0];
+    let HookMessage::Retry {
+        subscription_id,
+        event,
+        attempt,
+        phone_number_id,
+        ..
+    } = message
+    else {
+        panic!("a retry: {message:?}");
+    };
+    assert_eq!(
+        (subscription_id.as_str(), attempt, phone_number_id.as_str()),
+        ("hk_down", &1, pn.as_str())
+    );
+    assert_eq!(event, &nps);
+    assert!((24..=30).contains(delay), "{delay} s");
+
+    let item = hooks.subscription_item(&pn, "hk_down").await;
+    assert!(text(&item, "failing_since").is_some());
+    assert_eq!(text(&item, "failing_since"), text(&item, "last_failure_at"));
+    assert_eq!(text(&item, "last_error"), Some("status 500"));
+    let log = hooks.log(&pn, "hk_down").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].outcome, log[0].status, log[0].error.as_deref()),
+        (DeliveryOutcome::Failed, Some(500), Some("status 500"))
+    );
+    let stored = hooks
+        .stack
+        .items(&hooks.table, &format!("HOOKLOG#{pn}#hk_down"))
+        .await;
+    assert_eq!(stored.len(), 1);
+    let expires: i64 = stored[0]["expires_at"].as_n().unwrap().parse().unwrap();
+    let week = Utc::now().timestamp() + 7 * 24 * 3600;
+    assert!((week - 60..=week + 60).contains(&expires), "{expires}");
+    // The log holds no customer data.
+    let entry = stored[0]["entry"].as_s().unwrap();
+    assert!(
+        !entry.contains("5511987654321") && !entry.contains("quero"),
+        "{entry}"
+    );
+
+    // The retry, delivered again: a second failure, attempt 2, a longer delay.
+    let response = delivery.invoke(&sqs_event(&[message])).await.unwrap();
+    no_failures(&response);
+    let queued = hooks.queued();
+    assert_eq!(queued.len(), 2);
+    assert!(matches!(queued[1].0, HookMessage::Retry { attempt: 2, .. }));
+    assert!((48..=60).contains(&queued[1].1), "{}", queued[1].1);
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_never_followed() {
+    let hooks = HookStack::start().await;
+    let pn = tenant();
+    hooks
+        .subscribe(
+            &pn,
+            &[(
+                "hk_moved",
+                hooks.subscriber.url("/redirect"),
+                &[EventType::MessageReceived],
+            )],
+        )
+        .await;
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[&batch(
+            &pn,
+            vec![event(&pn, EventType::MessageReceived, 0)],
+        )]))
+        .await
+        .unwrap();
+    no_failures(&response);
+    assert_eq!(hooks.subscriber.at("/redirect").len(), 1);
+    assert!(
+        hooks.subscriber.at("/redirected").is_empty(),
+        "not followed"
+    );
+    let item = hooks.subscription_item(&pn, "hk_moved").await;
+    assert_eq!(text(&item, "last_error"), Some("redirect 302"));
+    assert_eq!(hooks.queued().len(), 1, "retried like any failure");
+}
+
+#[tokio::test]
+async fn a_subscription_at_another_loopback_port_or_a_name_resolving_to_loopback_is_refused() {
+    let hooks = HookStack::start().await;
+    // A second subscriber the test build is not allowed to reach.
+    let elsewhere = FakeSubscriber::start().await;
+    let pn = tenant();
+    let by_name = format!(
+        "https://localhost:{}/by-name",
+        hooks.subscriber.address.port()
+    );
+    hooks
+        .subscribe(
+            &pn,
+            &[
+                (
+                    "hk_port",
+                    elsewhere.url("/other-port"),
+                    &[EventType::MessageReceived],
+                ),
+                ("hk_name", by_name, &[EventType::MessageReceived]),
+            ],
+        )
+        .await;
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[&batch(
+            &pn,
+            vec![event(&pn, EventType::MessageReceived, 0)],
+        )]))
+        .await
+        .unwrap();
+    no_failures(&response);
+    assert!(elsewhere.received().is_empty(), "another loopback port");
+    assert!(
+        hooks.subscriber.received().is_empty(),
+        "a name resolving to loopback"
+    );
+    for id in ["hk_port", "hk_name"] {
+        let item = hooks.subscription_item(&pn, id).await;
+        assert_eq!(text(&item, "last_error"), Some("address refused"), "{id}");
+    }
+}
