@@ -31,11 +31,12 @@ fn batch(pn: &str, events: Vec<HookEvent>) -> HookMessage {
     }
 }
 
-fn no_failures(response: &serde_json::Value) {
+fn no_failures(response: &serde_json::Value, delivery: &blackbox::runtime::Function) {
     assert_eq!(
         response["batchItemFailures"],
         json!([]),
-        "no record redelivered: {response}"
+        "no record redelivered: {response}; the function's output:\n{}",
+        delivery.output().join("\n")
     );
 }
 
@@ -87,7 +88,7 @@ async fn a_batch_reaches_exactly_the_subscriptions_wanting_its_events_each_signe
         ]))
         .await
         .expect("the delivery answers");
-    no_failures(&response);
+    no_failures(&response, &delivery);
 
     let mut paths: Vec<String> = hooks
         .subscriber
@@ -168,7 +169,7 @@ async fn a_failing_endpoint_gets_a_retry_with_a_delay_a_log_item_and_health_fiel
         .invoke(&sqs_event(&[&batch(&pn, vec![nps.clone()])]))
         .await
         .unwrap();
-    no_failures(&response);
+    no_failures(&response, &delivery);
     assert_eq!(hooks.subscriber.at("/fail").len(), 1);
 
     let queued = hooks.queued();
@@ -218,7 +219,7 @@ async fn a_failing_endpoint_gets_a_retry_with_a_delay_a_log_item_and_health_fiel
 
     // The retry, delivered again: a second failure, attempt 2, a longer delay.
     let response = delivery.invoke(&sqs_event(&[message])).await.unwrap();
-    no_failures(&response);
+    no_failures(&response, &delivery);
     let queued = hooks.queued();
     assert_eq!(queued.len(), 2);
     assert!(matches!(queued[1].0, HookMessage::Retry { attempt: 2, .. }));
@@ -247,7 +248,7 @@ async fn a_redirect_is_a_failure_and_never_followed() {
         )]))
         .await
         .unwrap();
-    no_failures(&response);
+    no_failures(&response, &delivery);
     assert_eq!(hooks.subscriber.at("/redirect").len(), 1);
     assert!(
         hooks.subscriber.at("/redirected").is_empty(),
@@ -289,7 +290,7 @@ async fn a_subscription_at_another_loopback_port_or_a_name_resolving_to_loopback
         )]))
         .await
         .unwrap();
-    no_failures(&response);
+    no_failures(&response, &delivery);
     assert!(elsewhere.received().is_empty(), "another loopback port");
     assert!(
         hooks.subscriber.received().is_empty(),
@@ -299,4 +300,75 @@ async fn a_subscription_at_another_loopback_port_or_a_name_resolving_to_loopback
         let item = hooks.subscription_item(&pn, id).await;
         assert_eq!(text(&item, "last_error"), Some("address refused"), "{id}");
     }
+}
+
+/// The erasure (the store's, as the worker runs it) marks the customer; the delivery drops
+/// the events from before it, and delivers the customer's later ones.
+#[tokio::test]
+async fn a_queued_event_of_a_customer_erased_since_is_dropped() {
+    use shared::store::{Erasure, Store};
+    let hooks = HookStack::start().await;
+    let pn = tenant();
+    hooks
+        .subscribe(
+            &pn,
+            &[(
+                "hk_all",
+                hooks.subscriber.url("/all"),
+                &[EventType::MessageReceived],
+            )],
+        )
+        .await;
+    let before = event(&pn, EventType::MessageReceived, 0);
+    let mut tenant = shared::tenant::demo_always_open();
+    tenant.phone_number_id = pn.clone();
+    let store =
+        shared::store::dynamodb::DynamoStore::new(hooks.stack.dynamodb.clone(), &hooks.table);
+    let erasure = Erasure {
+        id: "era_00000000000000000000000000",
+        tenant: &tenant,
+        customer: "5511987654321",
+    };
+    store
+        .erase(erasure, Utc::now() + chrono::Duration::milliseconds(1))
+        .await
+        .expect("the erasure");
+    let mut after = event(&pn, EventType::MessageReceived, 1);
+    after.occurred_at = Utc::now() + chrono::Duration::seconds(1);
+    // The same number's Brazilian short form names the same customer.
+    let mut short_form = before.clone();
+    short_form.id = "evt_short".into();
+    short_form.customer = Some("551187654321".into());
+
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[&batch(
+            &pn,
+            vec![before.clone(), short_form, after.clone()],
+        )]))
+        .await
+        .unwrap();
+    no_failures(&response, &delivery);
+    let delivered: Vec<HookEvent> = hooks
+        .subscriber
+        .at("/all")
+        .iter()
+        .map(|d| serde_json::from_slice(&d.body).unwrap())
+        .collect();
+    assert_eq!(delivered, [after]);
+    let mut dropped: Vec<(String, Option<String>)> = hooks
+        .log(&pn, "hk_all")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == DeliveryOutcome::Dropped)
+        .map(|e| (e.event_id, e.error))
+        .collect();
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            (before.id, Some("erased".to_owned())),
+            ("evt_short".to_owned(), Some("erased".to_owned()))
+        ]
+    );
 }

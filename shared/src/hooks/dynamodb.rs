@@ -238,7 +238,8 @@ pub async fn record_failure(
         .expression_attribute_names("#pk", PK)
         .expression_attribute_values(":at", time(at))
         .expression_attribute_values(":error", AttributeValue::S(error.to_owned()))
-        .return_values(ReturnValue::UpdatedNew)
+        // The whole item: an attribute SET to its own value (if_not_exists) is not "updated".
+        .return_values(ReturnValue::AllNew)
         .send()
         .await;
     let output = match result {
