@@ -2,8 +2,9 @@
 //! subscriber's receipt, through the real hook-delivery binary (a `test-hooks` build:
 //! `HOOK_BENCH_PROFILE`, default `debug`, the test command's). Each round is one queue batch
 //! of 10 records of 3 events for two subscriptions (60 deliveries), handed to the binary as
-//! Lambda's event source would, right after the events occurred. The queue's own wait (the
-//! event source's polling, up to a second or so on AWS) is not in it.
+//! Lambda's event source would, right after the events occurred; then single events for one
+//! subscription. The queue's own wait (the event source's polling, up to a second or so on
+//! AWS) is not in it.
 
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +31,11 @@ async fn main() {
             &[
                 ("hk_one", hooks.subscriber.url("/one"), &types),
                 ("hk_two", hooks.subscriber.url("/two"), &types),
+                (
+                    "hk_nps",
+                    hooks.subscriber.url("/nps"),
+                    &[EventType::NpsAnswered],
+                ),
             ],
         )
         .await;
@@ -81,6 +87,45 @@ async fn main() {
         }
     }
     latencies.sort();
+    // One event for one subscription per invocation: what a single message costs.
+    let mut single = Vec::new();
+    for round in 0..ROUNDS {
+        let before = hooks.subscriber.received().len();
+        let event = HookEvent::new(
+            EventType::NpsAnswered,
+            &format!("wamid.single.{round}"),
+            0,
+            Utc::now(),
+            &pn,
+            Some("5511987654321"),
+            json!({"score": 9}),
+        );
+        let message = HookMessage::Batch {
+            v: 1,
+            phone_number_id: pn.clone(),
+            events: vec![event],
+        };
+        delivery
+            .invoke(&sqs_event(&[&message]))
+            .await
+            .expect("answers");
+        let received = hooks.subscriber.received();
+        assert_eq!(received.len() - before, 1);
+        let event: HookEvent = serde_json::from_slice(&received[before].body).unwrap();
+        let occurred = SystemTime::from(event.occurred_at);
+        single.push(
+            received[before]
+                .at
+                .duration_since(occurred)
+                .unwrap_or_default(),
+        );
+    }
+    single.sort();
+    println!(
+        "hook delivery latency, one event for one subscription per invocation ({profile} build, local stack, {ROUNDS} rounds): p50 {:?}, max {:?}",
+        percentile(&single, 0.5),
+        single.last().unwrap(),
+    );
     println!(
         "hook delivery latency, occurred_at to the subscriber's receipt ({profile} build, local stack, {} deliveries after a cold round): p50 {:?}, p95 {:?}, max {:?}; cold round max {:?}",
         latencies.len(),
