@@ -372,3 +372,107 @@ async fn a_queued_event_of_a_customer_erased_since_is_dropped() {
         ]
     );
 }
+
+/// A subscription failing for more than 3 days is disabled at its next failure, once
+/// however many deliveries fail together: one alert on the topic, the producers' summary
+/// rewritten without it, and its retries then dropped.
+#[tokio::test]
+async fn a_subscription_failing_for_days_is_disabled_with_one_alert() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::store::keys;
+    let hooks = HookStack::start().await;
+    let pn = tenant();
+    let mut config = shared::tenant::demo_always_open();
+    config.phone_number_id = pn.clone();
+    hooks.stack.put_tenant(&hooks.table, &config).await;
+    hooks
+        .subscribe(
+            &pn,
+            &[(
+                "hk_dead",
+                hooks.subscriber.url("/fail"),
+                &[EventType::MessageReceived],
+            )],
+        )
+        .await;
+    let since = (Utc::now() - chrono::Duration::days(3) - chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    hooks
+        .stack
+        .dynamodb
+        .update_item()
+        .table_name(&hooks.table)
+        .key("pk", AttributeValue::S(keys::tenant(&pn)))
+        .key("sk", AttributeValue::S(keys::hook("hk_dead")))
+        .update_expression("SET failing_since = :since")
+        .expression_attribute_values(":since", AttributeValue::S(since.clone()))
+        .send()
+        .await
+        .unwrap();
+    let events: Vec<HookEvent> = (0..3)
+        .map(|i| event(&pn, EventType::MessageReceived, i))
+        .collect();
+    let mut delivery = hooks.delivery().await;
+    let response = delivery
+        .invoke(&sqs_event(&[&batch(&pn, events.clone())]))
+        .await
+        .unwrap();
+    no_failures(&response, &delivery);
+    assert_eq!(hooks.subscriber.at("/fail").len(), 3);
+    assert!(
+        hooks.queued().is_empty(),
+        "no retry for a disabled subscription"
+    );
+
+    let item = hooks.subscription_item(&pn, "hk_dead").await;
+    let subscription: shared::hooks::Subscription =
+        serde_json::from_str(text(&item, "subscription").unwrap()).unwrap();
+    assert!(!subscription.enabled);
+    assert!(
+        subscription
+            .disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("status 500")),
+        "{subscription:?}"
+    );
+    let alerts = hooks.stack.drain(&hooks.alerts).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].body["kind"], "hook_disabled");
+    assert_eq!(alerts[0].body["phone_number_id"], pn.as_str());
+    assert_eq!(alerts[0].body["subscription_id"], "hk_dead");
+    let config_item = hooks
+        .stack
+        .dynamodb
+        .get_item()
+        .table_name(&hooks.table)
+        .key("pk", AttributeValue::S(keys::tenant(&pn)))
+        .key("sk", AttributeValue::S(keys::CONFIG.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(text(&config_item, keys::TENANT_HOOKS), Some("[]"));
+    let log = hooks.log(&pn, "hk_dead").await;
+    assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|e| e.outcome == DeliveryOutcome::GaveUp));
+
+    // A retry queued before the disabling is dropped; the next failure alerts no more.
+    let retry = HookMessage::Retry {
+        v: 1,
+        phone_number_id: pn.clone(),
+        subscription_id: "hk_dead".into(),
+        event: events[0].clone(),
+        attempt: 2,
+        first_failed_at: Utc::now(),
+    };
+    let response = delivery.invoke(&sqs_event(&[&retry])).await.unwrap();
+    no_failures(&response, &delivery);
+    assert_eq!(hooks.subscriber.at("/fail").len(), 3);
+    assert_eq!(
+        hooks.log(&pn, "hk_dead").await[0].outcome,
+        DeliveryOutcome::Dropped
+    );
+    assert!(hooks.stack.drain(&hooks.alerts).await.is_empty());
+}

@@ -396,6 +396,20 @@ impl<A: Adapters> HookDelivery<A> {
         Ok(found)
     }
 
+    /// This container's cached subscriptions see a disabled one at once (others within
+    /// [`SUBSCRIPTIONS_TTL`]): its queued retries are dropped from the next batch on.
+    fn cache_disabled(&self, pn: &str, subscription_id: &str) {
+        if let Some(cached) = self.subscriptions.get(pn) {
+            let mut subscriptions = (*cached).clone();
+            for subscription in &mut subscriptions {
+                if subscription.id == subscription_id {
+                    subscription.enabled = false;
+                }
+            }
+            self.subscriptions.insert(pn, Arc::new(subscriptions));
+        }
+    }
+
     /// Each tenant's secrets, read (or taken from the cache) once for the invocation.
     async fn secrets_for(
         &self,
@@ -547,6 +561,7 @@ impl<A: Adapters> HookDelivery<A> {
         };
         if now - failing_since > DISABLE_AFTER {
             let disabled = self.disable(job, failing_since, &short).await?;
+            self.cache_disabled(pn, id);
             return Ok((DeliveryOutcome::GaveUp, disabled));
         }
         let failed = job.attempt();

@@ -459,6 +459,17 @@ async fn a_subscription_failing_for_three_days_is_disabled_and_alerted_once() {
     assert_eq!(message["kind"], "hook_disabled");
     assert_eq!(message["phone_number_id"], A);
     assert_eq!(message["subscription_id"], "hk_received");
+    // This container drops the subscription's retries at once.
+    let retried = retry(
+        A,
+        "hk_received",
+        event(A, EventType::MessageReceived, 0, now()),
+        1,
+        now(),
+    );
+    let (_, counts) = fx.delivery.handle_counted(sqs(&[&retried]), time()).await;
+    assert_eq!(counts.dropped, 1);
+    assert_eq!(fx.poster.urls().len(), 3);
     // Three days and less of failing: a retry, not disabled.
     fx.store
         .put(B, subscription("hk_b", &[EventType::MessageReceived], true));
