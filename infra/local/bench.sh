@@ -24,8 +24,11 @@ stage "SLA sweep: DynamoDB reads per run as queues grow (100, 10,000 waiting)"
 cargo bench -p blackbox --bench sweep_costs
 stage "campaigns: 10,000 recipients at 80/s (CAMPAIGN_BENCH_100K=1: 100,000), worst second, calls and cost per recipient"
 cargo bench -p blackbox --bench campaign_costs
+stage "hook delivery: latency from an event to the subscriber's receipt (the test-hooks debug build, local HTTPS subscriber)"
+cargo build -p hook-delivery --features test-hooks
+cargo bench -p blackbox --bench hook_latency
 stage "arm64 build as deployed"
-cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api -p campaign-dispatch -p campaign-sender >/dev/null
-for function in webhook worker desk sla-sweep off-hours api campaign-dispatch campaign-sender; do
+cargo lambda build --release --arm64 -p webhook -p worker -p desk -p sla-sweep -p off-hours -p api -p campaign-dispatch -p campaign-sender -p hook-delivery >/dev/null
+for function in webhook worker desk sla-sweep off-hours api campaign-dispatch campaign-sender hook-delivery; do
   ls -l "target/lambda/$function/bootstrap" | awk -v f="$function" '{printf "stripped arm64 %s bootstrap: %.2f MiB\n", f, $5/1048576}'
 done

@@ -256,6 +256,9 @@ def create_resources(endpoint):
     env = {k: v for k, v in env.items() if v != NO_VALUE}
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
     env["CAMPAIGN_DLQ_URL"] = resolve.refs["CampaignDeadLetterQueue"]
+    # The hooks queue: the producers (worker, api) send to it, the hook delivery reads it.
+    env["HOOKS_QUEUE_URL"] = resolve.refs["HooksQueue"]
+    env["HOOKS_DLQ_URL"] = resolve.refs["HooksDeadLetterQueue"]
     # On AWS the api derives the keys' URL from the issuer; moto serves them at its own address
     # (and signs every pool's tokens with one public key, so only the issuer tells pools apart).
     env["COGNITO_USER_POOL_ID"] = pool_id

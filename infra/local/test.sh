@@ -23,8 +23,8 @@ if cargo tree -p shared -e normal --prefix none | grep -E '^(aws-|reqwest|hyper)
   exit 1
 fi
 
-stage "build the binaries (the worker with its test hooks: clock override, crash points)"
-cargo build --workspace --bins --locked --features worker/test-hooks
+stage "build the binaries (with their test hooks: the worker's clock override and crash points, the hook delivery's local HTTPS subscriber)"
+cargo build --workspace --bins --locked --features worker/test-hooks,hook-delivery/test-hooks
 
 stage "unit, property and black-box tests"
 start_stack

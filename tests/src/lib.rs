@@ -1,7 +1,8 @@
 //! Test tools for the black-box tests and benchmarks: a Lambda Runtime API that runs the
 //! real function binaries, the local stack, API Gateway events, Meta-shaped payloads and a
-//! fault-injecting proxy in front of the local stack; and the fakes of Graph, Claude and
-//! Chatwoot, which the terminal chat runs too (`src/bin/local_fakes.rs`).
+//! fault-injecting proxy in front of the local stack; the fakes of Graph, Claude and
+//! Chatwoot, which the terminal chat runs too (`src/bin/local_fakes.rs`); and an HTTPS
+//! subscriber of the tenants' event hooks (`hooks`).
 
 pub mod api;
 pub mod campaign;
@@ -9,6 +10,7 @@ pub mod chatwoot;
 pub mod claude;
 pub mod conversation;
 pub mod graph;
+pub mod hooks;
 pub mod http;
 pub mod logs;
 pub mod meta;

@@ -86,12 +86,14 @@ fn each_function_reads_only_its_own_secrets() {
         .collect();
     let tenants = format!("!Sub {SECRET_ARN}${{AWS::StackName}}/tenants/*");
     let desk = format!("!Sub {SECRET_ARN}${{AWS::StackName}}/desk/*");
+    let hooks = format!("!Sub {SECRET_ARN}${{AWS::StackName}}/hooks/*");
     for (function, grants) in &functions {
         let expected: Vec<String> = match function.as_str() {
             "WebhookFunction" => vec!["!Ref AppSecret".into()],
             "WorkerFunction" => vec!["!Ref AiSecret".into(), tenants.clone()],
             "CampaignSenderFunction" => vec![tenants.clone()],
             "DeskFunction" => vec![desk.clone()],
+            "HookDeliveryFunction" => vec![hooks.clone()],
             "ApiFunction" => vec!["!Ref ApiSecret".into()],
             _ => Vec::new(),
         };
@@ -102,6 +104,7 @@ fn each_function_reads_only_its_own_secrets() {
         "WebhookFunction",
         "WorkerFunction",
         "ApiFunction",
+        "HookDeliveryFunction",
     ] {
         assert!(functions.contains_key(function), "{function}");
     }
@@ -140,8 +143,20 @@ fn no_wildcard_grant_covers_another_readers_secret() {
     ] {
         assert!(!matches(&desk, &arn(other)), "{other}");
     }
+    let hooks = format!("{SECRET_ARN}{stack}/hooks/*");
+    assert!(matches(&hooks, &arn("hooks/106540352242922")));
+    for other in ["app", "ai", "api", "tenants/1", "desk/1", "hooksx/1"] {
+        assert!(!matches(&hooks, &arn(other)), "{other}");
+    }
+    for pattern in [&tenants, &desk] {
+        assert!(
+            !matches(pattern, &arn("hooks/106540352242922")),
+            "{pattern}"
+        );
+    }
     // The template's grants are exactly these patterns (the other test), so the worker
-    // cannot read a desk secret and the desk cannot read a tenant's tokens.
+    // cannot read a desk secret, the desk cannot read a tenant's tokens, and the hook
+    // delivery reads only the subscriptions' signing secrets.
 }
 
 #[test]
@@ -197,6 +212,13 @@ fn each_function_is_told_only_its_own_secrets() {
         [(
             "DESK_SECRET_PREFIX".to_owned(),
             "!Sub ${AWS::StackName}/desk/".to_owned()
+        )]
+    );
+    assert_eq!(
+        variables("HookDeliveryFunction"),
+        [(
+            "HOOKS_SECRET_PREFIX".to_owned(),
+            "!Sub ${AWS::StackName}/hooks/".to_owned()
         )]
     );
 }
@@ -285,4 +307,55 @@ fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invita
             }
         }
     }
+}
+
+/// The hook delivery reads and writes only the subscriptions (and the tenant's summary
+/// beside them), their delivery log and the erased customers, with the actions it uses;
+/// queues only its own retries, reads only the hooks secrets and publishes only the alert
+/// topic: a subscriber that found a way into the process reaches no conversation, no
+/// tenant token and no other queue.
+#[test]
+fn the_hook_delivery_gets_its_items_its_queue_its_secrets_and_the_alert_topic_only() {
+    let template = template();
+    let function = &template["Resources"]["HookDeliveryFunction"];
+    let granted = statements(function);
+    let expected: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+            vec!["!GetAtt Table.Arn".to_owned()],
+        ),
+        (
+            vec!["secretsmanager:GetSecretValue".to_owned()],
+            vec![format!("!Sub {SECRET_ARN}${{AWS::StackName}}/hooks/*")],
+        ),
+        (
+            vec!["sns:Publish".to_owned()],
+            vec!["!Ref SlaAlertTopic".to_owned()],
+        ),
+        (
+            vec!["sqs:SendMessage".to_owned()],
+            vec!["!GetAtt HooksQueue.Arn".to_owned()],
+        ),
+    ];
+    assert_eq!(granted, expected);
+    let table_statement = list(&function["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(|policy| list(&policy["Statement"]))
+        .find(|statement| text(&statement["Resource"]) == "!GetAtt Table.Arn")
+        .expect("the table statement");
+    let leading: Vec<String> =
+        list(&table_statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+            .into_iter()
+            .map(text)
+            .collect();
+    assert_eq!(leading, ["TENANT#*", "HOOKLOG#*", "ERASED#*"]);
 }

@@ -25,6 +25,8 @@ type Item = HashMap<String, AttributeValue>;
 fn holds_no_customer_data(pk: &str, sk: &str) -> bool {
     pk == keys::TENANTS
         || (pk.starts_with("TENANT#") && sk.starts_with(keys::CONFIG))
+        // Event subscriptions: the tenant's URLs and event types.
+        || (pk.starts_with("TENANT#") && sk.starts_with(keys::HOOK_PREFIX))
         || pk.starts_with("AUDIT#")
         || pk.starts_with("REPORT#")
 }

@@ -521,3 +521,79 @@ fn the_campaign_uploads_bucket_is_private_encrypted_tls_only_and_forgets_in_7_da
     let api = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(api["CAMPAIGN_BUCKET"], json!({"Ref": "CampaignBucket"}));
 }
+
+/// The hooks queue: standard, redelivered after 6x the delivery's timeout, kept 2 days (what
+/// the delivery's horizon assumes), with a dead-letter queue that has an alarm; the delivery
+/// reads it on arm64 in batches of 10 reporting single failures, at a bounded concurrency.
+#[test]
+fn the_hooks_queue_feeds_the_delivery_with_partial_failures_and_dead_letters_with_an_alarm() {
+    let template = template();
+    let resources = resources(&template);
+    let queue = &resources["HooksQueue"]["Properties"];
+    let function = &resources["HookDeliveryFunction"]["Properties"];
+    assert_ne!(queue["FifoQueue"], true, "a standard queue");
+    assert_eq!(queue["MessageRetentionPeriod"], 2 * 24 * 3600);
+    let timeout = function["Timeout"]
+        .as_u64()
+        .expect("the delivery's timeout");
+    assert_eq!(queue["VisibilityTimeout"].as_u64(), Some(6 * timeout));
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["HooksDeadLetterQueue", "Arn"]})
+    );
+    let dead_letters = &resources["HooksDeadLetterQueue"]["Properties"];
+    assert!(
+        dead_letters["MessageRetentionPeriod"].as_u64().unwrap() <= 3 * 24 * 3600,
+        "events hold customer text: not kept past the oldest a delivery sends"
+    );
+    let alarms = alarms_on(
+        &template,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        &json!({"Fn::GetAtt": ["HooksDeadLetterQueue", "QueueName"]}),
+    );
+    assert_eq!(alarms.len(), 1);
+    assert!(
+        alarms[0]["AlarmActions"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!({"Ref": "AlarmTopic"})))
+    );
+
+    let architectures = function
+        .get("Architectures")
+        .unwrap_or(&template["Globals"]["Function"]["Architectures"]);
+    assert_eq!(architectures, &json!(["arm64"]));
+    assert_eq!(function["CodeUri"], "functions/hook-delivery");
+    let events: Vec<&Value> = function["Events"]
+        .as_object()
+        .expect("the delivery's events")
+        .values()
+        .collect();
+    assert_eq!(events.len(), 1);
+    let source = &events[0]["Properties"];
+    assert_eq!(events[0]["Type"], "SQS");
+    assert_eq!(
+        source["Queue"],
+        json!({"Fn::GetAtt": ["HooksQueue", "Arn"]})
+    );
+    assert_eq!(source["BatchSize"], 10);
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let bound = source["ScalingConfig"]["MaximumConcurrency"]["Ref"]
+        .as_str()
+        .expect("a parameter");
+    assert_eq!(template["Parameters"][bound]["Type"], "Number");
+    let variables = &function["Environment"]["Variables"];
+    assert_eq!(variables["HOOKS_QUEUE_URL"], json!({"Ref": "HooksQueue"}));
+    assert_eq!(
+        variables["SLA_ALERT_TOPIC_ARN"],
+        json!({"Ref": "SlaAlertTopic"})
+    );
+    assert_eq!(
+        template["Outputs"]["HooksQueueUrl"]["Value"],
+        json!({"Ref": "HooksQueue"})
+    );
+}

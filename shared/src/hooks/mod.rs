@@ -43,6 +43,13 @@ pub const EVENT_TYPE_HEADER: &str = "x-hook-event-type";
 pub const REPLAY_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 /// Subscriptions per tenant.
 pub const MAX_SUBSCRIPTIONS: usize = 10;
+/// How long a failed delivery is tried again, from its first failure; then it is given up.
+pub const RETRY_HORIZON: chrono::Duration = chrono::Duration::hours(24);
+/// The oldest event delivered: the hooks queue keeps a message 2 days, and a retry goes on
+/// for [`RETRY_HORIZON`] after that. Anything older (a message redriven from the dead-letter
+/// queue) is given up. Below the shortest retention a tenant may set, and what the erased
+/// customers' items outlive (`store::keys::ERASED_KEPT_DAYS`).
+pub const MAX_EVENT_AGE: chrono::Duration = chrono::Duration::days(3);
 
 /// What happened. The wire names (`message.received`...) are the `type` of an event and
 /// what a subscription lists.
@@ -323,6 +330,46 @@ pub enum HookMessage {
         attempt: u32,
         first_failed_at: DateTime<Utc>,
     },
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The subscriber answered 2xx.
+    Delivered,
+    /// Not delivered (an answer other than 2xx, a network error, a timeout, an address
+    /// refused, no signing secret): tried again later.
+    Failed,
+    /// Not delivered and not tried again: past [`RETRY_HORIZON`] or [`MAX_EVENT_AGE`], or the
+    /// failure that disabled the subscription.
+    GaveUp,
+    /// Not sent at all: the subscription was deleted or disabled meanwhile, or the customer
+    /// was erased after the event.
+    Dropped,
+}
+
+/// One delivery attempt as its log item keeps it (`HOOKLOG#<pn>#<subscription id>`, attribute
+/// `entry`) and the API shows it: no customer data, never the subscriber's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryEntry {
+    pub at: DateTime<Utc>,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub outcome: DeliveryOutcome,
+    /// The subscriber's HTTP status, when it answered.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Why it failed, short: `status 500`, `timeout`, `connect`, `address refused`,
+    /// `redirect 302`, `no secret`, `erased`, `disabled`...
+    #[serde(default)]
+    pub error: Option<String>,
+    /// How long the request took, when one was made.
+    #[serde(default)]
+    pub ms: Option<u64>,
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

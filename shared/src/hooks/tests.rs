@@ -215,3 +215,41 @@ fn wanted_follows_the_subscriptions_event_lists() {
     assert!(!wanted(&subscribed, EventType::MessageStatus));
     assert!(!wanted(&[], EventType::MessageReceived));
 }
+
+#[test]
+fn deliveries_end_before_the_shortest_retention_and_the_erased_customers_items() {
+    use crate::store::keys::ERASED_KEPT_DAYS;
+    use crate::tenant::MIN_RETENTION_DAYS;
+    // The queue keeps a message 2 days (template.yaml), then retries run for the horizon.
+    assert!(Duration::days(2) + RETRY_HORIZON <= MAX_EVENT_AGE);
+    assert!(MAX_EVENT_AGE < Duration::days(i64::from(MIN_RETENTION_DAYS)));
+    assert!(MAX_EVENT_AGE < Duration::days(ERASED_KEPT_DAYS));
+}
+
+#[test]
+fn a_delivery_entry_reads_as_the_api_shows_it() {
+    let entry = DeliveryEntry {
+        at: Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap(),
+        event_id: "evt_1".into(),
+        event_type: EventType::NpsAnswered,
+        attempt: 2,
+        outcome: DeliveryOutcome::GaveUp,
+        status: Some(500),
+        error: Some("status 500".into()),
+        ms: Some(31),
+    };
+    let json = serde_json::to_value(&entry).unwrap();
+    assert_eq!(
+        json,
+        json!({"at": "2026-12-07T12:00:00Z", "event_id": "evt_1", "type": "nps.answered",
+               "attempt": 2, "outcome": "gave_up", "status": 500, "error": "status 500", "ms": 31})
+    );
+    assert_eq!(
+        serde_json::from_value::<DeliveryEntry>(json).unwrap(),
+        entry
+    );
+    let dropped: DeliveryEntry = serde_json::from_value(json!({"at": "2026-12-07T12:00:00Z",
+        "event_id": "evt_1", "type": "message.received", "attempt": 1, "outcome": "dropped"}))
+    .unwrap();
+    assert_eq!(dropped.status, None);
+}

@@ -7,6 +7,7 @@
 //! | `<stack>/ai` (`AI_SECRET_ID`) | [`AiSecrets`]: `anthropic_api_key` | worker |
 //! | `<stack>/tenants/<pn>` (`TENANT_SECRET_PREFIX`) | [`TenantSecrets`]: `whatsapp_token`, `chatwoot_token` | worker |
 //! | `<stack>/desk/<pn>` (`DESK_SECRET_PREFIX`) | [`DeskSecrets`]: `desk_token`, `chatwoot_webhook_secret` | desk |
+//! | `<stack>/hooks/<pn>` (`HOOKS_SECRET_PREFIX`) | [`HookSecrets`]: each event subscription's signing secret by its id | hook delivery |
 //!
 //! A stack-wide secret is fetched once per container and cached ([`SecretCache`]). A
 //! signature or token mismatch may mean the secret was rotated, so callers can ask for a
@@ -196,6 +197,23 @@ impl DeskSecrets {
 
     pub fn chatwoot_webhook_secret(&self) -> Option<&str> {
         non_empty(&self.chatwoot_webhook_secret, "chatwoot_webhook_secret").ok()
+    }
+}
+
+/// The hook delivery's per-tenant secret, `<stack>/hooks/<phone_number_id>`: a JSON object
+/// `{"<subscription id>": "<signing secret>"}`, written by whoever creates the subscription.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct HookSecrets(pub std::collections::HashMap<String, Secret>);
+
+impl HookSecrets {
+    /// The subscription's signing secret; absent or empty is not configured.
+    pub fn signing_secret(&self, subscription_id: &str) -> Option<&[u8]> {
+        self.0
+            .get(subscription_id)
+            .map(Secret::expose)
+            .filter(|secret| !secret.is_empty())
+            .map(str::as_bytes)
     }
 }
 
@@ -439,6 +457,22 @@ mod tests {
         let error = cache.get().await.unwrap_err();
         assert_quiet(&error);
         assert!(matches!(error, SecretError::Malformed { .. }), "{error}");
+    }
+
+    #[test]
+    fn hook_secrets_are_found_by_subscription_and_never_printed() {
+        let secrets: HookSecrets = parse(
+            "stack/hooks/1",
+            &format!(r#"{{"hk_a": "{CANARY}", "hk_b": ""}}"#),
+        )
+        .unwrap();
+        assert_eq!(secrets.signing_secret("hk_a"), Some(CANARY.as_bytes()));
+        assert_eq!(secrets.signing_secret("hk_b"), None);
+        assert_eq!(secrets.signing_secret("hk_c"), None);
+        assert!(!format!("{secrets:?}").contains(CANARY));
+        let error = parse::<HookSecrets>("stack/hooks/1", &format!(r#"{{"hk_a": ["{CANARY}"]}}"#))
+            .unwrap_err();
+        assert_quiet(&error);
     }
 
     #[test]

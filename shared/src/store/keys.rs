@@ -19,6 +19,8 @@
 //! | a tenant's day in counters (`report::Tally`) | `REPORT#<pn>` | `DAY#<yyyy-mm-dd>` (local date) |
 //! | a platform API request and who made it (`kind`, `requested_by`, `requested_at`; a send's `customer`, `request_hash`; an erasure's `customer_hash`, `done_at`, `removed_<kind>`) | `TRACK#<pn>` | `<tracking id>` |
 //! | an erased event's key, hashed: a retry of it does nothing | `TOMB#<pn>` | `<sha256 hex of the event key>` |
+//! | a customer erased, for the event deliveries queued before (`erased_at`; expires [`ERASED_KEPT_DAYS`] on) | `ERASED#<pn>` | [`erased_entry`] of the customer |
+//! | one delivery attempt of a subscription's events (`entry`: JSON of `hooks::DeliveryEntry`, no customer data; expires [`HOOK_LOG_KEPT`] on) | `HOOKLOG#<pn>#<subscription id>` | [`hook_log_entry`]: `<RFC 3339 ms>#<event id>#<attempt>` |
 //! | a customer on the tenant's suppression list, by number and by business-scoped user id (`since`, `source`: `words`, `meta`, `api`) | `OPTOUT#<pn>` | [`customer_hash`] of the id |
 //! | a campaign send the customer's next conversation answers (`campaign_id`, `seq`, `sent_at`; `replied_at`, `opted_out_at` once counted) | `CAMPAIGN_REPLY#<pn>` | [`campaign_reply_entry`] of the id sent to |
 //! | a template's latest status from Meta (`status`, `category`, `reason`, `at`; `quality`, `quality_at`) | `WABA#<waba_id>` | `TEMPLATE#<name>#<language>` |
@@ -37,8 +39,10 @@
 //! Every item but the tenant config, its versions, `TENANTS`, the suppression list (hashes
 //! only: it must outlive retention and erasure) and the `WABA#` signals holds customer data
 //! and carries `expires_at` (see the design notes, "Data that expires"); an erasure's tracking
-//! item, the tombstones and the campaign reply pointers hold only hashes (see "Data rights"). The report days hold no
-//! customer data and expire after [`REPORT_KEPT_DAYS`].
+//! item, the tombstones, the erased customers' items and the campaign reply pointers hold only
+//! hashes (see "Data rights"); the hook delivery log holds no customer data and expires after
+//! [`HOOK_LOG_KEPT`]. The report days hold no customer data and expire after
+//! [`REPORT_KEPT_DAYS`].
 //!
 //! Written by earlier versions and still read (see `store::dynamodb`): the idempotency
 //! record `IDEM#<key>`/`IDEM`, outbox items `OUTBOX#<key>#<seq>` and message log items
@@ -77,6 +81,41 @@ pub const HOOK_PREFIX: &str = "HOOK#";
 pub fn hook(subscription_id: &str) -> String {
     format!("{HOOK_PREFIX}{subscription_id}")
 }
+
+/// A subscription's delivery log: one item per attempt, newest last in key order.
+pub fn hook_log(phone_number_id: &str, subscription_id: &str) -> String {
+    format!("HOOKLOG#{phone_number_id}#{subscription_id}")
+}
+
+/// A delivery attempt's sort key: its time to the millisecond, the event and the attempt
+/// (1 for the first), so two attempts never overwrite each other.
+pub fn hook_log_entry(at: chrono::DateTime<chrono::Utc>, event_id: &str, attempt: u32) -> String {
+    format!(
+        "{}#{event_id}#{attempt}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// How long a delivery attempt's log item is kept.
+pub const HOOK_LOG_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// The customers a tenant erased lately: the hook deliveries drop what was queued before.
+pub fn erased(phone_number_id: &str) -> String {
+    format!("ERASED#{phone_number_id}")
+}
+
+/// The erased customer's [`customer_hash`], of its longest form (a Brazilian mobile with
+/// the ninth digit), so an event naming either form finds it.
+pub fn erased_entry(phone_number_id: &str, customer: &str) -> String {
+    customer_hash(phone_number_id, &campaign_reply_form(customer))
+}
+
+/// When the erasure ran, on its `ERASED#` item.
+pub const ERASED_AT: &str = "erased_at";
+
+/// How long an `ERASED#` item is kept: past the oldest event a delivery still sends
+/// (`hooks::MAX_EVENT_AGE`, 3 days), by a day.
+pub const ERASED_KEPT_DAYS: i64 = 4;
 pub const TENANT_VERSION_PREFIX: &str = "CONFIG#v";
 /// Sessions written since event records live in the conversation carry this `layout`.
 pub const SESSION_LAYOUT: u32 = 2;
@@ -283,5 +322,22 @@ mod tests {
             super::campaign_reply_entry("1", "5561981234567")
         );
         assert!(super::tenant_version(9) < super::tenant_version(10));
+        let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(
+            super::hook_log_entry(at("2026-12-07T22:00:00.5Z"), "evt_1", 2),
+            "2026-12-07T22:00:00.500Z#evt_1#2"
+        );
+        assert!(
+            super::hook_log_entry(at("2026-12-07T22:00:00.999Z"), "evt_9", 9)
+                < super::hook_log_entry(at("2026-12-07T22:00:01Z"), "evt_0", 1)
+        );
+        assert_eq!(
+            super::erased_entry("1", "556181234567"),
+            super::erased_entry("1", "5561981234567")
+        );
+        assert_ne!(
+            super::erased_entry("1", "5561981234567"),
+            super::erased_entry("2", "5561981234567")
+        );
     }
 }

@@ -13,6 +13,10 @@ pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
 pub const TENANT_SECRET_PREFIX: &str = "TENANT_SECRET_PREFIX";
 /// The desk's secret of each tenant is `<prefix><phone_number_id>` (`<stack>/desk/`).
 pub const DESK_SECRET_PREFIX: &str = "DESK_SECRET_PREFIX";
+/// The hook delivery's secret of each tenant is `<prefix><phone_number_id>` (`<stack>/hooks/`).
+pub const HOOKS_SECRET_PREFIX: &str = "HOOKS_SECRET_PREFIX";
+/// The hooks queue (standard): the producers' batches and the delivery's retries.
+pub const HOOKS_QUEUE_URL: &str = "HOOKS_QUEUE_URL";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ConfigError {

@@ -1,6 +1,7 @@
 //! One customer's items, found the same way for the export and for the erasure: an erasure
 //! removes exactly what an export shows. The erasure writes the tombstones of the event keys
-//! first (a crash after the deletes would leave nothing to derive them from), then deletes
+//! first (a crash after the deletes would leave nothing to derive them from) with the
+//! customer's `ERASED#` item (the hook deliveries still queued drop their events), then deletes
 //! in transactions that also count what they removed on the erasure's tracking item, so the
 //! counts hold across a crash and a redelivery.
 
@@ -352,7 +353,7 @@ impl DynamoStore {
             .filter_map(|(kind, item)| event_key(*kind, item))
             .collect();
         let expires = n((now + Duration::days(TOMBSTONE_DAYS)).timestamp());
-        let tombstones = event_keys
+        let mut tombstones: Vec<Item> = event_keys
             .iter()
             .map(|event_key| {
                 let mut item = key(keys::tombstone(number), keys::tombstone_entry(event_key));
@@ -360,6 +361,18 @@ impl DynamoStore {
                 item
             })
             .collect();
+        // The hook deliveries still queued carry what the customer wrote: they read this
+        // and drop the events from before the erasure.
+        let mut erased = key(
+            keys::erased(number),
+            keys::erased_entry(number, erasure.customer),
+        );
+        erased.insert(keys::ERASED_AT.into(), s(now.to_rfc3339()));
+        erased.insert(
+            EXPIRES_AT.into(),
+            n((now + Duration::days(keys::ERASED_KEPT_DAYS)).timestamp()),
+        );
+        tombstones.push(erased);
         self.put_all(tombstones).await?;
         let mut removed = Removed::new();
         for chunk in items.chunks(DELETES_PER_TRANSACTION) {
