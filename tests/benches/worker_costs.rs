@@ -79,12 +79,7 @@ fn envelope(customer: &str, turn: usize, (text, choice): (&str, bool), now: i64)
 }
 
 /// `envelope` for the tenant with subscriptions.
-fn subscribed_envelope(
-    customer: &str,
-    turn: usize,
-    input: (&str, bool),
-    now: i64,
-) -> Envelope {
+fn subscribed_envelope(customer: &str, turn: usize, input: (&str, bool), now: i64) -> Envelope {
     let mut envelope = envelope(customer, turn, input, now);
     if let Payload::Message(message) = &mut envelope.payload {
         message.phone_number_id = SUBSCRIBED_NUMBER.into();
@@ -538,7 +533,10 @@ async fn main() {
     stack.put_tenant(&table, &subscribed_tenant).await;
     let subscriptions: Vec<shared::hooks::Subscribed> = [
         vec![EventType::MessageReceived, EventType::MessageSent],
-        vec![EventType::ConversationStarted, EventType::ConversationHandedOver],
+        vec![
+            EventType::ConversationStarted,
+            EventType::ConversationHandedOver,
+        ],
         EventType::ALL.to_vec(),
     ]
     .into_iter()

@@ -597,3 +597,31 @@ fn the_hooks_queue_feeds_the_delivery_with_partial_failures_and_dead_letters_wit
         json!({"Ref": "HooksQueue"})
     );
 }
+
+/// The worker publishes events out: it is told the hooks queue and may only send to it.
+#[test]
+fn the_worker_may_send_to_the_hooks_queue_and_to_no_other_queue() {
+    let template = template();
+    let resources = resources(&template);
+    let worker = &resources["WorkerFunction"]["Properties"];
+    assert_eq!(
+        worker["Environment"]["Variables"]["HOOKS_QUEUE_URL"],
+        json!({"Ref": "HooksQueue"})
+    );
+    let statements: Vec<&Value> = worker["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| policy["Statement"].as_array().into_iter().flatten())
+        .collect();
+    let sends: Vec<&&Value> = statements
+        .iter()
+        .filter(|statement| statement["Action"].to_string().contains("sqs:"))
+        .collect();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0]["Action"], "sqs:SendMessage");
+    assert_eq!(
+        sends[0]["Resource"],
+        json!({"Fn::GetAtt": ["HooksQueue", "Arn"]})
+    );
+}
