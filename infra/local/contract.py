@@ -3,8 +3,8 @@
 
     contract.py seed --out FILE --base-url URL   tenants, keys and members for the run, made
                                                  with the ops CLI on the local stack; people,
-                                                 a suppressed customer and campaigns made
-                                                 through the api
+                                                 a suppressed customer, campaigns and event
+                                                 subscriptions made through the api
     contract.py run --base-url URL --seeds FILE [--max-examples N] [--seed N]
 
 Runs schemathesis once per caller, each with its own valid credentials as an
@@ -15,10 +15,13 @@ platform key. Each run pins the path parameters that name stored things (the ten
 customer with a conversation, keys and members made for the run) to what was seeded, so
 generated and negative data reach the handlers instead of stopping at a 404; each operation
 on one campaign is pinned to a campaign of its own, seeded in the state that operation
-needs (a draft to edit, one with its audience to submit, a submitted one to approve, ...).
+needs (a draft to edit, one with its audience to submit, a submitted one to approve, ...),
+and each operation on one event subscription to a subscription of its own (the deletion's
+is gone after its first 2xx).
 The checks: no server error, statuses, content types and bodies as the document says, and
 invalid data rejected. Then, with plain requests, tenant isolation: each tenant's campaigns
-answer the other tenant's callers exactly as a campaign that does not exist.
+and event subscriptions answer the other tenant's callers exactly as ones that do not
+exist.
 
 Fails when a check fails (printing the operation and the request), and when an operation of
 the document was never answered with a 2xx in any run: a run where everything is refused
@@ -28,7 +31,8 @@ FILE (written by contract.sh from what the ops CLI and the api created) is JSON:
     {"platform_key": "...", "provider": {"tenant": "<pn>", ...path parameters},
      "tenants": [{"key": "...", "supervisor_token": "...", "author": "<sub>",
                   "parameters": {"tenant": "<pn>", "customer": "...", ...},
-                  "campaigns": {"<operation>": "<campaign id>", ...}}, ...]}
+                  "campaigns": {"<operation>": "<campaign id>", ...},
+                  "hooks": {"<operation>": "<subscription id>", ..., "isolation": "<id>"}}, ...]}
 """
 
 import argparse
@@ -139,7 +143,7 @@ FIRST_TENANT = "106540352242922"
 SECOND_TENANT = "106540352242923"
 PROVIDERS_TENANT = "106540352242924"
 CUSTOMER = "5511987654321"  # chat.py's customer
-ALL_SCOPES = ["read", "send", "admin", "campaigns:write"]
+ALL_SCOPES = ["read", "send", "admin", "campaigns:write", "hooks:manage"]
 
 
 def ops(*arguments):
@@ -210,6 +214,11 @@ CAMPAIGN_STAGES = {
     f"GET {CAMPAIGN_ROUTE}/report": "running",
 }
 STAGES = ["draft", "imported", "submitted", "running", "paused"]
+HOOK_ROUTE = "/v1/tenants/{tenant}/hooks/{hook_id}"
+# Each operation on one subscription gets a subscription of its own; one more is left to
+# the isolation check. With the run's creations, a tenant stays within its 10 (then 422).
+HOOK_OPERATIONS = [f"GET {HOOK_ROUTE}", f"PATCH {HOOK_ROUTE}", f"DELETE {HOOK_ROUTE}",
+                   f"POST {HOOK_ROUTE}/rotate-secret"]
 # Only people approve, reject and resume: these run again with a supervisor's token.
 PEOPLE_ONLY = {f"POST {CAMPAIGN_ROUTE}/approve", f"POST {CAMPAIGN_ROUTE}/reject", f"POST {CAMPAIGN_ROUTE}/resume"}
 
@@ -322,11 +331,28 @@ def seed_campaigns(key, supervisor, tenant, author):
     return campaigns
 
 
+def seed_hooks(key, tenant):
+    """One event subscription per operation of HOOK_OPERATIONS and one for the isolation
+    check, through the api; returns {label: id}."""
+    hooks = {}
+    for number, label in enumerate([*HOOK_OPERATIONS, "isolation"], 1):
+        made = key.call("POST", f"/v1/tenants/{tenant}/hooks", {
+            "url": f"https://hooks.contract.example/{tenant}/{number}",
+            "events": ["message.received", "conversation.closed"],
+            "description": f"Contract, for {label}",
+        })
+        if not made["secret"].startswith("whsec_"):
+            raise SystemExit(f"contract seed: a subscription without its secret: {made}")
+        hooks[label] = made["id"]
+    return hooks
+
+
 def seed(args):
     """What the runs pin their path parameters to, made with the ops CLI: per tenant a key
     with every scope, a key to revoke and a member to remove; the platform's the same. Then,
-    per tenant, through the api: a supervisor's token, a suppressed customer, and a
-    campaign for each campaign operation in the state it needs."""
+    per tenant, through the api: a supervisor's token, a suppressed customer, a campaign
+    for each campaign operation in the state it needs, and an event subscription for each
+    subscription operation."""
     STATE.mkdir(parents=True, exist_ok=True)
     fetch_document(args.base_url.rstrip("/"))  # the api is up
     started = time.monotonic()
@@ -348,9 +374,10 @@ def seed(args):
         # On the list, so reading it answers 200 (the run then takes the customer off and on).
         api.call("PUT", f"/v1/tenants/{tenant}/suppressions/{CUSTOMER}")
         campaigns = seed_campaigns(api, Api(args.base_url, supervisor_token), tenant, author)
+        hooks = seed_hooks(api, tenant)
         tenants.append({"key": key, "supervisor_token": supervisor_token, "parameters": {
             "tenant": tenant, "key_id": revocable, "sub": member, "customer": CUSTOMER,
-        }, "author": author, "campaigns": campaigns})
+        }, "author": author, "campaigns": campaigns, "hooks": hooks})
     platform_key, _ = create_key(None, "contract", ALL_SCOPES)
     _, revocable = create_key(None, "contract: to revoke", ["read"])
     admin = add_member(None, "admin@contract.example.com", None)
@@ -361,7 +388,8 @@ def seed(args):
     }
     args.out.write_text(json.dumps(seeds, indent=1))
     print(f"contract: seeded tenants {FIRST_TENANT}, {SECOND_TENANT}, {PROVIDERS_TENANT}, "
-          f"their keys and members, the platform's, and {len(CAMPAIGN_STAGES)} campaigns per tenant "
+          f"their keys and members, the platform's, {len(CAMPAIGN_STAGES)} campaigns and "
+          f"{len(HOOK_OPERATIONS) + 1} event subscriptions per tenant "
           f"({time.monotonic() - started:.0f} s)")
 
 
@@ -403,18 +431,24 @@ ISOLATION_BODIES = {
     f"POST {CAMPAIGN_ROUTE}/audience": {"recipients": [{"phone": "5511900000099", "nome": "Cliente"}]},
     f"POST {CAMPAIGN_ROUTE}/reject": {"reason": "contract: isolation"},
     f"POST {CAMPAIGN_ROUTE}/pause": {"reason": "contract: isolation"},
+    f"PATCH {HOOK_ROUTE}": {"enabled": False},
+    "POST /v1/tenants/{tenant}/hooks": {"url": "https://hooks.contract.example/isolation",
+                                        "events": ["nps.answered"]},
 }
 
 
 def check_isolation(base_url, document, seeds):
-    """Another tenant's campaign answers exactly as a missing one: every operation on one
-    campaign, by each tenant's key, on the other tenant's campaign (named under its own
-    tenant) against an id that was never made, and the other tenant's campaign, suppression
-    list and templates against a tenant that does not exist. Prints each difference with its
-    operation and request; returns how many there were."""
+    """Another tenant's campaign or event subscription answers exactly as a missing one:
+    every operation on one campaign or subscription, by each tenant's key, on the other
+    tenant's (named under its own tenant) against an id that was never made, and the other
+    tenant's campaign, subscription, suppression list, templates and subscription list
+    against a tenant that does not exist. Prints each difference with its operation and
+    request; returns how many there were."""
     missing_id = "cmp_00000000000000000000000000"
+    missing_hook = "hook_" + "a" * 20
     missing_tenant = "100000000000000"
     campaign_labels = [label for label in operations(document) if label.split(" ", 1)[1].startswith(CAMPAIGN_ROUTE)]
+    hook_labels = [label for label in operations(document) if label.split(" ", 1)[1].startswith(HOOK_ROUTE)]
     first, second = seeds["tenants"][0], seeds["tenants"][1]
     differences = 0
     requests = 0
@@ -443,10 +477,18 @@ def check_isolation(base_url, document, seeds):
             same(label, caller, body, {"tenant": tenant, "id": campaign}, {"tenant": tenant, "id": missing_id})
             same(label, caller, body, {"tenant": other_tenant, "id": campaign},
                  {"tenant": missing_tenant, "id": campaign})
+        for label in hook_labels:
+            body = ISOLATION_BODIES.get(label)
+            hook = other["hooks"]["isolation"]
+            same(label, own["key"], body, {"tenant": tenant, "hook_id": hook},
+                 {"tenant": tenant, "hook_id": missing_hook})
+            same(label, own["key"], body, {"tenant": other_tenant, "hook_id": hook},
+                 {"tenant": missing_tenant, "hook_id": hook})
         for label in ("GET /v1/tenants/{tenant}/templates", "GET /v1/tenants/{tenant}/suppressions/{customer}",
-                      "GET /v1/tenants/{tenant}/campaigns"):
+                      "GET /v1/tenants/{tenant}/campaigns", "GET /v1/tenants/{tenant}/hooks",
+                      "POST /v1/tenants/{tenant}/hooks"):
             customer = own["parameters"]["customer"]
-            same(label, own["key"], None, {"tenant": other_tenant, "customer": customer},
+            same(label, own["key"], ISOLATION_BODIES.get(label), {"tenant": other_tenant, "customer": customer},
                  {"tenant": missing_tenant, "customer": customer})
     print(f"--- tenant isolation: {requests} requests, {differences} difference(s)")
     return requests, differences
@@ -470,6 +512,9 @@ def check(args):
     for number, tenant in enumerate(seeds["tenants"], 1):
         # Each campaign operation on its own campaign; a key writes for the seeded author.
         per_operation = {label: {"path.id": campaign} for label, campaign in tenant["campaigns"].items()}
+        # Each subscription operation on its own subscription.
+        per_operation.update({label: {"path.hook_id": hook} for label, hook in tenant["hooks"].items()
+                              if label in HOOK_OPERATIONS})
         per_operation["POST /v1/tenants/{tenant}/campaigns"] = {"body.on_behalf_of": tenant["author"]}
         # The seeded draft's version, so a PATCH applies once (then 409: changed meanwhile).
         per_operation.setdefault(f"PATCH {CAMPAIGN_ROUTE}", {})["body.version"] = 1

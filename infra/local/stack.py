@@ -47,6 +47,11 @@ LOCAL_AI_SECRETS = {
 LOCAL_API_SECRETS = {"cursor_key": secrets.token_hex(32)}
 # The template's secrets (by logical id) and their local values.
 LOCAL_SECRETS = {"AppSecret": LOCAL_APP_SECRETS, "AiSecret": LOCAL_AI_SECRETS, "ApiSecret": LOCAL_API_SECRETS}
+# The per-tenant secrets are not the template's: `ops tenant secret` and the api (event
+# subscriptions) make them under these prefixes, which reach .local/stack.env from the
+# functions' environment (stack name `local`): `local/tenants/<pn>`, `local/desk/<pn>`,
+# `local/hooks/<pn>`.
+TENANT_SECRET_PREFIXES = ("TENANT_SECRET_PREFIX", "DESK_SECRET_PREFIX", "HOOKS_SECRET_PREFIX")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -254,6 +259,9 @@ def create_resources(endpoint):
             variables = resource["Properties"].get("Environment", {}).get("Variables", {})
             env.update(resolve(variables))
     env = {k: v for k, v in env.items() if v != NO_VALUE}
+    missing = [name for name in TENANT_SECRET_PREFIXES if name not in env]
+    if missing:
+        raise SystemExit(f"template.yaml sets no {', '.join(missing)} for any function")
     env["INBOUND_DLQ_URL"] = resolve.refs["InboundDeadLetterQueue"]
     env["CAMPAIGN_DLQ_URL"] = resolve.refs["CampaignDeadLetterQueue"]
     # The hooks queue: the producers (worker, api) send to it, the hook delivery reads it.

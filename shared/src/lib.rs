@@ -11,7 +11,7 @@
 //! | domain and ports | `whatsapp`, `tenant`, `desk`, `ai`, `queue`, `secrets`, `report`, `store`, `hooks` (events out: the contract, signing, where a subscriber may live) | yes |
 //! | campaigns | `campaign`: the sender's and the dispatcher's logic, pacing, error classes, ports | yes |
 //! | conversation | `engine` (pure: `step` returns effects, no I/O) | yes |
-//! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights; feature `platform`) | no |
+//! | platform | `platform`: the API's and the ops CLI's shared code (keys, members, audit, tracking, reports, data rights, event subscriptions; feature `platform`) | no |
 //! | adapters | `whatsapp::graph`, `store::dynamodb`, `ai::claude`, `desk::{chatwoot, sns}`, `queue::sqs`, `secrets::secrets_manager` | no: one feature each |
 //! | twins | `store::memory`, `whatsapp::memory`, `desk::memory`, `secrets::memory` (feature `testing`) | yes |
 //! | fuzzing | `fuzzing`: one function per fuzz target of `fuzz/`, and the corpus replay (feature `fuzzing`) | yes |

@@ -156,6 +156,8 @@ pub struct Api {
     pub pool: Pool,
     /// The campaign uploads' bucket.
     pub bucket: String,
+    /// `<stack>/hooks/` of a stack name of its own: the tenants' hooks secrets.
+    pub hooks_secret_prefix: String,
 }
 
 impl Api {
@@ -172,6 +174,7 @@ impl Api {
             .await;
         let pool = Pool::create(stack).await;
         let bucket = stack.bucket("campaigns").await;
+        let hooks_secret_prefix = format!("{}/hooks/", unique("stack"));
         let mut env = vec![
             ("TABLE_NAME", table.as_str()),
             ("INBOUND_QUEUE_URL", queue_url.as_str()),
@@ -180,6 +183,7 @@ impl Api {
             ("COGNITO_CLIENT_ID", pool.client_id.as_str()),
             ("COGNITO_JWKS_URL", pool.jwks_url.as_str()),
             ("CAMPAIGN_BUCKET", bucket.as_str()),
+            ("HOOKS_SECRET_PREFIX", hooks_secret_prefix.as_str()),
         ];
         env.extend_from_slice(extra_env);
         let env = stack.function_env(&stack.endpoint, &env);
@@ -192,6 +196,7 @@ impl Api {
             queue_url,
             pool,
             bucket,
+            hooks_secret_prefix,
         }
     }
 

@@ -15,6 +15,7 @@ use shared::envelope::Envelope;
 use shared::platform::Db;
 use shared::platform::access::{Owner, Scope};
 use shared::platform::apikeys;
+use shared::platform::hooks::HookSecrets;
 use shared::platform::members::Directory;
 use shared::tenant::demo_always_open;
 
@@ -59,6 +60,10 @@ impl Served {
                 client: aws_sdk_cognitoidentityprovider::Client::new(&config),
                 user_pool_id: unique("pool"),
             },
+            hook_secrets: HookSecrets::new(
+                bot.stack.secrets.clone(),
+                format!("{}/hooks/", unique("stack")),
+            ),
             limits: Limits::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -94,7 +94,7 @@ fn each_function_reads_only_its_own_secrets() {
             "CampaignSenderFunction" => vec![tenants.clone()],
             "DeskFunction" => vec![desk.clone()],
             "HookDeliveryFunction" => vec![hooks.clone()],
-            "ApiFunction" => vec!["!Ref ApiSecret".into()],
+            "ApiFunction" => vec!["!Ref ApiSecret".into(), hooks.clone()],
             _ => Vec::new(),
         };
         assert_eq!(grants, &expected, "{function}");
@@ -129,7 +129,19 @@ fn no_wildcard_grant_covers_another_readers_secret() {
     let arn = |name: &str| format!("{SECRET_ARN}{stack}/{name}-AbCdEf");
     let tenants = format!("{SECRET_ARN}{stack}/tenants/*");
     let desk = format!("{SECRET_ARN}{stack}/desk/*");
+    let hooks = format!("{SECRET_ARN}{stack}/hooks/*");
     assert!(matches(&tenants, &arn("tenants/106540352242922")));
+    assert!(matches(&hooks, &arn("hooks/106540352242922")));
+    for other in [
+        "app",
+        "ai",
+        "api",
+        "tenants/106540352242922",
+        "desk/106540352242922",
+        "hooks-other/1",
+    ] {
+        assert!(!matches(&hooks, &arn(other)), "{other}");
+    }
     assert!(matches(&desk, &arn("desk/106540352242922")));
     for other in ["app", "ai", "api", "desk/106540352242922", "tenantsx/1"] {
         assert!(!matches(&tenants, &arn(other)), "{other}");
@@ -143,9 +155,7 @@ fn no_wildcard_grant_covers_another_readers_secret() {
     ] {
         assert!(!matches(&desk, &arn(other)), "{other}");
     }
-    let hooks = format!("{SECRET_ARN}{stack}/hooks/*");
-    assert!(matches(&hooks, &arn("hooks/106540352242922")));
-    for other in ["app", "ai", "api", "tenants/1", "desk/1", "hooksx/1"] {
+    for other in ["tenants/1", "desk/1", "hooksx/1"] {
         assert!(!matches(&hooks, &arn(other)), "{other}");
     }
     for pattern in [&tenants, &desk] {
@@ -205,7 +215,13 @@ fn each_function_is_told_only_its_own_secrets() {
     );
     assert_eq!(
         variables("ApiFunction"),
-        [("API_SECRET_ID".to_owned(), "!Ref ApiSecret".to_owned())]
+        [
+            ("API_SECRET_ID".to_owned(), "!Ref ApiSecret".to_owned()),
+            (
+                "HOOKS_SECRET_PREFIX".to_owned(),
+                "!Sub ${AWS::StackName}/hooks/".to_owned()
+            )
+        ]
     );
     assert_eq!(
         variables("DeskFunction"),
@@ -246,12 +262,13 @@ fn statements(function: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 }
 
 /// The api function works on the table's items (no scan, no table or stream administration),
-/// queues to the inbound queue only, reads its own secret only, writes and reads campaign
-/// uploads (under `uploads/` of their bucket) only, and may only look up and
+/// queues to the inbound queue only, reads its own secret and keeps the tenants' hooks
+/// secrets (create, read, write: never delete, list or change a policy), writes and reads
+/// campaign uploads (under `uploads/` of their bucket) only, and may only look up and
 /// invite people in the pool (no password, MFA or deletion): a leaked API process cannot
 /// read a tenant's WhatsApp or Chatwoot tokens, Meta's app secret or the AI key.
 #[test]
-fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invitations_only() {
+fn the_api_function_gets_table_items_the_inbound_queue_its_own_secrets_and_invitations_only() {
     let template = template();
     let granted = statements(&template["Resources"]["ApiFunction"]);
     let item_actions = [
@@ -279,6 +296,14 @@ fn the_api_function_gets_table_items_the_inbound_queue_its_own_secret_and_invita
         (
             vec!["secretsmanager:GetSecretValue".to_owned()],
             vec!["!Ref ApiSecret".to_owned()],
+        ),
+        (
+            vec![
+                "secretsmanager:CreateSecret".to_owned(),
+                "secretsmanager:GetSecretValue".to_owned(),
+                "secretsmanager:PutSecretValue".to_owned(),
+            ],
+            vec![format!("!Sub {SECRET_ARN}${{AWS::StackName}}/hooks/*")],
         ),
         (
             vec!["s3:GetObject".to_owned(), "s3:PutObject".to_owned()],

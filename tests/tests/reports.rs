@@ -314,6 +314,7 @@ async fn the_api_serves_a_tenants_daily_reports_to_its_readers_only() {
             ("COGNITO_CLIENT_ID", "local"),
             // Reports read no upload: a bucket name is all the api needs to start.
             ("CAMPAIGN_BUCKET", "unused-uploads"),
+            ("HOOKS_SECRET_PREFIX", "unused/hooks/"),
         ],
     );
     let mut api = Function::start(&binary("api", "debug"), &env).await;

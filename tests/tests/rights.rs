@@ -513,6 +513,10 @@ async fn api(bot: &Harness, queue_url: &str) -> Api {
             client: aws_sdk_cognitoidentityprovider::Client::new(&config),
             user_pool_id: "local".into(),
         },
+        hook_secrets: shared::platform::hooks::HookSecrets::new(
+            bot.stack.secrets.clone(),
+            format!("{}/hooks/", blackbox::stack::unique("stack")),
+        ),
         limits: api::Limits::default(),
     });
     let url = blackbox::serve(api::router(app)).await;

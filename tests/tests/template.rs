@@ -464,6 +464,11 @@ fn the_api_function_serves_v1_and_trusts_only_this_stacks_pool_and_client() {
         json!({"Ref": "UserPoolClient"})
     );
     assert_eq!(variables["TABLE_NAME"], json!({"Ref": "Table"}));
+    assert_eq!(
+        variables["HOOKS_SECRET_PREFIX"],
+        json!({"Fn::Sub": "${AWS::StackName}/hooks/"}),
+        "the subscriptions' secrets: the prefix the delivery function reads too"
+    );
     assert!(
         variables.get("COGNITO_JWKS_URL").is_none(),
         "the keys' URL is derived from the issuer on AWS"

@@ -7,6 +7,8 @@ pub struct Settings {
     pub table: String,
     pub queue_url: String,
     pub campaign_bucket: String,
+    /// `<stack>/hooks/`: a tenant's subscriptions' secrets are `<prefix><pn>`.
+    pub hooks_secret_prefix: String,
     /// `<stack>/api`: `{"cursor_key": "<64 hex digits>"}`.
     pub secret_id: String,
     /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
@@ -67,6 +69,7 @@ impl Settings {
             table: required("TABLE_NAME")?,
             queue_url: required("INBOUND_QUEUE_URL")?,
             campaign_bucket: required("CAMPAIGN_BUCKET")?,
+            hooks_secret_prefix: required("HOOKS_SECRET_PREFIX")?,
             secret_id: required("API_SECRET_ID")?,
             issuer,
             client_id: required("COGNITO_CLIENT_ID")?,

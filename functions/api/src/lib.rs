@@ -1,6 +1,6 @@
 //! The platform API under `/v1`: the provider's routes (tenants, platform keys and admins)
 //! and each tenant's (conversations, queue, sending, reports, data rights, keys, members,
-//! audit). The OpenAPI 3.1 document is generated from the handlers themselves
+//! audit, event subscriptions). The OpenAPI 3.1 document is generated from the handlers themselves
 //! ([`openapi`]), committed as `docs/openapi.json` and served at `/v1/openapi.json`.
 //!
 //! `main.rs` builds the clients once per container and hands [`router`] to `lambda_http`;
@@ -24,6 +24,7 @@ use shared::platform::Db;
 use shared::platform::access::Need;
 use shared::platform::access::Owner;
 use shared::platform::audit;
+use shared::platform::hooks::HookSecrets;
 use shared::platform::members::Directory;
 use shared::store::keys;
 use utoipa::OpenApi;
@@ -47,6 +48,8 @@ pub struct App {
     pub verifier: Verifier,
     pub cursors: Cursors,
     pub directory: Directory,
+    /// The tenants' hooks secrets (`HOOKS_SECRET_PREFIX`): the subscriptions' signing keys.
+    pub hook_secrets: HookSecrets,
     pub limits: Limits,
 }
 

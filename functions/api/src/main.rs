@@ -8,6 +8,7 @@ use api::cursor::Cursors;
 use api::{App, Settings};
 use lambda_http::Error;
 use shared::platform::Db;
+use shared::platform::hooks::HookSecrets;
 use shared::platform::members::Directory;
 use shared::support::lambda::fail_every_invocation;
 
@@ -40,6 +41,7 @@ async fn main() -> Result<(), Error> {
             client: aws_sdk_cognitoidentityprovider::Client::new(&aws),
             user_pool_id: settings.user_pool_id,
         },
+        hook_secrets: HookSecrets::new(secrets, settings.hooks_secret_prefix),
         limits: settings.limits,
     });
     lambda_http::run(api::router(app)).await

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use shared::platform::Db;
 use shared::platform::access::{Owner, Scope};
 use shared::platform::apikeys;
+use shared::platform::hooks::HookSecrets;
 use shared::platform::members::Directory;
 use tower::ServiceExt;
 
@@ -45,6 +46,7 @@ impl Api {
                 client: aws_sdk_cognitoidentityprovider::Client::new(&aws),
                 user_pool_id: "none".into(),
             },
+            hook_secrets: HookSecrets::new(stack.secrets.clone(), "tenants-test/hooks/"),
             limits: api::Limits::default(),
         });
         Api { app }

@@ -12,7 +12,8 @@ use crate::error::OpsError;
     version,
     about = "Operators' CLI of the WhatsApp service desk",
     long_about = "Operators' CLI of the WhatsApp service desk: tenants, tenant secrets, parked \
-                  messages, the inbound DLQ, number onboarding and the AI attendant's spend.\n\n\
+                  messages, the inbound DLQ, number onboarding, the AI attendant's spend and \
+                  event subscriptions.\n\n\
                   AWS access uses the usual chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."
 )]
 pub struct Cli {
@@ -28,8 +29,8 @@ pub struct Globals {
     /// The stack's DynamoDB table (output TableName)
     #[arg(long, env = "TABLE_NAME", global = true)]
     pub table: Option<String>,
-    /// The stack name; secrets are named <stack>/app, <stack>/ai, <stack>/tenants/<phone_number_id>
-    /// and <stack>/desk/<phone_number_id>
+    /// The stack name; secrets are named <stack>/app, <stack>/ai, <stack>/tenants/<phone_number_id>,
+    /// <stack>/desk/<phone_number_id> and <stack>/hooks/<phone_number_id>
     #[arg(
         long,
         env = "STACK_NAME",
@@ -110,6 +111,73 @@ pub enum Command {
     /// A tenant's message templates as Meta last said them: list, or sync from Graph's list
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// A tenant's event subscriptions (signed deliveries to n8n, Typebot, its systems); their
+    /// signing secrets are in <stack>/hooks/<phone_number_id>
+    #[command(subcommand, visible_alias = "hook")]
+    Hooks(HooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// id, state, events, URL and delivery health: tab-separated, one subscription a line
+    List {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+    },
+    /// Subscribe an https URL to event types; prints the signing secret (shown only now)
+    Create {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        /// https only, no user name or password, not a private, loopback or link-local address
+        #[arg(long)]
+        url: String,
+        /// message.received, message.sent, message.status, conversation.started,
+        /// conversation.handed_over, conversation.assigned, conversation.closed, nps.answered,
+        /// customer.opted_out, customer.opted_in, campaign.state_changed; repeat for several
+        #[arg(long = "event", value_name = "TYPE", required = true)]
+        events: Vec<String>,
+        /// What it is for (at most 200 characters)
+        #[arg(long)]
+        description: Option<String>,
+        /// Create it disabled
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change what is given; --enable starts deliveries again and clears why it was disabled
+    #[command(group(ArgGroup::new("change").required(true).multiple(true)
+        .args(["url", "events", "description", "enable", "disable"])))]
+    Update {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "HOOK_ID")]
+        id: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// The whole new list of event types; repeat for several
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Option<Vec<String>>,
+        /// The new description (an empty one clears it)
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Make a new signing secret and print it (shown only now); the old one stops signing
+    RotateSecret {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "HOOK_ID")]
+        id: String,
+    },
+    /// Delete the subscription and its signing secret
+    Delete {
+        #[arg(long, value_name = "PHONE_NUMBER_ID")]
+        tenant: String,
+        #[arg(value_name = "HOOK_ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,7 +296,7 @@ pub enum KeysCommand {
         /// What the key is for
         #[arg(long)]
         name: String,
-        /// read, send, admin or campaigns:write; repeat for several
+        /// read, send, admin, campaigns:write or hooks:manage; repeat for several
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },

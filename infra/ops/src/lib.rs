@@ -7,6 +7,7 @@ pub mod cli;
 pub mod customers;
 pub mod dlq;
 mod error;
+pub mod hooks;
 pub mod migrate;
 pub mod onboard;
 pub mod parked;
@@ -22,11 +23,12 @@ use std::io::Write;
 pub use error::OpsError;
 
 use cli::{
-    CampaignsCommand, Cli, Command, CustomersCommand, DlqCommand, KeysCommand, MembersCommand,
-    ParkedCommand, SecretsCommand, TemplatesCommand, TenantCommand,
+    CampaignsCommand, Cli, Command, CustomersCommand, DlqCommand, HooksCommand, KeysCommand,
+    MembersCommand, ParkedCommand, SecretsCommand, TemplatesCommand, TenantCommand,
 };
 use shared::campaign::Operation;
 use shared::platform::Db;
+use shared::platform::hooks::Fields;
 use shared::platform::members::Directory;
 
 /// AWS configuration from the environment (AWS_REGION, AWS_ENDPOINT_URL, credentials...).
@@ -295,6 +297,60 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
                 CustomersCommand::Erasure { tenant, id } => {
                     tenants::check_id("--tenant", &tenant)?;
                     customers::status(&db, &tenant, &id, out).await
+                }
+            }
+        }
+        Command::Hooks(command) => {
+            let config = aws().await;
+            let db = Db::new(aws_sdk_dynamodb::Client::new(&config), globals.table()?);
+            let secrets =
+                hooks::secrets(aws_sdk_secretsmanager::Client::new(&config), &globals.stack);
+            match command {
+                HooksCommand::List { tenant } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    hooks::list(&db, &tenant, out).await
+                }
+                HooksCommand::Create {
+                    tenant,
+                    url,
+                    events,
+                    description,
+                    disabled,
+                } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    let fields = Fields {
+                        url: Some(url),
+                        events: Some(events),
+                        description: Some(description),
+                        enabled: Some(!disabled),
+                    };
+                    hooks::create(&db, &secrets, &tenant, &fields, out, err).await
+                }
+                HooksCommand::Update {
+                    tenant,
+                    id,
+                    url,
+                    events,
+                    description,
+                    enable,
+                    disable,
+                } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    let fields = Fields {
+                        url,
+                        events,
+                        description: description.map(|d| Some(d).filter(|d| !d.is_empty())),
+                        enabled: (enable || disable).then_some(enable),
+                    };
+                    hooks::update(&db, &tenant, &id, &fields, out).await
+                }
+                HooksCommand::RotateSecret { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    hooks::rotate_secret(&db, &secrets, &tenant, &id, out, err).await
+                }
+                HooksCommand::Delete { tenant, id } => {
+                    tenants::check_id("--tenant", &tenant)?;
+                    hooks::delete(&db, &secrets, &tenant, &id, out).await
                 }
             }
         }

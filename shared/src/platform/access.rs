@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// What an API key may do. `admin` includes `read` and `send`; approving a campaign is never
-/// a key's scope (people only).
+/// What an API key may do. `admin` includes `read`, `send` and `hooks:manage`; approving a
+/// campaign is never a key's scope (people only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Scope {
     #[serde(rename = "read")]
@@ -22,14 +22,17 @@ pub enum Scope {
     Admin,
     #[serde(rename = "campaigns:write")]
     CampaignsWrite,
+    #[serde(rename = "hooks:manage")]
+    HooksManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::Read,
         Scope::Send,
         Scope::Admin,
         Scope::CampaignsWrite,
+        Scope::HooksManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Scope {
             Scope::Send => "send",
             Scope::Admin => "admin",
             Scope::CampaignsWrite => "campaigns:write",
+            Scope::HooksManage => "hooks:manage",
         }
     }
 }
@@ -48,7 +52,9 @@ impl FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == text)
-            .ok_or_else(|| format!("unknown scope `{text}` (read, send, admin, campaigns:write)"))
+            .ok_or_else(|| {
+                format!("unknown scope `{text}` (read, send, admin, campaigns:write, hooks:manage)")
+            })
     }
 }
 
@@ -97,6 +103,9 @@ pub enum Need {
     Admin,
     /// Write the tenant's campaigns (create, upload, submit).
     CampaignsWrite,
+    /// Read and change the tenant's event subscriptions (their URLs may carry the
+    /// subscriber's own tokens, and they receive customers' messages).
+    HooksManage,
     /// Approve a campaign: people only (supervisors and admins).
     Approve,
     /// The provider's own business: every tenant, platform keys and admins.
@@ -190,6 +199,7 @@ impl Principal {
                     Need::Send => allows(Scope::Send),
                     Need::Admin => allows(Scope::Admin),
                     Need::CampaignsWrite => allows(Scope::CampaignsWrite),
+                    Need::HooksManage => allows(Scope::HooksManage),
                     Need::Approve => false,
                     Need::Platform => *owner == Owner::Platform && allows(Scope::Admin),
                 };
@@ -216,7 +226,7 @@ impl Principal {
                 let permitted = match need {
                     Need::Read | Need::Send => true,
                     Need::CampaignsWrite | Need::Approve => *role >= Role::Supervisor,
-                    Need::Admin => *role == Role::Admin,
+                    Need::Admin | Need::HooksManage => *role == Role::Admin,
                     Need::Platform => false,
                 };
                 if permitted {
@@ -261,7 +271,13 @@ mod tests {
     #[test]
     fn a_tenant_key_never_sees_another_tenant_whatever_its_scopes() {
         let admin = key(Owner::Tenant("111".into()), &Scope::ALL);
-        for need in [Need::Read, Need::Send, Need::Admin, Need::CampaignsWrite] {
+        for need in [
+            Need::Read,
+            Need::Send,
+            Need::Admin,
+            Need::CampaignsWrite,
+            Need::HooksManage,
+        ] {
             assert_eq!(admin.access(Some("111"), need), Access::Allowed);
             assert_eq!(admin.access(Some("222"), need), Access::Hidden);
         }
@@ -286,7 +302,28 @@ mod tests {
             admin.access(Some("111"), Need::CampaignsWrite),
             Access::Forbidden
         );
+        let hooks = key(Owner::Tenant("111".into()), &[Scope::HooksManage]);
+        assert_eq!(
+            hooks.access(Some("111"), Need::HooksManage),
+            Access::Allowed
+        );
+        assert_eq!(hooks.access(Some("111"), Need::Read), Access::Forbidden);
+        assert_eq!(hooks.access(Some("111"), Need::Admin), Access::Forbidden);
+        assert_eq!(hooks.access(Some("222"), Need::HooksManage), Access::Hidden);
+        assert_eq!(
+            admin.access(Some("111"), Need::HooksManage),
+            Access::Allowed,
+            "subscriptions are the tenant's configuration"
+        );
+        assert_eq!(
+            reader.access(Some("111"), Need::HooksManage),
+            Access::Forbidden
+        );
         let platform = key(Owner::Platform, &Scope::ALL);
+        assert_eq!(
+            platform.access(Some("222"), Need::HooksManage),
+            Access::Allowed
+        );
         assert_eq!(
             platform.access(Some("111"), Need::Approve),
             Access::Forbidden
@@ -308,6 +345,14 @@ mod tests {
         let agent = person(false, &[("111", Role::Agent), ("333", Role::Admin)]);
         assert_eq!(agent.access(Some("111"), Need::Send), Access::Allowed);
         assert_eq!(agent.access(Some("111"), Need::Admin), Access::Forbidden);
+        assert_eq!(
+            agent.access(Some("111"), Need::HooksManage),
+            Access::Forbidden
+        );
+        assert_eq!(
+            agent.access(Some("333"), Need::HooksManage),
+            Access::Allowed
+        );
         assert_eq!(agent.access(Some("111"), Need::Approve), Access::Forbidden);
         assert_eq!(agent.access(Some("333"), Need::Admin), Access::Allowed);
         assert_eq!(agent.access(Some("222"), Need::Read), Access::Hidden);
@@ -319,6 +364,10 @@ mod tests {
         );
         assert_eq!(
             supervisor.access(Some("111"), Need::Admin),
+            Access::Forbidden
+        );
+        assert_eq!(
+            supervisor.access(Some("111"), Need::HooksManage),
             Access::Forbidden
         );
         let admin = person(true, &[]);

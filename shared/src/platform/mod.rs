@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod campaigns;
 pub mod conversations;
+pub mod hooks;
 pub mod members;
 pub mod ratelimit;
 pub mod reports;

@@ -152,7 +152,7 @@ pub struct NewCampaign {
 }
 
 /// `null` and absent told apart: `start_at: null` clears the start.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)

@@ -77,13 +77,14 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
 }
 
-/// A key may only hand out what it holds (`admin` holds `read` and `send`); people grant
-/// by role, which the route already checked.
+/// A key may only hand out what it holds (`admin` holds `read`, `send` and `hooks:manage`);
+/// people grant by role, which the route already checked.
 fn may_grant(caller: &Caller, scopes: &[Scope]) -> Result<(), Problem> {
     if let Principal::Key { scopes: held, .. } = &caller.principal {
         let holds = |scope: &Scope| {
             held.contains(scope)
-                || (matches!(scope, Scope::Read | Scope::Send) && held.contains(&Scope::Admin))
+                || (matches!(scope, Scope::Read | Scope::Send | Scope::HooksManage)
+                    && held.contains(&Scope::Admin))
         };
         if let Some(position) = scopes.iter().position(|scope| !holds(scope)) {
             return Err(Problem::invalid(

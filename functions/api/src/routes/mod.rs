@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod campaigns;
 pub mod conversations;
+pub mod hooks;
 pub mod keys;
 pub mod members;
 pub mod meta;
@@ -32,6 +33,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(rights::routes())
         .merge(send::routes())
         .merge(campaigns::routes())
+        .merge(hooks::routes())
         .merge(suppressions::routes())
         .merge(templates::routes())
         .merge(conversations::routes())
@@ -83,7 +85,7 @@ pub fn tenant_id(tenant: &str) -> Result<&str, Problem> {
     }
 }
 
-/// What an API key may do (`admin` includes `read` and `send`).
+/// What an API key may do (`admin` includes `read`, `send` and `hooks:manage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub enum ScopeName {
     #[serde(rename = "read")]
@@ -94,6 +96,8 @@ pub enum ScopeName {
     Admin,
     #[serde(rename = "campaigns:write")]
     CampaignsWrite,
+    #[serde(rename = "hooks:manage")]
+    HooksManage,
 }
 
 impl From<ScopeName> for Scope {
@@ -103,6 +107,7 @@ impl From<ScopeName> for Scope {
             ScopeName::Send => Scope::Send,
             ScopeName::Admin => Scope::Admin,
             ScopeName::CampaignsWrite => Scope::CampaignsWrite,
+            ScopeName::HooksManage => Scope::HooksManage,
         }
     }
 }
@@ -114,6 +119,7 @@ impl From<Scope> for ScopeName {
             Scope::Send => ScopeName::Send,
             Scope::Admin => ScopeName::Admin,
             Scope::CampaignsWrite => ScopeName::CampaignsWrite,
+            Scope::HooksManage => ScopeName::HooksManage,
         }
     }
 }
