@@ -417,6 +417,7 @@ async fn another_tenants_callers_find_nothing_and_only_managers_manage() {
                 Some(new_hook("https://evil.example/x", &["message.received"])),
             ),
             ("GET", one.clone(), None),
+            ("GET", format!("{one}/deliveries"), None),
             ("PATCH", one.clone(), Some(change.clone())),
             ("POST", format!("{one}/rotate-secret"), None),
             ("DELETE", one, None),
@@ -674,4 +675,68 @@ async fn ops_hooks_manage_subscriptions_with_the_apis_rules_and_print_the_secret
             ("hook.delete", "ops:carla"),
         ]
     );
+}
+
+/// The delivery function's log of a subscription, newest first, through the API: no
+/// customer data, and another tenant's key finds nothing.
+#[tokio::test]
+async fn a_subscriptions_recent_deliveries_are_listed_newest_first() {
+    let stack = Stack::connect().await;
+    let mut api = Api::start(&stack, &[]).await;
+    tenants(&stack, &api).await;
+    let key_a = api
+        .key(Owner::Tenant(TENANT_A.into()), &[Scope::HooksManage])
+        .await;
+    let key_b = api
+        .key(Owner::Tenant(TENANT_B.into()), &[Scope::Admin])
+        .await;
+    let made = create(
+        &mut api,
+        &key_a,
+        TENANT_A,
+        &new_hook(URL, &["message.received"]),
+    )
+    .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let deliveries = format!("{}/{id}/deliveries", hooks(TENANT_A));
+    let empty = api.call("GET", &deliveries, Some(&key_a), None).await;
+    assert_eq!(empty.status, 200, "{empty:?}");
+    assert_eq!(empty.body["items"], json!([]));
+
+    let now = chrono::Utc::now();
+    for (attempt, (outcome, status, error)) in [
+        (shared::hooks::DeliveryOutcome::Failed, Some(500), Some("status 500")),
+        (shared::hooks::DeliveryOutcome::Delivered, Some(204), None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = shared::hooks::DeliveryEntry {
+            at: now + chrono::Duration::seconds(attempt as i64),
+            event_id: "evt_0123456789abcdef0123456789abcdef".into(),
+            event_type: EventType::MessageReceived,
+            attempt: attempt as u32 + 1,
+            outcome,
+            status,
+            error: error.map(str::to_owned),
+            ms: Some(12),
+        };
+        shared::hooks::dynamodb::log_delivery(&stack.dynamodb, &api.table, TENANT_A, &id, &entry)
+            .await
+            .expect("log a delivery");
+    }
+    let listed = api.call("GET", &deliveries, Some(&key_a), None).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["outcome"], "delivered");
+    assert_eq!(items[0]["attempt"], 2);
+    assert_eq!(items[1]["outcome"], "failed");
+    assert_eq!(items[1]["error"], "status 500");
+    assert_eq!(items[1]["type"], "message.received");
+
+    let other = api.call("GET", &deliveries, Some(&key_b), None).await;
+    is_problem(&other, 404);
+    let under_b = format!("{}/{id}/deliveries", hooks(TENANT_B));
+    is_problem(&api.call("GET", &under_b, Some(&key_b), None).await, 404);
 }

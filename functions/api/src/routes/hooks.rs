@@ -11,7 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::hooks::EventType;
+use shared::hooks::dynamodb::recent_deliveries;
+use shared::hooks::{DeliveryEntry, EventType};
+use shared::platform::PlatformError;
 use shared::platform::access::Need;
 use shared::platform::hooks::{self, Fields, Hook, WithSecret};
 use utoipa::{IntoResponses, ToSchema};
@@ -30,7 +32,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_hooks, create_hook))
         .routes(routes!(get_hook, update_hook, delete_hook))
         .routes(routes!(rotate_hook_secret))
+        .routes(routes!(list_deliveries))
 }
+
+/// Delivery attempts shown, newest first: the log keeps 7 days.
+const RECENT_DELIVERIES: usize = 50;
 
 /// An event type: what a subscription lists and an event's `type` (docs/hooks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -175,6 +181,52 @@ impl From<WithSecret> for HookWithSecret {
             hook: made.hook.into(),
         }
     }
+}
+
+/// One delivery attempt: no customer data, never the subscriber's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub at: DateTime<Utc>,
+    /// The event's id (`evt_...`), as the subscriber received it in `X-Hook-Event-Id`.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventTypeName,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// `delivered`, `failed` (tried again later), `gave_up` or `dropped` (the subscription
+    /// disabled or deleted meanwhile, or the customer erased).
+    #[schema(example = "failed")]
+    pub outcome: String,
+    /// The subscriber's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it failed, short: `status 500`, `timeout`, `connect`, `address refused`...
+    pub error: Option<String>,
+    /// How long the request took, when one was made.
+    pub ms: Option<u64>,
+}
+
+impl From<DeliveryEntry> for DeliveryView {
+    fn from(entry: DeliveryEntry) -> Self {
+        Self {
+            at: entry.at,
+            event_id: entry.event_id,
+            event_type: entry.event_type.into(),
+            attempt: entry.attempt,
+            outcome: serde_json::to_value(entry.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            status: entry.status,
+            error: entry.error,
+            ms: entry.ms,
+        }
+    }
+}
+
+/// A subscription's recent delivery attempts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryView>,
 }
 
 /// The tenant's subscriptions (at most 10: one page).
@@ -325,4 +377,31 @@ async fn rotate_hook_secret(
     )
     .await?;
     Ok(axum::Json(made.into()))
+}
+
+/// The subscription's last 50 delivery attempts (7 days kept), newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/hooks/{hook_id}/deliveries", tag = "hooks",
+    params(("tenant" = String, Path, description = "The tenant's number id"),
+        ("hook_id" = String, Path, max_length = 64, description = "The subscription's id")),
+    responses((status = 200, description = "OK", body = DeliveryList), Problems))]
+async fn list_deliveries(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((tenant, hook_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<DeliveryList>> {
+    let tenant = app.tenant(&caller, &tenant, Need::HooksManage).await?;
+    // Another tenant's (or no) subscription is not found before any log is read.
+    hooks::get(&app.db, &tenant, &hook_id).await?;
+    let entries = recent_deliveries(
+        &app.db.client,
+        &app.db.table,
+        &tenant,
+        &hook_id,
+        RECENT_DELIVERIES,
+    )
+    .await
+    .map_err(|error| PlatformError::Database(error.to_string()))?;
+    Ok(axum::Json(DeliveryList {
+        items: entries.into_iter().map(Into::into).collect(),
+    }))
 }
