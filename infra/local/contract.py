@@ -218,7 +218,7 @@ HOOK_ROUTE = "/v1/tenants/{tenant}/hooks/{hook_id}"
 # Each operation on one subscription gets a subscription of its own; one more is left to
 # the isolation check. With the run's creations, a tenant stays within its 10 (then 422).
 HOOK_OPERATIONS = [f"GET {HOOK_ROUTE}", f"PATCH {HOOK_ROUTE}", f"DELETE {HOOK_ROUTE}",
-                   f"POST {HOOK_ROUTE}/rotate-secret"]
+                   f"POST {HOOK_ROUTE}/rotate-secret", f"GET {HOOK_ROUTE}/deliveries"]
 # Only people approve, reject and resume: these run again with a supervisor's token.
 PEOPLE_ONLY = {f"POST {CAMPAIGN_ROUTE}/approve", f"POST {CAMPAIGN_ROUTE}/reject", f"POST {CAMPAIGN_ROUTE}/resume"}
 
