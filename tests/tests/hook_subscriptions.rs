@@ -705,7 +705,11 @@ async fn a_subscriptions_recent_deliveries_are_listed_newest_first() {
 
     let now = chrono::Utc::now();
     for (attempt, (outcome, status, error)) in [
-        (shared::hooks::DeliveryOutcome::Failed, Some(500), Some("status 500")),
+        (
+            shared::hooks::DeliveryOutcome::Failed,
+            Some(500),
+            Some("status 500"),
+        ),
         (shared::hooks::DeliveryOutcome::Delivered, Some(204), None),
     ]
     .into_iter()
