@@ -17,8 +17,9 @@ pins=(
 stamp="$venv/.pins"
 want=$(printf '%s\n' "${pins[@]}")
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+# A venv left half made (an install interrupted) is made again.
+if [ ! -x "$venv/bin/python" ] || [ ! -x "$venv/bin/pip" ]; then
+  python3 -m venv --clear "$venv"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
