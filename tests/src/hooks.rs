@@ -251,29 +251,7 @@ impl HookStack {
     pub async fn subscribe(&self, pn: &str, subscriptions: &[(&str, String, &[EventType])]) {
         let mut secrets = serde_json::Map::new();
         for (id, url, events) in subscriptions {
-            let subscription = Subscription {
-                id: (*id).to_owned(),
-                url: url.clone(),
-                events: events.to_vec(),
-                enabled: true,
-                description: None,
-                created_at: chrono::Utc::now(),
-                created_by: "key:test".into(),
-                disabled_reason: None,
-            };
-            self.stack
-                .dynamodb
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", AttributeValue::S(keys::tenant(pn)))
-                .item("sk", AttributeValue::S(keys::hook(id)))
-                .item(
-                    "subscription",
-                    AttributeValue::S(serde_json::to_string(&subscription).unwrap()),
-                )
-                .send()
-                .await
-                .expect("put a subscription");
+            put_subscription(&self.stack, &self.table, pn, id, url, events).await;
             secrets.insert((*id).to_owned(), json!(secret_of(id)));
         }
         self.stack
@@ -326,6 +304,40 @@ impl HookStack {
             })
             .collect()
     }
+}
+
+/// An enabled subscription of `pn` in `table`, stored as the subscription routes store it.
+pub async fn put_subscription(
+    stack: &Stack,
+    table: &str,
+    pn: &str,
+    id: &str,
+    url: &str,
+    events: &[EventType],
+) {
+    let subscription = Subscription {
+        id: id.to_owned(),
+        url: url.to_owned(),
+        events: events.to_vec(),
+        enabled: true,
+        description: None,
+        created_at: chrono::Utc::now(),
+        created_by: "key:test".into(),
+        disabled_reason: None,
+    };
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(keys::tenant(pn)))
+        .item("sk", AttributeValue::S(keys::hook(id)))
+        .item(
+            "subscription",
+            AttributeValue::S(serde_json::to_string(&subscription).unwrap()),
+        )
+        .send()
+        .await
+        .expect("put a subscription");
 }
 
 /// The signing secret `subscribe` stores for subscription `id`.

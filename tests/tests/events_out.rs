@@ -3,44 +3,14 @@
 //! may reach the fake HTTPS subscriber) signs and posts each to the tenant's subscriber, and
 //! a second tenant's subscriber receives none of them.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use blackbox::conversation::{Harness, MARIA, NUMBER, demo};
-use blackbox::hooks::{FakeSubscriber, sqs_event};
+use blackbox::hooks::{FakeSubscriber, put_subscription, sqs_event};
 use blackbox::runtime::{Function, binary};
 use blackbox::stack::{Stack, unique};
 use serde_json::json;
-use shared::hooks::{
-    EventType, HookEvent, HookMessage, REPLAY_WINDOW, SIGNATURE_HEADER, Subscription, verify,
-};
-use shared::store::keys;
+use shared::hooks::{EventType, HookEvent, HookMessage, REPLAY_WINDOW, SIGNATURE_HEADER, verify};
 
 const OTHER_NUMBER: &str = "206540352242922";
-
-async fn subscribe(bot: &Harness, number: &str, id: &str, url: String, events: &[EventType]) {
-    let subscription = Subscription {
-        id: id.into(),
-        url,
-        events: events.to_vec(),
-        enabled: true,
-        description: None,
-        created_at: chrono::Utc::now(),
-        created_by: "key:test".into(),
-        disabled_reason: None,
-    };
-    bot.stack
-        .dynamodb
-        .put_item()
-        .table_name(&bot.table)
-        .item("pk", AttributeValue::S(keys::tenant(number)))
-        .item("sk", AttributeValue::S(keys::hook(id)))
-        .item(
-            "subscription",
-            AttributeValue::S(serde_json::to_string(&subscription).unwrap()),
-        )
-        .send()
-        .await
-        .expect("put a subscription");
-}
 
 #[tokio::test]
 async fn a_conversation_reaches_its_tenants_subscriber_signed_once_each() {
@@ -72,12 +42,21 @@ async fn a_conversation_reaches_its_tenants_subscriber_signed_once_each() {
         EventType::ConversationStarted,
         EventType::MessageSent,
     ];
-    subscribe(&bot, NUMBER, "hook_n8n", subscriber.url("/n8n"), &wanted).await;
-    subscribe(
-        &bot,
+    put_subscription(
+        &bot.stack,
+        &bot.table,
+        NUMBER,
+        "hook_n8n",
+        &subscriber.url("/n8n"),
+        &wanted,
+    )
+    .await;
+    put_subscription(
+        &bot.stack,
+        &bot.table,
         OTHER_NUMBER,
         "hook_other",
-        subscriber.url("/other"),
+        &subscriber.url("/other"),
         &EventType::ALL,
     )
     .await;
