@@ -199,18 +199,21 @@ impl<A: Adapters> Worker<A> {
         let suppression = unanswered_opt_out.or_else(|| {
             opt_ids.and_then(|ids| signals::suppression_change(&mut record.effects, ids, now))
         });
-        let facts = crate::publish::facts(
-            envelope,
-            outcome.as_ref().filter(|_| !late),
-            &record.effects,
-            suppression.as_ref(),
-        );
-        record.effects.extend(crate::publish::publish_effect(
-            &tenant.hooks,
-            envelope,
-            &record.effects,
-            facts,
-        ));
+        // Events out: nothing is worked out for a tenant without subscriptions.
+        if !tenant.hooks.is_empty() {
+            let facts = crate::publish::facts(
+                envelope,
+                outcome.as_ref().filter(|_| !late),
+                &record.effects,
+                suppression.as_ref(),
+            );
+            record.effects.extend(crate::publish::publish_effect(
+                &tenant.hooks,
+                envelope,
+                &record.effects,
+                facts,
+            ));
+        }
         if let Some(outcome) = &outcome {
             tracing::info!(
                 event = record.kind,

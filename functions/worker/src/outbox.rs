@@ -47,8 +47,10 @@ impl<A: Adapters> Worker<A> {
         counts: &Mutex<Counts>,
     ) -> Result<(), WorkerError> {
         let store = &self.ports.store;
-        // What is carried out so far, as the store has it: the publish reads the sends.
-        let mut progress = record.clone();
+        // What is carried out so far, as the store has it: a record that publishes reads
+        // its sends at the end. Kept only for such a record (none without subscriptions).
+        let publishes = matches!(record.effects.last(), Some(Effect::Publish { .. }));
+        let mut progress = publishes.then(|| record.clone());
         for (sequence, effect) in record.effects.iter().enumerate().skip(record.done) {
             let mut sent = None;
             let mut gave_up = None;
@@ -120,7 +122,8 @@ impl<A: Adapters> Worker<A> {
                         .await?
                 }
                 Effect::Publish { facts } => {
-                    self.publish_record(envelope, key, &progress, facts, counts)
+                    let carried_out = progress.as_ref().unwrap_or(record);
+                    self.publish_record(envelope, key, carried_out, facts, counts)
                         .await?
                 }
                 // Answered before the commit (`ask_ai`), and the suppression list changed
@@ -132,16 +135,22 @@ impl<A: Adapters> Worker<A> {
                     store
                         .send_failed(number, customer, key, sequence, code)
                         .await?;
-                    progress.failed.insert(sequence, code);
+                    if let Some(progress) = &mut progress {
+                        progress.failed.insert(sequence, code);
+                    }
                 }
                 None => {
                     store
                         .effect_done(number, customer, key, sequence, sent.as_deref())
                         .await?;
-                    progress.sent.extend(sent);
+                    if let Some(progress) = &mut progress {
+                        progress.sent.extend(sent);
+                    }
                 }
             }
-            progress.done = sequence + 1;
+            if let Some(progress) = &mut progress {
+                progress.done = sequence + 1;
+            }
             self.crash_point().await;
         }
         Ok(())
